@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test project against a real control plane and prints one closing line:
+#   N passed, N failed, N skipped
+# Exit status is non-zero when any test failed, when no test ran, or when an etcd or
+# kube-apiserver started by the tests outlived them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# etcd + kube-apiserver for the integration tests (built once and cached; see README).
+# KEYROTATOR_TEST_KUBECONFIG set instead means: test against that cluster.
+if [ -z "${KEYROTATOR_TEST_KUBECONFIG:-}" ]; then
+  eval "$(hack/envtest-assets.sh)"
+  export KUBEBUILDER_ASSETS
+fi
+
+results="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-test-results.XXXXXX")"
+trap 'rm -rf "$results"' EXIT
+
+status=0
+dotnet test KeyRotator.sln \
+  --logger "trx" --logger "console;verbosity=minimal" \
+  --results-directory "$results" \
+  --blame-hang-timeout 15m \
+  "$@" || status=$?
+
+# Every control-plane process the fixtures started has a keyrotator-envtest- directory in its
+# arguments; none may still be running (the fixture's watchdog needs up to ~12 s after a kill).
+leftover=""
+for _ in $(seq 1 15); do
+  leftover="$(pgrep -af 'keyrotator-envtest-' | grep -E 'etcd|kube-apiserver' || true)"
+  [ -z "$leftover" ] && break
+  sleep 1
+done
+if [ -n "$leftover" ]; then
+  echo "error: control-plane processes outlived the tests:" >&2
+  echo "$leftover" >&2
+  pkill -KILL -f 'keyrotator-envtest-' || true
+  status=1
+fi
+
+passed=0 failed=0 skipped=0 total=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
+  attr() { printf '%s' "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  total=$((total + $(attr total)))
+  passed=$((passed + $(attr passed)))
+  failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
+  skipped=$((skipped + $(attr notExecuted)))
+done
+
+if [ "$total" -eq 0 ] || [ "$passed" -eq 0 ]; then
+  echo "error: no test ran" >&2
+  status=1
+fi
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"

@@ -1,0 +1,14 @@
+namespace KeyRotator.Core.Model;
+
+/// <summary>Where the merged JWKS is published.</summary>
+public sealed record JwksSpec
+{
+    /// <summary>The ConfigMap in the set's namespace; defaults to "&lt;set name&gt;-jwks".</summary>
+    public string? ConfigMapName { get; init; }
+
+    /// <summary>Namespaces that get a copy, since ConfigMaps cannot be mounted across namespaces.</summary>
+    public IList<string>? TargetNamespaces { get; init; }
+
+    /// <summary>When set, an openid-configuration document for this issuer is published too.</summary>
+    public string? Issuer { get; init; }
+}

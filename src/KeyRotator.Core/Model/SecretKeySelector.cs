@@ -1,0 +1,8 @@
+namespace KeyRotator.Core.Model;
+
+public sealed record SecretKeySelector
+{
+    public string Name { get; init; } = "";
+
+    public string Key { get; init; } = "";
+}

@@ -1,0 +1,12 @@
+namespace KeyRotator.Core.Model;
+
+/// <summary>Where the private keys live.</summary>
+public sealed record VaultSpec
+{
+    /// <summary>Kubernetes (default), AzureKeyVault or Pkcs11.</summary>
+    public string? Provider { get; init; }
+
+    public AzureKeyVaultSpec? AzureKeyVault { get; init; }
+
+    public Pkcs11Spec? Pkcs11 { get; init; }
+}

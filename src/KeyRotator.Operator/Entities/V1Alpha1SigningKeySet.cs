@@ -1,0 +1,31 @@
+using System.Text.Json.Serialization;
+using k8s;
+using k8s.Models;
+using KeyRotator.Core.Model;
+
+namespace KeyRotator.Operator.Entities;
+
+/// <summary>The SigningKeySet custom resource (keyrotator.io/v1alpha1).</summary>
+public sealed class V1Alpha1SigningKeySet : IKubernetesObject<V1ObjectMeta>, ISpec<SigningKeySetSpec>, IStatus<SigningKeySetStatus?>
+{
+    public const string Group = "keyrotator.io";
+    public const string Version = "v1alpha1";
+    public const string Plural = "signingkeysets";
+    public const string KindName = "SigningKeySet";
+    public const string GroupVersion = Group + "/" + Version;
+
+    [JsonPropertyName("apiVersion")]
+    public string ApiVersion { get; set; } = GroupVersion;
+
+    [JsonPropertyName("kind")]
+    public string Kind { get; set; } = KindName;
+
+    [JsonPropertyName("metadata")]
+    public V1ObjectMeta Metadata { get; set; } = new();
+
+    [JsonPropertyName("spec")]
+    public SigningKeySetSpec Spec { get; set; } = new();
+
+    [JsonPropertyName("status")]
+    public SigningKeySetStatus? Status { get; set; }
+}

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using k8s;
+using KeyRotator.Operator.Entities;
+
+namespace KeyRotator.Operator.Kubernetes;
+
+/// <summary>Typed access to SigningKeySets over the raw custom-objects API.</summary>
+public sealed class SigningKeySetClient(IKubernetes kubernetes)
+{
+    private const string Group = V1Alpha1SigningKeySet.Group;
+    private const string Version = V1Alpha1SigningKeySet.Version;
+    private const string Plural = V1Alpha1SigningKeySet.Plural;
+
+    public async Task<V1Alpha1SigningKeySet> CreateAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken = default)
+    {
+        var created = await kubernetes.CustomObjects.CreateNamespacedCustomObjectAsync(
+            set, Group, Version, set.Metadata.NamespaceProperty, Plural, cancellationToken: cancellationToken);
+        return Convert<V1Alpha1SigningKeySet>(created);
+    }
+
+    public async Task<V1Alpha1SigningKeySet> GetAsync(string ns, string name, CancellationToken cancellationToken = default)
+    {
+        var found = await kubernetes.CustomObjects.GetNamespacedCustomObjectAsync(Group, Version, ns, Plural, name, cancellationToken);
+        return Convert<V1Alpha1SigningKeySet>(found);
+    }
+
+    public async Task<V1Alpha1SigningKeySetList> ListAsync(string? ns = null, CancellationToken cancellationToken = default)
+    {
+        var list = ns is null
+            ? await kubernetes.CustomObjects.ListClusterCustomObjectAsync(Group, Version, Plural, cancellationToken: cancellationToken)
+            : await kubernetes.CustomObjects.ListNamespacedCustomObjectAsync(Group, Version, ns, Plural, cancellationToken: cancellationToken);
+        return Convert<V1Alpha1SigningKeySetList>(list);
+    }
+
+    /// <summary>Replaces metadata and spec; the API server ignores status here (status subresource).</summary>
+    public async Task<V1Alpha1SigningKeySet> ReplaceAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken = default)
+    {
+        var replaced = await kubernetes.CustomObjects.ReplaceNamespacedCustomObjectAsync(
+            set, Group, Version, set.Metadata.NamespaceProperty, Plural, set.Metadata.Name, cancellationToken: cancellationToken);
+        return Convert<V1Alpha1SigningKeySet>(replaced);
+    }
+
+    /// <summary>Replaces status only; guarded by the resourceVersion in <paramref name="set"/>.</summary>
+    public async Task<V1Alpha1SigningKeySet> ReplaceStatusAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken = default)
+    {
+        var replaced = await kubernetes.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync(
+            set, Group, Version, set.Metadata.NamespaceProperty, Plural, set.Metadata.Name, cancellationToken: cancellationToken);
+        return Convert<V1Alpha1SigningKeySet>(replaced);
+    }
+
+    public async Task DeleteAsync(string ns, string name, CancellationToken cancellationToken = default) =>
+        await kubernetes.CustomObjects.DeleteNamespacedCustomObjectAsync(Group, Version, ns, Plural, name, cancellationToken: cancellationToken);
+
+    private static T Convert<T>(object response) => response switch
+    {
+        JsonElement element => KubernetesJson.Deserialize<T>(element.GetRawText()),
+        _ => KubernetesJson.Deserialize<T>(KubernetesJson.Serialize(response)),
+    };
+}

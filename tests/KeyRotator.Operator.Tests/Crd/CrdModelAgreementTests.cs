@@ -1,0 +1,89 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using k8s;
+using k8s.Models;
+using KeyRotator.Core.Model;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Crd;
+
+/// <summary>The C# model and the CRD's OpenAPI schema describe the same fields, with compatible types.</summary>
+public sealed class CrdModelAgreementTests
+{
+    private static JsonObject Schema()
+    {
+        var yaml = File.ReadAllText(Path.Combine(KubernetesEnvironment.CrdDirectory, "keyrotator.io_signingkeysets.yaml"));
+        var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(yaml);
+        var schema = crd.Spec.Versions.Single().Schema.OpenAPIV3Schema;
+        return JsonNode.Parse(KubernetesJson.Serialize(schema))!.AsObject();
+    }
+
+    public static TheoryData<string, Type> Roots => new()
+    {
+        { "spec", typeof(SigningKeySetSpec) },
+        { "status", typeof(SigningKeySetStatus) },
+    };
+
+    [Theory]
+    [MemberData(nameof(Roots))]
+    public void Every_property_in_the_model_exists_in_the_schema_and_back(string root, Type type)
+    {
+        var mismatches = new List<string>();
+        Compare(root, Schema()["properties"]![root]!.AsObject(), type, mismatches);
+        Assert.True(mismatches.Count == 0, "model and CRD disagree:\n" + string.Join('\n', mismatches));
+    }
+
+    private static void Compare(string path, JsonObject schema, Type type, List<string> mismatches)
+    {
+        var schemaProperties = schema["properties"]?.AsObject() ?? [];
+        var modelProperties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .ToDictionary(JsonName, p => p);
+
+        foreach (var name in modelProperties.Keys.Except(schemaProperties.Select(p => p.Key)))
+            mismatches.Add($"{path}.{name} is in {type.Name} but not in the CRD schema");
+        foreach (var name in schemaProperties.Select(p => p.Key).Except(modelProperties.Keys))
+            mismatches.Add($"{path}.{name} is in the CRD schema but not in {type.Name}");
+
+        foreach (var (name, property) in modelProperties)
+        {
+            if (schemaProperties[name] is not JsonObject propertySchema)
+                continue;
+            CompareType($"{path}.{name}", propertySchema, property.PropertyType, mismatches);
+        }
+    }
+
+    private static void CompareType(string path, JsonObject schema, Type type, List<string> mismatches)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        var schemaType = schema["type"]?.GetValue<string>();
+        var element = type != typeof(string) ? type.GetInterfaces().Append(type)
+            .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0] : null;
+
+        var expected = type switch
+        {
+            _ when type == typeof(string) || type == typeof(DateTimeOffset) => "string",
+            _ when type == typeof(int) || type == typeof(long) => "integer",
+            _ when type == typeof(double) => "number",
+            _ when type == typeof(bool) => "boolean",
+            _ when element is not null => "array",
+            _ => "object",
+        };
+        if (schemaType != expected)
+        {
+            mismatches.Add($"{path}: the CRD says {schemaType}, the model's {type.Name} is {expected}");
+            return;
+        }
+
+        if (type == typeof(DateTimeOffset) && schema["format"]?.GetValue<string>() != "date-time")
+            mismatches.Add($"{path}: a timestamp in the model, but the CRD lacks format: date-time");
+        if (expected == "array")
+            CompareType($"{path}[]", schema["items"]!.AsObject(), element!, mismatches);
+        else if (expected == "object")
+            Compare(path, schema, type, mismatches);
+    }
+
+    private static string JsonName(PropertyInfo property) =>
+        property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(property.Name);
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Xunit;
+
+namespace KeyRotator.Testing;
+
+/// <summary>
+/// The Kubernetes API server that integration tests run against, shared by every test in an assembly:
+/// the envtest control plane by default, or the cluster named by KEYROTATOR_TEST_KUBECONFIG.
+/// The CRDs from config/crds are installed once; each test takes a namespace of its own.
+/// </summary>
+public sealed class KubernetesEnvironment : IAsyncLifetime
+{
+    public const string ExternalKubeconfigVariable = "KEYROTATOR_TEST_KUBECONFIG";
+
+    private readonly List<string> _namespaces = [];
+    private ControlPlane? _controlPlane;
+
+    /// <summary>A client with cluster-admin rights, for arranging and observing tests.</summary>
+    public IKubernetes Admin { get; private set; } = null!;
+
+    public KubernetesClientConfiguration AdminConfig { get; private set; } = null!;
+
+    /// <summary>The envtest control plane, or null when the tests run against an external cluster.</summary>
+    public ControlPlane? ControlPlane => _controlPlane;
+
+    /// <summary>Where the tests run, for failure messages.</summary>
+    public string Description { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        using var startup = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        if (Environment.GetEnvironmentVariable(ExternalKubeconfigVariable) is { Length: > 0 } kubeconfig)
+        {
+            AdminConfig = KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
+            Description = $"the cluster in {kubeconfig}";
+        }
+        else
+        {
+            var assets = ControlPlane.FindAssets() ?? throw new InvalidOperationException(
+                "No etcd and kube-apiserver for the integration tests. Run `eval \"$(hack/envtest-assets.sh)\"` " +
+                "(builds them once on Debian and caches them), point KUBEBUILDER_ASSETS at a directory holding both " +
+                "(for example from setup-envtest), or set " + ExternalKubeconfigVariable + " to test against an existing cluster.");
+            _controlPlane = await ControlPlane.StartAsync(assets, startup.Token);
+            AdminConfig = _controlPlane.ConfigFor(_controlPlane.AdminToken);
+            Description = $"envtest control plane at {_controlPlane.Server} (binaries in {assets})";
+        }
+
+        Admin = new Kubernetes(AdminConfig);
+        await InstallCrdsAsync(startup.Token);
+    }
+
+    /// <summary>Creates a namespace that belongs to one test.</summary>
+    public async Task<string> CreateNamespaceAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        var suffix = Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
+        var name = $"{prefix}-{suffix}".ToLowerInvariant();
+        if (name.Length > 63)
+            name = name[^63..].TrimStart('-');
+        await Admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } }, cancellationToken: cancellationToken);
+        lock (_namespaces)
+            _namespaces.Add(name);
+        return name;
+    }
+
+    public static string CrdDirectory => Path.Combine(AppContext.BaseDirectory, "crds");
+
+    private async Task InstallCrdsAsync(CancellationToken cancellationToken)
+    {
+        var files = Directory.GetFiles(CrdDirectory, "*.yaml");
+        if (files.Length == 0)
+            throw new InvalidOperationException($"no CRDs found in {CrdDirectory}");
+        foreach (var file in files)
+        {
+            var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(file, cancellationToken));
+            try
+            {
+                await Admin.ApiextensionsV1.CreateCustomResourceDefinitionAsync(crd, cancellationToken: cancellationToken);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                var existing = await Admin.ApiextensionsV1.ReadCustomResourceDefinitionAsync(crd.Metadata.Name, cancellationToken: cancellationToken);
+                crd.Metadata.ResourceVersion = existing.Metadata.ResourceVersion;
+                await Admin.ApiextensionsV1.ReplaceCustomResourceDefinitionAsync(crd, crd.Metadata.Name, cancellationToken: cancellationToken);
+            }
+
+            await WaitForEstablishedAsync(crd.Metadata.Name, cancellationToken);
+        }
+    }
+
+    private async Task WaitForEstablishedAsync(string name, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var crd = await Admin.ApiextensionsV1.ReadCustomResourceDefinitionAsync(name, cancellationToken: cancellationToken);
+            if (crd.Status?.Conditions?.Any(c => c.Type == "Established" && c.Status == "True") == true)
+                return;
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_controlPlane is null && Admin is not null)
+        {
+            // On an external cluster, leave nothing behind. (envtest has no namespace controller; its
+            // whole etcd goes away instead.)
+            foreach (var ns in _namespaces)
+            {
+                try
+                {
+                    await Admin.CoreV1.DeleteNamespaceAsync(ns);
+                }
+                catch (HttpOperationException)
+                {
+                    // Already gone.
+                }
+            }
+        }
+
+        Admin?.Dispose();
+        if (_controlPlane is not null)
+            await _controlPlane.DisposeAsync();
+    }
+
+    public override string ToString() => Description.ToString(CultureInfo.InvariantCulture);
+}
