@@ -1,0 +1,8 @@
+namespace KeyRotator.Core.Jose;
+
+public enum KeyFamily
+{
+    RsaPkcs1,
+    RsaPss,
+    Ec,
+}

@@ -1,0 +1,26 @@
+using KeyRotator.Core.Model;
+
+namespace KeyRotator.Core.Lifecycle;
+
+/// <summary>Everything a rotation decision depends on. The planner reads nothing else.</summary>
+public sealed record RotationInput
+{
+    public required RotationPolicy Policy { get; init; }
+
+    /// <summary>The set's status as last written (null for a new set).</summary>
+    public SigningKeySetStatus? Status { get; init; }
+
+    /// <summary>The keys the vault holds for this set.</summary>
+    public IReadOnlyList<StoredKey> StoredKeys { get; init; } = [];
+
+    /// <summary>The value of the keyrotator.io/rotate-now annotation, if any.</summary>
+    public string? RotateNowRequest { get; init; }
+
+    /// <summary>metadata.generation, recorded as observedGeneration.</summary>
+    public long Generation { get; init; }
+
+    /// <summary>The set's deterministic jitter (see <see cref="RotationPolicy.JitterFor"/>).</summary>
+    public TimeSpan JitterOffset { get; init; }
+
+    public required DateTimeOffset Now { get; init; }
+}

@@ -1,0 +1,33 @@
+using KeyRotator.Core.Model;
+
+namespace KeyRotator.Core.Lifecycle;
+
+/// <summary>What the reconcile should make true, in the order it must do it.</summary>
+public sealed record RotationPlan
+{
+    /// <summary>
+    /// A key for this rotation generation must be created in the vault first (no vault key carries that
+    /// generation yet); the reconcile creates it, then plans again.
+    /// </summary>
+    public long? CreateGeneration { get; init; }
+
+    /// <summary>The status to write: key states, times, conditions Ready and Rotating.</summary>
+    public required SigningKeySetStatus Status { get; init; }
+
+    /// <summary>The kids to publish, Active first, then Pending, then Retiring.</summary>
+    public required IReadOnlyList<string> PublishedKeyIds { get; init; }
+
+    /// <summary>The key signers should use now (null only while the first key is being pre-published).</summary>
+    public string? ActiveKeyId => Status.ActiveKeyId;
+
+    /// <summary>Keys that stopped being published in this plan: disable them in the vault.</summary>
+    public IReadOnlyList<string> KeysToDisable { get; init; } = [];
+
+    /// <summary>Keys pruned from the status history: delete them from the vault when the policy says so.</summary>
+    public IReadOnlyList<string> KeysToDelete { get; init; } = [];
+
+    public IReadOnlyList<PlanEvent> Events { get; init; } = [];
+
+    /// <summary>When the next transition is due; the scheduler wakes the set then.</summary>
+    public DateTimeOffset? NextWakeTime { get; init; }
+}

@@ -1,0 +1,241 @@
+using System.Globalization;
+using KeyRotator.Core.Model;
+using KeyRotator.Core.Time;
+
+namespace KeyRotator.Core.Lifecycle;
+
+/// <summary>
+/// The rotation rules of design §2 in one place: (policy, status, vault keys, now) → plan.
+/// Timing follows SPIRE's prepare/activate model: a rotation due at T publishes the next key at
+/// T − prePublish; at T it signs, and the previous key stays published until T + overlap.
+/// Pure and deterministic: the same input always gives the same plan.
+/// </summary>
+public static class RotationPlanner
+{
+    public static RotationPlan Plan(RotationInput input)
+    {
+        var work = new Work(input);
+
+        work.RevokeKeysListedInSpec();
+        work.RetireKeysWhoseOverlapEnded();
+        work.PublishNextKeyWhenDue();
+        work.ActivatePendingKeyWhenItsTimeHasCome();
+        work.PruneHistory();
+        return work.ToPlan();
+    }
+
+    private sealed class Work(RotationInput input)
+    {
+        private readonly RotationPolicy _policy = input.Policy;
+        private readonly DateTimeOffset _now = input.Now;
+        private readonly List<KeyStatus> _keys = [.. input.Status?.Keys ?? []];
+        private readonly List<PlanEvent> _events = [];
+        private readonly List<string> _disable = [];
+        private readonly List<string> _delete = [];
+        private DateTimeOffset? _lastRotation = input.Status?.LastRotationTime;
+        private string? _rotateNowHandled = input.Status?.LastRotateNowRequest;
+        private bool _activeWasRevoked;
+        private long? _createGeneration;
+
+        private KeyStatus? Active => _keys.FirstOrDefault(k => k.State == KeyState.Active);
+
+        private KeyStatus? Pending => _keys.FirstOrDefault(k => k.State == KeyState.Pending);
+
+        private bool RotateNowRequested => input.RotateNowRequest is { Length: > 0 } request && request != _rotateNowHandled;
+
+        /// <summary>When the active key is due to be replaced (now, for a set that never had one).</summary>
+        private DateTimeOffset DueAt => _lastRotation is { } last ? _policy.NextDue(last, input.JitterOffset) : _now;
+
+        public void RevokeKeysListedInSpec()
+        {
+            for (var i = 0; i < _keys.Count; i++)
+            {
+                var key = _keys[i];
+                if (key.State == KeyState.Revoked || !_policy.RevokedKeyIds.Contains(key.Kid))
+                    continue;
+                _activeWasRevoked |= key.State == KeyState.Active;
+                _keys[i] = key with { State = KeyState.Revoked, RevokedAt = _now };
+                _disable.Add(key.Kid);
+                _events.Add(PlanEvent.Warning("KeyRevoked",
+                    $"Key {key.Kid} (generation {key.Generation}) was revoked through spec.revokedKeyIds: removed from the JWKS and disabled; it never signs again"));
+            }
+        }
+
+        public void RetireKeysWhoseOverlapEnded()
+        {
+            for (var i = 0; i < _keys.Count; i++)
+            {
+                var key = _keys[i];
+                if (key.State != KeyState.Retiring || key.RetiresAt > _now)
+                    continue;
+                _keys[i] = key with { State = KeyState.Retired, RetiredAt = _now };
+                _disable.Add(key.Kid);
+                _events.Add(PlanEvent.Normal("KeyRetired", $"Key {key.Kid} (generation {key.Generation}) left the JWKS after its overlap window"));
+            }
+        }
+
+        public void PublishNextKeyWhenDue()
+        {
+            if (Pending is { } pending)
+            {
+                if (_activeWasRevoked)
+                {
+                    ReplaceKey(pending, pending with { ActivatesAt = _now });
+                    _events.Add(ForcedRotation(pending.Kid, pending.CreatedAt));
+                }
+                else if (RotateNowRequested)
+                {
+                    // Rotate as soon as the pending key has been published for prePublish.
+                    var earliest = Max(pending.CreatedAt!.Value + _policy.PrePublish, _now);
+                    if (earliest < pending.ActivatesAt)
+                        ReplaceKey(pending, pending with { ActivatesAt = earliest });
+                    _rotateNowHandled = input.RotateNowRequest;
+                }
+
+                return;
+            }
+
+            var bootstrap = Active is null && _lastRotation is null;
+            var forced = Active is null && !bootstrap;
+            var due = _now >= DueAt - _policy.PrePublish;
+            if (!bootstrap && !forced && !due && !RotateNowRequested)
+                return;
+
+            var generation = _keys.Select(k => k.Generation).DefaultIfEmpty(0).Max() + 1;
+            var stored = input.StoredKeys
+                .Where(k => k.Generation >= generation && !_policy.RevokedKeyIds.Contains(k.Kid) && _keys.All(s => s.Kid != k.Kid))
+                .OrderBy(k => k.Generation)
+                .FirstOrDefault();
+            if (stored is null)
+            {
+                _createGeneration = generation;
+                return;
+            }
+
+            var activatesAt = forced ? _now
+                : RotateNowRequested || bootstrap ? _now + _policy.PrePublish
+                : Max(DueAt, _now + _policy.PrePublish);
+            _keys.Add(new KeyStatus
+            {
+                Kid = stored.Kid,
+                State = KeyState.Pending,
+                Generation = stored.Generation,
+                CreatedAt = _now,
+                ActivatesAt = activatesAt,
+                VaultRef = stored.VaultRef,
+            });
+            if (RotateNowRequested)
+                _rotateNowHandled = input.RotateNowRequest;
+
+            _events.Add(PlanEvent.Normal("KeyPublished",
+                $"Key {stored.Kid} (generation {stored.Generation}) is published in the JWKS and starts signing at {Format(activatesAt)}"));
+            if (forced)
+                _events.Add(ForcedRotation(stored.Kid, _now));
+        }
+
+        public void ActivatePendingKeyWhenItsTimeHasCome()
+        {
+            if (Pending is not { } pending || pending.ActivatesAt > _now)
+                return;
+
+            var previous = Active;
+            if (previous is not null)
+            {
+                var retiresAt = _now + _policy.Overlap;
+                ReplaceKey(previous, previous with { State = KeyState.Retiring, RetiresAt = retiresAt });
+                _events.Add(PlanEvent.Normal("KeyRetiring",
+                    $"Key {previous.Kid} stopped signing and stays in the JWKS until {Format(retiresAt)} (overlap {GoDuration.Format(_policy.Overlap)})"));
+            }
+
+            ReplaceKey(pending, pending with { State = KeyState.Active, ActivatedAt = _now });
+            _lastRotation = _now;
+            _events.Add(PlanEvent.Normal("KeyActivated", $"Key {pending.Kid} (generation {pending.Generation}) now signs"));
+        }
+
+        public void PruneHistory()
+        {
+            var history = _keys
+                .Where(k => k.State is KeyState.Retired or KeyState.Revoked)
+                .OrderByDescending(k => k.Generation)
+                .Skip(_policy.RetiredKeyHistory)
+                .ToList();
+            foreach (var key in history)
+            {
+                _keys.Remove(key);
+                if (_policy.DeleteKeysOnRemoval)
+                    _delete.Add(key.Kid);
+            }
+        }
+
+        public RotationPlan ToPlan()
+        {
+            var active = Active;
+            var pending = Pending;
+            var published = _keys.Where(k => k.State == KeyState.Active)
+                .Concat(_keys.Where(k => k.State == KeyState.Pending))
+                .Concat(_keys.Where(k => k.State == KeyState.Retiring).OrderByDescending(k => k.Generation))
+                .Select(k => k.Kid)
+                .ToList();
+
+            DateTimeOffset? nextRotation = pending?.ActivatesAt ?? (_lastRotation is null ? null : DueAt);
+            var wakes = _keys.Where(k => k.State == KeyState.Retiring).Select(k => k.RetiresAt!.Value).ToList();
+            if (pending is not null)
+                wakes.Add(pending.ActivatesAt!.Value);
+            else if (nextRotation is { } rotation)
+                wakes.Add(rotation - _policy.PrePublish);
+            DateTimeOffset? nextWake = wakes.Count == 0 ? null : Max(wakes.Min(), _now);
+
+            var conditions = input.Status?.Conditions;
+            conditions = active is not null
+                ? ConditionSet.Set(conditions, ConditionSet.Ready, true, "KeyActive",
+                    $"Key {active.Kid} signs; {published.Count} key(s) published", input.Generation, _now)
+                : pending is not null
+                    ? ConditionSet.Set(conditions, ConditionSet.Ready, false, "PrePublishing",
+                        $"The first key {pending.Kid} is being pre-published and starts signing at {Format(pending.ActivatesAt!.Value)}", input.Generation, _now)
+                    : ConditionSet.Set(conditions, ConditionSet.Ready, false, "NoActiveKey",
+                        "No key signs yet: the next key could not be created in the vault", input.Generation, _now);
+            conditions = pending is not null
+                ? ConditionSet.Set(conditions, ConditionSet.Rotating, true, "PrePublishing",
+                    $"Key {pending.Kid} is published and starts signing at {Format(pending.ActivatesAt!.Value)}", input.Generation, _now)
+                : ConditionSet.Set(conditions, ConditionSet.Rotating, false, "Idle",
+                    nextRotation is { } next ? $"Next rotation at {Format(next)}" : "No rotation scheduled", input.Generation, _now);
+
+            var status = new SigningKeySetStatus
+            {
+                ObservedGeneration = input.Generation,
+                ActiveKeyId = active?.Kid,
+                NextKeyId = pending?.Kid,
+                Keys = _keys.OrderByDescending(k => k.Generation).ToList(),
+                LastRotationTime = _lastRotation,
+                NextRotationTime = nextRotation,
+                LastRotateNowRequest = _rotateNowHandled,
+                Conditions = conditions,
+            };
+
+            return new RotationPlan
+            {
+                CreateGeneration = _createGeneration,
+                Status = status,
+                PublishedKeyIds = published,
+                KeysToDisable = _disable,
+                KeysToDelete = _delete,
+                Events = _events,
+                NextWakeTime = _createGeneration is null ? nextWake : _now,
+            };
+        }
+
+        private PlanEvent ForcedRotation(string kid, DateTimeOffset? publishedAt)
+        {
+            var publishedFor = publishedAt is { } at ? _now - at : TimeSpan.Zero;
+            return PlanEvent.Warning("ForcedRotation",
+                $"The active key was revoked, so key {kid} was activated at once, after being published for {GoDuration.Format(publishedFor)} " +
+                $"instead of prePublish {GoDuration.Format(_policy.PrePublish)}: verifiers holding an older JWKS may reject its tokens until they reload it");
+        }
+
+        private void ReplaceKey(KeyStatus old, KeyStatus replacement) => _keys[_keys.IndexOf(old)] = replacement;
+
+        private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+        private static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,10 @@
+namespace KeyRotator.Core.Lifecycle;
+
+/// <summary>The outcome of validating a spec: a policy, or the problems a platform engineer must fix.</summary>
+public sealed record SpecValidation(RotationPolicy? Policy, IReadOnlyList<string> Problems)
+{
+    public bool IsValid => Policy is not null;
+
+    /// <summary>All problems in one condition message.</summary>
+    public string Message => string.Join("; ", Problems);
+}

@@ -1,0 +1,145 @@
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Model;
+using KeyRotator.Core.Time;
+using Quartz;
+
+namespace KeyRotator.Core.Lifecycle;
+
+/// <summary>
+/// Checks the rules the CRD schema cannot express (cross-field and operator-wide), and says what to change.
+/// </summary>
+public static class SpecValidator
+{
+    public static readonly IReadOnlyList<string> KnownProviders = ["Kubernetes", "AzureKeyVault", "Pkcs11"];
+
+    public static SpecValidation Validate(SigningKeySetSpec spec, RotationPolicyOptions options)
+    {
+        var problems = new List<string>();
+
+        if (!JwsAlgorithm.TryParse(spec.Algorithm, out var algorithm))
+            problems.Add($"spec.algorithm \"{spec.Algorithm}\" is not supported; use one of {string.Join(", ", JwsAlgorithm.All)}");
+
+        var rsaKeySize = 0;
+        if (algorithm is { IsRsa: true })
+        {
+            rsaKeySize = spec.RsaKeySize ?? 3072;
+            if (rsaKeySize is not (2048 or 3072 or 4096))
+                problems.Add($"spec.rsaKeySize {rsaKeySize} is not allowed; use 2048, 3072 or 4096");
+        }
+        else if (algorithm is not null && spec.RsaKeySize is not null)
+        {
+            problems.Add($"spec.rsaKeySize applies to RSA algorithms only; remove it or choose an RS*/PS* algorithm instead of {algorithm}");
+        }
+
+        var rotation = spec.Rotation ?? new RotationSpec();
+        var prePublish = Duration(rotation.PrePublish, "spec.rotation.prePublish", TimeSpan.FromMinutes(15), problems);
+        var overlap = Duration(rotation.Overlap, "spec.rotation.overlap", TimeSpan.FromHours(2), problems);
+        var jitter = Duration(rotation.Jitter, "spec.rotation.jitter", TimeSpan.Zero, problems);
+        var maxTokenLifetime = Duration(spec.MaxTokenLifetime, "spec.maxTokenLifetime", TimeSpan.FromMinutes(15), problems);
+        var clockSkew = Duration(spec.ClockSkew, "spec.clockSkew", TimeSpan.FromMinutes(1), problems);
+
+        TimeSpan? interval = null;
+        CronExpression? cron = null;
+        var hasInterval = !string.IsNullOrEmpty(rotation.Interval);
+        var hasCron = !string.IsNullOrEmpty(rotation.Cron);
+        if (hasInterval == hasCron)
+        {
+            problems.Add("spec.rotation needs exactly one of interval (e.g. 720h) and cron (e.g. \"0 0 3 ? * MON\")");
+        }
+        else if (hasInterval)
+        {
+            interval = Duration(rotation.Interval, "spec.rotation.interval", TimeSpan.Zero, problems);
+            if (interval < options.MinimumInterval)
+                problems.Add($"spec.rotation.interval {rotation.Interval} is shorter than the operator's minimum {GoDuration.Format(options.MinimumInterval)}");
+            else if (interval <= prePublish)
+                problems.Add($"spec.rotation.interval {rotation.Interval} must be longer than spec.rotation.prePublish {GoDuration.Format(prePublish)}, or a key would be replaced before it signs");
+            if (jitter >= interval)
+                problems.Add($"spec.rotation.jitter {GoDuration.Format(jitter)} must be shorter than the interval {rotation.Interval}");
+        }
+        else
+        {
+            cron = ParseCron(rotation.Cron!, rotation.TimeZone, problems);
+        }
+
+        if (prePublish < options.MinimumPrePublish)
+            problems.Add($"spec.rotation.prePublish {GoDuration.Format(prePublish)} is below the minimum {GoDuration.Format(options.MinimumPrePublish)}: mounted JWKS ConfigMaps reach pods only after the kubelet sync period and cache TTL, so verifiers would not know a new key when it starts signing; raise prePublish to at least {GoDuration.Format(options.MinimumPrePublish)}");
+        if (overlap < maxTokenLifetime + clockSkew)
+            problems.Add($"spec.rotation.overlap {GoDuration.Format(overlap)} is shorter than maxTokenLifetime + clockSkew ({GoDuration.Format(maxTokenLifetime)} + {GoDuration.Format(clockSkew)}): tokens signed just before a rotation would be rejected; raise overlap to at least {GoDuration.Format(maxTokenLifetime + clockSkew)} or shorten maxTokenLifetime");
+        if (clockSkew > options.MaximumClockSkew)
+            problems.Add($"spec.clockSkew {GoDuration.Format(clockSkew)} is larger than {GoDuration.Format(options.MaximumClockSkew)}; fix the clocks rather than widening the window in which expired tokens are accepted");
+        if (maxTokenLifetime <= TimeSpan.Zero)
+            problems.Add("spec.maxTokenLifetime must be greater than zero");
+
+        var provider = spec.Vault?.Provider ?? "Kubernetes";
+        if (!KnownProviders.Contains(provider))
+            problems.Add($"spec.vault.provider \"{provider}\" is unknown; use one of {string.Join(", ", KnownProviders)}");
+        else if (provider == "AzureKeyVault" && spec.Vault?.AzureKeyVault is null)
+            problems.Add("spec.vault.azureKeyVault (vaultUri, keyName) is required when spec.vault.provider is AzureKeyVault");
+        else if (provider == "Pkcs11" && spec.Vault?.Pkcs11 is null)
+            problems.Add("spec.vault.pkcs11 (library, tokenLabel, pinSecretRef) is required when spec.vault.provider is Pkcs11");
+
+        if (spec.DeletionPolicy is not (null or "Retain" or "Delete"))
+            problems.Add($"spec.deletionPolicy \"{spec.DeletionPolicy}\" is unknown; use Retain or Delete");
+
+        if (problems.Count > 0)
+            return new SpecValidation(null, problems);
+
+        return new SpecValidation(new RotationPolicy
+        {
+            Algorithm = algorithm!,
+            RsaKeySize = rsaKeySize,
+            Interval = interval,
+            Cron = cron,
+            PrePublish = prePublish,
+            Overlap = overlap,
+            Jitter = jitter,
+            MaxTokenLifetime = maxTokenLifetime,
+            ClockSkew = clockSkew,
+            RevokedKeyIds = new HashSet<string>(spec.RevokedKeyIds ?? [], StringComparer.Ordinal),
+            DeleteKeysOnRemoval = spec.DeletionPolicy == "Delete",
+            RetiredKeyHistory = options.RetiredKeyHistory,
+        }, []);
+    }
+
+    private static TimeSpan Duration(string? text, string field, TimeSpan fallback, List<string> problems)
+    {
+        if (string.IsNullOrEmpty(text))
+            return fallback;
+        if (GoDuration.TryParse(text, out var duration))
+            return duration;
+        problems.Add($"{field} \"{text}\" is not a duration; write it like 90s, 15m or 720h");
+        return fallback;
+    }
+
+    private static CronExpression? ParseCron(string expression, string? timeZone, List<string> problems)
+    {
+        TimeZoneInfo zone;
+        try
+        {
+            zone = string.IsNullOrEmpty(timeZone) ? TimeZoneInfo.Utc : TimeZoneInfo.FindSystemTimeZoneById(timeZone);
+        }
+        catch (TimeZoneNotFoundException)
+        {
+            problems.Add($"spec.rotation.timeZone \"{timeZone}\" is not a known IANA time zone (e.g. UTC, Europe/Berlin)");
+            return null;
+        }
+        catch (InvalidTimeZoneException)
+        {
+            problems.Add($"spec.rotation.timeZone \"{timeZone}\" could not be loaded");
+            return null;
+        }
+
+        try
+        {
+            var cron = new CronExpression(expression, zone);
+            if (cron.GetNextValidTimeAfter(DateTimeOffset.UnixEpoch) is null)
+                problems.Add($"spec.rotation.cron \"{expression}\" never fires");
+            return cron;
+        }
+        catch (FormatException e)
+        {
+            problems.Add($"spec.rotation.cron \"{expression}\" is not a Quartz cron expression ({e.Message}); Quartz cron has seconds first, e.g. \"0 0 3 ? * MON\" for Mondays at 03:00");
+            return null;
+        }
+    }
+}

@@ -1,0 +1,86 @@
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+
+namespace KeyRotator.Core.Tests.Lifecycle;
+
+public sealed class SpecValidatorTests
+{
+    private static readonly RotationPolicyOptions Options = new();
+
+    private static SigningKeySetSpec Valid() => new()
+    {
+        Algorithm = "ES256",
+        Rotation = new RotationSpec { Interval = "720h", PrePublish = "15m", Overlap = "2h" },
+        MaxTokenLifetime = "15m",
+        ClockSkew = "1m",
+    };
+
+    [Fact]
+    public void Valid_spec_becomes_a_policy_with_defaults()
+    {
+        var result = SpecValidator.Validate(Valid(), Options);
+
+        Assert.True(result.IsValid, result.Message);
+        Assert.Equal(TimeSpan.FromHours(720), result.Policy!.Interval);
+        Assert.Equal(0, result.Policy.RsaKeySize);
+        Assert.False(result.Policy.DeleteKeysOnRemoval);
+    }
+
+    [Fact]
+    public void RSA_key_size_defaults_to_3072()
+    {
+        var result = SpecValidator.Validate(Valid() with { Algorithm = "PS256" }, Options);
+
+        Assert.Equal(3072, result.Policy!.RsaKeySize);
+    }
+
+    public static TheoryData<string, SigningKeySetSpec, string> Invalid => new()
+    {
+        { "overlap shorter than token lifetime + skew", Valid() with { Rotation = Valid().Rotation with { Overlap = "10m" } }, "raise overlap to at least 16m" },
+        { "prePublish below the consumer-cache minimum", Valid() with { Rotation = Valid().Rotation with { PrePublish = "30s" } }, "raise prePublish to at least 2m" },
+        { "interval shorter than prePublish", Valid() with { Rotation = Valid().Rotation with { Interval = "12m" } }, "must be longer than spec.rotation.prePublish" },
+        { "interval below the minimum", Valid() with { Rotation = Valid().Rotation with { Interval = "300s" } }, "shorter than the operator's minimum" },
+        { "both interval and cron", Valid() with { Rotation = Valid().Rotation with { Cron = "0 0 3 ? * MON" } }, "exactly one of interval" },
+        { "unparsable cron", Valid() with { Rotation = Valid().Rotation with { Interval = null, Cron = "every monday" } }, "is not a Quartz cron expression" },
+        { "unknown time zone", Valid() with { Rotation = Valid().Rotation with { Interval = null, Cron = "0 0 3 ? * MON", TimeZone = "Mars/Olympus" } }, "not a known IANA time zone" },
+        { "rsaKeySize on an EC algorithm", Valid() with { RsaKeySize = 2048 }, "applies to RSA algorithms only" },
+        { "unknown algorithm", Valid() with { Algorithm = "HS256" }, "\"HS256\" is not supported" },
+        { "unknown provider", Valid() with { Vault = new VaultSpec { Provider = "HashiVault" } }, "use one of Kubernetes, AzureKeyVault, Pkcs11" },
+        { "Azure provider without its settings", Valid() with { Vault = new VaultSpec { Provider = "AzureKeyVault" } }, "spec.vault.azureKeyVault (vaultUri, keyName) is required" },
+        { "huge clock skew", Valid() with { ClockSkew = "1h", Rotation = Valid().Rotation with { Overlap = "3h" } }, "fix the clocks" },
+        { "garbage duration", Valid() with { MaxTokenLifetime = "forever" }, "spec.maxTokenLifetime \"forever\" is not a duration" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Invalid))]
+    public void Invalid_spec_says_what_to_change(string description, SigningKeySetSpec spec, string expected)
+    {
+        var result = SpecValidator.Validate(spec, Options);
+
+        Assert.False(result.IsValid, description);
+        Assert.Contains(expected, result.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Cron_schedule_follows_the_time_zone()
+    {
+        var spec = Valid() with { Rotation = Valid().Rotation with { Interval = null, Cron = "0 0 3 ? * MON", TimeZone = "Europe/Berlin" } };
+        var policy = SpecValidator.Validate(spec, Options).Policy!;
+
+        // Saturday 2026-11-28 12:00Z; the next Monday 03:00 in Berlin (CET, UTC+1) is 2026-11-30T02:00Z.
+        var due = policy.NextDue(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero), TimeSpan.Zero);
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 30, 2, 0, 0, TimeSpan.Zero), due);
+    }
+
+    [Fact]
+    public void Jitter_is_deterministic_per_set_and_within_bounds()
+    {
+        var policy = SpecValidator.Validate(Valid() with { Rotation = Valid().Rotation with { Jitter = "10m" } }, Options).Policy!;
+        var offsets = Enumerable.Range(0, 200).Select(i => policy.JitterFor($"uid-{i}")).ToList();
+
+        Assert.Equal(policy.JitterFor("uid-7"), policy.JitterFor("uid-7"));
+        Assert.All(offsets, o => Assert.InRange(o, TimeSpan.Zero, TimeSpan.FromMinutes(10)));
+        Assert.True(offsets.Distinct().Count() > 100, "jitter spreads sets");
+    }
+}
