@@ -1,4 +1,4 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.MapGet("/healthz", () => "ok");
+using KeyRotator.Operator.Hosting;
+
+var app = OperatorApp.Build(args);
 await app.RunAsync();

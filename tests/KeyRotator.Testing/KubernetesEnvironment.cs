@@ -52,6 +52,27 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
 
         Admin = new Kubernetes(AdminConfig);
         await InstallCrdsAsync(startup.Token);
+        if (_controlPlane is not null)
+            await BindOperatorRoleAsync(startup.Token);
+    }
+
+    /// <summary>
+    /// The identity the operator runs as in tests: on the envtest control plane a user bound to exactly
+    /// the ClusterRole in config/rbac (so the tests prove the operator's RBAC); elsewhere the admin.
+    /// </summary>
+    public KubernetesClientConfiguration OperatorConfig =>
+        _controlPlane is null ? AdminConfig : _controlPlane.ConfigFor(_controlPlane.OperatorToken);
+
+    private async Task BindOperatorRoleAsync(CancellationToken cancellationToken)
+    {
+        var role = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "role.yaml"), cancellationToken));
+        await Admin.RbacAuthorizationV1.CreateClusterRoleAsync(role, cancellationToken: cancellationToken);
+        await Admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(new V1ClusterRoleBinding
+        {
+            Metadata = new V1ObjectMeta { Name = role.Metadata.Name },
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = role.Metadata.Name },
+            Subjects = [new Rbacv1Subject { ApiGroup = "rbac.authorization.k8s.io", Kind = "User", Name = ControlPlane.OperatorUser }],
+        }, cancellationToken: cancellationToken);
     }
 
     /// <summary>Creates a namespace that belongs to one test.</summary>

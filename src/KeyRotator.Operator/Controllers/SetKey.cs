@@ -1,0 +1,7 @@
+namespace KeyRotator.Operator.Controllers;
+
+/// <summary>The namespaced name a reconcile is for: the input is always this, never the event.</summary>
+public readonly record struct SetKey(string Namespace, string Name)
+{
+    public override string ToString() => $"{Namespace}/{Name}";
+}

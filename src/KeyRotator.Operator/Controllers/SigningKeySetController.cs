@@ -1,0 +1,186 @@
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Informers;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Scheduling;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Controllers;
+
+/// <summary>
+/// Informers for SigningKeySets and the ConfigMaps and Secrets made for them feed one work queue;
+/// workers (on the leader only) reconcile each set, and Quartz wakes sets when a transition is due.
+/// An edit to a managed ConfigMap or Secret wakes its set, which restores it.
+/// </summary>
+public sealed partial class SigningKeySetController : IDisposable
+{
+    private readonly SigningKeySetReconciler _reconciler;
+    private readonly RotationScheduler _scheduler;
+    private readonly OperatorOptions _options;
+    private readonly ILogger<SigningKeySetController> _logger;
+    private readonly List<ResourceInformer<V1Alpha1SigningKeySet>> _setInformers = [];
+    private readonly List<ResourceInformer<V1ConfigMap>> _configMapInformers = [];
+    private readonly List<ResourceInformer<V1Secret>> _secretInformers = [];
+    private long _reconciles;
+    private long _failures;
+
+    public SigningKeySetController(
+        IKubernetes kubernetes,
+        SigningKeySetReconciler reconciler,
+        RotationScheduler scheduler,
+        TimeProvider time,
+        IOptions<OperatorOptions> options,
+        ILoggerFactory loggers)
+    {
+        _reconciler = reconciler;
+        _scheduler = scheduler;
+        _options = options.Value;
+        _logger = loggers.CreateLogger<SigningKeySetController>();
+        Queue = new WorkQueue<SetKey>(time, baseDelay: TimeSpan.FromMilliseconds(200), maxDelay: TimeSpan.FromMinutes(5));
+
+        var informerLogger = loggers.CreateLogger("KeyRotator.Operator.Informers");
+        IEnumerable<string?> scopes = _options.WatchNamespaces.Count == 0 ? [null] : _options.WatchNamespaces.Select(n => (string?)n);
+        foreach (var ns in scopes)
+        {
+            var sets = new ResourceInformer<V1Alpha1SigningKeySet>(InformerSources.SigningKeySets(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
+            sets.Changed += (_, set) => Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
+            _setInformers.Add(sets);
+
+            var configMaps = new ResourceInformer<V1ConfigMap>(InformerSources.ConfigMaps(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
+            configMaps.Changed += (_, cm) => EnqueueOwner(cm.Metadata);
+            _configMapInformers.Add(configMaps);
+
+            var secrets = new ResourceInformer<V1Secret>(InformerSources.Secrets(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
+            secrets.Changed += (_, secret) => EnqueueOwner(secret.Metadata);
+            _secretInformers.Add(secrets);
+        }
+    }
+
+    public WorkQueue<SetKey> Queue { get; }
+
+    /// <summary>Every informer has listed and holds a live watch.</summary>
+    public bool InformersHealthy => Informers.All(i => i.IsHealthy);
+
+    public bool WorkersRunning { get; private set; }
+
+    public long Reconciles => Interlocked.Read(ref _reconciles);
+
+    public long ReconcileFailures => Interlocked.Read(ref _failures);
+
+    private IEnumerable<(string Description, bool IsHealthy, bool HasSynced)> InformerStates =>
+        _setInformers.Select(i => (i.Description, i.IsHealthy, i.HasSynced))
+            .Concat(_configMapInformers.Select(i => (i.Description, i.IsHealthy, i.HasSynced)))
+            .Concat(_secretInformers.Select(i => (i.Description, i.IsHealthy, i.HasSynced)));
+
+    private IEnumerable<(string Description, bool IsHealthy, bool HasSynced)> Informers => InformerStates;
+
+    public IReadOnlyList<string> UnhealthyInformers => [.. Informers.Where(i => !i.IsHealthy).Select(i => i.Description)];
+
+    public IEnumerable<V1Alpha1SigningKeySet> CachedSets => _setInformers.SelectMany(i => i.Items);
+
+    public void Enqueue(SetKey key) => Queue.Add(key);
+
+    private void EnqueueOwner(V1ObjectMeta metadata)
+    {
+        if (metadata.Labels is { } labels
+            && labels.TryGetValue(Labels.SetNamespace, out var ns)
+            && labels.TryGetValue(Labels.SetName, out var name))
+            Enqueue(new SetKey(ns, name));
+    }
+
+    /// <summary>Runs the informers (on every replica, so a standby takes over with warm caches).</summary>
+    public Task RunInformersAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(_setInformers.Select(i => i.RunAsync(cancellationToken))
+            .Concat(_configMapInformers.Select(i => i.RunAsync(cancellationToken)))
+            .Concat(_secretInformers.Select(i => i.RunAsync(cancellationToken))));
+
+    /// <summary>Reconciles until <paramref name="cancellationToken"/> fires (leadership lost or shutdown).</summary>
+    public async Task RunWorkersAsync(CancellationToken cancellationToken)
+    {
+        while (!Informers.All(i => i.HasSynced))
+            await Task.Delay(100, cancellationToken);
+
+        await _scheduler.StartAsync(cancellationToken);
+        try
+        {
+            foreach (var set in CachedSets)
+                Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
+            WorkersRunning = true;
+            LogLeading(_logger, _options.Workers);
+            await Task.WhenAll(Enumerable.Range(0, Math.Max(1, _options.Workers)).Select(_ => WorkAsync(cancellationToken)));
+        }
+        finally
+        {
+            WorkersRunning = false;
+            await _scheduler.StopAsync();
+        }
+    }
+
+    private async Task WorkAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            SetKey key;
+            try
+            {
+                key = await Queue.TakeAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                Interlocked.Increment(ref _reconciles);
+                var result = await _reconciler.ReconcileAsync(key.Namespace, key.Name, cancellationToken);
+                if (result.Retry)
+                {
+                    Queue.AddRateLimited(key);
+                }
+                else
+                {
+                    Queue.Forget(key);
+                    if (result.WakeAt is { } wakeAt)
+                        await _scheduler.ScheduleWakeAsync(key, wakeAt, cancellationToken);
+                    else
+                        await _scheduler.UnscheduleAsync(key, cancellationToken);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // A reconcile failure never stops the worker: count it, say what failed, retry with backoff.
+                Interlocked.Increment(ref _failures);
+                var delay = Queue.AddRateLimited(key);
+                LogReconcileFailed(_logger, key.ToString(), Describe(e), delay.TotalSeconds);
+            }
+            finally
+            {
+                Queue.Done(key);
+            }
+        }
+    }
+
+    /// <summary>An exception as a log line: the API status or the exception type, never a response body.</summary>
+    private static string Describe(Exception e) => e switch
+    {
+        HttpOperationException http => $"API server answered {(int)http.Response.StatusCode} {http.Response.ReasonPhrase} to {http.Request?.Method} {http.Request?.RequestUri?.AbsolutePath}",
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+
+    public void Dispose() => Queue.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leading: reconciling SigningKeySets with {Workers} workers")]
+    private static partial void LogLeading(ILogger logger, int workers);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reconcile of {Set} failed, retrying in {DelaySeconds:0.0}s: {Error}")]
+    private static partial void LogReconcileFailed(ILogger logger, string set, string error, double delaySeconds);
+}

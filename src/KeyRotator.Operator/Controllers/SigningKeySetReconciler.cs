@@ -1,0 +1,299 @@
+using System.Net;
+using System.Text.Json;
+using k8s;
+using k8s.Autorest;
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Vault;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Controllers;
+
+/// <summary>
+/// Level-based reconcile of one SigningKeySet: re-read the world, let the planner decide, make the few
+/// writes that differ (JWKS first, then the signing Secret, then status), and say when to wake up.
+/// </summary>
+public sealed partial class SigningKeySetReconciler(
+    IKubernetes kubernetes,
+    KeyStoreSelector stores,
+    JwksPublisher jwksPublisher,
+    SigningSecretPublisher signingPublisher,
+    ObjectWriter writer,
+    EventRecorder events,
+    TimeProvider time,
+    IOptions<OperatorOptions> options,
+    ILogger<SigningKeySetReconciler> logger)
+{
+    private readonly SigningKeySetClient _sets = new(kubernetes);
+    private readonly RotationPolicyOptions _policyOptions = new()
+    {
+        MinimumPrePublish = options.Value.MinimumPrePublish,
+        MinimumInterval = options.Value.MinimumInterval,
+    };
+
+    public async Task<ReconcileResult> ReconcileAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        var set = await GetAsync(ns, name, cancellationToken);
+        if (set is null)
+            return ReconcileResult.Done;
+        if (set.Metadata.DeletionTimestamp is not null)
+            return await FinalizeAsync(set);
+        if (set.Metadata.Finalizers?.Contains(Labels.Finalizer) != true)
+        {
+            set.Metadata.Finalizers ??= [];
+            set.Metadata.Finalizers.Add(Labels.Finalizer);
+            set = await _sets.ReplaceAsync(set, cancellationToken);
+        }
+
+        var validation = SpecValidator.Validate(set.Spec, _policyOptions);
+        if (!validation.IsValid)
+        {
+            await ReportInvalidSpecAsync(set, validation.Message, cancellationToken);
+            return ReconcileResult.Done;
+        }
+
+        var context = new KeySetContext(ns, name, set.Metadata.Uid, validation.Policy!, set.Spec);
+        IKeyStore store;
+        List<StoredKey> stored;
+        try
+        {
+            store = stores.For(set.Spec.Vault?.Provider);
+            stored = [.. await store.ListAsync(context, cancellationToken)];
+        }
+        catch (KeyStoreException e)
+        {
+            // Nothing can change safely without the vault's view; what is published stays published.
+            await ReportDegradedAsync(set, e, cancellationToken);
+            return ReconcileResult.RetryWithBackoff;
+        }
+
+        var plan = Plan(set, context.Policy, stored, time.GetUtcNow());
+        KeyStoreException? vaultError = null;
+        if (plan.CreateGeneration is { } generation)
+        {
+            try
+            {
+                stored.Add(await store.CreateAsync(context, generation, cancellationToken));
+                plan = Plan(set, context.Policy, stored, time.GetUtcNow());
+            }
+            catch (KeyStoreException e)
+            {
+                vaultError = e;
+            }
+        }
+
+        var published = await PublishAsync(set, context, store, stored, plan, cancellationToken);
+        if (published is not null)
+        {
+            vaultError ??= published;
+        }
+        else if (plan.Events.Count > 0)
+        {
+            // Record transition times as of now, after the writes: a key is never said to have been
+            // published, or to have stopped signing, before verifiers and signers could see it.
+            var settled = Plan(set, context.Policy, stored, time.GetUtcNow());
+            if (!settled.PublishedKeyIds.SequenceEqual(plan.PublishedKeyIds) || settled.ActiveKeyId != plan.ActiveKeyId)
+                return ReconcileResult.At(time.GetUtcNow());
+            plan = settled;
+        }
+
+        var status = WithDegraded(plan.Status, vaultError, set.Metadata.Generation ?? 0);
+        if (!await WriteStatusAsync(set, status, cancellationToken))
+            return ReconcileResult.At(time.GetUtcNow());
+        foreach (var planEvent in plan.Events)
+            await events.RecordAsync(set, planEvent, cancellationToken);
+        if (vaultError is not null)
+            return ReconcileResult.RetryWithBackoff;
+
+        await CleanUpVaultAsync(context, store, stored, status, cancellationToken);
+        return ReconcileResult.At(plan.NextWakeTime);
+    }
+
+    private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
+        RotationPlanner.Plan(new RotationInput
+        {
+            Policy = policy,
+            Status = set.Status,
+            StoredKeys = stored,
+            RotateNowRequest = set.Metadata.Annotations?.TryGetValue(Labels.RotateNowAnnotation, out var request) == true ? request : null,
+            Generation = set.Metadata.Generation ?? 0,
+            JitterOffset = policy.JitterFor(set.Metadata.Uid),
+            Now = now,
+        });
+
+    /// <summary>JWKS first, then the signing Secret. Returns the vault error that stopped it, if any.</summary>
+    private async Task<KeyStoreException?> PublishAsync(
+        V1Alpha1SigningKeySet set, KeySetContext context, IKeyStore store, IReadOnlyList<StoredKey> stored, RotationPlan plan, CancellationToken cancellationToken)
+    {
+        var keys = stored.ToDictionary(k => k.Kid, k => k.PublicJwk, StringComparer.Ordinal);
+        var missing = plan.PublishedKeyIds.Where(kid => !keys.ContainsKey(kid)).ToList();
+        if (missing.Count > 0)
+        {
+            // Never publish a JWKS without a key that may still have signed a live token.
+            return new KeyStoreException($"the vault no longer holds key(s) {string.Join(", ", missing)} that should be published; the JWKS was left as it is")
+            {
+                Reason = "KeyMissing",
+            };
+        }
+
+        var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
+        await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, cancellationToken);
+
+        try
+        {
+            SignerMaterial? active = null, next = null;
+            if (plan.ActiveKeyId is { } activeKid)
+                active = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == activeKid), cancellationToken);
+            if (plan.Status.NextKeyId is { } nextKid)
+                next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
+            await signingPublisher.PublishAsync(set, active, next, cancellationToken);
+            return null;
+        }
+        catch (KeyStoreException e)
+        {
+            return e;
+        }
+    }
+
+    /// <summary>Level-based vault hygiene: retired and revoked keys disabled; pruned keys deleted under the Delete policy.</summary>
+    private async Task CleanUpVaultAsync(KeySetContext context, IKeyStore store, IReadOnlyList<StoredKey> stored, SigningKeySetStatus status, CancellationToken cancellationToken)
+    {
+        var known = (status.Keys ?? []).ToDictionary(k => k.Kid, StringComparer.Ordinal);
+        var newestGeneration = (status.Keys ?? []).Select(k => k.Generation).DefaultIfEmpty(0).Max();
+        try
+        {
+            foreach (var key in stored)
+            {
+                if (known.TryGetValue(key.Kid, out var state))
+                {
+                    if (key.Enabled && state.State is KeyState.Retired or KeyState.Revoked)
+                        await store.DisableAsync(context, key.Kid, cancellationToken);
+                }
+                else if (key.Generation < newestGeneration)
+                {
+                    // Pruned from the history (or left over from an earlier life): never signs again.
+                    if (context.Policy.DeleteKeysOnRemoval)
+                        await store.DeleteAsync(context, key.Kid, cancellationToken);
+                    else if (key.Enabled)
+                        await store.DisableAsync(context, key.Kid, cancellationToken);
+                }
+            }
+        }
+        catch (KeyStoreException e)
+        {
+            LogVaultCleanupFailed(logger, context.Namespace, context.Name, e.Message);
+        }
+    }
+
+    private async Task<ReconcileResult> FinalizeAsync(V1Alpha1SigningKeySet set)
+    {
+        if (set.Metadata.Finalizers?.Contains(Labels.Finalizer) != true)
+            return ReconcileResult.Done;
+
+        // CancellationToken.None: a cancelled clean-up must not strand the set with its finalizer.
+        var ns = set.Metadata.NamespaceProperty;
+        foreach (var copy in JwksPublisher.Namespaces(set))
+            await writer.DeleteConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), CancellationToken.None);
+        await writer.DeleteSecretAsync(ns, SigningSecretPublisher.SecretName(set), CancellationToken.None);
+
+        var policy = SpecValidator.Validate(set.Spec, _policyOptions).Policy;
+        if (policy is not null)
+        {
+            try
+            {
+                var context = new KeySetContext(ns, set.Metadata.Name, set.Metadata.Uid, policy, set.Spec);
+                await stores.For(set.Spec.Vault?.Provider).RemoveSetAsync(context, deleteKeys: policy.DeleteKeysOnRemoval, CancellationToken.None);
+            }
+            catch (KeyStoreException e)
+            {
+                await ReportDegradedAsync(set, e, CancellationToken.None);
+                return ReconcileResult.RetryWithBackoff;
+            }
+        }
+
+        set.Metadata.Finalizers.Remove(Labels.Finalizer);
+        try
+        {
+            await _sets.ReplaceAsync(set, CancellationToken.None);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+
+        LogFinalized(logger, ns, set.Metadata.Name, set.Spec.DeletionPolicy ?? "Retain");
+        return ReconcileResult.Done;
+    }
+
+    private async Task ReportInvalidSpecAsync(V1Alpha1SigningKeySet set, string message, CancellationToken cancellationToken)
+    {
+        var generation = set.Metadata.Generation ?? 0;
+        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Ready);
+        var status = (set.Status ?? new SigningKeySetStatus()) with
+        {
+            ObservedGeneration = generation,
+            Conditions = ConditionSet.Set(set.Status?.Conditions, ConditionSet.Ready, false, "InvalidSpec", message, generation, time.GetUtcNow()),
+        };
+        await WriteStatusAsync(set, status, cancellationToken);
+        if (previous?.Reason != "InvalidSpec" || previous.Message != message)
+            await events.RecordAsync(set, PlanEvent.Warning("InvalidSpec", message), cancellationToken);
+    }
+
+    private async Task ReportDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, CancellationToken cancellationToken)
+    {
+        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
+        var status = WithDegraded(set.Status ?? new SigningKeySetStatus(), error, set.Metadata.Generation ?? 0);
+        await WriteStatusAsync(set, status, cancellationToken);
+        if (previous?.Status != "True" || previous.Message != error.Message)
+            await events.RecordAsync(set, PlanEvent.Warning(error.Reason, error.Message), cancellationToken);
+    }
+
+    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, long generation) => status with
+    {
+        Conditions = error is null
+            ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, false, "AsExpected", "The vault and the API server answer", generation, time.GetUtcNow())
+            : ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow()),
+    };
+
+    /// <summary>Writes status only when it changed; false on a conflict (the caller re-reads).</summary>
+    private async Task<bool> WriteStatusAsync(V1Alpha1SigningKeySet set, SigningKeySetStatus status, CancellationToken cancellationToken)
+    {
+        if (JsonSerializer.Serialize(set.Status, KubernetesJsonOptions) == JsonSerializer.Serialize(status, KubernetesJsonOptions))
+            return true;
+        set.Status = status;
+        try
+        {
+            await _sets.ReplaceStatusAsync(set, cancellationToken);
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
+    private static readonly JsonSerializerOptions KubernetesJsonOptions = new(JsonSerializerDefaults.Web);
+
+    private async Task<V1Alpha1SigningKeySet?> GetAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _sets.GetAsync(ns, name, cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Namespace}/{Name}: vault clean-up failed, will retry: {Error}")]
+    private static partial void LogVaultCleanupFailed(ILogger logger, string @namespace, string name, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Namespace}/{Name}: deleted; keys handled per deletionPolicy {Policy}")]
+    private static partial void LogFinalized(ILogger logger, string @namespace, string name, string policy);
+}

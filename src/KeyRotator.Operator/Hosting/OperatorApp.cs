@@ -1,0 +1,69 @@
+using k8s;
+using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Scheduling;
+using KeyRotator.Operator.Vault;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Quartz;
+
+namespace KeyRotator.Operator.Hosting;
+
+/// <summary>The composition root: what runs in the operator process, and its HTTP endpoints.</summary>
+public static class OperatorApp
+{
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Services.AddOptions<OperatorOptions>()
+            .Bind(builder.Configuration.GetSection(OperatorOptions.Section))
+            .Validate(o => o.Workers > 0, "KeyRotator:Workers must be at least 1")
+            .Validate(o => o.LeaderElection.RenewDeadline < o.LeaderElection.LeaseDuration, "KeyRotator:LeaderElection:RenewDeadline must be shorter than LeaseDuration")
+            .ValidateOnStart();
+
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<IKubernetes>(_ => new k8s.Kubernetes(ClientConfiguration(builder.Configuration)));
+        builder.Services.AddSingleton<ObjectWriter>();
+        builder.Services.AddSingleton<JwksPublisher>();
+        builder.Services.AddSingleton<SigningSecretPublisher>();
+        builder.Services.AddSingleton<EventRecorder>();
+        builder.Services.AddSingleton<IKeyStore, KubernetesKeyStore>();
+        builder.Services.AddSingleton<KeyStoreSelector>();
+        builder.Services.AddSingleton<SigningKeySetReconciler>();
+        builder.Services.AddSingleton<SigningKeySetController>();
+        builder.Services.AddSingleton<RotationScheduler>();
+        builder.Services.AddSingleton<OperatorHealth>();
+        builder.Services.AddTransient<WakeSigningKeySetJob>();
+        // Unique name: Quartz keeps schedulers in a process-wide registry, and tests run several operators.
+        var quartz = new System.Collections.Specialized.NameValueCollection { ["quartz.scheduler.instanceName"] = $"keyrotator-{Guid.NewGuid():N}" };
+        builder.Services.AddQuartz(quartz, q =>
+        {
+            q.UseInMemoryStore();
+            q.UseDefaultThreadPool(pool => pool.MaxConcurrency = 2);
+        });
+        builder.Services.AddHostedService<LeaderElectionService>();
+        configure?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
+        app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));
+        return app;
+    }
+
+    private static IResult Respond((bool Ok, string Detail) check) =>
+        check.Ok ? Results.Text(check.Detail) : Results.Text(check.Detail, statusCode: StatusCodes.Status503ServiceUnavailable);
+
+    /// <summary>In a pod: the service account. Elsewhere: --kubeconfig, $KUBECONFIG or ~/.kube/config.</summary>
+    private static KubernetesClientConfiguration ClientConfiguration(ConfigurationManager configuration)
+    {
+        if (configuration["kubeconfig"] is { Length: > 0 } path)
+            return KubernetesClientConfiguration.BuildConfigFromConfigFile(path, configuration["context"]);
+        return KubernetesClientConfiguration.IsInCluster()
+            ? KubernetesClientConfiguration.InClusterConfig()
+            : KubernetesClientConfiguration.BuildConfigFromConfigFile(currentContext: configuration["context"]);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace KeyRotator.Operator.Publishing;
+
+/// <summary>
+/// Create-or-update for the ConfigMaps and Secrets the operator owns, writing only when what is there
+/// differs from what should be (a steady-state reconcile writes nothing).
+/// </summary>
+public sealed class ObjectWriter(IKubernetes kubernetes)
+{
+    /// <summary>Makes the ConfigMap match; returns true when it wrote.</summary>
+    public async Task<bool> ApplyConfigMapAsync(V1ConfigMap desired, CancellationToken cancellationToken)
+    {
+        var ns = desired.Metadata.NamespaceProperty;
+        var existing = await ReadAsync(() => kubernetes.CoreV1.ReadNamespacedConfigMapAsync(desired.Metadata.Name, ns, cancellationToken: cancellationToken));
+        if (existing is null)
+        {
+            await kubernetes.CoreV1.CreateNamespacedConfigMapAsync(desired, ns, cancellationToken: cancellationToken);
+            return true;
+        }
+
+        if (MetadataMatches(existing.Metadata, desired.Metadata) && DataEquals(existing.Data, desired.Data))
+            return false;
+        Merge(existing.Metadata, desired.Metadata);
+        existing.Data = desired.Data;
+        existing.BinaryData = null;
+        await kubernetes.CoreV1.ReplaceNamespacedConfigMapAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
+        return true;
+    }
+
+    /// <summary>Makes the Secret match; returns true when it wrote.</summary>
+    public async Task<bool> ApplySecretAsync(V1Secret desired, CancellationToken cancellationToken)
+    {
+        var ns = desired.Metadata.NamespaceProperty;
+        var existing = await ReadAsync(() => kubernetes.CoreV1.ReadNamespacedSecretAsync(desired.Metadata.Name, ns, cancellationToken: cancellationToken));
+        if (existing is null)
+        {
+            await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken);
+            return true;
+        }
+
+        if (MetadataMatches(existing.Metadata, desired.Metadata) && BytesEqual(existing.Data, desired.Data) && existing.Type == desired.Type)
+            return false;
+        Merge(existing.Metadata, desired.Metadata);
+        existing.Data = desired.Data;
+        existing.StringData = null;
+        await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
+        return true;
+    }
+
+    public async Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await kubernetes.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+    }
+
+    public async Task DeleteSecretAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+    }
+
+    private static async Task<T?> ReadAsync<T>(Func<Task<T>> read)
+        where T : class
+    {
+        try
+        {
+            return await read();
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private static bool MetadataMatches(V1ObjectMeta existing, V1ObjectMeta desired) =>
+        Contains(existing.Labels, desired.Labels)
+        && Contains(existing.Annotations, desired.Annotations)
+        && (desired.OwnerReferences ?? []).All(o => existing.OwnerReferences?.Any(e => e.Uid == o.Uid) == true);
+
+    private static void Merge(V1ObjectMeta existing, V1ObjectMeta desired)
+    {
+        existing.Labels ??= new Dictionary<string, string>();
+        foreach (var (key, value) in desired.Labels ?? new Dictionary<string, string>())
+            existing.Labels[key] = value;
+        existing.Annotations ??= new Dictionary<string, string>();
+        foreach (var (key, value) in desired.Annotations ?? new Dictionary<string, string>())
+            existing.Annotations[key] = value;
+        foreach (var owner in desired.OwnerReferences ?? [])
+        {
+            existing.OwnerReferences ??= [];
+            if (existing.OwnerReferences.All(e => e.Uid != owner.Uid))
+                existing.OwnerReferences.Add(owner);
+        }
+    }
+
+    private static bool Contains(IDictionary<string, string>? actual, IDictionary<string, string>? wanted) =>
+        (wanted ?? new Dictionary<string, string>()).All(w => actual is not null && actual.TryGetValue(w.Key, out var v) && v == w.Value);
+
+    private static bool DataEquals(IDictionary<string, string>? a, IDictionary<string, string>? b) =>
+        (a?.Count ?? 0) == (b?.Count ?? 0) && Contains(a, b);
+
+    private static bool BytesEqual(IDictionary<string, byte[]>? a, IDictionary<string, byte[]>? b) =>
+        (a?.Count ?? 0) == (b?.Count ?? 0)
+        && (b ?? new Dictionary<string, byte[]>()).All(w => a is not null && a.TryGetValue(w.Key, out var v) && v.AsSpan().SequenceEqual(w.Value));
+}

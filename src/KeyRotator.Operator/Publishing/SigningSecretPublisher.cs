@@ -1,0 +1,66 @@
+using System.Text;
+using k8s.Models;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Vault;
+
+namespace KeyRotator.Operator.Publishing;
+
+/// <summary>
+/// The Secret signers read: the active key (PKCS#8 PEM for the Kubernetes provider, a vault reference
+/// otherwise), its kid and alg, and the next key once it is pending.
+/// </summary>
+public sealed class SigningSecretPublisher(ObjectWriter writer)
+{
+    public const string KidKey = "kid";
+    public const string AlgKey = "alg";
+    public const string PrivateKeyKey = "private-key.pem";
+    public const string KeyReferenceKey = "key-ref";
+    public const string NextKidKey = "next-kid";
+    public const string NextPrivateKeyKey = "next-private-key.pem";
+    public const string NextKeyReferenceKey = "next-key-ref";
+
+    public static string SecretName(V1Alpha1SigningKeySet set) => set.Spec.SigningSecretName ?? $"{set.Metadata.Name}-signing";
+
+    public Task<bool> PublishAsync(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next, CancellationToken cancellationToken) =>
+        writer.ApplySecretAsync(Desired(set, active, next), cancellationToken);
+
+    public static V1Secret Desired(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next)
+    {
+        var data = new Dictionary<string, byte[]>();
+        if (active is not null)
+        {
+            data[KidKey] = Encoding.UTF8.GetBytes(active.Kid);
+            data[AlgKey] = Encoding.UTF8.GetBytes(active.Algorithm);
+            Add(data, PrivateKeyKey, active.PrivateKeyPem);
+            Add(data, KeyReferenceKey, active.KeyReference);
+        }
+
+        if (next is not null)
+        {
+            data[NextKidKey] = Encoding.UTF8.GetBytes(next.Kid);
+            Add(data, NextPrivateKeyKey, next.PrivateKeyPem);
+            Add(data, NextKeyReferenceKey, next.KeyReference);
+        }
+
+        return new V1Secret
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = SecretName(set),
+                NamespaceProperty = set.Metadata.NamespaceProperty,
+                Labels = Labels.For(set.Metadata.NamespaceProperty, set.Metadata.Name, "signing"),
+                Annotations = active is null ? null : new Dictionary<string, string> { [Labels.ActiveKidAnnotation] = active.Kid },
+                OwnerReferences = [JwksPublisher.OwnerReferenceFor(set)],
+            },
+            Type = "Opaque",
+            Data = data,
+        };
+    }
+
+    private static void Add(Dictionary<string, byte[]> data, string key, string? value)
+    {
+        if (value is not null)
+            data[key] = Encoding.UTF8.GetBytes(value);
+    }
+}

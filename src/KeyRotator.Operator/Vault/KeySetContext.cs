@@ -1,0 +1,7 @@
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+
+namespace KeyRotator.Operator.Vault;
+
+/// <summary>The set a key-store call is for: identity (UID tags every vault key) and policy.</summary>
+public sealed record KeySetContext(string Namespace, string Name, string Uid, RotationPolicy Policy, SigningKeySetSpec Spec);

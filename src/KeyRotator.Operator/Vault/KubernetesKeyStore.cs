@@ -1,0 +1,206 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Keys;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+
+namespace KeyRotator.Operator.Vault;
+
+/// <summary>
+/// The default vault: keys generated in process, private material in one labelled Secret per set
+/// ("&lt;set&gt;-keyrotator-keys"), owned by the set, one entry per rotation generation.
+/// </summary>
+public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time) : IKeyStore
+{
+    private const int MaxConflictRetries = 5;
+
+    public string Provider => "Kubernetes";
+
+    public static string SecretName(string setName) => $"{setName}-keyrotator-keys";
+
+    public async Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken)
+    {
+        var secret = await ReadAsync(set, cancellationToken);
+        return secret is null ? [] : Entries(secret).Select(e => e.ToStoredKey(set)).ToList();
+    }
+
+    public async Task<StoredKey> CreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var secret = await ReadAsync(set, cancellationToken);
+            var existing = secret is null ? null : Entries(secret).FirstOrDefault(e => e.Generation == generation);
+            if (existing is not null)
+                return existing.ToStoredKey(set);
+
+            var key = PrivateSigningKey.Generate(set.Policy.Algorithm, set.Policy.RsaKeySize);
+            var entry = new Entry(key.Kid, set.Policy.Algorithm.Name, generation, time.GetUtcNow(), true, key.PublicJwk.ToJson(), Convert.ToBase64String(key.ExportPkcs8()));
+            try
+            {
+                if (secret is null)
+                {
+                    secret = new V1Secret
+                    {
+                        Metadata = new V1ObjectMeta
+                        {
+                            Name = SecretName(set.Name),
+                            NamespaceProperty = set.Namespace,
+                            Labels = Labels.For(set.Namespace, set.Name, "keystore"),
+                            OwnerReferences = [Owner(set)],
+                        },
+                        Type = "Opaque",
+                        Data = new Dictionary<string, byte[]>(),
+                    };
+                    secret.Data[EntryName(generation)] = entry.ToBytes();
+                    await kubernetes.CoreV1.CreateNamespacedSecretAsync(secret, set.Namespace, cancellationToken: cancellationToken);
+                }
+                else
+                {
+                    secret.Data ??= new Dictionary<string, byte[]>();
+                    secret.Data[EntryName(generation)] = entry.ToBytes();
+                    await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+                }
+
+                return entry.ToStoredKey(set);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt < MaxConflictRetries)
+            {
+                // Someone else wrote the Secret (or created it) first: read again; their key may be ours to adopt.
+            }
+            catch (HttpOperationException e)
+            {
+                throw Failure("store the new key", e);
+            }
+        }
+    }
+
+    public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken)
+    {
+        var secret = await ReadAsync(set, cancellationToken);
+        var entry = (secret is null ? null : Entries(secret).FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null))
+            ?? throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" };
+        var pem = PemEncodingText(Convert.FromBase64String(entry.Pkcs8!));
+        return new SignerMaterial(key.Kid, entry.Alg, pem, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(entry.Generation)}");
+    }
+
+    public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
+        // A retired key needs no private half: drop it, keep the public record.
+        UpdateEntriesAsync(set, entries => entries.Select(e => e.Kid == kid ? e with { Enabled = false, Pkcs8 = null } : e), cancellationToken);
+
+    public Task DeleteAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
+        UpdateEntriesAsync(set, entries => entries.Where(e => e.Kid != kid), cancellationToken);
+
+    public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
+    {
+        var secret = await ReadAsync(set, cancellationToken);
+        if (secret is null)
+            return;
+        try
+        {
+            if (deleteKeys)
+            {
+                await kubernetes.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+            }
+            else if (secret.Metadata.OwnerReferences?.Count > 0)
+            {
+                // Retain: detach the keys from the set so that garbage collection does not take them.
+                secret.Metadata.OwnerReferences = null;
+                await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+            }
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+        catch (HttpOperationException e)
+        {
+            throw Failure(deleteKeys ? "delete the key Secret" : "detach the key Secret", e);
+        }
+    }
+
+    private async Task UpdateEntriesAsync(KeySetContext set, Func<IEnumerable<Entry>, IEnumerable<Entry>> change, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var secret = await ReadAsync(set, cancellationToken);
+            if (secret is null)
+                return;
+            var before = Entries(secret).ToList();
+            var after = change(before).ToList();
+            if (before.SequenceEqual(after))
+                return;
+            secret.Data = after.ToDictionary(e => EntryName(e.Generation), e => e.ToBytes());
+            try
+            {
+                await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+                return;
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt < MaxConflictRetries)
+            {
+            }
+            catch (HttpOperationException e)
+            {
+                throw Failure("update the key Secret", e);
+            }
+        }
+    }
+
+    private async Task<V1Secret?> ReadAsync(KeySetContext set, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await kubernetes.CoreV1.ReadNamespacedSecretAsync(SecretName(set.Name), set.Namespace, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (HttpOperationException e)
+        {
+            throw Failure("read the key Secret", e);
+        }
+    }
+
+    private static KeyStoreException Failure(string operation, HttpOperationException e) =>
+        new($"could not {operation}: the API server answered {(int)e.Response.StatusCode} {e.Response.ReasonPhrase}")
+        {
+            Reason = e.Response.StatusCode == HttpStatusCode.Forbidden ? "VaultAccessDenied" : "VaultUnavailable",
+        };
+
+    private static string EntryName(long generation) => $"gen-{generation}.json";
+
+    private static IEnumerable<Entry> Entries(V1Secret secret) =>
+        (secret.Data ?? new Dictionary<string, byte[]>())
+            .Where(d => d.Key.StartsWith("gen-", StringComparison.Ordinal))
+            .Select(d => JsonSerializer.Deserialize<Entry>(d.Value, EntryJson)!)
+            .OrderBy(e => e.Generation);
+
+    private static string PemEncodingText(byte[] pkcs8) => System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", pkcs8);
+
+    public static V1OwnerReference Owner(KeySetContext set) => new()
+    {
+        ApiVersion = V1Alpha1SigningKeySet.GroupVersion,
+        Kind = V1Alpha1SigningKeySet.KindName,
+        Name = set.Name,
+        Uid = set.Uid,
+        Controller = true,
+    };
+
+    private static readonly JsonSerializerOptions EntryJson = new(JsonSerializerDefaults.Web);
+
+    /// <summary>One key in the Secret. Pkcs8 is null once the key is disabled.</summary>
+    private sealed record Entry(string Kid, string Alg, long Generation, DateTimeOffset CreatedAt, bool Enabled, string Jwk, string? Pkcs8)
+    {
+        public byte[] ToBytes() => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, EntryJson));
+
+        public StoredKey ToStoredKey(KeySetContext set) =>
+            new(Core.Jose.Jwk.Parse(Jwk), Generation, CreatedAt, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(Generation)}", Enabled);
+
+        public override string ToString() => $"key {Kid} (generation {Generation})";
+    }
+}

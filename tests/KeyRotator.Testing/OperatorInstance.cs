@@ -1,0 +1,98 @@
+using System.Globalization;
+using k8s;
+using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace KeyRotator.Testing;
+
+/// <summary>
+/// The operator, in process, against the test API server, as the operator identity, watching the
+/// test's namespaces only (tests run in parallel), with its log lines captured.
+/// </summary>
+public sealed class OperatorInstance : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly CancellationTokenSource _stop = new();
+    private bool _stopped;
+
+    private OperatorInstance(WebApplication app, CapturedLogs logs)
+    {
+        _app = app;
+        Logs = logs;
+    }
+
+    public CapturedLogs Logs { get; }
+
+    public SigningKeySetController Controller => _app.Services.GetRequiredService<SigningKeySetController>();
+
+    public OperatorHealth Health => _app.Services.GetRequiredService<OperatorHealth>();
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public string Identity { get; private set; } = "";
+
+    public static async Task<OperatorInstance> StartAsync(
+        KubernetesEnvironment env,
+        IReadOnlyList<string> namespaces,
+        string? identity = null,
+        IDictionary<string, string?>? settings = null,
+        IEnumerable<DelegatingHandler>? handlers = null,
+        Action<IServiceCollection>? configure = null,
+        CapturedLogs? logs = null)
+    {
+        logs ??= new CapturedLogs();
+        identity ??= $"operator-{Guid.NewGuid():N}"[..20];
+        var args = new List<string>
+        {
+            "--urls", "http://127.0.0.1:0",
+            "--KeyRotator:MinimumPrePublish", "00:00:01",
+            "--KeyRotator:MinimumInterval", "00:00:05",
+            "--KeyRotator:LeaderElection:Namespace", namespaces[0],
+            "--KeyRotator:LeaderElection:Identity", identity,
+            "--KeyRotator:LeaderElection:LeaseDuration", "00:00:06",
+            "--KeyRotator:LeaderElection:RenewDeadline", "00:00:04",
+            "--KeyRotator:LeaderElection:RetryPeriod", "00:00:01",
+            "--Logging:LogLevel:Default", "Information",
+        };
+        for (var i = 0; i < namespaces.Count; i++)
+            args.AddRange([$"--KeyRotator:WatchNamespaces:{i.ToString(CultureInfo.InvariantCulture)}", namespaces[i]]);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            args.AddRange([$"--{key}", value ?? ""]);
+
+        var app = OperatorApp.Build([.. args], services =>
+        {
+            services.AddSingleton<IKubernetes>(_ => new Kubernetes(env.OperatorConfig, [.. handlers ?? []]));
+            services.AddLogging(b => b.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+            services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+            configure?.Invoke(services);
+        });
+        var instance = new OperatorInstance(app, logs) { Identity = identity };
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        instance.BaseAddress = new Uri(address);
+        return instance;
+    }
+
+    /// <summary>Stops the operator (graceful shutdown; what a SIGTERM does).</summary>
+    public async Task StopAsync()
+    {
+        if (_stopped)
+            return;
+        _stopped = true;
+        await _stop.CancelAsync();
+        await _app.StopAsync(CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await _app.DisposeAsync();
+        _stop.Dispose();
+    }
+}
