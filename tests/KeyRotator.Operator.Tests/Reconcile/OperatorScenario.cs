@@ -36,9 +36,32 @@ internal sealed class OperatorScenario(KubernetesEnvironment env, string ns)
         }
     }
 
+    /// <summary>The JWKS exactly as a pod mounting the ConfigMap reads it.</summary>
+    public async Task<string?> JwksJsonAsync(string configMap)
+    {
+        try
+        {
+            var cm = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync(configMap, ns);
+            return cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true ? json : null;
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
     public async Task<(string? Kid, string? Pem, string? Alg)> SigningAsync(string secretName)
     {
-        var secret = await env.Admin.CoreV1.ReadNamespacedSecretAsync(secretName, ns);
+        k8s.Models.V1Secret secret;
+        try
+        {
+            secret = await env.Admin.CoreV1.ReadNamespacedSecretAsync(secretName, ns);
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return (null, null, null);
+        }
+
         string? Get(string key) => secret.Data?.TryGetValue(key, out var v) == true ? Encoding.UTF8.GetString(v) : null;
         return (Get(SigningSecretPublisher.KidKey), Get(SigningSecretPublisher.PrivateKeyKey), Get(SigningSecretPublisher.AlgKey));
     }
