@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using k8s;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Reconcile;
+
+public sealed class RevocationTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task Revoking_the_active_kid_unpublishes_it_within_5_seconds_and_activates_a_replacement_with_a_forced_rotation_Event()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("revoke", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var compromised = set.Status!.ActiveKeyId!;
+
+        set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
+        var clock = Stopwatch.StartNew();
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.SigningAsync("auth-signing")),
+            o => o.Item1 is { } jwks && jwks.Keys.All(k => k.Kid != compromised) && o.Item2.Kid is { } kid && kid != compromised && jwks.Keys.Any(k => k.Kid == kid),
+            TimeSpan.FromSeconds(5), "the revoked kid leaving the JWKS and the signing Secret", ct);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+
+        var after = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId != compromised, TimeSpan.FromSeconds(5), "status naming the replacement");
+        Assert.Equal("Revoked", after.Status!.Keys!.Single(k => k.Kid == compromised).State);
+        var events = await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "ForcedRotation"), TimeSpan.FromSeconds(5), "a ForcedRotation Event");
+        Assert.Contains("activated at once", events.First(e => e.Reason == "ForcedRotation").Message, StringComparison.Ordinal);
+        Assert.Contains(events, e => e.Reason == "KeyRevoked" && e.Type == "Warning");
+
+        // The vault keeps no usable private half of the revoked key.
+        var store = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
+        var entry = store.Data.Values.Select(v => System.Text.Encoding.UTF8.GetString(v)).Single(v => v.Contains(compromised, StringComparison.Ordinal));
+        Assert.Contains("\"enabled\":false", entry, StringComparison.Ordinal);
+        Assert.Contains("\"pkcs8\":null", entry, StringComparison.Ordinal);
+    }
+}
