@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using k8s;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Reconcile;
+
+public sealed class SteadyStateTests(KubernetesEnvironment env)
+{
+    private const int Sets = 50;
+    private static readonly TimeSpan Window = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Fifty_sets_with_no_rotation_due_cause_zero_writes_in_a_minute_apart_from_lease_renewals()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("steady", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        for (var i = 0; i < Sets; i++)
+        {
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named($"set-{i:00}", ns)
+                .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+                .Build(), ct);
+        }
+
+        await Eventually.HoldsAsync(() => scenario.Sets.ListAsync(ns, ct),
+            l => l.Items.Count == Sets && l.Items.All(s => s.Status?.ActiveKeyId is not null && ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Ready)),
+            TimeSpan.FromSeconds(120), "all sets active", ct);
+        // Let the reconciles that our own last writes triggered drain, as the queue would in production.
+        await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(30), "an empty work queue", ct);
+        var reconcilesBefore = op.Controller.Reconciles;
+
+        var writes = new ConcurrentQueue<string>();
+        var leaseRenewals = 0;
+        using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var watchers = new[]
+        {
+            Count(env.Admin.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"ConfigMap {o.Metadata.Name}", writes),
+            Count(env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedSecretAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Secret {o.Metadata.Name}", writes),
+            Count(env.Admin.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedEventAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Event {o.Reason} {o.Message}", writes),
+            CountSets(ns, writes, window.Token),
+            Count(env.Admin.CoordinationV1.ListNamespacedLeaseAsync(ns, cancellationToken: ct), rv => env.Admin.CoordinationV1.WatchListNamespacedLeaseAsync(ns, resourceVersion: rv, cancellationToken: window.Token), _ => "lease", null, () => Interlocked.Increment(ref leaseRenewals)),
+        };
+
+        await Task.Delay(Window, ct);
+        await window.CancelAsync();
+        await Task.WhenAll(watchers);
+
+        Assert.True(writes.IsEmpty, $"{writes.Count} writes in steady state:\n{string.Join('\n', writes.Take(20))}");
+        Assert.True(leaseRenewals > 0, "the lease renewals are seen, so the watches were live");
+        TestContext.Current.SendDiagnosticMessage($"steady state: 0 writes, {leaseRenewals} lease renewals, {op.Controller.Reconciles - reconcilesBefore} reconciles in {Window}");
+    }
+
+    private static async Task Count<T, TList>(
+        Task<TList> list, Func<string, IAsyncEnumerable<(WatchEventType, T)>> watch, Func<T, string> describe, ConcurrentQueue<string>? writes, Action? onWrite = null)
+        where TList : IKubernetesObject<k8s.Models.V1ListMeta>
+    {
+        var resourceVersion = (await list).Metadata.ResourceVersion;
+        try
+        {
+            await foreach (var (type, item) in watch(resourceVersion))
+            {
+                if (type is WatchEventType.Bookmark)
+                    continue;
+                writes?.Enqueue($"{type} {describe(item)}");
+                onWrite?.Invoke();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (HttpRequestException)
+        {
+            // The watch ends with the window.
+        }
+    }
+
+    private async Task CountSets(string ns, ConcurrentQueue<string> writes, CancellationToken cancellationToken)
+    {
+        var list = await new KeyRotator.Operator.Kubernetes.SigningKeySetClient(env.Admin).ListAsync(ns, cancellationToken);
+        try
+        {
+            await foreach (var (type, item) in env.Admin.CustomObjects.WatchListNamespacedCustomObjectAsync(
+                "keyrotator.io", "v1alpha1", ns, "signingkeysets", resourceVersion: list.Metadata.ResourceVersion, cancellationToken: cancellationToken))
+            {
+                writes.Enqueue($"{type} SigningKeySet {KubernetesJson.Serialize(item)[..Math.Min(300, KubernetesJson.Serialize(item).Length)]}");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (HttpRequestException)
+        {
+        }
+    }
+}
