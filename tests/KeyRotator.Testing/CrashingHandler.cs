@@ -14,6 +14,13 @@ public sealed class CrashingHandler(Func<HttpRequestMessage, bool> crashAfter) :
 
     public Task Crashed => _crashed.Task;
 
+    /// <summary>The process dies now: no request of its reaches the API server any more.</summary>
+    public void Kill()
+    {
+        _dead = true;
+        _crashed.TrySetResult();
+    }
+
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         if (_dead)
