@@ -144,6 +144,7 @@ public sealed partial class SigningKeySetReconciler(
 
         var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
         await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, cancellationToken);
+        await jwksPublisher.RemoveCopiesAsync(set, JwksPublisher.Namespaces(set), options.Value.WatchNamespaces, cancellationToken);
 
         try
         {
@@ -200,6 +201,7 @@ public sealed partial class SigningKeySetReconciler(
         var ns = set.Metadata.NamespaceProperty;
         foreach (var copy in JwksPublisher.Namespaces(set))
             await writer.DeleteConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), CancellationToken.None);
+        await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, CancellationToken.None);
         await writer.DeleteSecretAsync(ns, SigningSecretPublisher.SecretName(set), CancellationToken.None);
 
         var policy = SpecValidator.Validate(set.Spec, _policyOptions).Policy;

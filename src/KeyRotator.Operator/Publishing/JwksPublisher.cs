@@ -1,4 +1,5 @@
 using System.Text.Json;
+using k8s;
 using k8s.Models;
 using KeyRotator.Core.Jose;
 using KeyRotator.Operator.Entities;
@@ -10,7 +11,7 @@ namespace KeyRotator.Operator.Publishing;
 /// Publishes the merged JWKS ConfigMap (and its copies in spec.jwks.targetNamespaces, and the optional
 /// openid-configuration document) that verifiers mount.
 /// </summary>
-public sealed class JwksPublisher(ObjectWriter writer)
+public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
 {
     public const string JwksKey = "jwks.json";
     public const string OpenIdConfigurationKey = "openid-configuration";
@@ -32,6 +33,32 @@ public sealed class JwksPublisher(ObjectWriter writer)
         }
 
         return written;
+    }
+
+    /// <summary>
+    /// Deletes JWKS copies of this set that are no longer wanted (a namespace dropped from
+    /// targetNamespaces, or the set going away when <paramref name="keep"/> is empty).
+    /// <paramref name="searchNamespaces"/> empty means the whole cluster.
+    /// </summary>
+    public async Task<int> RemoveCopiesAsync(V1Alpha1SigningKeySet set, IReadOnlyCollection<string> keep, IEnumerable<string> searchNamespaces, CancellationToken cancellationToken)
+    {
+        var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={set.Metadata.NamespaceProperty},{Labels.Role}=jwks";
+        var scopes = searchNamespaces.ToList();
+        var found = new List<V1ConfigMap>();
+        if (scopes.Count == 0)
+            found.AddRange((await kubernetes.CoreV1.ListConfigMapForAllNamespacesAsync(labelSelector: selector, cancellationToken: cancellationToken)).Items);
+        else
+            foreach (var ns in scopes)
+                found.AddRange((await kubernetes.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: selector, cancellationToken: cancellationToken)).Items);
+
+        var removed = 0;
+        foreach (var stale in found.Where(cm => !keep.Contains(cm.Metadata.NamespaceProperty) || cm.Metadata.Name != ConfigMapName(set)))
+        {
+            await writer.DeleteConfigMapAsync(stale.Metadata.NamespaceProperty, stale.Metadata.Name, cancellationToken);
+            removed++;
+        }
+
+        return removed;
     }
 
     public static V1ConfigMap Desired(V1Alpha1SigningKeySet set, string ns, JwksDocument jwks, string? activeKid)

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Text.Json;
+using k8s;
+using k8s.Autorest;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Reconcile;
+
+public sealed class PublicationTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task Jwks_is_copied_to_target_namespaces_with_an_openid_configuration_and_restored_after_edits_and_deletes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("publish", ct);
+        var payments = await env.CreateNamespaceAsync("payments", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns, payments]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new() { ConfigMapName = "auth-keys", TargetNamespaces = [payments], Issuer = "https://auth.example.com" } })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+
+        var original = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-keys", ns, cancellationToken: ct);
+        var copy = await Eventually.HoldsAsync(() => env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-keys", payments, cancellationToken: ct),
+            c => c.Metadata.Annotations?[Labels.ActiveKidAnnotation] == set.Status!.ActiveKeyId, TimeSpan.FromSeconds(10), "the copy in payments");
+        Assert.Equal(original.Data[JwksPublisher.JwksKey], copy.Data[JwksPublisher.JwksKey]);
+        Assert.Equal(Labels.ManagedByValue, original.Metadata.Labels[Labels.ManagedBy]);
+        Assert.Equal(set.Metadata.Uid, Assert.Single(original.Metadata.OwnerReferences).Uid);
+        Assert.Equal(set.Status!.ActiveKeyId, original.Metadata.Annotations[Labels.ActiveKidAnnotation]);
+        Assert.NotEmpty(original.Metadata.Annotations[Labels.ContentHashAnnotation]);
+        using var openid = JsonDocument.Parse(original.Data[JwksPublisher.OpenIdConfigurationKey]);
+        Assert.Equal("https://auth.example.com", openid.RootElement.GetProperty("issuer").GetString());
+        Assert.Equal("ES256", openid.RootElement.GetProperty("id_token_signing_alg_values_supported")[0].GetString());
+
+        // Someone edits the JWKS: the operator puts it back.
+        original.Data[JwksPublisher.JwksKey] = "{\"keys\":[]}";
+        await env.Admin.CoreV1.ReplaceNamespacedConfigMapAsync(original, "auth-keys", ns, cancellationToken: ct);
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-keys"), j => j?.Keys.Any(k => k.Kid == set.Status.ActiveKeyId) == true, TimeSpan.FromSeconds(10), "the JWKS restored");
+
+        // Someone deletes the copy and the signing Secret: both come back.
+        await env.Admin.CoreV1.DeleteNamespacedConfigMapAsync("auth-keys", payments, cancellationToken: ct);
+        await env.Admin.CoreV1.DeleteNamespacedSecretAsync("auth-signing", ns, cancellationToken: ct);
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-keys", payments), j => j is not null, TimeSpan.FromSeconds(10), "the copy restored");
+        await Eventually.HoldsAsync(() => scenario.SigningAsync("auth-signing"), s => s.Kid == set.Status.ActiveKeyId, TimeSpan.FromSeconds(10), "the signing Secret restored");
+
+        // A namespace dropped from targetNamespaces loses its copy; the set's own stays.
+        var current = await scenario.GetAsync("auth");
+        current.Spec = current.Spec with { Jwks = current.Spec.Jwks! with { TargetNamespaces = [] } };
+        await scenario.Sets.ReplaceAsync(current, ct);
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-keys", payments), j => j is null, TimeSpan.FromSeconds(10), "the dropped copy removed");
+        Assert.NotNull(await scenario.JwksAsync("auth-keys"));
+    }
+
+    [Theory]
+    [InlineData("Retain")]
+    [InlineData("Delete")]
+    public async Task Deleting_a_set_removes_what_was_published_and_honours_the_deletion_policy_for_keys(string policy)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync($"delete-{policy}", ct);
+        var other = await env.CreateNamespaceAsync("copy", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns, other]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { DeletionPolicy = policy, Jwks = new() { TargetNamespaces = [other] } })
+            .Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks", other), j => j is not null, TimeSpan.FromSeconds(10), "the copy");
+
+        await scenario.Sets.DeleteAsync(ns, "auth", ct);
+
+        // No garbage collector runs here: the operator's finalizer must clean up by itself.
+        await Eventually.HoldsAsync(async () => await Exists(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone");
+        Assert.Null(await scenario.JwksAsync("auth-jwks"));
+        Assert.Null(await scenario.JwksAsync("auth-jwks", other));
+        Assert.False(await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-signing", ns)));
+        var keysKept = await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns));
+        Assert.Equal(policy == "Retain", keysKept);
+        if (keysKept)
+            Assert.Empty((await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct)).Metadata.OwnerReferences ?? []);
+    }
+
+    private static async Task<bool> Exists<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            await read();
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+}
