@@ -34,7 +34,7 @@ public sealed partial class LeaderElectionService(
                 return;
             }
 
-            var identity = election.Identity ?? Environment.GetEnvironmentVariable("POD_NAME") ?? $"{Environment.MachineName}-{Guid.NewGuid():N}"[..40];
+            var identity = election.Identity ?? Environment.GetEnvironmentVariable("POD_NAME") ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
             var ns = election.Namespace ?? Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "default";
             var leaseLock = new LeaseLock(kubernetes, ns, election.LeaseName, identity);
             using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
