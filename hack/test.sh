@@ -16,6 +16,10 @@ fi
 results="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-test-results.XXXXXX")"
 trap 'rm -rf "$results"' EXIT
 
+# The test fixture scans, at the end of the run, every operator log line, Event, status and
+# ConfigMap for the private keys the run produced (invariant 4) and writes its verdict here.
+export KEYROTATOR_LEAK_REPORT="$results/leak-scan.txt"
+
 status=0
 dotnet test KeyRotator.sln \
   --logger "trx" --logger "console;verbosity=minimal" \
@@ -48,6 +52,15 @@ for trx in "$results"/*.trx; do
   failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
   skipped=$((skipped + $(attr notExecuted)))
 done
+
+# The leak scan counts as one more check.
+if [ -f "$KEYROTATOR_LEAK_REPORT" ] && ! grep -q '^LEAKED' "$KEYROTATOR_LEAK_REPORT" && grep -q '^clean' "$KEYROTATOR_LEAK_REPORT"; then
+  echo "leak scan: $(cat "$KEYROTATOR_LEAK_REPORT")"
+  passed=$((passed + 1))
+else
+  echo "error: private key material leak scan failed or did not run: $(cat "$KEYROTATOR_LEAK_REPORT" 2>/dev/null)" >&2
+  failed=$((failed + 1))
+fi
 
 if [ "$total" -eq 0 ] || [ "$passed" -eq 0 ]; then
   echo "error: no test ran" >&2

@@ -18,6 +18,10 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
     public const string ExternalKubeconfigVariable = "KEYROTATOR_TEST_KUBECONFIG";
 
     private readonly List<string> _namespaces = [];
+    private readonly List<CapturedLogs> _operatorLogs = [];
+    private readonly SecretLeakScanner _scanner = new();
+    private readonly CancellationTokenSource _stopLearning = new();
+    private Task _learning = Task.CompletedTask;
     private ControlPlane? _controlPlane;
 
     /// <summary>A client with cluster-admin rights, for arranging and observing tests.</summary>
@@ -54,6 +58,72 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
         await InstallCrdsAsync(startup.Token);
         if (_controlPlane is not null)
             await BindOperatorRoleAsync(startup.Token);
+        _learning = LearnPrivateKeysAsync(_stopLearning.Token);
+    }
+
+    /// <summary>Every private key any operator in this run made, learnt from the Secrets it wrote.</summary>
+    public SecretLeakScanner Scanner => _scanner;
+
+    /// <summary>Registers an operator's log lines for the end-of-run scan for leaked key material.</summary>
+    public void TrackLogs(CapturedLogs logs)
+    {
+        lock (_operatorLogs)
+            _operatorLogs.Add(logs);
+    }
+
+    /// <summary>
+    /// Watches every managed Secret for the whole run and learns each private key in it, so that the
+    /// final scan knows keys that were retired (and dropped from their Secret) long before the end.
+    /// </summary>
+    private async Task LearnPrivateKeysAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var (_, secret) in Admin.CoreV1.WatchListSecretForAllNamespacesAsync(
+                    labelSelector: KeyRotator.Operator.Kubernetes.Labels.ManagedBySelector, cancellationToken: cancellationToken))
+                {
+                    foreach (var value in secret.Data?.Values ?? [])
+                        _scanner.LearnFromSecretValue(System.Text.Encoding.UTF8.GetString(value));
+                }
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(200, CancellationToken.None);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Invariant 4 over the whole run: no private key parameter in any operator log line, Event,
+    /// SigningKeySet status or managed ConfigMap in any test namespace.
+    /// </summary>
+    private async Task AssertNoKeyMaterialLeakedAsync()
+    {
+        await _stopLearning.CancelAsync();
+        await _learning;
+        List<string> lines;
+        lock (_operatorLogs)
+            lines = [.. _operatorLogs.SelectMany(l => l.Lines)];
+        string[] namespaces;
+        lock (_namespaces)
+            namespaces = [.. _namespaces];
+        var leaks = _scanner.Find(await SecretLeakScanner.CollectAsync(Admin, namespaces, lines));
+        var report = Environment.GetEnvironmentVariable("KEYROTATOR_LEAK_REPORT");
+        if (report is { Length: > 0 })
+        {
+            await File.AppendAllTextAsync(report, leaks.Count == 0
+                ? $"clean: {_scanner.KnownKeys} private keys searched for in {lines.Count} log lines and {namespaces.Length} namespaces\n"
+                : $"LEAKED: {string.Join("; ", leaks.Take(20))}\n");
+        }
+
+        if (leaks.Count > 0)
+            throw new InvalidOperationException($"private key material leaked ({_scanner.KnownKeys} keys known):\n" + string.Join('\n', leaks.Take(20)));
     }
 
     /// <summary>
@@ -126,6 +196,20 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        try
+        {
+            if (Admin is not null)
+                await AssertNoKeyMaterialLeakedAsync();
+        }
+        finally
+        {
+            await StopAsync();
+        }
+    }
+
+    private async Task StopAsync()
+    {
+        _stopLearning.Dispose();
         if (_controlPlane is null && Admin is not null)
         {
             // On an external cluster, leave nothing behind. (envtest has no namespace controller; its

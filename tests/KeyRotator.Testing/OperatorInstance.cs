@@ -47,6 +47,7 @@ public sealed class OperatorInstance : IAsyncDisposable
         CapturedLogs? logs = null)
     {
         logs ??= new CapturedLogs();
+        env.TrackLogs(logs);
         identity ??= $"operator-{Guid.NewGuid():N}"[..20];
         var args = new List<string>
         {

@@ -14,6 +14,7 @@ public sealed class SecretLeakScanner
 {
     private static readonly string[] GenericMarkers = ["PRIVATE KEY", "\"d\":", "\"p\":", "\"q\":", "\"dp\":", "\"dq\":", "\"qi\":"];
     private readonly HashSet<string> _needles = [];
+    private readonly Lock _gate = new();
 
     public int KnownKeys { get; private set; }
 
@@ -22,9 +23,18 @@ public sealed class SecretLeakScanner
     {
         if (string.IsNullOrEmpty(pem))
             return;
+        lock (_gate)
+            LearnLocked(pem);
+    }
+
+    private void LearnLocked(string pem)
+    {
         var body = string.Concat(pem.Split('\n').Where(l => !l.StartsWith("-----", StringComparison.Ordinal))).Trim();
-        // The PKCS#8 prefix is the same for every key of a curve; the tail and the private scalar are not.
+        // The PKCS#8 prefix is the same for every key of a curve; later PEM lines, the tail and the
+        // private scalar are not.
         _needles.Add(body[^Math.Min(48, body.Length)..]);
+        foreach (var line in pem.Split('\n').Where(l => !l.StartsWith("-----", StringComparison.Ordinal)).Skip(1).Where(l => l.Trim().Length >= 24))
+            _needles.Add(line.Trim());
         var der = Convert.FromBase64String(body);
         byte[] d;
         try
@@ -46,15 +56,36 @@ public sealed class SecretLeakScanner
         _needles.Add(Convert.ToHexString(d));
     }
 
+    /// <summary>Learns from a Secret value: a PEM, or a key-store entry whose "pkcs8" member holds one.</summary>
+    public void LearnFromSecretValue(string value)
+    {
+        if (value.Contains("PRIVATE KEY", StringComparison.Ordinal))
+        {
+            Learn(value);
+            return;
+        }
+
+        const string member = "\"pkcs8\":\"";
+        var start = value.IndexOf(member, StringComparison.Ordinal);
+        if (start < 0)
+            return;
+        start += member.Length;
+        var end = value.IndexOf('"', start);
+        Learn(System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", Convert.FromBase64String(value[start..end])));
+    }
+
     /// <summary>Every place in <paramref name="haystacks"/> where private material appears.</summary>
     public IReadOnlyList<string> Find(IEnumerable<(string Where, string Text)> haystacks)
     {
         var findings = new List<string>();
+        string[] needles;
+        lock (_gate)
+            needles = [.. _needles];
         foreach (var (where, text) in haystacks)
         {
             foreach (var marker in GenericMarkers.Where(m => text.Contains(m, StringComparison.Ordinal)))
                 findings.Add($"{where}: contains {marker}");
-            foreach (var needle in _needles.Where(n => text.Contains(n, StringComparison.OrdinalIgnoreCase)))
+            foreach (var needle in needles.Where(n => text.Contains(n, StringComparison.OrdinalIgnoreCase)))
                 findings.Add($"{where}: contains private key bytes ({needle[..8]}...)");
         }
 
