@@ -104,7 +104,7 @@ public sealed class SecretLeakScanner
                 haystacks.Add(($"ConfigMap {ns}/{cm.Metadata.Name}", KubernetesJson.Serialize(cm)));
             var sets = await new SigningKeySetClient(admin).ListAsync(ns);
             foreach (var set in sets.Items)
-                haystacks.Add(($"SigningKeySet {ns}/{set.Metadata.Name} status", KubernetesJson.Serialize(set.Status)));
+                haystacks.Add(($"SigningKeySet {ns}/{set.Metadata.Name} status", set.Status is null ? "" : KubernetesJson.Serialize(set.Status)));
         }
 
         return haystacks;

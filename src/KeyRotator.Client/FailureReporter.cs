@@ -1,0 +1,98 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace KeyRotator.Client;
+
+/// <summary>
+/// Reports rejected tokens to the operator in batches. Recording never blocks a request: failures go
+/// into a bounded queue, and when it is full they are dropped and counted. Each batch is posted with
+/// the service's projected service-account token, which the operator checks with TokenReview.
+/// </summary>
+public sealed partial class FailureReporter : BackgroundService, IFailureSink
+{
+    private readonly Channel<(FailureReason Reason, string? Kid)> _queue;
+    private readonly KeyRotatorValidationOptions _options;
+    private readonly HttpClient _http;
+    private readonly TimeProvider _time;
+    private readonly ClientMetrics? _metrics;
+    private readonly ILogger _logger;
+    private long _dropped;
+
+    public FailureReporter(KeyRotatorValidationOptions options, HttpClient http, TimeProvider? time = null, ClientMetrics? metrics = null, ILogger<FailureReporter>? logger = null)
+    {
+        _options = options;
+        _http = http;
+        _time = time ?? TimeProvider.System;
+        _metrics = metrics;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _queue = Channel.CreateBounded<(FailureReason, string?)>(new BoundedChannelOptions(options.ReportQueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.DropWrite,
+            SingleReader = true,
+        }, _ => { Interlocked.Increment(ref _dropped); _metrics?.Dropped(1); });
+    }
+
+    /// <summary>Failures dropped because the queue was full.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Batches the operator accepted.</summary>
+    public long Sent { get; private set; }
+
+    public void Record(FailureReason reason, string? kid) => _queue.Writer.TryWrite((reason, kid));
+
+    /// <summary>Sends what is queued now; returns the HTTP status, or null when there was nothing to send.</summary>
+    public async Task<int?> FlushAsync(CancellationToken cancellationToken)
+    {
+        var counts = new Dictionary<(FailureReason, string?), long>();
+        while (_queue.Reader.TryRead(out var failure))
+            counts[failure] = counts.GetValueOrDefault(failure) + 1;
+        if (counts.Count == 0 || _options.ReportEndpoint is null)
+            return null;
+
+        var report = new FailureReport(counts.Select(c => new FailureCount(c.Key.Item1.ToTag(), c.Key.Item2, c.Value)).ToList());
+        var uri = new Uri(_options.ReportEndpoint, $"/v1/namespaces/{_options.SetNamespace}/signingkeysets/{_options.SetName}/signaturefailures");
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = JsonContent.Create(report) };
+        if (File.Exists(_options.ReportTokenPath))
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(_options.ReportTokenPath, cancellationToken)).Trim());
+        try
+        {
+            using var response = await _http.SendAsync(request, cancellationToken);
+            if (response.IsSuccessStatusCode)
+                Sent++;
+            else
+                LogRejected(_logger, (int)response.StatusCode, counts.Count);
+            return (int)response.StatusCode;
+        }
+        catch (HttpRequestException e)
+        {
+            LogUnreachable(_logger, e.Message);
+            return null;
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.ReportInterval, _time, stoppingToken);
+                await FlushAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The operator refused a failure report with HTTP {Status} ({Entries} entries dropped)")]
+    private static partial void LogRejected(ILogger logger, int status, int entries);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The operator could not be reached to report failures: {Error}")]
+    private static partial void LogUnreachable(ILogger logger, string error);
+}

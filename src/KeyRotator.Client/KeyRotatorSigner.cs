@@ -1,0 +1,67 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace KeyRotator.Client;
+
+/// <summary>
+/// Signs JWTs with the active key from the mounted signing Secret (files "kid", "alg",
+/// "private-key.pem"). The files are re-read when the kid changes, so a rotation needs no restart.
+/// Vault providers publish a key reference instead of a PEM: such keys sign inside their vault.
+/// </summary>
+public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Lock _gate = new();
+    private (string Kid, SigningCredentials Credentials)? _current;
+
+    public string CreateToken(string issuer, string audience, TimeSpan lifetime, IEnumerable<Claim> claims)
+    {
+        var credentials = Credentials();
+        var now = _time.GetUtcNow().UtcDateTime;
+        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = issuer,
+            Audience = audience,
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + lifetime,
+            Subject = new ClaimsIdentity(claims),
+            SigningCredentials = credentials,
+        });
+    }
+
+    private SigningCredentials Credentials()
+    {
+        var kid = File.ReadAllText(Path.Combine(directory, "kid")).Trim();
+        lock (_gate)
+        {
+            if (_current is { } current && current.Kid == kid)
+                return current.Credentials;
+
+            var alg = File.ReadAllText(Path.Combine(directory, "alg")).Trim();
+            var pemPath = Path.Combine(directory, "private-key.pem");
+            if (!File.Exists(pemPath))
+                throw new InvalidOperationException($"{directory} holds no private-key.pem: the set's keys live in a vault (see key-ref), sign there");
+            var pem = File.ReadAllText(pemPath);
+            SecurityKey key;
+            if (alg.StartsWith("ES", StringComparison.Ordinal))
+            {
+                var ec = ECDsa.Create();
+                ec.ImportFromPem(pem);
+                key = new ECDsaSecurityKey(ec) { KeyId = kid };
+            }
+            else
+            {
+                var rsa = RSA.Create();
+                rsa.ImportFromPem(pem);
+                key = new RsaSecurityKey(rsa) { KeyId = kid };
+            }
+
+            var credentials = new SigningCredentials(key, alg);
+            _current = (kid, credentials);
+            return credentials;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using System.Security.Claims;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace KeyRotator.Client;
+
+/// <summary>
+/// Verifies a JWT against the KeyRotator JWKS with the hardening checklist, in order: a well-formed
+/// compact JWS; an alg that is present, asymmetric, published, and the key's own; a kid the JWKS
+/// holds; the signature; then iss, aud, exp, nbf, iat and the maximum lifetime. Every rejection is
+/// classified, counted, and handed to the failure sink.
+/// </summary>
+public sealed class KeyRotatorTokenValidator(
+    JwksFileSource jwks, KeyRotatorValidationOptions options, TimeProvider? time = null, ClientMetrics? metrics = null, IFailureSink? sink = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+
+    public static bool IsAsymmetric(string? alg) =>
+        alg is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512" or "ES256" or "ES384" or "ES512";
+
+    public async Task<KeyRotatorValidationResult> ValidateAsync(string token)
+    {
+        var result = await CheckAsync(token);
+        if (result.IsValid)
+        {
+            metrics?.Validated(result.Kid!);
+        }
+        else
+        {
+            metrics?.Rejected(result.Reason!.Value, result.Kid);
+            sink?.Record(result.Reason!.Value, result.Kid);
+        }
+
+        return result;
+    }
+
+    private async Task<KeyRotatorValidationResult> CheckAsync(string token)
+    {
+        JsonWebToken jwt;
+        try
+        {
+            jwt = new JsonWebToken(token);
+        }
+        catch (ArgumentException)
+        {
+            return KeyRotatorValidationResult.Failure(FailureReason.Malformed, null, "not a compact JWS");
+        }
+
+        var alg = jwt.TryGetHeaderValue<string>("alg", out var a) ? a : null;
+        var kid = jwt.TryGetHeaderValue<string>("kid", out var k) ? k : null;
+        var snapshot = jwks.Current;
+
+        if (string.IsNullOrEmpty(alg))
+            return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, "the token has no alg");
+        if (!IsAsymmetric(alg))
+            return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, $"alg {alg} is never accepted (only asymmetric algorithms)");
+        if (!snapshot.Algorithms.Contains(alg))
+            return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, $"alg {alg} is not among the published algorithms");
+        if (string.IsNullOrEmpty(kid))
+            return KeyRotatorValidationResult.Failure(FailureReason.UnknownKid, null, "the token has no kid");
+        if (!snapshot.Keys.TryGetValue(kid, out var key))
+            return KeyRotatorValidationResult.Failure(FailureReason.UnknownKid, kid, "the kid is not in the JWKS");
+        if (key.Alg != alg)
+            return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, $"key {kid} is for {key.Alg}, not {alg}");
+
+        var signature = await _handler.ValidateTokenAsync(jwt, new TokenValidationParameters
+        {
+            IssuerSigningKey = key,
+            ValidAlgorithms = [alg],
+            RequireSignedTokens = true,
+            ValidateIssuerSigningKey = false,
+            ValidateIssuer = false,
+            ValidateAudience = false,
+            ValidateLifetime = false,
+            RequireExpirationTime = false,
+            TryAllIssuerSigningKeys = false,
+        });
+        if (!signature.IsValid)
+            return KeyRotatorValidationResult.Failure(FailureReason.BadSignature, kid, "the signature does not verify");
+
+        if (!options.ValidIssuers.Contains(jwt.Issuer))
+            return KeyRotatorValidationResult.Failure(FailureReason.Issuer, kid, string.IsNullOrEmpty(jwt.Issuer) ? "the token has no iss" : "the issuer is not accepted");
+        if (!jwt.Audiences.Any(options.ValidAudiences.Contains))
+            return KeyRotatorValidationResult.Failure(FailureReason.Audience, kid, jwt.Audiences.Any() ? "the audience is not accepted" : "the token has no aud");
+
+        var now = _time.GetUtcNow().UtcDateTime;
+        var skew = options.ClockSkew;
+        if (!jwt.TryGetPayloadValue<long>("exp", out _))
+            return KeyRotatorValidationResult.Failure(FailureReason.Lifetime, kid, "the token has no exp");
+        if (jwt.ValidTo + skew < now)
+            return KeyRotatorValidationResult.Failure(FailureReason.Expired, kid, "the token has expired");
+        var hasNbf = jwt.TryGetPayloadValue<long>("nbf", out _);
+        var hasIat = jwt.TryGetPayloadValue<long>("iat", out _);
+        if (hasNbf && jwt.ValidFrom - skew > now)
+            return KeyRotatorValidationResult.Failure(FailureReason.NotYetValid, kid, "the token is not valid yet (nbf)");
+        if (hasIat && jwt.IssuedAt - skew > now)
+            return KeyRotatorValidationResult.Failure(FailureReason.NotYetValid, kid, "the token was issued in the future (iat)");
+        if (!hasNbf && !hasIat)
+            return KeyRotatorValidationResult.Failure(FailureReason.Lifetime, kid, "the token has neither iat nor nbf, so its lifetime is unbounded");
+        var start = hasNbf ? jwt.ValidFrom : jwt.IssuedAt;
+        if (jwt.ValidTo - start > options.MaxTokenLifetime)
+            return KeyRotatorValidationResult.Failure(FailureReason.Lifetime, kid, $"the token lives {jwt.ValidTo - start}, more than {options.MaxTokenLifetime}");
+
+        var identity = new ClaimsIdentity(jwt.Claims, "KeyRotator", "sub", "role");
+        return KeyRotatorValidationResult.Success(kid, identity);
+    }
+}
