@@ -1,0 +1,57 @@
+using System.Net;
+using System.Text.Json;
+
+namespace KeyRotator.Client.Tests;
+
+public sealed class FailureReporterTests
+{
+    [Fact]
+    public async Task Failures_are_sent_in_one_batch_with_counts_and_the_service_account_token()
+    {
+        var tokenFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(tokenFile, "projected-token\n", TestContext.Current.CancellationToken);
+        var handler = new CapturingHandler();
+        var options = new KeyRotatorValidationOptions { ReportEndpoint = new Uri("http://operator.keyrotator.svc:8080"), SetNamespace = "identity", SetName = "auth", ReportTokenPath = tokenFile };
+        using var reporter = new FailureReporter(options, new HttpClient(handler));
+
+        reporter.Record(FailureReason.BadSignature, "kid-1");
+        reporter.Record(FailureReason.BadSignature, "kid-1");
+        reporter.Record(FailureReason.UnknownKid, "kid-9");
+        var status = await reporter.FlushAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(202, status);
+        var request = Assert.Single(handler.Requests);
+        Assert.Equal("/v1/namespaces/identity/signingkeysets/auth/signaturefailures", request.Path);
+        Assert.Equal("Bearer projected-token", request.Authorization);
+        using var body = JsonDocument.Parse(request.Body);
+        var failures = body.RootElement.GetProperty("failures").EnumerateArray()
+            .ToDictionary(f => f.GetProperty("reason").GetString()!, f => f.GetProperty("count").GetInt64());
+        Assert.Equal(2, failures["bad_signature"]);
+        Assert.Equal(1, failures["unknown_kid"]);
+        Assert.Null(await reporter.FlushAsync(TestContext.Current.CancellationToken));
+        File.Delete(tokenFile);
+    }
+
+    [Fact]
+    public void A_full_queue_drops_and_counts_instead_of_blocking()
+    {
+        var options = new KeyRotatorValidationOptions { ReportEndpoint = new Uri("http://operator:8080"), SetNamespace = "ns", SetName = "set", ReportQueueCapacity = 5 };
+        using var reporter = new FailureReporter(options, new HttpClient(new CapturingHandler()));
+
+        for (var i = 0; i < 1000; i++)
+            reporter.Record(FailureReason.Expired, "kid");
+
+        Assert.Equal(995, reporter.Dropped);
+    }
+
+    private sealed class CapturingHandler : HttpMessageHandler
+    {
+        public List<(string Path, string? Authorization, string Body)> Requests { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Requests.Add((request.RequestUri!.AbsolutePath, request.Headers.Authorization?.ToString(), await request.Content!.ReadAsStringAsync(cancellationToken)));
+            return new HttpResponseMessage(HttpStatusCode.Accepted);
+        }
+    }
+}
