@@ -28,6 +28,9 @@ public sealed record RotationPlan
 
     public IReadOnlyList<PlanEvent> Events { get; init; } = [];
 
+    /// <summary>Set when a key starts signing in this plan: why (see <see cref="RotationTriggers"/>).</summary>
+    public string? RotationTrigger { get; init; }
+
     /// <summary>When the next transition is due; the scheduler wakes the set then.</summary>
     public DateTimeOffset? NextWakeTime { get; init; }
 }

@@ -36,6 +36,7 @@ public static class RotationPlanner
         private string? _rotateNowHandled = input.Status?.LastRotateNowRequest;
         private bool _activeWasRevoked;
         private long? _createGeneration;
+        private string? _trigger;
 
         private KeyStatus? Active => _keys.FirstOrDefault(k => k.State == KeyState.Active);
 
@@ -139,6 +140,10 @@ public static class RotationPlanner
                 return;
 
             var previous = Active;
+            _trigger = previous is null && _lastRotation is null ? RotationTriggers.Initial
+                : _activeWasRevoked || previous is null ? RotationTriggers.Revocation
+                : _now < DueAt ? RotationTriggers.Manual
+                : RotationTriggers.Scheduled;
             if (previous is not null)
             {
                 var retiresAt = _now + _policy.Overlap;
@@ -220,6 +225,7 @@ public static class RotationPlanner
                 KeysToDisable = _disable,
                 KeysToDelete = _delete,
                 Events = _events,
+                RotationTrigger = _trigger,
                 NextWakeTime = _createGeneration is null ? nextWake : _now,
             };
         }

@@ -5,6 +5,7 @@ using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Scheduling;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -20,6 +21,7 @@ public sealed partial class SigningKeySetController : IDisposable
 {
     private readonly SigningKeySetReconciler _reconciler;
     private readonly RotationScheduler _scheduler;
+    private readonly OperatorMetrics _metrics;
     private readonly OperatorOptions _options;
     private readonly ILogger<SigningKeySetController> _logger;
     private readonly List<ResourceInformer<V1Alpha1SigningKeySet>> _setInformers = [];
@@ -32,12 +34,14 @@ public sealed partial class SigningKeySetController : IDisposable
         IKubernetes kubernetes,
         SigningKeySetReconciler reconciler,
         RotationScheduler scheduler,
+        OperatorMetrics metrics,
         TimeProvider time,
         IOptions<OperatorOptions> options,
         ILoggerFactory loggers)
     {
         _reconciler = reconciler;
         _scheduler = scheduler;
+        _metrics = metrics;
         _options = options.Value;
         _logger = loggers.CreateLogger<SigningKeySetController>();
         Queue = new WorkQueue<SetKey>(time, baseDelay: TimeSpan.FromMilliseconds(200), maxDelay: TimeSpan.FromMinutes(5));
@@ -134,10 +138,13 @@ public sealed partial class SigningKeySetController : IDisposable
                 return;
             }
 
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var outcome = "error";
             try
             {
                 Interlocked.Increment(ref _reconciles);
                 var result = await _reconciler.ReconcileAsync(key.Namespace, key.Name, cancellationToken);
+                outcome = result.Retry ? "retry" : "success";
                 if (result.Retry)
                 {
                     Queue.AddRateLimited(key);
@@ -159,11 +166,13 @@ public sealed partial class SigningKeySetController : IDisposable
             {
                 // A reconcile failure never stops the worker: count it, say what failed, retry with backoff.
                 Interlocked.Increment(ref _failures);
+                _metrics.RotationErrors.WithLabels(key.Namespace, key.Name, "reconcile").Inc();
                 var delay = Queue.AddRateLimited(key);
                 LogReconcileFailed(_logger, key.ToString(), Describe(e), delay.TotalSeconds);
             }
             finally
             {
+                _metrics.ReconcileDuration.WithLabels(outcome).Observe(clock.Elapsed.TotalSeconds);
                 Queue.Done(key);
             }
         }

@@ -8,6 +8,7 @@ using KeyRotator.Core.Model;
 using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,7 @@ public sealed partial class SigningKeySetReconciler(
     SigningSecretPublisher signingPublisher,
     ObjectWriter writer,
     EventRecorder events,
+    OperatorMetrics metrics,
     TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<SigningKeySetReconciler> logger)
@@ -41,7 +43,11 @@ public sealed partial class SigningKeySetReconciler(
     {
         var set = await GetAsync(ns, name, cancellationToken);
         if (set is null)
+        {
+            metrics.ForgetSet(ns, name);
             return ReconcileResult.Done;
+        }
+
         if (set.Metadata.DeletionTimestamp is not null)
             return await FinalizeAsync(set);
         if (set.Metadata.Finalizers?.Contains(Labels.Finalizer) != true)
@@ -69,6 +75,7 @@ public sealed partial class SigningKeySetReconciler(
         catch (KeyStoreException e)
         {
             // Nothing can change safely without the vault's view; what is published stays published.
+            metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
             await ReportDegradedAsync(set, e, cancellationToken);
             return ReconcileResult.RetryWithBackoff;
         }
@@ -106,10 +113,16 @@ public sealed partial class SigningKeySetReconciler(
         var status = WithDegraded(plan.Status, vaultError, set.Metadata.Generation ?? 0);
         if (!await WriteStatusAsync(set, status, cancellationToken))
             return ReconcileResult.At(time.GetUtcNow());
+        metrics.ObserveSet(ns, name, status);
+        if (plan.RotationTrigger is { } trigger)
+            metrics.Rotations.WithLabels(ns, name, trigger).Inc();
         foreach (var planEvent in plan.Events)
             await events.RecordAsync(set, planEvent, cancellationToken);
         if (vaultError is not null)
+        {
+            metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
             return ReconcileResult.RetryWithBackoff;
+        }
 
         await CleanUpVaultAsync(context, store, stored, status, cancellationToken);
         return ReconcileResult.At(plan.NextWakeTime);
@@ -228,6 +241,7 @@ public sealed partial class SigningKeySetReconciler(
         {
         }
 
+        metrics.ForgetSet(ns, set.Metadata.Name);
         LogFinalized(logger, ns, set.Metadata.Name, set.Spec.DeletionPolicy ?? "Retain");
         return ReconcileResult.Done;
     }
@@ -242,8 +256,12 @@ public sealed partial class SigningKeySetReconciler(
             Conditions = ConditionSet.Set(set.Status?.Conditions, ConditionSet.Ready, false, "InvalidSpec", message, generation, time.GetUtcNow()),
         };
         await WriteStatusAsync(set, status, cancellationToken);
+        metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
         if (previous?.Reason != "InvalidSpec" || previous.Message != message)
+        {
+            metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, "validation").Inc();
             await events.RecordAsync(set, PlanEvent.Warning("InvalidSpec", message), cancellationToken);
+        }
     }
 
     private async Task ReportDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using k8s;
 using KeyRotator.Operator.Controllers;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Scheduling;
 using KeyRotator.Operator.Vault;
@@ -9,6 +10,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Prometheus;
 using Quartz;
 
 namespace KeyRotator.Operator.Hosting;
@@ -37,6 +39,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<SigningKeySetController>();
         builder.Services.AddSingleton<RotationScheduler>();
         builder.Services.AddSingleton<OperatorHealth>();
+        builder.Services.AddSingleton<OperatorMetrics>();
         builder.Services.AddTransient<WakeSigningKeySetJob>();
         // Unique name: Quartz keeps schedulers in a process-wide registry, and tests run several operators.
         var quartz = new System.Collections.Specialized.NameValueCollection { ["quartz.scheduler.instanceName"] = $"keyrotator-{Guid.NewGuid():N}" };
@@ -49,6 +52,16 @@ public static class OperatorApp
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
+        var metrics = app.Services.GetRequiredService<OperatorMetrics>();
+        var controller = app.Services.GetRequiredService<SigningKeySetController>();
+        var health = app.Services.GetRequiredService<OperatorHealth>();
+        metrics.BeforeCollect += () =>
+        {
+            metrics.QueueDepth.Set(controller.Queue.Depth);
+            metrics.Leader.Set(health.IsLeader ? 1 : 0);
+            metrics.WatchHealthy.Set(controller.InformersHealthy ? 1 : 0);
+        };
+        app.MapMetrics("/metrics", metrics.Registry);
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
         app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));
         return app;

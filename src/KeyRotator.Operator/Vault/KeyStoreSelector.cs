@@ -1,9 +1,9 @@
 namespace KeyRotator.Operator.Vault;
 
 /// <summary>Chooses the key store named by spec.vault.provider.</summary>
-public sealed class KeyStoreSelector(IEnumerable<IKeyStore> stores)
+public sealed class KeyStoreSelector(IEnumerable<IKeyStore> stores, KeyRotator.Operator.Observability.OperatorMetrics metrics)
 {
-    private readonly Dictionary<string, IKeyStore> _stores = stores.ToDictionary(s => s.Provider, StringComparer.Ordinal);
+    private readonly Dictionary<string, IKeyStore> _stores = stores.ToDictionary(s => s.Provider, s => (IKeyStore)new MeasuredKeyStore(s, metrics), StringComparer.Ordinal);
 
     public IKeyStore For(string? provider)
     {

@@ -295,6 +295,26 @@ public sealed class RotationPlannerTests
         Assert.Equal(last + TimeSpan.FromHours(48) - PrePublish, plan.NextWakeTime);
     }
 
+    [Fact]
+    public void Each_activation_names_its_trigger()
+    {
+        var harness = new RotationHarness();
+        harness.Reconcile();
+        Assert.Equal(RotationTriggers.Initial, harness.WakeUp().RotationTrigger);
+
+        harness.WakeUp();
+        Assert.Equal(RotationTriggers.Scheduled, harness.WakeUp().RotationTrigger);
+
+        harness.RotateNow = "once";
+        harness.Reconcile();
+        harness.Clock.Advance(PrePublish);
+        Assert.Equal(RotationTriggers.Manual, harness.Reconcile().RotationTrigger);
+
+        harness.Policy = harness.Policy with { RevokedKeyIds = new HashSet<string> { harness.Status!.ActiveKeyId! } };
+        Assert.Equal(RotationTriggers.Revocation, harness.Reconcile().RotationTrigger);
+        Assert.Null(harness.Reconcile().RotationTrigger);
+    }
+
     private static RotationHarness Bootstrapped(out string firstKid)
     {
         var harness = new RotationHarness();

@@ -1,0 +1,137 @@
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using Prometheus;
+
+namespace KeyRotator.Operator.Observability;
+
+/// <summary>
+/// The Prometheus metrics of design §7 (prefix keyrotator_), in a registry of this operator's own.
+/// Per-set series carry namespace and name labels and disappear when the set does.
+/// </summary>
+public sealed class OperatorMetrics
+{
+    private static readonly string[] SetLabels = ["namespace", "name"];
+    private readonly TimeProvider _time;
+
+    public OperatorMetrics(TimeProvider time)
+    {
+        _time = time;
+        Registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(Registry);
+
+        Ready = factory.CreateGauge("keyrotator_signingkeyset_ready", "1 when the set has an active, published key and a valid spec.", SetLabels);
+        ActiveKeyCreated = factory.CreateGauge("keyrotator_active_key_created_timestamp_seconds", "When the active key was created (published).", SetLabels);
+        ActiveKeyActivated = factory.CreateGauge("keyrotator_active_key_activated_timestamp_seconds", "When the active key started signing.", SetLabels);
+        NextRotation = factory.CreateGauge("keyrotator_next_rotation_timestamp_seconds", "When the next key starts signing.", SetLabels);
+        PublishedKeys = factory.CreateGauge("keyrotator_keys", "Keys of the set by state (Pending, Active and Retiring are published).", [.. SetLabels, "state"]);
+        Rotations = factory.CreateCounter("keyrotator_rotations_total", "Keys that started signing, by trigger (initial, scheduled, manual, revocation).", [.. SetLabels, "trigger"]);
+        RotationErrors = factory.CreateCounter("keyrotator_rotation_errors_total", "Failed rotation steps, by stage (validation, vault, reconcile).", [.. SetLabels, "stage"]);
+        SignatureFailures = factory.CreateCounter("keyrotator_signature_failures_total", "Signature-validation failures reported by verifiers, by reason.", [.. SetLabels, "reason"]);
+        FailureSpike = factory.CreateGauge("keyrotator_signature_failure_spike", "1 while reported failures spike; labels name the dominant reason and kid.", [.. SetLabels, "reason", "kid"]);
+        ReconcileDuration = factory.CreateHistogram("keyrotator_reconcile_duration_seconds", "Reconcile duration by result.", new HistogramConfiguration
+        {
+            LabelNames = ["result"],
+            Buckets = Histogram.ExponentialBuckets(0.005, 2, 12),
+        });
+        QueueDepth = factory.CreateGauge("keyrotator_workqueue_depth", "Sets waiting to be reconciled.");
+        VaultRequestDuration = factory.CreateHistogram("keyrotator_vault_request_duration_seconds", "Vault requests by provider, operation and outcome.", new HistogramConfiguration
+        {
+            LabelNames = ["provider", "operation", "outcome"],
+            Buckets = Histogram.ExponentialBuckets(0.005, 2, 12),
+        });
+        Leader = factory.CreateGauge("keyrotator_leader", "1 on the replica that holds the lease.");
+        Clock = factory.CreateGauge("keyrotator_clock_time_seconds", "The operator's clock, for skew-safe alert arithmetic (time() - this).");
+        WatchHealthy = factory.CreateGauge("keyrotator_watch_healthy", "1 while every informer holds a live watch.");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            Clock.Set(_time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0);
+            BeforeCollect?.Invoke();
+        });
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    /// <summary>Runs before each scrape, to sample gauges owned by other components.</summary>
+    public event Action? BeforeCollect;
+
+    public Gauge Ready { get; }
+
+    public Gauge ActiveKeyCreated { get; }
+
+    public Gauge ActiveKeyActivated { get; }
+
+    public Gauge NextRotation { get; }
+
+    public Gauge PublishedKeys { get; }
+
+    public Counter Rotations { get; }
+
+    public Counter RotationErrors { get; }
+
+    public Counter SignatureFailures { get; }
+
+    public Gauge FailureSpike { get; }
+
+    public Histogram ReconcileDuration { get; }
+
+    public Gauge QueueDepth { get; }
+
+    public Histogram VaultRequestDuration { get; }
+
+    public Gauge Leader { get; }
+
+    public Gauge Clock { get; }
+
+    public Gauge WatchHealthy { get; }
+
+    /// <summary>Mirrors a set's status into its gauges.</summary>
+    public void ObserveSet(string ns, string name, SigningKeySetStatus status)
+    {
+        Ready.WithLabels(ns, name).Set(ConditionSet.IsTrue(status.Conditions, ConditionSet.Ready) ? 1 : 0);
+        var keys = status.Keys ?? [];
+        var active = keys.FirstOrDefault(k => k.State == KeyState.Active);
+        SetOrRemove(ActiveKeyCreated, ns, name, active?.CreatedAt);
+        SetOrRemove(ActiveKeyActivated, ns, name, active?.ActivatedAt);
+        SetOrRemove(NextRotation, ns, name, status.NextRotationTime);
+        foreach (var state in new[] { KeyState.Pending, KeyState.Active, KeyState.Retiring, KeyState.Retired, KeyState.Revoked })
+            PublishedKeys.WithLabels(ns, name, state).Set(keys.Count(k => k.State == state));
+    }
+
+    /// <summary>The set is gone: so are its series.</summary>
+    public void ForgetSet(string ns, string name)
+    {
+        foreach (var metric in new Collector[] { Ready, ActiveKeyCreated, ActiveKeyActivated, NextRotation, PublishedKeys, Rotations, RotationErrors, SignatureFailures, FailureSpike })
+        {
+            foreach (var labels in LabelValues(metric).Where(l => l.Length >= 2 && l[0] == ns && l[1] == name).ToList())
+                Remove(metric, labels);
+        }
+    }
+
+    private static void SetOrRemove(Gauge gauge, string ns, string name, DateTimeOffset? time)
+    {
+        if (time is { } t)
+            gauge.WithLabels(ns, name).Set(t.ToUnixTimeMilliseconds() / 1000.0);
+        else
+            gauge.RemoveLabelled(ns, name);
+    }
+
+    private static IEnumerable<string[]> LabelValues(Collector metric) => metric switch
+    {
+        Gauge g => g.GetAllLabelValues(),
+        Counter c => c.GetAllLabelValues(),
+        _ => [],
+    };
+
+    private static void Remove(Collector metric, string[] labels)
+    {
+        switch (metric)
+        {
+            case Gauge g:
+                g.RemoveLabelled(labels);
+                break;
+            case Counter c:
+                c.RemoveLabelled(labels);
+                break;
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Operator.Observability;
+
+namespace KeyRotator.Operator.Vault;
+
+/// <summary>Times every vault request into keyrotator_vault_request_duration_seconds{provider,operation,outcome}.</summary>
+public sealed class MeasuredKeyStore(IKeyStore inner, OperatorMetrics metrics) : IKeyStore
+{
+    public string Provider => inner.Provider;
+
+    public Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken) =>
+        Measure("list", () => inner.ListAsync(set, cancellationToken));
+
+    public Task<StoredKey> CreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken) =>
+        Measure("create", () => inner.CreateAsync(set, generation, cancellationToken));
+
+    public Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
+        Measure("get_signer", () => inner.GetSignerMaterialAsync(set, key, cancellationToken));
+
+    public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
+        Measure("disable", async () => { await inner.DisableAsync(set, kid, cancellationToken); return true; });
+
+    public Task DeleteAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
+        Measure("delete", async () => { await inner.DeleteAsync(set, kid, cancellationToken); return true; });
+
+    public Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken) =>
+        Measure("remove_set", async () => { await inner.RemoveSetAsync(set, deleteKeys, cancellationToken); return true; });
+
+    private async Task<T> Measure<T>(string operation, Func<Task<T>> call)
+    {
+        var clock = Stopwatch.StartNew();
+        var outcome = "error";
+        try
+        {
+            var result = await call();
+            outcome = "success";
+            return result;
+        }
+        finally
+        {
+            metrics.VaultRequestDuration.WithLabels(Provider, operation, outcome).Observe(clock.Elapsed.TotalSeconds);
+        }
+    }
+}
