@@ -135,6 +135,8 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
 
     private async Task BindOperatorRoleAsync(CancellationToken cancellationToken)
     {
+        var reporter = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "reporter-role.yaml"), cancellationToken));
+        await Admin.RbacAuthorizationV1.CreateClusterRoleAsync(reporter, cancellationToken: cancellationToken);
         var role = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "role.yaml"), cancellationToken));
         await Admin.RbacAuthorizationV1.CreateClusterRoleAsync(role, cancellationToken: cancellationToken);
         await Admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(new V1ClusterRoleBinding

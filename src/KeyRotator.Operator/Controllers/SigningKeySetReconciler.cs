@@ -28,6 +28,7 @@ public sealed partial class SigningKeySetReconciler(
     ObjectWriter writer,
     EventRecorder events,
     OperatorMetrics metrics,
+    SignatureFailureTracker failures,
     TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<SigningKeySetReconciler> logger)
@@ -45,6 +46,7 @@ public sealed partial class SigningKeySetReconciler(
         if (set is null)
         {
             metrics.ForgetSet(ns, name);
+            failures.Forget(ns, name);
             return ReconcileResult.Done;
         }
 
@@ -111,12 +113,16 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         var status = WithDegraded(plan.Status, vaultError, set.Metadata.Generation ?? 0);
+        var spike = failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert);
+        var spikeEvent = SpikeTransition(set.Status, spike);
+        status = WithSpike(status, spike, set.Metadata.Generation ?? 0);
         if (!await WriteStatusAsync(set, status, cancellationToken))
             return ReconcileResult.At(time.GetUtcNow());
         metrics.ObserveSet(ns, name, status);
         if (plan.RotationTrigger is { } trigger)
             metrics.Rotations.WithLabels(ns, name, trigger).Inc();
-        foreach (var planEvent in plan.Events)
+        ObserveSpike(ns, name, spike);
+        foreach (var planEvent in spikeEvent is null ? plan.Events : [.. plan.Events, spikeEvent])
             await events.RecordAsync(set, planEvent, cancellationToken);
         if (vaultError is not null)
         {
@@ -125,7 +131,16 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         await CleanUpVaultAsync(context, store, stored, status, cancellationToken);
-        return ReconcileResult.At(plan.NextWakeTime);
+
+        // While failures spike, look again soon so that the condition clears once the window is quiet.
+        var wake = plan.NextWakeTime;
+        if (spike.Spiking || spike.WindowCount > 0)
+        {
+            var recheck = time.GetUtcNow() + TimeSpan.FromTicks(Math.Min(spike.Window.Ticks / 10, TimeSpan.FromSeconds(30).Ticks));
+            wake = wake is null || recheck < wake ? recheck : wake;
+        }
+
+        return ReconcileResult.At(wake);
     }
 
     private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
@@ -279,6 +294,36 @@ public sealed partial class SigningKeySetReconciler(
             ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, false, "AsExpected", "The vault and the API server answer", generation, time.GetUtcNow())
             : ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow()),
     };
+
+    private static PlanEvent? SpikeTransition(SigningKeySetStatus? previous, FailureSpike spike)
+    {
+        var was = ConditionSet.IsTrue(previous?.Conditions, ConditionSet.SignatureFailureSpike);
+        return (was, spike.Spiking) switch
+        {
+            (false, true) => PlanEvent.Warning("SignatureFailureSpike", spike.Describe()),
+            (true, false) => PlanEvent.Normal("SignatureFailuresSubsided", $"Reported signature failures are back to normal ({spike.WindowCount} in the last window)"),
+            _ => null,
+        };
+    }
+
+    private SigningKeySetStatus WithSpike(SigningKeySetStatus status, FailureSpike spike, long generation) => status with
+    {
+        Conditions = spike.Spiking
+            ? ConditionSet.Set(status.Conditions, ConditionSet.SignatureFailureSpike, true, "SpikeDetected", spike.Describe(), generation, time.GetUtcNow())
+            : ConditionSet.Set(status.Conditions, ConditionSet.SignatureFailureSpike, false, "NoSpike", "Reported signature failures are within the baseline", generation, time.GetUtcNow()),
+    };
+
+    private void ObserveSpike(string ns, string name, FailureSpike spike)
+    {
+        foreach (var labels in metrics.FailureSpike.GetAllLabelValues().Where(l => l[0] == ns && l[1] == name).ToList())
+        {
+            if (!spike.Spiking || labels[2] != spike.Reason || labels[3] != spike.Kid)
+                metrics.FailureSpike.RemoveLabelled(labels);
+        }
+
+        if (spike.Spiking)
+            metrics.FailureSpike.WithLabels(ns, name, spike.Reason ?? "", spike.Kid ?? "").Set(1);
+    }
 
     /// <summary>Writes status only when it changed; false on a conflict (the caller re-reads).</summary>
     private async Task<bool> WriteStatusAsync(V1Alpha1SigningKeySet set, SigningKeySetStatus status, CancellationToken cancellationToken)

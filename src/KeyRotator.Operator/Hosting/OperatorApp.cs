@@ -40,6 +40,8 @@ public static class OperatorApp
         builder.Services.AddSingleton<RotationScheduler>();
         builder.Services.AddSingleton<OperatorHealth>();
         builder.Services.AddSingleton<OperatorMetrics>();
+        builder.Services.AddSingleton<SignatureFailureTracker>();
+        builder.Services.AddSingleton<SignatureFailureEndpoint>();
         builder.Services.AddTransient<WakeSigningKeySetJob>();
         // Unique name: Quartz keeps schedulers in a process-wide registry, and tests run several operators.
         var quartz = new System.Collections.Specialized.NameValueCollection { ["quartz.scheduler.instanceName"] = $"keyrotator-{Guid.NewGuid():N}" };
@@ -62,6 +64,8 @@ public static class OperatorApp
             metrics.WatchHealthy.Set(controller.InformersHealthy ? 1 : 0);
         };
         app.MapMetrics("/metrics", metrics.Registry);
+        app.MapPost("/v1/namespaces/{ns}/signingkeysets/{name}/signaturefailures",
+            (HttpContext context, string ns, string name, SignatureFailureEndpoint endpoint) => endpoint.HandleAsync(context, ns, name));
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
         app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));
         return app;

@@ -21,4 +21,6 @@ public sealed class OperatorOptions
     public TimeSpan WatchdogTimeout { get; set; } = TimeSpan.FromMinutes(12);
 
     public LeaderElectionOptions LeaderElection { get; init; } = new();
+
+    public KeyRotator.Operator.Observability.ReportOptions Reports { get; init; } = new();
 }

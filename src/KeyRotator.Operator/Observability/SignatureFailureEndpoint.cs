@@ -1,0 +1,228 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading.RateLimiting;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Observability;
+
+/// <summary>
+/// POST /v1/namespaces/{ns}/signingkeysets/{name}/signaturefailures: verifiers report rejected tokens.
+/// Callers authenticate with an audience-bound service-account token (TokenReview) and need
+/// "create signingkeysets/signaturefailures" on the set (SubjectAccessReview). 401 without a valid
+/// token, 403 without the permission, 400/413 for bad or oversized bodies, 429 for a caller that floods.
+/// </summary>
+public sealed partial class SignatureFailureEndpoint : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly HashSet<string> Reasons = ["unknown_kid", "bad_signature", "alg_rejected", "expired", "not_yet_valid", "audience", "issuer", "lifetime", "malformed"];
+
+    private readonly IKubernetes _kubernetes;
+    private readonly SignatureFailureTracker _tracker;
+    private readonly OperatorMetrics _metrics;
+    private readonly SigningKeySetController _controller;
+    private readonly TimeProvider _time;
+    private readonly ReportOptions _options;
+    private readonly ILogger<SignatureFailureEndpoint> _logger;
+    private readonly PartitionedRateLimiter<string> _perCaller;
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
+
+    public SignatureFailureEndpoint(
+        IKubernetes kubernetes, SignatureFailureTracker tracker, OperatorMetrics metrics, SigningKeySetController controller,
+        TimeProvider time, IOptions<OperatorOptions> options, ILogger<SignatureFailureEndpoint> logger)
+    {
+        _kubernetes = kubernetes;
+        _tracker = tracker;
+        _metrics = metrics;
+        _controller = controller;
+        _time = time;
+        _options = options.Value.Reports;
+        _logger = logger;
+        var rate = Math.Max(1, _options.RequestsPerSecondPerCaller);
+        _perCaller = PartitionedRateLimiter.Create<string, string>(caller => RateLimitPartition.GetTokenBucketLimiter(caller, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = rate * 2,
+            TokensPerPeriod = rate,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+    }
+
+    public async Task<IResult> HandleAsync(HttpContext context, string ns, string name)
+    {
+        var cancellationToken = context.RequestAborted;
+        if (context.Request.ContentLength > _options.MaxBodyBytes)
+            return Error(StatusCodes.Status413PayloadTooLarge, $"the report is larger than {_options.MaxBodyBytes} bytes; send smaller batches");
+
+        var authorization = context.Request.Headers.Authorization.ToString();
+        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
+            return Unauthorized("a service-account token is required (Authorization: Bearer …, audience " + _options.Audience + ")");
+        var user = await AuthenticateAsync(authorization[7..].Trim(), cancellationToken);
+        if (user is null)
+            return Unauthorized($"the token is not a valid service-account token for audience {_options.Audience}");
+
+        using (var lease = _perCaller.AttemptAcquire(user.Username))
+        {
+            if (!lease.IsAcquired)
+            {
+                context.Response.Headers.RetryAfter = "1";
+                return Error(StatusCodes.Status429TooManyRequests, "too many reports from this caller; batch failures and report at most a few times per second");
+            }
+        }
+
+        if (!await AuthorizeAsync(user, ns, name, cancellationToken))
+            return Error(StatusCodes.Status403Forbidden, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}");
+
+        var body = await ReadBodyAsync(context.Request, cancellationToken);
+        if (body is null)
+            return Error(StatusCodes.Status413PayloadTooLarge, $"the report is larger than {_options.MaxBodyBytes} bytes; send smaller batches");
+        Report? report;
+        try
+        {
+            report = JsonSerializer.Deserialize<Report>(body, Json);
+        }
+        catch (JsonException)
+        {
+            return Error(StatusCodes.Status400BadRequest, "the body is not JSON of the form {\"failures\":[{\"reason\":\"bad_signature\",\"kid\":\"…\",\"count\":3}]}");
+        }
+
+        var problem = Validate(report);
+        if (problem is not null)
+            return Error(StatusCodes.Status400BadRequest, problem);
+        if (!_controller.CachedSets.Any(s => s.Metadata.NamespaceProperty == ns && s.Metadata.Name == name))
+            return Error(StatusCodes.Status404NotFound, $"there is no SigningKeySet {ns}/{name}");
+
+        foreach (var failure in report!.Failures!)
+        {
+            _tracker.Record(ns, name, failure.Reason!, failure.Kid, failure.Count);
+            _metrics.SignatureFailures.WithLabels(ns, name, failure.Reason!).Inc(failure.Count);
+        }
+
+        _controller.Enqueue(new SetKey(ns, name));
+        return Results.Json(new { accepted = report.Failures!.Sum(f => f.Count) }, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    private string? Validate(Report? report)
+    {
+        if (report?.Failures is null)
+            return "the body needs a \"failures\" array";
+        if (report.Failures.Count > _options.MaxEntries)
+            return $"at most {_options.MaxEntries} entries per report";
+        foreach (var failure in report.Failures)
+        {
+            if (failure.Reason is null || !Reasons.Contains(failure.Reason))
+                return $"unknown reason \"{failure.Reason}\"; use one of {string.Join(", ", Reasons)}";
+            if (failure.Count is < 0 or > 1_000_000)
+                return "each count must be between 0 and 1000000";
+            if (failure.Kid is { Length: > 128 })
+                return "kid is too long";
+        }
+
+        return null;
+    }
+
+    private async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > _options.MaxBodyBytes)
+                return null;
+        }
+
+        return buffer.ToArray();
+    }
+
+    private async Task<V1UserInfo?> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    {
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+        var now = _time.GetUtcNow();
+        if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
+            return cached.User;
+
+        var review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
+        {
+            Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
+        }, cancellationToken: cancellationToken);
+        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
+        {
+            LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
+            return null;
+        }
+
+        Prune(_tokens, now);
+        _tokens[key] = (now + _options.ReviewCacheTtl, review.Status.User);
+        return review.Status.User;
+    }
+
+    private async Task<bool> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken)
+    {
+        var key = $"{user.Username}\n{ns}\n{name}";
+        var now = _time.GetUtcNow();
+        if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
+            return cached.Allowed;
+
+        var review = await _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(new V1SubjectAccessReview
+        {
+            Spec = new V1SubjectAccessReviewSpec
+            {
+                User = user.Username,
+                Uid = user.Uid,
+                Groups = user.Groups,
+                Extra = user.Extra,
+                ResourceAttributes = new V1ResourceAttributes
+                {
+                    NamespaceProperty = ns,
+                    Verb = "create",
+                    Group = V1Alpha1SigningKeySet.Group,
+                    Resource = V1Alpha1SigningKeySet.Plural,
+                    Subresource = "signaturefailures",
+                    Name = name,
+                },
+            },
+        }, cancellationToken: cancellationToken);
+        var allowed = review.Status?.Allowed == true;
+        Prune(_decisions, now);
+        _decisions[key] = (now + _options.ReviewCacheTtl, allowed);
+        return allowed;
+    }
+
+    private static void Prune<T>(ConcurrentDictionary<string, (DateTimeOffset Until, T Value)> cache, DateTimeOffset now)
+    {
+        if (cache.Count < 10_000)
+            return;
+        foreach (var (key, entry) in cache)
+        {
+            if (entry.Until <= now)
+                cache.TryRemove(key, out _);
+        }
+    }
+
+    private static IResult Unauthorized(string message) =>
+        Results.Json(new { error = message }, statusCode: StatusCodes.Status401Unauthorized);
+
+    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+
+    public void Dispose() => _perCaller.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Refused a failure report: {Reason}")]
+    private static partial void LogUnauthenticated(ILogger logger, string reason);
+
+    private sealed record Report(List<Entry>? Failures);
+
+    private sealed record Entry(string? Reason, string? Kid, long Count);
+}

@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using k8s;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Observability;
+
+public sealed class ReportEndpointTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task Reports_need_an_audience_bound_token_and_permission_on_that_set()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var a = await env.CreateNamespaceAsync("reports-a", ct);
+        var b = await env.CreateNamespaceAsync("reports-b", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [a, b]);
+        var scenarioA = new OperatorScenario(env, a);
+        await scenarioA.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", a).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await new OperatorScenario(env, b).Sets.CreateAsync(SigningKeySetBuilder.Named("auth", b).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenarioA.WaitForActiveKeyAsync("auth");
+        var reporter = await ServiceAccountTokenAsync(a, "verifier", grantReporter: true, "keyrotator");
+        var intruder = await ServiceAccountTokenAsync(a, "intruder", grantReporter: false, "keyrotator");
+        var wrongAudience = await ServiceAccountTokenAsync(a, "verifier", grantReporter: true, "https://kubernetes.default.svc");
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        var report = new { failures = new[] { new { reason = "bad_signature", kid = "kid-1", count = 2 } } };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(http, a, null, report));
+        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(http, a, "not-a-token", report));
+        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(http, a, wrongAudience, report));
+        Assert.Equal(HttpStatusCode.Forbidden, await PostAsync(http, a, intruder, report));
+        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, a, reporter, report));
+        Assert.Equal(HttpStatusCode.Forbidden, await PostAsync(http, b, reporter, report));
+        Assert.Equal(HttpStatusCode.BadRequest, await PostAsync(http, a, reporter, new { failures = new[] { new { reason = "bored", kid = "k", count = 1 } } }));
+        using (var garbage = new HttpRequestMessage(HttpMethod.Post, Path(a)) { Content = new StringContent("{not json", System.Text.Encoding.UTF8, "application/json") })
+        {
+            garbage.Headers.Authorization = new AuthenticationHeaderValue("Bearer", reporter);
+            Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(garbage, ct)).StatusCode);
+        }
+
+        var huge = new { failures = Enumerable.Range(0, 5000).Select(i => new { reason = "expired", kid = new string('k', 40), count = 1 }).ToArray() };
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await PostAsync(http, a, reporter, huge));
+
+        // A flood from one caller is throttled; another caller is not.
+        var other = await ServiceAccountTokenAsync(a, "verifier-2", grantReporter: true, "keyrotator");
+        var flood = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => PostAsync(http, a, reporter, report)));
+        Assert.Contains(HttpStatusCode.TooManyRequests, flood);
+        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, a, other, report));
+
+        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        Assert.Contains($"keyrotator_signature_failures_total{{namespace=\"{a}\",name=\"auth\",reason=\"bad_signature\"}}", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_spike_of_failures_raises_the_condition_an_Event_and_a_gauge_and_clears_when_the_window_is_quiet()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("spike", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "8s", Threshold = 20, Ratio = 5 } })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var kid = set.Status!.ActiveKeyId!;
+        var reporter = await ServiceAccountTokenAsync(ns, "verifier", grantReporter: true, "keyrotator");
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+
+        // Below the threshold: no spike.
+        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, reporter, new { failures = new[] { new { reason = "bad_signature", kid, count = 5 } } }));
+        await Task.Delay(500, ct);
+        Assert.False(ConditionSet.IsTrue((await scenario.GetAsync("auth")).Status!.Conditions, ConditionSet.SignatureFailureSpike));
+
+        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, reporter, new { failures = new[] { new { reason = "bad_signature", kid, count = 30 }, new { reason = "expired", kid, count = 2 } } }));
+        var spiking = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+            s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.SignatureFailureSpike), TimeSpan.FromSeconds(5), "SignatureFailureSpike=True");
+        var condition = ConditionSet.Find(spiking.Status!.Conditions, ConditionSet.SignatureFailureSpike)!;
+        Assert.Contains("bad_signature", condition.Message, StringComparison.Ordinal);
+        Assert.Contains(kid, condition.Message, StringComparison.Ordinal);
+        var gauge = $"keyrotator_signature_failure_spike{{namespace=\"{ns}\",name=\"auth\",reason=\"bad_signature\",kid=\"{kid}\"}} 1";
+        Assert.Contains(gauge, await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), StringComparison.Ordinal);
+        Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "SignatureFailureSpike" && e.Type == "Warning");
+
+        var cleared = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+            s => !ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.SignatureFailureSpike), TimeSpan.FromSeconds(20), "the spike clearing");
+        Assert.Equal("NoSpike", ConditionSet.Find(cleared.Status!.Conditions, ConditionSet.SignatureFailureSpike)!.Reason);
+        Assert.DoesNotContain("keyrotator_signature_failure_spike{", await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), StringComparison.Ordinal);
+        Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "SignatureFailuresSubsided");
+    }
+
+    private static Uri Path(string ns) => new($"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures", UriKind.Relative);
+
+    private static async Task<HttpStatusCode> PostAsync(HttpClient http, string ns, string? token, object body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Path(ns)) { Content = JsonContent.Create(body) };
+        if (token is not null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    /// <summary>A real bound service-account token from the TokenRequest API, optionally with the reporter role.</summary>
+    private async Task<string> ServiceAccountTokenAsync(string ns, string name, bool grantReporter, string audience)
+    {
+        try
+        {
+            await env.Admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = name } }, ns);
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+        }
+
+        if (grantReporter)
+        {
+            try
+            {
+                await env.Admin.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
+                {
+                    Metadata = new V1ObjectMeta { Name = $"{name}-reports" },
+                    RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "keyrotator-failure-reporter" },
+                    Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = name, NamespaceProperty = ns }],
+                }, ns);
+            }
+            catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+            }
+        }
+
+        var token = await env.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(new Authenticationv1TokenRequest
+        {
+            Spec = new V1TokenRequestSpec { Audiences = [audience], ExpirationSeconds = 3600 },
+        }, name, ns);
+        return token.Status.Token;
+    }
+}
