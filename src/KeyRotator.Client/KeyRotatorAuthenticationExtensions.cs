@@ -30,7 +30,7 @@ public static class KeyRotatorAuthenticationExtensions
         services.TryAddSingleton(sp => new JwksFileSource(options.JwksPath, sp.GetRequiredService<TimeProvider>(), logger: sp.GetService<ILogger<JwksFileSource>>()));
         if (options.ReportEndpoint is not null)
         {
-            services.AddHttpClient<FailureReporter>();
+            services.AddHttpClient(nameof(FailureReporter));
             services.TryAddSingleton(sp => new FailureReporter(options, sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(FailureReporter)),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ClientMetrics>(), sp.GetService<ILogger<FailureReporter>>()));
             services.AddHostedService(sp => sp.GetRequiredService<FailureReporter>());

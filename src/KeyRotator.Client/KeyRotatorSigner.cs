@@ -16,6 +16,12 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
     private readonly Lock _gate = new();
     private (string Kid, SigningCredentials Credentials)? _current;
 
+    private string ResolveVersion()
+    {
+        var data = new DirectoryInfo(Path.Combine(directory, "..data"));
+        return data.LinkTarget is { } target ? Path.Combine(directory, target) : directory;
+    }
+
     public string CreateToken(string issuer, string audience, TimeSpan lifetime, IEnumerable<Claim> claims)
     {
         var credentials = Credentials();
@@ -34,14 +40,17 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
 
     private SigningCredentials Credentials()
     {
-        var kid = File.ReadAllText(Path.Combine(directory, "kid")).Trim();
+        // Read every file from one version of the volume: the kubelet swaps "..data" atomically, and a
+        // kid read before a swap with a key read after it would sign tokens that never verify.
+        var version = ResolveVersion();
+        var kid = File.ReadAllText(Path.Combine(version, "kid")).Trim();
         lock (_gate)
         {
             if (_current is { } current && current.Kid == kid)
                 return current.Credentials;
 
-            var alg = File.ReadAllText(Path.Combine(directory, "alg")).Trim();
-            var pemPath = Path.Combine(directory, "private-key.pem");
+            var alg = File.ReadAllText(Path.Combine(version, "alg")).Trim();
+            var pemPath = Path.Combine(version, "private-key.pem");
             if (!File.Exists(pemPath))
                 throw new InvalidOperationException($"{directory} holds no private-key.pem: the set's keys live in a vault (see key-ref), sign there");
             var pem = File.ReadAllText(pemPath);
@@ -59,7 +68,7 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
                 key = new RsaSecurityKey(rsa) { KeyId = kid };
             }
 
-            var credentials = new SigningCredentials(key, alg);
+            var credentials = new SigningCredentials(key, alg) { CryptoProviderFactory = new CryptoProviderFactory { CacheSignatureProviders = false } };
             _current = (kid, credentials);
             return credentials;
         }

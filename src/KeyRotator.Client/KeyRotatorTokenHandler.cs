@@ -9,7 +9,8 @@ public sealed class KeyRotatorTokenHandler(KeyRotatorTokenValidator validator) :
     {
         var result = await validator.ValidateAsync(token);
         return result.IsValid
-            ? new TokenValidationResult { IsValid = true, ClaimsIdentity = result.Identity }
+            // JwtBearer fails an authentication whose result carries no SecurityToken.
+            ? new TokenValidationResult { IsValid = true, ClaimsIdentity = result.Identity, SecurityToken = result.Token }
             : new TokenValidationResult { IsValid = false, Exception = new SecurityTokenValidationException($"{result.Reason!.Value.ToTag()}: {result.Message}") };
     }
 }

@@ -103,6 +103,6 @@ public sealed class KeyRotatorTokenValidator(
             return KeyRotatorValidationResult.Failure(FailureReason.Lifetime, kid, $"the token lives {jwt.ValidTo - start}, more than {options.MaxTokenLifetime}");
 
         var identity = new ClaimsIdentity(jwt.Claims, "KeyRotator", "sub", "role");
-        return KeyRotatorValidationResult.Success(kid, identity);
+        return KeyRotatorValidationResult.Success(kid, identity, jwt);
     }
 }

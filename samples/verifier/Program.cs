@@ -1,0 +1,3 @@
+using KeyRotator.Samples.Verifier;
+
+await VerifierApp.Build(args).RunAsync();

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using k8s;
+
+namespace KeyRotator.Testing;
+
+/// <summary>
+/// Does what the kubelet does for a ConfigMap or Secret volume, so that a service under test reads
+/// the files exactly as in a pod: each update is written to a new timestamped directory, then the
+/// "..data" symlink is swapped atomically; each key is a symlink through "..data".
+/// </summary>
+public sealed class VolumeMirror : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _watch;
+    private int _version;
+
+    private VolumeMirror(string directory, Func<CancellationToken, IAsyncEnumerable<IDictionary<string, byte[]>>> updates)
+    {
+        Directory = directory;
+        _watch = RunAsync(updates);
+    }
+
+    public string Directory { get; }
+
+    public int Updates => _version;
+
+    public static VolumeMirror ForConfigMap(IKubernetes admin, string ns, string name) =>
+        new(System.IO.Directory.CreateTempSubdirectory("configmap-").FullName, ct => Select(
+            admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, fieldSelector: $"metadata.name={name}", cancellationToken: ct),
+            cm => cm.Data?.ToDictionary(d => d.Key, d => Encoding.UTF8.GetBytes(d.Value))));
+
+    public static VolumeMirror ForSecret(IKubernetes admin, string ns, string name) =>
+        new(System.IO.Directory.CreateTempSubdirectory("secret-").FullName, ct => Select(
+            admin.CoreV1.WatchListNamespacedSecretAsync(ns, fieldSelector: $"metadata.name={name}", cancellationToken: ct),
+            s => s.Data));
+
+    private static async IAsyncEnumerable<IDictionary<string, byte[]>> Select<T>(IAsyncEnumerable<(WatchEventType, T)> events, Func<T, IDictionary<string, byte[]>?> data)
+    {
+        await foreach (var (type, item) in events)
+        {
+            if (type is WatchEventType.Added or WatchEventType.Modified && data(item) is { } files)
+                yield return files;
+        }
+    }
+
+    private async Task RunAsync(Func<CancellationToken, IAsyncEnumerable<IDictionary<string, byte[]>>> updates)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var files in updates(_stop.Token))
+                    Write(files);
+            }
+            catch (Exception) when (!_stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Write(IDictionary<string, byte[]> files)
+    {
+        var version = $"..{DateTime.UtcNow:yyyy_MM_dd_HH_mm_ss}.{Interlocked.Increment(ref _version).ToString(CultureInfo.InvariantCulture)}";
+        var target = Path.Combine(Directory, version);
+        System.IO.Directory.CreateDirectory(target);
+        foreach (var (key, value) in files)
+            File.WriteAllBytes(Path.Combine(target, key), value);
+        var temp = Path.Combine(Directory, "..data_tmp");
+        File.CreateSymbolicLink(temp, version);
+        using (var mv = Process.Start("mv", ["-T", "-f", temp, Path.Combine(Directory, "..data")])!)
+            mv.WaitForExit();
+        foreach (var key in files.Keys)
+        {
+            var link = Path.Combine(Directory, key);
+            if (!File.Exists(link))
+                File.CreateSymbolicLink(link, Path.Combine("..data", key));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _watch.ContinueWith(_ => { }, TaskScheduler.Default);
+        _stop.Dispose();
+        System.IO.Directory.Delete(Directory, recursive: true);
+    }
+}
