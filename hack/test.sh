@@ -20,6 +20,9 @@ trap 'rm -rf "$results"' EXIT
 # ConfigMap for the private keys the run produced (invariant 4) and writes its verdict here.
 export KEYROTATOR_LEAK_REPORT="$results/leak-scan.txt"
 
+# A real Helm binary for the chart checks (cached; see hack/helm.sh).
+export HELM="${HELM:-$(hack/helm.sh)}"
+
 status=0
 dotnet test KeyRotator.sln \
   --logger "trx" --logger "console;verbosity=minimal" \

@@ -44,7 +44,8 @@ public sealed class OperatorInstance : IAsyncDisposable
         IDictionary<string, string?>? settings = null,
         IEnumerable<DelegatingHandler>? handlers = null,
         Action<IServiceCollection>? configure = null,
-        CapturedLogs? logs = null)
+        CapturedLogs? logs = null,
+        KubernetesClientConfiguration? clientConfig = null)
     {
         logs ??= new CapturedLogs();
         env.TrackLogs(logs);
@@ -68,7 +69,7 @@ public sealed class OperatorInstance : IAsyncDisposable
 
         var app = OperatorApp.Build([.. args], services =>
         {
-            services.AddSingleton<IKubernetes>(_ => new Kubernetes(env.OperatorConfig, [.. handlers ?? []]));
+            services.AddSingleton<IKubernetes>(_ => new Kubernetes(clientConfig ?? env.OperatorConfig, [.. handlers ?? []]));
             services.AddLogging(b => b.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
             services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
             configure?.Invoke(services);
