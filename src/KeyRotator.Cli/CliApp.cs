@@ -1,0 +1,287 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using k8s;
+using k8s.Autorest;
+using k8s.Exceptions;
+using KeyRotator.Core.Jose;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+
+namespace KeyRotator.Cli;
+
+/// <summary>The keyrotator command: status, rotate, revoke, jwks, inspect.</summary>
+public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? time = null)
+{
+    private static readonly JsonSerializerOptions Indented = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public const string Usage = """
+        keyrotator: JWT signing keys on Kubernetes (also usable as `kubectl keyrotator`)
+
+          keyrotator status [-n NAMESPACE | -A]        sets, active kid, key states, next rotation, readiness
+          keyrotator rotate NAME [-n NAMESPACE]         rotate once the next key has been pre-published
+          keyrotator revoke NAME KID [-n NAMESPACE]     compromise: out of every JWKS at once, never signs again
+          keyrotator jwks NAME [-n NAMESPACE]           the published JWKS
+          keyrotator inspect TOKEN [--jwks FILE | --set NAME -n NAMESPACE]
+                                                        decode without trusting; hardening findings; optional verification
+
+        Options: --kubeconfig PATH, --context NAME, -o/--output json|table
+        Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 findings or failed verification
+        """;
+
+    public async Task<int> RunAsync(string[] args)
+    {
+        CommandLine line;
+        try
+        {
+            line = CommandLine.Parse(args);
+        }
+        catch (UsageException e)
+        {
+            await stderr.WriteLineAsync($"error: {e.Message}\n\n{Usage}");
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            return line.Command switch
+            {
+                "help" or "--help" or "-h" => await HelpAsync(),
+                "status" => await StatusAsync(line),
+                "rotate" => await RotateAsync(line),
+                "revoke" => await RevokeAsync(line),
+                "jwks" => await JwksAsync(line),
+                "inspect" => await InspectAsync(line),
+                _ => throw new UsageException($"unknown command \"{line.Command}\""),
+            };
+        }
+        catch (UsageException e)
+        {
+            await stderr.WriteLineAsync($"error: {e.Message}\n\n{Usage}");
+            return ExitCodes.Usage;
+        }
+        catch (NotFoundException e)
+        {
+            await stderr.WriteLineAsync($"error: {e.Message}");
+            return ExitCodes.NotFound;
+        }
+        catch (KubeConfigException e)
+        {
+            await stderr.WriteLineAsync($"error: {e.Message}");
+            return ExitCodes.Error;
+        }
+        catch (HttpOperationException e)
+        {
+            await stderr.WriteLineAsync($"error: the API server answered {(int)e.Response.StatusCode} {e.Response.ReasonPhrase}");
+            return ExitCodes.Error;
+        }
+        catch (HttpRequestException e)
+        {
+            await stderr.WriteLineAsync($"error: cannot reach the API server: {e.Message}");
+            return ExitCodes.Error;
+        }
+    }
+
+    private async Task<int> HelpAsync()
+    {
+        await stdout.WriteLineAsync(Usage);
+        return ExitCodes.Ok;
+    }
+
+    private async Task<int> StatusAsync(CommandLine line)
+    {
+        using var client = Connect(line);
+        var sets = new SigningKeySetClient(client);
+        var list = line.Has("--all-namespaces", "-A") ? await sets.ListAsync() : await sets.ListAsync(Namespace(line, client));
+        var rows = list.Items.OrderBy(s => s.Metadata.NamespaceProperty, StringComparer.Ordinal).ThenBy(s => s.Metadata.Name, StringComparer.Ordinal).Select(s => new
+        {
+            @namespace = s.Metadata.NamespaceProperty,
+            name = s.Metadata.Name,
+            algorithm = s.Spec.Algorithm,
+            activeKid = s.Status?.ActiveKeyId,
+            keys = (s.Status?.Keys ?? []).Select(k => new { kid = k.Kid, state = k.State, generation = k.Generation }).ToList(),
+            nextRotation = s.Status?.NextRotationTime,
+            ready = s.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status ?? "Unknown",
+            reason = s.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Reason,
+        }).ToList();
+
+        if (line.Json)
+        {
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(rows, Indented));
+            return ExitCodes.Ok;
+        }
+
+        if (rows.Count == 0)
+        {
+            await stdout.WriteLineAsync("No SigningKeySets found.");
+            return ExitCodes.Ok;
+        }
+
+        var table = rows.Select(r => new[]
+        {
+            r.@namespace ?? "", r.name ?? "", r.algorithm, Short(r.activeKid),
+            string.Join(" ", r.keys.Select(k => $"{Short(k.kid)}={k.state}")),
+            r.nextRotation?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-",
+            r.reason is null ? r.ready : $"{r.ready} ({r.reason})",
+        }).ToList();
+        await WriteTableAsync(["NAMESPACE", "NAME", "ALG", "ACTIVE KID", "KEYS", "NEXT ROTATION", "READY"], table);
+        return ExitCodes.Ok;
+    }
+
+    private async Task<int> RotateAsync(CommandLine line)
+    {
+        var name = Arg(line, 0, "rotate NAME");
+        using var client = Connect(line);
+        var ns = Namespace(line, client);
+        var sets = new SigningKeySetClient(client);
+        var set = await GetSetAsync(sets, ns, name);
+        var request = _time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        set.Metadata.Annotations ??= new Dictionary<string, string>();
+        set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
+        await sets.ReplaceAsync(set);
+        await Write(line, new { @namespace = ns, name, rotateNow = request },
+            $"Rotation of {ns}/{name} requested ({Labels.RotateNowAnnotation}={request}): a new key is published now and signs after prePublish.");
+        return ExitCodes.Ok;
+    }
+
+    private async Task<int> RevokeAsync(CommandLine line)
+    {
+        var name = Arg(line, 0, "revoke NAME KID");
+        var kid = Arg(line, 1, "revoke NAME KID");
+        using var client = Connect(line);
+        var ns = Namespace(line, client);
+        var sets = new SigningKeySetClient(client);
+        var set = await GetSetAsync(sets, ns, name);
+        var key = set.Status?.Keys?.FirstOrDefault(k => k.Kid == kid);
+        if (key is null && !line.Has("--force"))
+            throw new NotFoundException($"{ns}/{name} has no key {kid} (see `keyrotator status -n {ns}`); use --force to revoke it anyway");
+        var revoked = set.Spec.RevokedKeyIds ?? [];
+        if (!revoked.Contains(kid))
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [.. revoked, kid] };
+            await sets.ReplaceAsync(set);
+        }
+
+        var forced = key?.State == "Active" ? " It was the active key: a replacement is activated at once (a forced rotation)." : "";
+        await Write(line, new { @namespace = ns, name, revoked = kid, wasActive = key?.State == "Active" },
+            $"Key {kid} of {ns}/{name} is revoked: it leaves every JWKS within one reconcile and never signs again.{forced}");
+        return ExitCodes.Ok;
+    }
+
+    private async Task<int> JwksAsync(CommandLine line)
+    {
+        var name = Arg(line, 0, "jwks NAME");
+        using var client = Connect(line);
+        var ns = Namespace(line, client);
+        var set = await GetSetAsync(new SigningKeySetClient(client), ns, name);
+        var json = await ReadJwksAsync(client, set);
+        await stdout.WriteAsync(json);
+        return ExitCodes.Ok;
+    }
+
+    private async Task<int> InspectAsync(CommandLine line)
+    {
+        var token = Arg(line, 0, "inspect TOKEN");
+        if (token == "-")
+            token = (await Console.In.ReadToEndAsync()).Trim();
+        JwksDocument? jwks = null;
+        if (line.Get("--jwks") is { } file)
+        {
+            if (!File.Exists(file))
+                throw new NotFoundException($"no JWKS file at {file}");
+            jwks = JwksDocument.Parse(await File.ReadAllTextAsync(file));
+        }
+        else if (line.Get("--set") is { } setName)
+        {
+            using var client = Connect(line);
+            var set = await GetSetAsync(new SigningKeySetClient(client), Namespace(line, client), setName);
+            jwks = JwksDocument.Parse(await ReadJwksAsync(client, set));
+        }
+
+        var report = TokenInspector.Inspect(token, _time.GetUtcNow(), jwks);
+        var failed = report.Findings.Count > 0 || (report.Verification is not null && report.Verification != "valid signature");
+        if (line.Json)
+        {
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(new { header = report.Header, payload = report.Payload, findings = report.Findings, verification = report.Verification }, Indented));
+        }
+        else
+        {
+            if (report.Header is { } header)
+                await stdout.WriteLineAsync($"header:  {header.GetRawText()}");
+            if (report.Payload is { } payload)
+                await stdout.WriteLineAsync($"payload: {payload.GetRawText()}");
+            await stdout.WriteLineAsync(report.Findings.Count == 0 ? "findings: none" : "findings:");
+            foreach (var finding in report.Findings)
+                await stdout.WriteLineAsync($"  - {finding}");
+            if (report.Verification is not null)
+                await stdout.WriteLineAsync($"verification: {report.Verification}");
+        }
+
+        return failed ? ExitCodes.Findings : ExitCodes.Ok;
+    }
+
+    private static async Task<string> ReadJwksAsync(k8s.Kubernetes client, V1Alpha1SigningKeySet set)
+    {
+        try
+        {
+            var cm = await client.CoreV1.ReadNamespacedConfigMapAsync(JwksPublisher.ConfigMapName(set), set.Metadata.NamespaceProperty);
+            return cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true ? json : throw new NotFoundException($"ConfigMap {JwksPublisher.ConfigMapName(set)} has no {JwksPublisher.JwksKey}");
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new NotFoundException($"the JWKS of {set.Metadata.NamespaceProperty}/{set.Metadata.Name} is not published yet (ConfigMap {JwksPublisher.ConfigMapName(set)})");
+        }
+    }
+
+    private static async Task<V1Alpha1SigningKeySet> GetSetAsync(SigningKeySetClient sets, string ns, string name)
+    {
+        try
+        {
+            return await sets.GetAsync(ns, name);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new NotFoundException($"there is no SigningKeySet {name} in namespace {ns}");
+        }
+    }
+
+    private static k8s.Kubernetes Connect(CommandLine line)
+    {
+        var path = line.Get("--kubeconfig") ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
+        if (path is null)
+        {
+            var home = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
+            if (File.Exists(home))
+                path = home;
+            else if (KubernetesClientConfiguration.IsInCluster())
+                return new k8s.Kubernetes(KubernetesClientConfiguration.InClusterConfig());
+        }
+
+        if (path is null || !File.Exists(path))
+            throw new KubeConfigException($"no kubeconfig found{(path is null ? "" : $" at {path}")}: pass --kubeconfig PATH or set KUBECONFIG");
+        return new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.Get("--context")));
+    }
+
+    private static string Namespace(CommandLine line, k8s.Kubernetes client) =>
+        line.Get("--namespace", "-n") ?? "default";
+
+    private static string Arg(CommandLine line, int index, string usage) =>
+        index < line.Positional.Count ? line.Positional[index] : throw new UsageException($"usage: keyrotator {usage}");
+
+    private async Task Write(CommandLine line, object json, string text) =>
+        await stdout.WriteLineAsync(line.Json ? JsonSerializer.Serialize(json, Indented) : text);
+
+    private async Task WriteTableAsync(string[] headers, List<string[]> rows)
+    {
+        var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
+        await stdout.WriteLineAsync(string.Join("   ", headers.Select((h, i) => h.PadRight(widths[i]))).TrimEnd());
+        foreach (var row in rows)
+            await stdout.WriteLineAsync(string.Join("   ", row.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+    }
+
+    private static string Short(string? kid) => kid is null ? "-" : kid.Length > 12 ? kid[..12] + "…" : kid;
+
+    private sealed class NotFoundException(string message) : Exception(message);
+}

@@ -1,0 +1,3 @@
+using KeyRotator.Cli;
+
+return await new CliApp(Console.Out, Console.Error).RunAsync(args);

@@ -1,0 +1,151 @@
+using System.Text;
+using System.Text.Json;
+using KeyRotator.Cli;
+using KeyRotator.Core.Jose;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Cli;
+
+/// <summary>Every keyrotator command against the real API server, as an on-call engineer would type it.</summary>
+public sealed class CliTests(KubernetesEnvironment env)
+{
+    private async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var kubeconfig = env.ControlPlane?.AdminKubeconfigPath ?? Environment.GetEnvironmentVariable(KubernetesEnvironment.ExternalKubeconfigVariable)!;
+        var code = await new CliApp(stdout, stderr).RunAsync([.. args, "--kubeconfig", kubeconfig]);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Status_rotate_revoke_and_jwks_work_on_a_live_set()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("cli", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var active = set.Status!.ActiveKeyId!;
+
+        var (code, table, _) = await RunAsync("status", "-n", ns);
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Contains("ACTIVE KID", table, StringComparison.Ordinal);
+        Assert.Contains($"{active[..12]}…=Active", table, StringComparison.Ordinal);
+        Assert.Contains("True", table, StringComparison.Ordinal);
+
+        var (_, json, _) = await RunAsync("status", "-A", "-o", "json");
+        using (var rows = JsonDocument.Parse(json))
+            Assert.Contains(rows.RootElement.EnumerateArray(), r => r.GetProperty("namespace").GetString() == ns && r.GetProperty("activeKid").GetString() == active);
+
+        var (jwksCode, jwks, _) = await RunAsync("jwks", "auth", "-n", ns);
+        Assert.Equal(ExitCodes.Ok, jwksCode);
+        Assert.Equal(await scenario.JwksJsonAsync("auth-jwks"), jwks);
+
+        (code, _, _) = await RunAsync("rotate", "auth", "-n", ns);
+        Assert.Equal(ExitCodes.Ok, code);
+        var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } k && k != active, TimeSpan.FromSeconds(15), "the requested rotation", ct);
+        Assert.NotNull(rotated.Metadata.Annotations[Labels.RotateNowAnnotation]);
+
+        var newActive = rotated.Status!.ActiveKeyId!;
+        var (revokeCode, revokeOut, _) = await RunAsync("revoke", "auth", newActive, "-n", ns);
+        Assert.Equal(ExitCodes.Ok, revokeCode);
+        Assert.Contains("forced rotation", revokeOut, StringComparison.Ordinal);
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks"), j => j!.Keys.All(k => k.Kid != newActive), TimeSpan.FromSeconds(5), "the revoked key unpublished", ct);
+    }
+
+    [Fact]
+    public async Task Errors_say_what_is_wrong_with_meaningful_exit_codes()
+    {
+        var ns = await env.CreateNamespaceAsync("cli-errors", TestContext.Current.CancellationToken);
+        var (code, _, err) = await RunAsync("jwks", "missing", "-n", ns);
+        Assert.Equal(ExitCodes.NotFound, code);
+        Assert.Contains($"there is no SigningKeySet missing in namespace {ns}", err, StringComparison.Ordinal);
+
+        await new OperatorScenario(env, ns).Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).Build(), TestContext.Current.CancellationToken);
+        (code, _, err) = await RunAsync("revoke", "auth", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "-n", ns);
+        Assert.Equal(ExitCodes.NotFound, code);
+        Assert.Contains("--force", err, StringComparison.Ordinal);
+
+        (code, _, err) = await RunAsync("frobnicate");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("unknown command", err, StringComparison.Ordinal);
+
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        code = await new CliApp(stdout, stderr).RunAsync(["status", "--kubeconfig", "/nonexistent/kubeconfig"]);
+        Assert.Equal(ExitCodes.Error, code);
+        Assert.Contains("no kubeconfig found at /nonexistent/kubeconfig", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, string> Findings => new()
+    {
+        { "alg none", "alg_none" },
+        { "HS256", "alg_symmetric" },
+        { "missing kid", "kid_missing" },
+        { "lifetime over 15 minutes", "lifetime_too_long" },
+        { "missing aud", "aud_missing" },
+        { "missing iss", "iss_missing" },
+        { "expired", "expired" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Findings))]
+    public async Task Inspect_reports_each_hardening_finding(string flaw, string finding)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = new Dictionary<string, object> { ["alg"] = "ES256", ["kid"] = "k1", ["typ"] = "JWT" };
+        var payload = new Dictionary<string, object> { ["iss"] = "https://auth.example.com", ["aud"] = "api", ["iat"] = now, ["exp"] = now + 300 };
+        switch (flaw)
+        {
+            case "alg none": header["alg"] = "none"; break;
+            case "HS256": header["alg"] = "HS256"; break;
+            case "missing kid": header.Remove("kid"); break;
+            case "lifetime over 15 minutes": payload["exp"] = now + 7200; break;
+            case "missing aud": payload.Remove("aud"); break;
+            case "missing iss": payload.Remove("iss"); break;
+            default: payload["iat"] = now - 900; payload["exp"] = now - 600; break;
+        }
+
+        var token = $"{Base64Url.Encode(JsonSerializer.SerializeToUtf8Bytes(header))}.{Base64Url.Encode(JsonSerializer.SerializeToUtf8Bytes(payload))}.c2ln";
+        var (code, output, _) = await RunAsync("inspect", token, "-o", "json");
+
+        Assert.Equal(ExitCodes.Findings, code);
+        using var report = JsonDocument.Parse(output);
+        var findings = report.RootElement.GetProperty("findings").EnumerateArray().Select(f => f.GetString()!).ToList();
+        Assert.Contains(findings, f => f.StartsWith(finding + ":", StringComparison.Ordinal));
+        Assert.Single(findings);
+    }
+
+    [Fact]
+    public async Task Inspect_verifies_against_a_sets_published_jwks()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("cli-inspect", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        var (kid, pem, alg) = await scenario.SigningAsync("auth-signing");
+        var token = TokenSigner.Sign(pem!, kid!, alg!, "https://auth.example.com", "api", DateTime.UtcNow, TimeSpan.FromMinutes(5));
+
+        var (code, output, _) = await RunAsync("inspect", token, "--set", "auth", "-n", ns);
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Contains("verification: valid signature", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("PRIVATE", output, StringComparison.Ordinal);
+
+        var forged = token[..^4] + (token[^4] == 'A' ? "B" : "A") + token[^3..];
+        (code, output, _) = await RunAsync("inspect", forged, "--set", "auth", "-n", ns);
+        Assert.Equal(ExitCodes.Findings, code);
+        Assert.Contains("bad_signature", output, StringComparison.Ordinal);
+
+        var jwksFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(jwksFile, (await scenario.JwksJsonAsync("auth-jwks"))!, Encoding.UTF8, ct);
+        (code, _, _) = await RunAsync("inspect", token, "--jwks", jwksFile);
+        File.Delete(jwksFile);
+        Assert.Equal(ExitCodes.Ok, code);
+    }
+}
