@@ -34,6 +34,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<SigningSecretPublisher>();
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddSingleton<IKeyStore, KubernetesKeyStore>();
+        builder.Services.AddSingleton<IKeyStore, Pkcs11KeyStore>();
         builder.Services.AddSingleton<KeyStoreSelector>();
         builder.Services.AddSingleton<SigningKeySetReconciler>();
         builder.Services.AddSingleton<SigningKeySetController>();

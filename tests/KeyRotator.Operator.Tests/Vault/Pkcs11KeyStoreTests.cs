@@ -1,0 +1,116 @@
+using System.Text;
+using k8s;
+using k8s.Models;
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Operator.Vault;
+using KeyRotator.Testing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace KeyRotator.Operator.Tests.Vault;
+
+/// <summary>The PKCS#11 key store against a real SoftHSM2 token; the PIN comes from a real Secret.</summary>
+public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
+{
+    public static TheoryData<string> Algorithms => ["RS256", "PS256", "ES256", "ES384"];
+
+    private async Task<(Pkcs11KeyStore Store, KeySetContext Set)> ArrangeAsync(string algorithm, string pin = SoftHsm.UserPin, string token = SoftHsm.TokenLabel, string library = SoftHsm.Library)
+    {
+        Assert.SkipWhen(SoftHsm.Unavailable is not null, SoftHsm.Unavailable ?? "");
+        SoftHsm.EnsureToken();
+        var ns = await env.CreateNamespaceAsync("pkcs11", TestContext.Current.CancellationToken);
+        await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "hsm-pin" },
+            Data = new Dictionary<string, byte[]> { ["pin"] = Encoding.UTF8.GetBytes(pin) },
+        }, ns);
+        var spec = new SigningKeySetSpec
+        {
+            Algorithm = algorithm,
+            RsaKeySize = algorithm.StartsWith("ES", StringComparison.Ordinal) ? null : 2048,
+            Rotation = new RotationSpec { Interval = "720h" },
+            Vault = new VaultSpec { Provider = "Pkcs11", Pkcs11 = new Pkcs11Spec { Library = library, TokenLabel = token, PinSecretRef = new SecretKeySelector { Name = "hsm-pin", Key = "pin" } } },
+        };
+        var policy = SpecValidator.Validate(spec, new RotationPolicyOptions()).Policy!;
+        var set = new KeySetContext(ns, "auth", Guid.NewGuid().ToString(), policy, spec);
+        return (new Pkcs11KeyStore(new k8s.Kubernetes(env.OperatorConfig), new FakeTimeProvider(DateTimeOffset.UtcNow)), set);
+    }
+
+    [Theory]
+    [MemberData(nameof(Algorithms))]
+    public async Task Keys_are_generated_on_the_token_adopted_by_generation_and_sign_verifiably_through_the_published_jwk(string algorithm)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, set) = await ArrangeAsync(algorithm);
+
+        var created = await store.CreateAsync(set, 1, ct);
+        var again = await store.CreateAsync(set, 1, ct);
+        var listed = await store.ListAsync(set, ct);
+
+        Assert.Equal(created.Kid, again.Kid);
+        Assert.Equal(created.Kid, Assert.Single(listed).Kid);
+        Assert.Equal(created.PublicJwk.ComputeThumbprint(), created.Kid);
+        Assert.StartsWith("pkcs11:token=keyrotator;object=kr%3A", created.VaultRef, StringComparison.Ordinal);
+        var material = await store.GetSignerMaterialAsync(set, created, ct);
+        Assert.Null(material.PrivateKeyPem);
+
+        var input = Encoding.ASCII.GetBytes("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0");
+        var signature = await store.SignAsync(set, created.Kid, input, ct);
+        Assert.True(JwsVerifier.Verify(created.PublicJwk, input, signature), "the token's signature verifies with the JWK");
+
+        await store.DisableAsync(set, created.Kid, ct);
+        Assert.False(Assert.Single(await store.ListAsync(set, ct)).Enabled);
+        await Assert.ThrowsAsync<KeyStoreException>(() => store.SignAsync(set, created.Kid, input, ct));
+        await store.RemoveSetAsync(set, deleteKeys: true, ct);
+        Assert.Empty(await store.ListAsync(set, ct));
+    }
+
+    [Fact]
+    public async Task A_wrong_PIN_a_missing_token_and_a_missing_library_each_get_a_clear_error_without_the_PIN()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (wrongPin, set) = await ArrangeAsync("ES256", pin: "9999");
+        var error = await Assert.ThrowsAsync<KeyStoreException>(() => wrongPin.ListAsync(set, ct));
+        Assert.Contains("refused the PIN from Secret", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("9999", error.Message, StringComparison.Ordinal);
+        Assert.Equal("VaultAccessDenied", error.Reason);
+
+        var (noToken, set2) = await ArrangeAsync("ES256", token: "no-such-token");
+        error = await Assert.ThrowsAsync<KeyStoreException>(() => noToken.ListAsync(set2, ct));
+        Assert.Contains("no token labelled \"no-such-token\"", error.Message, StringComparison.Ordinal);
+
+        var (noLibrary, set3) = await ArrangeAsync("ES256", library: "/opt/vendor/libmissing.so");
+        error = await Assert.ThrowsAsync<KeyStoreException>(() => noLibrary.ListAsync(set3, ct));
+        Assert.Contains("/opt/vendor/libmissing.so does not exist", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Operator_publishes_a_jwks_built_from_the_tokens_public_keys_and_gives_signers_only_a_reference()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, context) = await ArrangeAsync("ES256");
+        var ns = context.Namespace;
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = context.Spec.Vault })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("hsm");
+
+        var jwks = (await scenario.JwksAsync("hsm-jwks"))!;
+        var key = Assert.Single(jwks.Keys);
+        Assert.Equal(set.Status!.ActiveKeyId, key.Kid);
+        var secret = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-signing", ns, cancellationToken: ct);
+        Assert.False(secret.Data.ContainsKey("private-key.pem"));
+        Assert.StartsWith("pkcs11:token=keyrotator;", Encoding.UTF8.GetString(secret.Data["key-ref"]), StringComparison.Ordinal);
+
+        // A signer using the HSM through the reference produces tokens the published JWKS verifies.
+        var liveContext = context with { Uid = set.Metadata.Uid, Name = "hsm" };
+        var input = Encoding.ASCII.GetBytes("header.payload");
+        var signature = await store.SignAsync(liveContext, key.Kid, input, ct);
+        Assert.True(JwsVerifier.Verify(key, input, signature));
+    }
+}
