@@ -1,0 +1,57 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using KeyRotator.Core.Jose;
+
+namespace KeyRotator.Operator.Vault.Azure;
+
+/// <summary>
+/// A key version as Azure Key Vault's REST API (7.4) returns it: {"key": JWK with a kid URL, "attributes", "tags"}.
+/// The vault's kid is a URL; the JWK published by KeyRotator carries the RFC 7638 thumbprint instead.
+/// </summary>
+public sealed record KeyVaultKeyBundle(Uri KeyId, Jwk PublicJwk, bool Enabled, DateTimeOffset? Created, IReadOnlyDictionary<string, string> Tags)
+{
+    /// <summary>The key's version: the last segment of its key id URL.</summary>
+    public string Version => KeyId.Segments[^1].TrimEnd('/');
+
+    public static KeyVaultKeyBundle Parse(JsonElement body, JwsAlgorithm algorithm)
+    {
+        var key = body.GetProperty("key");
+        var kid = new Uri(key.GetProperty("kid").GetString() ?? throw new FormatException("key.kid is missing"));
+        var kty = key.GetProperty("kty").GetString();
+        Jwk jwk = kty switch
+        {
+            "EC" or "EC-HSM" => Jwk.FromEc(new ECParameters
+            {
+                Curve = algorithm.EcCurve,
+                Q = new ECPoint { X = Base64Url.Decode(key.GetProperty("x").GetString()!), Y = Base64Url.Decode(key.GetProperty("y").GetString()!) },
+            }, algorithm),
+            "RSA" or "RSA-HSM" => Jwk.FromRsa(new RSAParameters
+            {
+                Modulus = Base64Url.Decode(key.GetProperty("n").GetString()!),
+                Exponent = Base64Url.Decode(key.GetProperty("e").GetString()!),
+            }, algorithm),
+            _ => throw new FormatException($"unsupported key type {kty}"),
+        };
+        if (algorithm.Curve is { } curve && key.TryGetProperty("crv", out var crv) && crv.GetString() != curve)
+            throw new FormatException($"the vault key is on {crv.GetString()}, not {curve}");
+
+        var enabled = true;
+        DateTimeOffset? created = null;
+        if (body.TryGetProperty("attributes", out var attributes))
+        {
+            if (attributes.TryGetProperty("enabled", out var e))
+                enabled = e.GetBoolean();
+            if (attributes.TryGetProperty("created", out var c) && c.TryGetInt64(out var seconds))
+                created = DateTimeOffset.FromUnixTimeSeconds(seconds);
+        }
+
+        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (body.TryGetProperty("tags", out var t) && t.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var tag in t.EnumerateObject())
+                tags[tag.Name] = tag.Value.GetString() ?? "";
+        }
+
+        return new KeyVaultKeyBundle(kid, jwk, enabled, created, tags);
+    }
+}
