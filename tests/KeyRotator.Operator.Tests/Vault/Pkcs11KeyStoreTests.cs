@@ -113,4 +113,47 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var signature = await store.SignAsync(liveContext, key.Kid, input, ct);
         Assert.True(JwsVerifier.Verify(key, input, signature));
     }
+
+    [Fact]
+    public async Task A_vault_outage_mid_rotation_keeps_the_jwks_sets_Degraded_without_secrets_and_recovers_by_itself()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (_, context) = await ArrangeAsync("ES384");
+        var ns = context.Namespace;
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
+            .WithAlgorithm("ES384")
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = context.Spec.Vault })
+            .Build(), ct);
+        var before = await scenario.WaitForActiveKeyAsync("hsm");
+        var jwksBefore = (await scenario.JwksJsonAsync("hsm-jwks"))!;
+
+        // The HSM starts refusing the operator (its PIN was rotated without updating the Secret).
+        var pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
+        pin.Data["pin"] = Encoding.UTF8.GetBytes("0000");
+        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        before.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "during-outage" };
+        await scenario.Sets.ReplaceAsync(before, ct);
+
+        var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
+            s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.Degraded), TimeSpan.FromSeconds(15), "Degraded during the outage", ct);
+        var condition = ConditionSet.Find(degraded.Status!.Conditions, ConditionSet.Degraded)!;
+        Assert.Equal("VaultAccessDenied", condition.Reason);
+        Assert.Contains("refused the PIN", condition.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("0000", condition.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(SoftHsm.UserPin, condition.Message, StringComparison.Ordinal);
+        Assert.Equal(jwksBefore, await scenario.JwksJsonAsync("hsm-jwks"));
+        Assert.Equal(before.Status!.ActiveKeyId, degraded.Status.ActiveKeyId);
+
+        // The PIN is fixed: the operator retries by itself and finishes the rotation.
+        pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
+        pin.Data["pin"] = Encoding.UTF8.GetBytes(SoftHsm.UserPin);
+        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        var recovered = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != before.Status.ActiveKeyId && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
+            TimeSpan.FromSeconds(30), "recovery and the rotation completing", ct);
+        Assert.Contains(recovered.Status!.ActiveKeyId!, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
+    }
 }
