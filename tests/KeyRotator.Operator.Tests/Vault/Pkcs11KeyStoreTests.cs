@@ -156,4 +156,38 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
             TimeSpan.FromSeconds(30), "recovery and the rotation completing", ct);
         Assert.Contains(recovered.Status!.ActiveKeyId!, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Operator_killed_between_creating_a_token_key_and_writing_status_adopts_that_key_on_restart()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, context) = await ArrangeAsync("ES256");
+        var ns = context.Namespace;
+        var noLeaderElection = new Dictionary<string, string?> { ["KeyRotator:LeaderElection:Enabled"] = "false" };
+        var crash = new CrashingHandler(r => r.Method == HttpMethod.Put && r.RequestUri!.AbsolutePath.EndsWith("/configmaps/hsm-jwks", StringComparison.Ordinal));
+        var first = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, handlers: [crash]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = context.Spec.Vault })
+            .Build(), ct);
+        var before = await scenario.WaitForActiveKeyAsync("hsm");
+        await Eventually.HoldsAsync(() => Task.FromResult(first.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+
+        crash.Armed = true;
+        before.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "crash" };
+        await scenario.Sets.ReplaceAsync(before, ct);
+        await crash.Crashed.WaitAsync(TimeSpan.FromSeconds(20), ct);
+        await first.DisposeAsync();
+
+        var live = context with { Uid = before.Metadata.Uid, Name = "hsm" };
+        Assert.Equal([1L, 2L], (await store.ListAsync(live, ct)).Select(k => k.Generation).Order());
+
+        await using var second = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection);
+        var after = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != before.Status!.ActiveKeyId, TimeSpan.FromSeconds(20), "the rotation finishing after the restart", ct);
+        var onToken = await store.ListAsync(live, ct);
+        Assert.Equal([1L, 2L], onToken.Select(k => k.Generation).Order());
+        Assert.Equal(onToken.Single(k => k.Generation == 2).Kid, after.Status!.ActiveKeyId);
+    }
 }
