@@ -54,19 +54,12 @@ public sealed class ChartRbacTests(KubernetesEnvironment env)
         Assert.DoesNotContain(op.Logs.Lines, l => l.Contains("Forbidden", StringComparison.Ordinal) || l.Contains(" 403 ", StringComparison.Ordinal));
 
         // The report endpoint's TokenReview and SubjectAccessReview run as the chart's identity too.
-        await env.Admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = "verifier" } }, watched, cancellationToken: ct);
-        await env.Admin.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
-        {
-            Metadata = new V1ObjectMeta { Name = "verifier-reports" },
-            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "keyrotator-failure-reporter" },
-            Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "verifier", NamespaceProperty = watched }],
-        }, watched, cancellationToken: ct);
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
         using var report = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{watched}/signingkeysets/auth/signaturefailures")
         {
             Content = JsonContent.Create(new { failures = new[] { new { reason = "unknown_kid", kid = "x", count = 1 } } }),
         };
-        report.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(watched, "verifier", "keyrotator"));
+        report.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await ServiceAccounts.TokenAsync(env, watched, "verifier", "keyrotator", grantReporter: true));
         Assert.Equal(HttpStatusCode.Accepted, (await http.SendAsync(report, ct)).StatusCode);
 
         // What the chart's identity may not do.
@@ -92,12 +85,5 @@ public sealed class ChartRbacTests(KubernetesEnvironment env)
         Assert.True(error.Response.StatusCode == HttpStatusCode.Forbidden, $"the chart's identity could {what}: {error.Response.StatusCode}");
     }
 
-    private async Task<string> TokenAsync(string ns, string serviceAccount, string audience)
-    {
-        var token = await env.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(new Authenticationv1TokenRequest
-        {
-            Spec = new V1TokenRequestSpec { Audiences = [audience], ExpirationSeconds = 3600 },
-        }, serviceAccount, ns);
-        return token.Status.Token;
-    }
+    private Task<string> TokenAsync(string ns, string serviceAccount, string audience) => ServiceAccounts.TokenAsync(env, ns, serviceAccount, audience);
 }

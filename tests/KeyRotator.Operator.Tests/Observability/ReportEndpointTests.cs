@@ -104,37 +104,6 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         return response.StatusCode;
     }
 
-    /// <summary>A real bound service-account token from the TokenRequest API, optionally with the reporter role.</summary>
-    private async Task<string> ServiceAccountTokenAsync(string ns, string name, bool grantReporter, string audience)
-    {
-        try
-        {
-            await env.Admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = name } }, ns);
-        }
-        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
-        {
-        }
-
-        if (grantReporter)
-        {
-            try
-            {
-                await env.Admin.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
-                {
-                    Metadata = new V1ObjectMeta { Name = $"{name}-reports" },
-                    RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "keyrotator-failure-reporter" },
-                    Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = name, NamespaceProperty = ns }],
-                }, ns);
-            }
-            catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
-            {
-            }
-        }
-
-        var token = await env.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(new Authenticationv1TokenRequest
-        {
-            Spec = new V1TokenRequestSpec { Audiences = [audience], ExpirationSeconds = 3600 },
-        }, name, ns);
-        return token.Status.Token;
-    }
+    private Task<string> ServiceAccountTokenAsync(string ns, string name, bool grantReporter, string audience) =>
+        ServiceAccounts.TokenAsync(env, ns, name, audience, grantReporter);
 }

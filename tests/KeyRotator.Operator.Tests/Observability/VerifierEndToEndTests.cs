@@ -164,19 +164,5 @@ public sealed class VerifierEndToEndTests(KubernetesEnvironment env)
         return line is null ? 0 : double.Parse(line[prefix.Length..], CultureInfo.InvariantCulture);
     }
 
-    private async Task<string> ReporterTokenAsync(string ns)
-    {
-        await env.Admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = "verifier" } }, ns);
-        await env.Admin.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
-        {
-            Metadata = new V1ObjectMeta { Name = "verifier-reports" },
-            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = "keyrotator-failure-reporter" },
-            Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "verifier", NamespaceProperty = ns }],
-        }, ns);
-        var token = await env.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(new Authenticationv1TokenRequest
-        {
-            Spec = new V1TokenRequestSpec { Audiences = ["keyrotator"], ExpirationSeconds = 3600 },
-        }, "verifier", ns);
-        return token.Status.Token;
-    }
+    private Task<string> ReporterTokenAsync(string ns) => ServiceAccounts.TokenAsync(env, ns, "verifier", "keyrotator", grantReporter: true);
 }
