@@ -118,10 +118,10 @@ public sealed partial class SigningKeySetReconciler(
         status = WithSpike(status, spike, set.Metadata.Generation ?? 0);
         if (!await WriteStatusAsync(set, status, cancellationToken))
             return ReconcileResult.At(time.GetUtcNow());
-        metrics.ObserveSet(ns, name, status);
         if (plan.RotationTrigger is { } trigger)
             metrics.Rotations.WithLabels(ns, name, trigger).Inc();
         ObserveSpike(ns, name, spike);
+        metrics.ObserveSet(ns, name, status);
         foreach (var planEvent in spikeEvent is null ? plan.Events : [.. plan.Events, spikeEvent])
             await events.RecordAsync(set, planEvent, cancellationToken);
         if (vaultError is not null)

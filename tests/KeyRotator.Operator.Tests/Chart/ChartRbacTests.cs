@@ -48,7 +48,7 @@ public sealed class ChartRbacTests(KubernetesEnvironment env)
         first.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "rbac" };
         await scenario.Sets.ReplaceAsync(first, ct);
         await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(15), "a rotation as the chart's identity", ct);
-        Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "KeyActivated");
+        await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "KeyActivated"), TimeSpan.FromSeconds(5), "KeyActivated Events", ct);
         var lease = await env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", system, cancellationToken: ct);
         Assert.Equal(op.Identity, lease.Spec.HolderIdentity);
         Assert.DoesNotContain(op.Logs.Lines, l => l.Contains("Forbidden", StringComparison.Ordinal) || l.Contains(" 403 ", StringComparison.Ordinal));

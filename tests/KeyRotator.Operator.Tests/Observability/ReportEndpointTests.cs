@@ -82,15 +82,17 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         var condition = ConditionSet.Find(spiking.Status!.Conditions, ConditionSet.SignatureFailureSpike)!;
         Assert.Contains("bad_signature", condition.Message, StringComparison.Ordinal);
         Assert.Contains(kid, condition.Message, StringComparison.Ordinal);
+        // Metrics and Events follow the status write within the same reconcile.
         var gauge = $"keyrotator_signature_failure_spike{{namespace=\"{ns}\",name=\"auth\",reason=\"bad_signature\",kid=\"{kid}\"}} 1";
-        Assert.Contains(gauge, await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), StringComparison.Ordinal);
-        Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "SignatureFailureSpike" && e.Type == "Warning");
+        await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), m => m.Contains(gauge, StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the spike gauge", ct);
+        await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "SignatureFailureSpike" && x.Type == "Warning"), TimeSpan.FromSeconds(5), "a SignatureFailureSpike Event", ct);
 
         var cleared = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
             s => !ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.SignatureFailureSpike), TimeSpan.FromSeconds(20), "the spike clearing");
         Assert.Equal("NoSpike", ConditionSet.Find(cleared.Status!.Conditions, ConditionSet.SignatureFailureSpike)!.Reason);
-        Assert.DoesNotContain("keyrotator_signature_failure_spike{", await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), StringComparison.Ordinal);
-        Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "SignatureFailuresSubsided");
+        await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct),
+            m => !m.Contains("keyrotator_signature_failure_spike{", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the spike gauge removed", ct);
+        await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "SignatureFailuresSubsided"), TimeSpan.FromSeconds(5), "a SignatureFailuresSubsided Event", ct);
     }
 
     private static Uri Path(string ns) => new($"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures", UriKind.Relative);

@@ -35,9 +35,13 @@ public sealed class RevocationTests(KubernetesEnvironment env)
         Assert.Contains(events, e => e.Reason == "KeyRevoked" && e.Type == "Warning");
 
         // The vault keeps no usable private half of the revoked key.
-        var store = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
-        var entry = store.Data.Values.Select(v => System.Text.Encoding.UTF8.GetString(v)).Single(v => v.Contains(compromised, StringComparison.Ordinal));
-        Assert.Contains("\"enabled\":false", entry, StringComparison.Ordinal);
+        // (The vault is cleaned at the end of the same reconcile, just after status is written.)
+        var entry = await Eventually.HoldsAsync(async () =>
+            {
+                var store = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
+                return store.Data.Values.Select(v => System.Text.Encoding.UTF8.GetString(v)).Single(v => v.Contains(compromised, StringComparison.Ordinal));
+            },
+            e => e.Contains("\"enabled\":false", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the revoked key disabled in the vault", ct);
         Assert.Contains("\"pkcs8\":null", entry, StringComparison.Ordinal);
     }
 }
