@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using k8s;
 using k8s.Autorest;
+using k8s.Models;
 using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Model;
@@ -76,8 +77,10 @@ public sealed partial class SigningKeySetReconciler(
         }
         catch (KeyStoreException e)
         {
-            // Nothing can change safely without the vault's view; what is published stays published.
+            // Without the vault's view no key can be created or activated, and what is published stays
+            // published, except that a revoked key leaves at once: revocation must not wait for the vault.
             metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
+            await WithdrawRevokedKeysAsync(set, context.Policy, cancellationToken);
             await ReportDegradedAsync(set, e, cancellationToken);
             return ReconcileResult.RetryWithBackoff;
         }
@@ -217,6 +220,78 @@ public sealed partial class SigningKeySetReconciler(
         catch (KeyStoreException e)
         {
             LogVaultCleanupFailed(logger, context.Namespace, context.Name, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Invariant 5 while the vault is unreachable: revoked kids are removed from every published JWKS
+    /// copy and from the signing Secret, using only what is already published. Status and the vault
+    /// catch up once the vault answers.
+    /// </summary>
+    private async Task WithdrawRevokedKeysAsync(V1Alpha1SigningKeySet set, RotationPolicy policy, CancellationToken cancellationToken)
+    {
+        if (policy.RevokedKeyIds.Count == 0)
+            return;
+        var ns = set.Metadata.NamespaceProperty;
+        V1ConfigMap current;
+        try
+        {
+            current = await kubernetes.CoreV1.ReadNamespacedConfigMapAsync(JwksPublisher.ConfigMapName(set), ns, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return;
+        }
+
+        if (current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
+            return;
+        var published = JwksDocument.Parse(json!);
+        var withdrawn = published.Keys.Where(k => policy.RevokedKeyIds.Contains(k.Kid)).Select(k => k.Kid).ToList();
+        var signing = await ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
+        var signingKid = signing?.Data?.TryGetValue(SigningSecretPublisher.KidKey, out var kidBytes) == true ? System.Text.Encoding.UTF8.GetString(kidBytes) : null;
+        var nextKid = signing?.Data?.TryGetValue(SigningSecretPublisher.NextKidKey, out var nextBytes) == true ? System.Text.Encoding.UTF8.GetString(nextBytes) : null;
+        if (withdrawn.Count == 0 && !policy.RevokedKeyIds.Contains(signingKid ?? "") && !policy.RevokedKeyIds.Contains(nextKid ?? ""))
+            return;
+
+        var activeKid = set.Status?.ActiveKeyId is { } active && !policy.RevokedKeyIds.Contains(active) ? active : null;
+        await jwksPublisher.PublishAsync(set, new JwksDocument(published.Keys.Where(k => !policy.RevokedKeyIds.Contains(k.Kid)).ToList()), activeKid, cancellationToken);
+        if (signing is not null)
+        {
+            var data = new Dictionary<string, byte[]>(signing.Data ?? new Dictionary<string, byte[]>());
+            if (policy.RevokedKeyIds.Contains(signingKid ?? ""))
+            {
+                foreach (var key in new[] { SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey })
+                    data.Remove(key);
+            }
+
+            if (policy.RevokedKeyIds.Contains(nextKid ?? ""))
+            {
+                foreach (var key in new[] { SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey })
+                    data.Remove(key);
+            }
+
+            var desired = SigningSecretPublisher.Desired(set, null, null);
+            desired.Data = data;
+            desired.Metadata.Annotations = null;
+            await writer.ApplySecretAsync(desired, cancellationToken);
+        }
+
+        foreach (var kid in withdrawn)
+        {
+            await events.RecordAsync(set, PlanEvent.Warning("KeyRevoked",
+                $"Key {kid} was revoked through spec.revokedKeyIds and removed from the JWKS and the signing Secret while the vault is unavailable; it is disabled in the vault once the vault answers"), cancellationToken);
+        }
+    }
+
+    private async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await kubernetes.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
         }
     }
 

@@ -190,4 +190,40 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         Assert.Equal([1L, 2L], onToken.Select(k => k.Generation).Order());
         Assert.Equal(onToken.Single(k => k.Generation == 2).Kid, after.Status!.ActiveKeyId);
     }
+
+    [Fact]
+    public async Task A_key_revoked_while_the_vault_is_down_still_leaves_the_jwks_and_the_signing_secret_at_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (_, context) = await ArrangeAsync("ES256");
+        var ns = context.Namespace;
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = context.Spec.Vault })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("hsm");
+        var compromised = set.Status!.ActiveKeyId!;
+
+        var pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
+        pin.Data["pin"] = Encoding.UTF8.GetBytes("0000");
+        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("hsm-jwks"), await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-signing", ns, cancellationToken: ct)),
+            o => o.Item1!.Keys.All(k => k.Kid != compromised) && !(o.Item2.Data ?? new Dictionary<string, byte[]>()).ContainsKey("key-ref"),
+            TimeSpan.FromSeconds(5), "the revoked kid leaving the JWKS and the signing Secret during the outage", ct);
+        Assert.True(ConditionSet.IsTrue((await scenario.GetAsync("hsm")).Status!.Conditions, ConditionSet.Degraded));
+
+        pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
+        pin.Data["pin"] = Encoding.UTF8.GetBytes(SoftHsm.UserPin);
+        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        var recovered = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != compromised && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
+            TimeSpan.FromSeconds(30), "a replacement once the vault answers", ct);
+        Assert.Equal("Revoked", recovered.Status!.Keys!.Single(k => k.Kid == compromised).State);
+        Assert.DoesNotContain(compromised, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
+    }
 }
