@@ -16,6 +16,26 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
     private readonly Lock _gate = new();
     private (string Kid, SigningCredentials Credentials)? _current;
 
+    /// <summary>Signing credentials for a PKCS#8 PEM key, with the kid every token header must carry.</summary>
+    public static SigningCredentials CredentialsFromPem(string pem, string kid, string alg)
+    {
+        SecurityKey key;
+        if (alg.StartsWith("ES", StringComparison.Ordinal))
+        {
+            var ec = ECDsa.Create();
+            ec.ImportFromPem(pem);
+            key = new ECDsaSecurityKey(ec) { KeyId = kid };
+        }
+        else
+        {
+            var rsa = RSA.Create();
+            rsa.ImportFromPem(pem);
+            key = new RsaSecurityKey(rsa) { KeyId = kid };
+        }
+
+        return new SigningCredentials(key, alg) { CryptoProviderFactory = new CryptoProviderFactory { CacheSignatureProviders = false } };
+    }
+
     private string ResolveVersion()
     {
         var data = new DirectoryInfo(Path.Combine(directory, "..data"));
@@ -53,22 +73,7 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
             var pemPath = Path.Combine(version, "private-key.pem");
             if (!File.Exists(pemPath))
                 throw new InvalidOperationException($"{directory} holds no private-key.pem: the set's keys live in a vault (see key-ref), sign there");
-            var pem = File.ReadAllText(pemPath);
-            SecurityKey key;
-            if (alg.StartsWith("ES", StringComparison.Ordinal))
-            {
-                var ec = ECDsa.Create();
-                ec.ImportFromPem(pem);
-                key = new ECDsaSecurityKey(ec) { KeyId = kid };
-            }
-            else
-            {
-                var rsa = RSA.Create();
-                rsa.ImportFromPem(pem);
-                key = new RsaSecurityKey(rsa) { KeyId = kid };
-            }
-
-            var credentials = new SigningCredentials(key, alg) { CryptoProviderFactory = new CryptoProviderFactory { CacheSignatureProviders = false } };
+            var credentials = CredentialsFromPem(File.ReadAllText(pemPath), kid, alg);
             _current = (kid, credentials);
             return credentials;
         }

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Security.Cryptography;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -10,20 +9,6 @@ public static class TokenSigner
 {
     public static string Sign(string pem, string kid, string alg, string issuer, string audience, DateTime now, TimeSpan lifetime)
     {
-        SecurityKey key;
-        if (alg.StartsWith("ES", StringComparison.Ordinal))
-        {
-            var ec = ECDsa.Create();
-            ec.ImportFromPem(pem);
-            key = new ECDsaSecurityKey(ec) { KeyId = kid };
-        }
-        else
-        {
-            var rsa = RSA.Create();
-            rsa.ImportFromPem(pem);
-            key = new RsaSecurityKey(rsa) { KeyId = kid };
-        }
-
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = issuer,
@@ -32,7 +17,7 @@ public static class TokenSigner
             NotBefore = now,
             Expires = now + lifetime,
             Subject = new ClaimsIdentity([new Claim("sub", "test-user")]),
-            SigningCredentials = new SigningCredentials(key, alg),
+            SigningCredentials = KeyRotator.Client.KeyRotatorSigner.CredentialsFromPem(pem, kid, alg),
         });
     }
 

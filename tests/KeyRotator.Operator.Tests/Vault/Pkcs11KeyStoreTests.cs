@@ -131,9 +131,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var jwksBefore = (await scenario.JwksJsonAsync("hsm-jwks"))!;
 
         // The HSM starts refusing the operator (its PIN was rotated without updating the Secret).
-        var pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
-        pin.Data["pin"] = Encoding.UTF8.GetBytes("0000");
-        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        await SetPinAsync(ns, "0000");
         before.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "during-outage" };
         await scenario.Sets.ReplaceAsync(before, ct);
 
@@ -148,9 +146,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         Assert.Equal(before.Status!.ActiveKeyId, degraded.Status.ActiveKeyId);
 
         // The PIN is fixed: the operator retries by itself and finishes the rotation.
-        pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
-        pin.Data["pin"] = Encoding.UTF8.GetBytes(SoftHsm.UserPin);
-        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        await SetPinAsync(ns, SoftHsm.UserPin);
         var recovered = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
             s => s.Status?.ActiveKeyId is { } kid && kid != before.Status.ActiveKeyId && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
             TimeSpan.FromSeconds(30), "recovery and the rotation completing", ct);
@@ -206,9 +202,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var set = await scenario.WaitForActiveKeyAsync("hsm");
         var compromised = set.Status!.ActiveKeyId!;
 
-        var pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
-        pin.Data["pin"] = Encoding.UTF8.GetBytes("0000");
-        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        await SetPinAsync(ns, "0000");
         set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
         await scenario.Sets.ReplaceAsync(set, ct);
 
@@ -217,13 +211,19 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
             TimeSpan.FromSeconds(5), "the revoked kid leaving the JWKS and the signing Secret during the outage", ct);
         Assert.True(ConditionSet.IsTrue((await scenario.GetAsync("hsm")).Status!.Conditions, ConditionSet.Degraded));
 
-        pin = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
-        pin.Data["pin"] = Encoding.UTF8.GetBytes(SoftHsm.UserPin);
-        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(pin, "hsm-pin", ns, cancellationToken: ct);
+        await SetPinAsync(ns, SoftHsm.UserPin);
         var recovered = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
             s => s.Status?.ActiveKeyId is { } kid && kid != compromised && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
             TimeSpan.FromSeconds(30), "a replacement once the vault answers", ct);
         Assert.Equal("Revoked", recovered.Status!.Keys!.Single(k => k.Kid == compromised).State);
         Assert.DoesNotContain(compromised, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
+    }
+
+    /// <summary>Changes the PIN the operator reads, as someone rotating the HSM PIN would.</summary>
+    private async Task SetPinAsync(string ns, string pin)
+    {
+        var secret = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns);
+        secret.Data["pin"] = Encoding.UTF8.GetBytes(pin);
+        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(secret, "hsm-pin", ns);
     }
 }
