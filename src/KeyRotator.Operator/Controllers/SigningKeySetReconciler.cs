@@ -233,21 +233,12 @@ public sealed partial class SigningKeySetReconciler(
         if (policy.RevokedKeyIds.Count == 0)
             return;
         var ns = set.Metadata.NamespaceProperty;
-        V1ConfigMap current;
-        try
-        {
-            current = await kubernetes.CoreV1.ReadNamespacedConfigMapAsync(JwksPublisher.ConfigMapName(set), ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return;
-        }
-
-        if (current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
+        var current = await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
+        if (current?.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
             return;
         var published = JwksDocument.Parse(json!);
         var withdrawn = published.Keys.Where(k => policy.RevokedKeyIds.Contains(k.Kid)).Select(k => k.Kid).ToList();
-        var signing = await ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
+        var signing = await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
         var signingKid = signing?.Data?.TryGetValue(SigningSecretPublisher.KidKey, out var kidBytes) == true ? System.Text.Encoding.UTF8.GetString(kidBytes) : null;
         var nextKid = signing?.Data?.TryGetValue(SigningSecretPublisher.NextKidKey, out var nextBytes) == true ? System.Text.Encoding.UTF8.GetString(nextBytes) : null;
         if (withdrawn.Count == 0 && !policy.RevokedKeyIds.Contains(signingKid ?? "") && !policy.RevokedKeyIds.Contains(nextKid ?? ""))
@@ -280,18 +271,6 @@ public sealed partial class SigningKeySetReconciler(
         {
             await events.RecordAsync(set, PlanEvent.Warning("KeyRevoked",
                 $"Key {kid} was revoked through spec.revokedKeyIds and removed from the JWKS and the signing Secret while the vault is unavailable; it is disabled in the vault once the vault answers"), cancellationToken);
-        }
-    }
-
-    private async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await kubernetes.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
         }
     }
 

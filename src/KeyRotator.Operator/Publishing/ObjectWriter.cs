@@ -15,7 +15,7 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
     public async Task<bool> ApplyConfigMapAsync(V1ConfigMap desired, CancellationToken cancellationToken)
     {
         var ns = desired.Metadata.NamespaceProperty;
-        var existing = await ReadAsync(() => kubernetes.CoreV1.ReadNamespacedConfigMapAsync(desired.Metadata.Name, ns, cancellationToken: cancellationToken));
+        var existing = await ReadConfigMapAsync(ns, desired.Metadata.Name, cancellationToken);
         if (existing is null)
         {
             await kubernetes.CoreV1.CreateNamespacedConfigMapAsync(desired, ns, cancellationToken: cancellationToken);
@@ -35,7 +35,7 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
     public async Task<bool> ApplySecretAsync(V1Secret desired, CancellationToken cancellationToken)
     {
         var ns = desired.Metadata.NamespaceProperty;
-        var existing = await ReadAsync(() => kubernetes.CoreV1.ReadNamespacedSecretAsync(desired.Metadata.Name, ns, cancellationToken: cancellationToken));
+        var existing = await ReadSecretAsync(ns, desired.Metadata.Name, cancellationToken);
         if (existing is null)
         {
             await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken);
@@ -72,6 +72,14 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
         {
         }
     }
+
+    /// <summary>The ConfigMap, or null when there is none.</summary>
+    public Task<V1ConfigMap?> ReadConfigMapAsync(string ns, string name, CancellationToken cancellationToken) =>
+        ReadAsync(() => kubernetes.CoreV1.ReadNamespacedConfigMapAsync(name, ns, cancellationToken: cancellationToken));
+
+    /// <summary>The Secret, or null when there is none.</summary>
+    public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken cancellationToken) =>
+        ReadAsync(() => kubernetes.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken));
 
     private static async Task<T?> ReadAsync<T>(Func<Task<T>> read)
         where T : class

@@ -23,25 +23,15 @@ internal sealed class OperatorScenario(KubernetesEnvironment env, string ns)
         await Eventually.HoldsAsync(() => GetAsync(name), s => s.Status?.ActiveKeyId is not null && ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Ready),
             timeout ?? TimeSpan.FromSeconds(30), $"{ns}/{name} having an active key");
 
-    public async Task<JwksDocument?> JwksAsync(string configMap, string? inNamespace = null)
+    public async Task<JwksDocument?> JwksAsync(string configMap, string? inNamespace = null) =>
+        await JwksJsonAsync(configMap, inNamespace) is { } json ? JwksDocument.Parse(json) : null;
+
+    /// <summary>The JWKS exactly as a pod mounting the ConfigMap reads it.</summary>
+    public async Task<string?> JwksJsonAsync(string configMap, string? inNamespace = null)
     {
         try
         {
             var cm = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync(configMap, inNamespace ?? ns);
-            return JwksDocument.Parse(cm.Data[JwksPublisher.JwksKey]);
-        }
-        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The JWKS exactly as a pod mounting the ConfigMap reads it.</summary>
-    public async Task<string?> JwksJsonAsync(string configMap)
-    {
-        try
-        {
-            var cm = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync(configMap, ns);
             return cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true ? json : null;
         }
         catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)

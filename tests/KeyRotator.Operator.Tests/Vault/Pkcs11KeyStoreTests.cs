@@ -4,6 +4,7 @@ using k8s.Models;
 using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Model;
+using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Operator.Vault;
 using KeyRotator.Testing;
@@ -93,12 +94,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var (store, context) = await ArrangeAsync("ES256");
         var ns = context.Namespace;
         await using var op = await OperatorInstance.StartAsync(env, [ns]);
-        var scenario = new OperatorScenario(env, ns);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
-            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Vault = context.Spec.Vault })
-            .Build(), ct);
-        var set = await scenario.WaitForActiveKeyAsync("hsm");
+        var (scenario, set) = await CreateHsmSetAsync(context, "ES256");
 
         var jwks = (await scenario.JwksAsync("hsm-jwks"))!;
         var key = Assert.Single(jwks.Keys);
@@ -121,13 +117,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var (_, context) = await ArrangeAsync("ES384");
         var ns = context.Namespace;
         await using var op = await OperatorInstance.StartAsync(env, [ns]);
-        var scenario = new OperatorScenario(env, ns);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
-            .WithAlgorithm("ES384")
-            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Vault = context.Spec.Vault })
-            .Build(), ct);
-        var before = await scenario.WaitForActiveKeyAsync("hsm");
+        var (scenario, before) = await CreateHsmSetAsync(context, "ES384");
         var jwksBefore = (await scenario.JwksJsonAsync("hsm-jwks"))!;
 
         // The HSM starts refusing the operator (its PIN was rotated without updating the Secret).
@@ -162,12 +152,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var noLeaderElection = new Dictionary<string, string?> { ["KeyRotator:LeaderElection:Enabled"] = "false" };
         var crash = new CrashingHandler(r => r.Method == HttpMethod.Put && r.RequestUri!.AbsolutePath.EndsWith("/configmaps/hsm-jwks", StringComparison.Ordinal));
         var first = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, handlers: [crash]);
-        var scenario = new OperatorScenario(env, ns);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
-            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Vault = context.Spec.Vault })
-            .Build(), ct);
-        var before = await scenario.WaitForActiveKeyAsync("hsm");
+        var (scenario, before) = await CreateHsmSetAsync(context, "ES256");
         await Eventually.HoldsAsync(() => Task.FromResult(first.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
 
         crash.Armed = true;
@@ -194,12 +179,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var (_, context) = await ArrangeAsync("ES256");
         var ns = context.Namespace;
         await using var op = await OperatorInstance.StartAsync(env, [ns]);
-        var scenario = new OperatorScenario(env, ns);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", ns)
-            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Vault = context.Spec.Vault })
-            .Build(), ct);
-        var set = await scenario.WaitForActiveKeyAsync("hsm");
+        var (scenario, set) = await CreateHsmSetAsync(context, "ES256");
         var compromised = set.Status!.ActiveKeyId!;
 
         await SetPinAsync(ns, "0000");
@@ -217,6 +197,18 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
             TimeSpan.FromSeconds(30), "a replacement once the vault answers", ct);
         Assert.Equal("Revoked", recovered.Status!.Keys!.Single(k => k.Kid == compromised).State);
         Assert.DoesNotContain(compromised, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
+    }
+
+    /// <summary>A set "hsm" on the SoftHSM token of <paramref name="context"/>, once its first key signs.</summary>
+    private async Task<(OperatorScenario Scenario, V1Alpha1SigningKeySet Set)> CreateHsmSetAsync(KeySetContext context, string algorithm)
+    {
+        var scenario = new OperatorScenario(env, context.Namespace);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", context.Namespace)
+            .WithAlgorithm(algorithm)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = context.Spec.Vault })
+            .Build());
+        return (scenario, await scenario.WaitForActiveKeyAsync("hsm"));
     }
 
     /// <summary>Changes the PIN the operator reads, as someone rotating the HSM PIN would.</summary>
