@@ -65,5 +65,8 @@ public sealed record JwsAlgorithm
         _ => throw new InvalidOperationException($"{Name} is not an RSA algorithm"),
     };
 
+    /// <summary>The digest this algorithm signs: what a vault's sign operation takes.</summary>
+    public byte[] Digest(ReadOnlySpan<byte> data) => CryptographicOperations.HashData(Hash, data);
+
     public override string ToString() => Name;
 }

@@ -75,6 +75,8 @@ public static class SpecValidator
             problems.Add($"spec.vault.provider \"{provider}\" is unknown; use one of {string.Join(", ", KnownProviders)}");
         else if (provider == "AzureKeyVault" && spec.Vault?.AzureKeyVault is null)
             problems.Add("spec.vault.azureKeyVault (vaultUri, keyName) is required when spec.vault.provider is AzureKeyVault");
+        else if (provider == "AzureKeyVault")
+            ValidateAzureKeyVault(spec.Vault!.AzureKeyVault!, problems);
         else if (provider == "Pkcs11" && spec.Vault?.Pkcs11 is null)
             problems.Add("spec.vault.pkcs11 (library, tokenLabel, pinSecretRef) is required when spec.vault.provider is Pkcs11");
 
@@ -141,5 +143,14 @@ public static class SpecValidator
             problems.Add($"spec.rotation.cron \"{expression}\" is not a Quartz cron expression ({e.Message}); Quartz cron has seconds first, e.g. \"0 0 3 ? * MON\" for Mondays at 03:00");
             return null;
         }
+    }
+
+    private static void ValidateAzureKeyVault(AzureKeyVaultSpec azure, List<string> problems)
+    {
+        if (!Uri.TryCreate(azure.VaultUri, UriKind.Absolute, out var vault) || vault.Scheme != Uri.UriSchemeHttps
+            || vault.AbsolutePath != "/" || vault.Query.Length > 0 || !string.IsNullOrEmpty(vault.UserInfo))
+            problems.Add($"spec.vault.azureKeyVault.vaultUri \"{azure.VaultUri}\" must be the vault's https URL with no path, e.g. https://contoso.vault.azure.net");
+        if (azure.KeyName.Length is 0 or > 127 || !azure.KeyName.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+            problems.Add($"spec.vault.azureKeyVault.keyName \"{azure.KeyName}\" must be 1-127 letters, digits and dashes (Key Vault's rule for key names)");
     }
 }

@@ -1,3 +1,5 @@
+using Azure.Core;
+using Azure.Identity;
 using k8s;
 using KeyRotator.Operator.Controllers;
 using KeyRotator.Operator.Kubernetes;
@@ -5,11 +7,13 @@ using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Scheduling;
 using KeyRotator.Operator.Vault;
+using KeyRotator.Operator.Vault.Azure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Prometheus;
 using Quartz;
 
@@ -25,6 +29,10 @@ public static class OperatorApp
             .Bind(builder.Configuration.GetSection(OperatorOptions.Section))
             .Validate(o => o.Workers > 0, "KeyRotator:Workers must be at least 1")
             .Validate(o => o.LeaderElection.RenewDeadline < o.LeaderElection.LeaseDuration, "KeyRotator:LeaderElection:RenewDeadline must be shorter than LeaseDuration")
+            .Validate(o => o.AzureKeyVault.SoftwareCreatesPer10Seconds is > 0 and <= KeyVaultCreateLimiter.SoftwareCreates, "KeyRotator:AzureKeyVault:SoftwareCreatesPer10Seconds must be between 1 and Key Vault's limit of 20")
+            .Validate(o => o.AzureKeyVault.HsmCreatesPer10Seconds is > 0 and <= KeyVaultCreateLimiter.HsmCreates, "KeyRotator:AzureKeyVault:HsmCreatesPer10Seconds must be between 1 and Key Vault's limit of 10")
+            .Validate(o => o.AzureKeyVault.MaxRetries is >= 0 and <= 10, "KeyRotator:AzureKeyVault:MaxRetries must be between 0 and 10")
+            .Validate(o => o.AzureKeyVault.NetworkTimeout > TimeSpan.Zero, "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -35,6 +43,23 @@ public static class OperatorApp
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddSingleton<IKeyStore, KubernetesKeyStore>();
         builder.Services.AddSingleton<IKeyStore, Pkcs11KeyStore>();
+        // Workload identity in the cluster (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE), else the usual chain.
+        builder.Services.TryAddSingleton<TokenCredential>(_ => new DefaultAzureCredential());
+        builder.Services.TryAddSingleton(s =>
+        {
+            var azure = s.GetRequiredService<IOptions<OperatorOptions>>().Value.AzureKeyVault;
+            var options = new KeyVaultClientOptions();
+            options.Retry.MaxRetries = azure.MaxRetries;
+            options.Retry.NetworkTimeout = azure.NetworkTimeout;
+            return options;
+        });
+        builder.Services.AddSingleton(s =>
+        {
+            var azure = s.GetRequiredService<IOptions<OperatorOptions>>().Value.AzureKeyVault;
+            return new KeyVaultCreateLimiter(s.GetRequiredService<TimeProvider>(), azure.SoftwareCreatesPer10Seconds, azure.HsmCreatesPer10Seconds);
+        });
+        builder.Services.AddSingleton<KeyVaultClient>();
+        builder.Services.AddSingleton<IKeyStore, AzureKeyVaultKeyStore>();
         builder.Services.AddSingleton<KeyStoreSelector>();
         builder.Services.AddSingleton<SigningKeySetReconciler>();
         builder.Services.AddSingleton<SigningKeySetController>();

@@ -23,4 +23,22 @@ public sealed class OperatorOptions
     public LeaderElectionOptions LeaderElection { get; init; } = new();
 
     public KeyRotator.Operator.Observability.ReportOptions Reports { get; init; } = new();
+
+    public AzureKeyVaultOptions AzureKeyVault { get; init; } = new();
+}
+
+/// <summary>How the operator talks to Azure Key Vault (section KeyRotator:AzureKeyVault).</summary>
+public sealed class AzureKeyVaultOptions
+{
+    /// <summary>Retries (with exponential backoff, honouring Retry-After) for 408, 429, 5xx and timeouts.</summary>
+    public int MaxRetries { get; set; } = 4;
+
+    /// <summary>How long one request may take before it is abandoned and retried.</summary>
+    public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Software-key creates per vault per 10 s; never above the service limit of 20.</summary>
+    public int SoftwareCreatesPer10Seconds { get; set; } = KeyRotator.Operator.Vault.Azure.KeyVaultCreateLimiter.SoftwareCreates;
+
+    /// <summary>HSM-key creates per vault per 10 s; never above the service limit of 10.</summary>
+    public int HsmCreatesPer10Seconds { get; set; } = KeyRotator.Operator.Vault.Azure.KeyVaultCreateLimiter.HsmCreates;
 }

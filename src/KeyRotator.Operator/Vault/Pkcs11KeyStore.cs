@@ -112,7 +112,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
             var factory = session.Factories.MechanismFactory;
             return algorithm.Family switch
             {
-                KeyFamily.Ec => session.Sign(factory.Create(CKM.CKM_ECDSA), key.Private!, Hash(algorithm, signingInput)),
+                KeyFamily.Ec => session.Sign(factory.Create(CKM.CKM_ECDSA), key.Private!, algorithm.Digest(signingInput)),
                 KeyFamily.RsaPkcs1 => session.Sign(factory.Create(RsaMechanism(algorithm, pss: false)), key.Private!, signingInput),
                 _ => session.Sign(factory.Create(RsaMechanism(algorithm, pss: true), session.Factories.MechanismParamsFactory.CreateCkRsaPkcsPssParams(
                     (ulong)HashMechanism(algorithm), (ulong)Mgf(algorithm), (ulong)(algorithm.Hash.Name == "SHA256" ? 32 : algorithm.Hash.Name == "SHA384" ? 48 : 64))), key.Private!, signingInput),
@@ -238,13 +238,6 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         writer.WriteObjectIdentifier(algorithm.EcCurve.Oid.Value!);
         return writer.Encode();
     }
-
-    private static byte[] Hash(JwsAlgorithm algorithm, byte[] data) => algorithm.Hash.Name switch
-    {
-        "SHA256" => SHA256.HashData(data),
-        "SHA384" => SHA384.HashData(data),
-        _ => SHA512.HashData(data),
-    };
 
     private static CKM RsaMechanism(JwsAlgorithm algorithm, bool pss) => (algorithm.Hash.Name, pss) switch
     {

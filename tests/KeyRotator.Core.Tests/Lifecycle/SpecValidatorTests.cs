@@ -47,6 +47,9 @@ public sealed class SpecValidatorTests
         { "unknown algorithm", Valid() with { Algorithm = "HS256" }, "\"HS256\" is not supported" },
         { "unknown provider", Valid() with { Vault = new VaultSpec { Provider = "HashiVault" } }, "use one of Kubernetes, AzureKeyVault, Pkcs11" },
         { "Azure provider without its settings", Valid() with { Vault = new VaultSpec { Provider = "AzureKeyVault" } }, "spec.vault.azureKeyVault (vaultUri, keyName) is required" },
+        { "Azure vault over http", Valid() with { Vault = new VaultSpec { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = "http://contoso.vault.azure.net", KeyName = "jwt" } } }, "must be the vault's https URL with no path" },
+        { "Azure vault URL with a key path", Valid() with { Vault = new VaultSpec { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = "https://contoso.vault.azure.net/keys/jwt", KeyName = "jwt" } } }, "must be the vault's https URL with no path" },
+        { "Azure key name with an underscore", Valid() with { Vault = new VaultSpec { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = "https://contoso.vault.azure.net", KeyName = "jwt_keys" } } }, "must be 1-127 letters, digits and dashes" },
         { "huge clock skew", Valid() with { ClockSkew = "1h", Rotation = Valid().Rotation with { Overlap = "3h" } }, "fix the clocks" },
         { "garbage duration", Valid() with { MaxTokenLifetime = "forever" }, "spec.maxTokenLifetime \"forever\" is not a duration" },
     };

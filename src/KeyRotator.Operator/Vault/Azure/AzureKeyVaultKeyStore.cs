@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Lifecycle;
+using Microsoft.Extensions.Logging;
+
+namespace KeyRotator.Operator.Vault.Azure;
+
+/// <summary>
+/// A set's keys are the versions of one Azure Key Vault key (spec.vault.azureKeyVault.keyName), created
+/// sign/verify-only and tagged with the set's UID and rotation generation, so a version made before a
+/// crash is found by listing and adopted. Key Vault deletes keys, not versions: a version pruned from
+/// the set is disabled and tagged removed; the key itself is deleted and purged only when the set goes
+/// under deletionPolicy Delete. Signers get the version's key id URL.
+/// </summary>
+public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimeProvider time, ILogger<AzureKeyVaultKeyStore> logger) : IKeyStore
+{
+    public const string UidTag = "keyrotator-set-uid";
+    public const string GenerationTag = "keyrotator-generation";
+    public const string AlgorithmTag = "keyrotator-alg";
+    public const string SetTag = "keyrotator-set";
+    public const string RemovedTag = "keyrotator-removed";
+
+    // A version's key material never changes: read it once.
+    private readonly ConcurrentDictionary<string, Jwk> _publicKeys = new(StringComparer.Ordinal);
+
+    public string Provider => "AzureKeyVault";
+
+    public async Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken) =>
+        [.. (await ListOursAsync(set, cancellationToken)).Select(v => v.Key)];
+
+    public async Task<StoredKey> CreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
+    {
+        var existing = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Generation == generation);
+        if (existing is not null)
+            return existing.Key;
+
+        var (vault, name) = Target(set);
+        var tags = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [UidTag] = set.Uid,
+            [GenerationTag] = generation.ToString(CultureInfo.InvariantCulture),
+            [AlgorithmTag] = set.Policy.Algorithm.Name,
+            [SetTag] = $"{set.Namespace}/{set.Name}",
+        };
+        var hsm = set.Spec.Vault!.AzureKeyVault!.Hsm == true;
+        KeyVaultKeyBundle bundle;
+        try
+        {
+            bundle = await client.CreateKeyAsync(vault, name, set.Policy.Algorithm, set.Policy.RsaKeySize, hsm, tags, cancellationToken);
+        }
+        catch (KeyStoreException e) when (e.Reason == "VaultKeyDeletedButRecoverable")
+        {
+            // The name is held by a soft-deleted key (an earlier set, or someone's delete). Recovering it
+            // loses nothing; purging could destroy keys that still verify tokens elsewhere.
+            LogRecovering(logger, set.Namespace, set.Name, name, vault.Host);
+            await client.RecoverDeletedKeyAsync(vault, name, cancellationToken);
+            bundle = await CreateAfterRecoveryAsync(vault, name, set, hsm, tags, cancellationToken);
+        }
+
+        _publicKeys[bundle.KeyId.ToString()] = bundle.PublicJwk;
+        return new StoredKey(bundle.PublicJwk, generation, bundle.Created ?? time.GetUtcNow(), bundle.KeyId.ToString(), bundle.Enabled);
+    }
+
+    public Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
+        Task.FromResult(new SignerMaterial(key.Kid, set.Policy.Algorithm.Name, null, key.VaultRef));
+
+    public async Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken)
+    {
+        foreach (var version in (await ListOursAsync(set, cancellationToken)).Where(v => v.Key.Kid == kid && v.Key.Enabled))
+            await client.UpdateKeyAsync(version.Item.KeyId, enabled: false, tags: null, cancellationToken);
+    }
+
+    public async Task DeleteAsync(KeySetContext set, string kid, CancellationToken cancellationToken)
+    {
+        foreach (var version in (await ListOursAsync(set, cancellationToken)).Where(v => v.Key.Kid == kid))
+        {
+            var tags = new Dictionary<string, string>(version.Item.Tags, StringComparer.Ordinal) { [RemovedTag] = "true" };
+            await client.UpdateKeyAsync(version.Item.KeyId, enabled: false, tags, cancellationToken);
+        }
+    }
+
+    public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
+    {
+        if (!deleteKeys)
+            return;
+        var (vault, name) = Target(set);
+        var versions = await client.ListVersionsAsync(vault, name, cancellationToken);
+        if (versions.Any(v => v.Tags.GetValueOrDefault(UidTag) != set.Uid))
+        {
+            // The key also holds versions that are not this set's: never delete those with it.
+            foreach (var version in await ListOursAsync(set, cancellationToken))
+                await DeleteAsync(set, version.Key.Kid, cancellationToken);
+            LogSharedKeyKept(logger, set.Namespace, set.Name, name, vault.Host);
+            return;
+        }
+
+        if (versions.Count == 0 || !await client.DeleteKeyAsync(vault, name, cancellationToken))
+            return;
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            if (await client.PurgeDeletedKeyAsync(vault, name, cancellationToken))
+                return;
+            // Deletion finishes asynchronously; purge answers 409 until it has.
+            await Task.Delay(TimeSpan.FromSeconds(1 << attempt), time, cancellationToken);
+        }
+
+        LogNotPurged(logger, set.Namespace, set.Name, name, vault.Host);
+    }
+
+    /// <summary>Signs in the vault: the JWS signature for <paramref name="signingInput"/> (raw R||S for ES*).</summary>
+    public async Task<byte[]> SignAsync(KeySetContext set, string kid, byte[] signingInput, CancellationToken cancellationToken)
+    {
+        var version = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Kid == kid && v.Key.Enabled)
+            ?? throw new KeyStoreException($"the vault holds no enabled key {kid} for this set") { Reason = "KeyMissing" };
+        return await client.SignDigestAsync(version.Item.KeyId, set.Policy.Algorithm, set.Policy.Algorithm.Digest(signingInput), cancellationToken);
+    }
+
+    private async Task<KeyVaultKeyBundle> CreateAfterRecoveryAsync(Uri vault, string name, KeySetContext set, bool hsm, Dictionary<string, string> tags, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await client.CreateKeyAsync(vault, name, set.Policy.Algorithm, set.Policy.RsaKeySize, hsm, tags, cancellationToken);
+            }
+            catch (KeyStoreException e) when (e.Reason is "VaultKeyDeletedButRecoverable" or "VaultConflict" && attempt < 4)
+            {
+                // Recovery finishes asynchronously.
+                await Task.Delay(TimeSpan.FromSeconds(1 << attempt), time, cancellationToken);
+            }
+        }
+    }
+
+    private async Task<List<Version>> ListOursAsync(KeySetContext set, CancellationToken cancellationToken)
+    {
+        var (vault, name) = Target(set);
+        var ours = new List<Version>();
+        foreach (var item in await client.ListVersionsAsync(vault, name, cancellationToken))
+        {
+            if (item.Tags.GetValueOrDefault(UidTag) != set.Uid || item.Tags.ContainsKey(RemovedTag)
+                || !long.TryParse(item.Tags.GetValueOrDefault(GenerationTag), NumberStyles.None, CultureInfo.InvariantCulture, out var generation))
+                continue;
+            var algorithm = JwsAlgorithm.TryParse(item.Tags.GetValueOrDefault(AlgorithmTag), out var tagged) ? tagged : set.Policy.Algorithm;
+            var id = item.KeyId.ToString();
+            if (!_publicKeys.TryGetValue(id, out var jwk))
+            {
+                var bundle = await client.GetKeyAsync(vault, name, item.KeyId.Segments[^1].TrimEnd('/'), algorithm, cancellationToken);
+                if (bundle is null)
+                    continue; // deleted between the listing and the read
+                jwk = _publicKeys[id] = bundle.PublicJwk;
+            }
+
+            ours.Add(new Version(item, new StoredKey(jwk, generation, item.Created ?? DateTimeOffset.UnixEpoch, id, item.Enabled)));
+        }
+
+        return ours;
+    }
+
+    private static (Uri Vault, string Name) Target(KeySetContext set)
+    {
+        var spec = set.Spec.Vault?.AzureKeyVault ?? throw new KeyStoreException("spec.vault.azureKeyVault is missing") { Reason = "InvalidSpec" };
+        return (new Uri(spec.VaultUri), spec.KeyName);
+    }
+
+    private sealed record Version(KeyVaultKeyItem Item, StoredKey Key);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SigningKeySet {Namespace}/{Name}: key {Key} in {Vault} is soft-deleted; recovering it (with its versions) before creating a new version")]
+    private static partial void LogRecovering(ILogger logger, string @namespace, string name, string key, string vault);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SigningKeySet {Namespace}/{Name}: key {Key} in {Vault} also holds other sets' versions; this set's versions were disabled and tagged removed, the key was kept")]
+    private static partial void LogSharedKeyKept(ILogger logger, string @namespace, string name, string key, string vault);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SigningKeySet {Namespace}/{Name}: key {Key} in {Vault} was deleted but could not be purged (purge protection, or deletion still running); Azure purges it when its retention ends")]
+    private static partial void LogNotPurged(ILogger logger, string @namespace, string name, string key, string vault);
+}

@@ -1,0 +1,307 @@
+using System.Text;
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Vault;
+using KeyRotator.Operator.Vault.Azure;
+using KeyRotator.Testing;
+using KeyRotator.Testing.Azure;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace KeyRotator.Operator.Tests.Vault;
+
+/// <summary>
+/// Our Key Vault client and key store against the loopback HTTPS fake: first the recorded real
+/// exchanges replayed exactly, then the stateful fake with its faults.
+/// </summary>
+public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
+{
+    private AzureKeyVaultFake _fake = null!;
+    private readonly FakeTokenCredential _credential = new();
+
+    private static string Fixtures => Path.Combine(Repository.Root, "..", "shared", "fixtures", "azure-keyvault");
+
+    public async ValueTask InitializeAsync() => _fake = await AzureKeyVaultFake.StartAsync();
+
+    public async ValueTask DisposeAsync() => await _fake.DisposeAsync();
+
+    private KeyVaultClient Client(int maxRetries = 3, double timeoutSeconds = 2) =>
+        new(_credential, _fake.ClientOptions(maxRetries, timeoutSeconds), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System);
+
+    private AzureKeyVaultKeyStore Store(KeyVaultClient? client = null) =>
+        new(client ?? Client(), TimeProvider.System, NullLogger<AzureKeyVaultKeyStore>.Instance);
+
+    private static KeySetContext Set(string algorithm = "ES256", string vault = "https://contoso.vault.azure.net", string key = "jwt", bool hsm = false, string? uid = null)
+    {
+        var spec = new SigningKeySetSpec
+        {
+            Algorithm = algorithm,
+            RsaKeySize = algorithm.StartsWith("ES", StringComparison.Ordinal) ? null : 2048,
+            Rotation = new RotationSpec { Interval = "720h" },
+            DeletionPolicy = "Delete",
+            Vault = new VaultSpec { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = vault, KeyName = key, Hsm = hsm } },
+        };
+        var validation = SpecValidator.Validate(spec, new RotationPolicyOptions());
+        Assert.Empty(validation.Problems);
+        return new KeySetContext("team", "auth", uid ?? Guid.NewGuid().ToString(), validation.Policy!, spec);
+    }
+
+    [Fact]
+    public async Task Recorded_create_exchanges_replay_through_our_client_with_the_challenge_first_and_no_body_before_it()
+    {
+        Assert.SkipWhen(!Directory.Exists(Fixtures), $"the recorded fixtures are not beside the repository ({Fixtures})");
+        var ct = TestContext.Current.CancellationToken;
+        var client = Client();
+
+        _fake.Replay(Path.Combine(Fixtures, "create-ec-p256.json"));
+        var ec = await client.CreateKeyAsync(new Uri("https://tcac7e9c41ef52cec.vault.azure.net"), "902001546", JwsAlgorithm.ES256, 0, false, new Dictionary<string, string>(), ct);
+        Assert.Empty(_fake.ReplayMismatches);
+        Assert.Equal(0, _fake.PendingReplay);
+        Assert.Equal("893d0550466648e0b044db95fb15754b", ec.Version);
+        Assert.Equal("mLPING3ptYIHBoeh9JFMEmVo__RTkEMU3gydz-2WHW0", ec.PublicJwk.X);
+        var asked = Assert.Single(_credential.Requests);
+        Assert.Equal(["https://vault.azure.net/.default"], asked.Scopes);
+        Assert.Equal(AzureKeyVaultFake.Tenant, asked.TenantId);
+        var requests = _fake.Requests.ToList();
+        Assert.False(requests[0].Authorized);
+        Assert.Equal("", requests[0].Body);
+        Assert.True(requests[1].Authorized);
+        Assert.Contains("api-version=7.4", requests[1].Query, StringComparison.Ordinal);
+
+        _fake.Replay(Path.Combine(Fixtures, "create-rsa-2048.json"));
+        var rsa = await client.CreateKeyAsync(new Uri("https://heathskeyvault.vault.azure.net"), "281568504", JwsAlgorithm.RS256, 2048, false, new Dictionary<string, string>(), ct);
+        var latest = await client.GetKeyAsync(new Uri("https://heathskeyvault.vault.azure.net"), "281568504", "", JwsAlgorithm.RS256, ct);
+        Assert.Empty(_fake.ReplayMismatches);
+        Assert.Equal(0, _fake.PendingReplay);
+        Assert.Equal(rsa.PublicJwk, latest!.PublicJwk);
+        Assert.Equal("AQAB", rsa.PublicJwk.E);
+
+        _fake.Replay(Path.Combine(Fixtures, "get-key-not-found.json"));
+        Assert.Null(await client.GetKeyAsync(new Uri("https://heathskeyvault.vault.azure.net"), "526083110", "", JwsAlgorithm.ES256, ct));
+        Assert.Empty(_fake.ReplayMismatches);
+        Assert.Equal(0, _fake.PendingReplay);
+    }
+
+    [Fact]
+    public async Task The_recorded_ES256_sign_replays_and_its_R_S_signature_verifies_through_our_JWS_code()
+    {
+        Assert.SkipWhen(!Directory.Exists(Fixtures), $"the recorded fixtures are not beside the repository ({Fixtures})");
+        var ct = TestContext.Current.CancellationToken;
+        var client = Client();
+        _fake.Replay(Path.Combine(Fixtures, "sign-es256.json"));
+        var vault = new Uri("https://heathskeyvault.vault.azure.net");
+
+        var key = await client.CreateKeyAsync(vault, "250752066", JwsAlgorithm.ES256, 0, false, new Dictionary<string, string>(), ct);
+        var digest = Base64Url.Decode("J4VsquSbsqvg_uzME28GjqBgiR4LZsF5L-fkZzc-b5I");
+        var signature = await client.SignDigestAsync(key.KeyId, JwsAlgorithm.ES256, digest, ct);
+
+        Assert.Empty(_fake.ReplayMismatches);
+        Assert.Equal(0, _fake.PendingReplay);
+        Assert.Equal(64, signature.Length);
+        Assert.True(JwsVerifier.VerifyDigest(key.PublicJwk, digest, signature));
+    }
+
+    public static TheoryData<string, bool> Algorithms => new() { { "ES256", false }, { "ES384", true }, { "ES512", false }, { "RS256", false }, { "PS256", true } };
+
+    [Theory]
+    [MemberData(nameof(Algorithms))]
+    public async Task Keys_are_created_sign_verify_only_tagged_adopted_by_generation_and_sign_verifiably(string algorithm, bool hsm)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var set = Set(algorithm, hsm: hsm);
+
+        var created = await store.CreateAsync(set, 1, ct);
+        var again = await store.CreateAsync(set, 1, ct);
+
+        Assert.Equal(created.Kid, again.Kid);
+        Assert.Equal(created.PublicJwk.ComputeThumbprint(), created.Kid);
+        Assert.Equal(algorithm, created.PublicJwk.Alg);
+        var version = Assert.Single(_fake.Versions("contoso.vault.azure.net", "jwt"));
+        Assert.Equal(version.KeyId, created.VaultRef);
+        Assert.Equal((algorithm.StartsWith("ES", StringComparison.Ordinal) ? "EC" : "RSA") + (hsm ? "-HSM" : ""), version.Kty);
+        Assert.Equal(set.Uid, version.Tags[AzureKeyVaultKeyStore.UidTag]);
+        Assert.Equal("1", version.Tags[AzureKeyVaultKeyStore.GenerationTag]);
+        var create = _fake.Requests.First(r => r.Path.EndsWith("/create", StringComparison.Ordinal) && r.Authorized);
+        Assert.Contains("\"key_ops\":[\"sign\",\"verify\"]", create.Body, StringComparison.Ordinal);
+        Assert.Null((await store.GetSignerMaterialAsync(set, created, ct)).PrivateKeyPem);
+
+        var input = Encoding.ASCII.GetBytes("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0");
+        var signature = await store.SignAsync(set, created.Kid, input, ct);
+        Assert.True(JwsVerifier.Verify(created.PublicJwk, input, signature), "the vault's signature verifies with the published JWK");
+
+        await store.DisableAsync(set, created.Kid, ct);
+        Assert.False(Assert.Single(await store.ListAsync(set, ct)).Enabled);
+        await Assert.ThrowsAsync<KeyStoreException>(() => store.SignAsync(set, created.Kid, input, ct));
+    }
+
+    [Fact]
+    public async Task Listing_follows_nextLink_so_every_generation_is_found_and_none_is_created_twice()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var set = Set();
+        var other = Set(uid: "someone-else");
+        await store.CreateAsync(other, 1, ct);
+        for (var generation = 1; generation <= 5; generation++)
+            await store.CreateAsync(set, generation, ct);
+
+        var fresh = Store(); // a restarted operator: no cache
+        for (var generation = 1; generation <= 5; generation++)
+            await fresh.CreateAsync(set, generation, ct);
+
+        Assert.Equal([1L, 2, 3, 4, 5], (await fresh.ListAsync(set, ct)).Select(k => k.Generation).Order());
+        Assert.Equal(6, _fake.Versions("contoso.vault.azure.net", "jwt").Count);
+        Assert.Contains(_fake.Requests, r => r.Query.Contains("$skiptoken=4", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Pruned_versions_are_disabled_and_hidden_and_only_deletionPolicy_Delete_deletes_and_purges_the_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var set = Set(key: "pruned");
+        var first = await store.CreateAsync(set, 1, ct);
+        await store.CreateAsync(set, 2, ct);
+
+        await store.DeleteAsync(set, first.Kid, ct);
+        Assert.Equal([2L], (await store.ListAsync(set, ct)).Select(k => k.Generation));
+        var pruned = _fake.Versions("contoso.vault.azure.net", "pruned")[0];
+        Assert.False(pruned.Enabled);
+        Assert.Equal("true", pruned.Tags[AzureKeyVaultKeyStore.RemovedTag]);
+
+        await store.RemoveSetAsync(set, deleteKeys: false, ct);
+        Assert.Equal(2, _fake.Versions("contoso.vault.azure.net", "pruned").Count);
+        Assert.DoesNotContain(_fake.Requests, r => r.Method == "DELETE");
+
+        await store.RemoveSetAsync(set, deleteKeys: true, ct);
+        Assert.Empty(_fake.Versions("contoso.vault.azure.net", "pruned"));
+        Assert.False(_fake.IsSoftDeleted("contoso.vault.azure.net", "pruned"), "the deleted key was purged");
+    }
+
+    [Fact]
+    public async Task A_key_shared_with_another_set_is_never_deleted_with_one_of_them()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var mine = Set(key: "shared");
+        var theirs = Set(key: "shared");
+        await store.CreateAsync(mine, 1, ct);
+        await store.CreateAsync(theirs, 1, ct);
+
+        await store.RemoveSetAsync(mine, deleteKeys: true, ct);
+
+        Assert.Empty(await store.ListAsync(mine, ct));
+        Assert.Single(await store.ListAsync(theirs, ct));
+        Assert.Equal(2, _fake.Versions("contoso.vault.azure.net", "shared").Count);
+    }
+
+    [Fact]
+    public async Task A_soft_deleted_key_name_409_ObjectIsDeletedButRecoverable_is_recovered_not_purged()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _fake.SeedSoftDeleted("contoso.vault.azure.net", "recycled");
+        var store = Store();
+        var set = Set(key: "recycled");
+
+        var created = await store.CreateAsync(set, 1, ct);
+
+        Assert.Contains(_fake.Requests, r => r.Status == 409);
+        Assert.Contains(_fake.Requests, r => r.Path == "/deletedkeys/recycled/recover");
+        var versions = _fake.Versions("contoso.vault.azure.net", "recycled");
+        Assert.Equal(2, versions.Count);
+        Assert.Equal("earlier", versions[0].Tags["owner"]);
+        Assert.Equal(created.VaultRef, versions[1].KeyId);
+    }
+
+    [Fact]
+    public async Task The_challenge_is_cached_per_vault_and_a_rejected_token_is_replaced_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        await store.CreateAsync(Set(vault: "https://one.vault.azure.net"), 1, ct);
+        await store.CreateAsync(Set(vault: "https://one.vault.azure.net"), 1, ct);
+        await store.CreateAsync(Set(vault: "https://two.vault.azure.net"), 1, ct);
+        Assert.Equal(1, _fake.Requests.Count(r => r.Host == "one.vault.azure.net" && r.Status == 401));
+        Assert.Equal(1, _fake.Requests.Count(r => r.Host == "two.vault.azure.net" && r.Status == 401));
+        Assert.Equal(1, _credential.Issued);
+
+        _fake.Inject(r => r.Host == "one.vault.azure.net", VaultFault.Unauthorized, times: 1);
+        Assert.NotNull(await store.CreateAsync(Set(vault: "https://one.vault.azure.net"), 1, ct));
+        Assert.Equal(2, _credential.Issued);
+    }
+
+    [Fact]
+    public async Task A_challenge_for_another_resource_gets_no_token()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _fake.ChallengeResource = "https://attacker.example.net";
+        var error = await Assert.ThrowsAsync<KeyStoreException>(() => Store().CreateAsync(Set(), 1, ct));
+
+        Assert.Equal("VaultAccessDenied", error.Reason);
+        Assert.Contains("https://attacker.example.net, which does not match the vault host contoso.vault.azure.net", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _credential.Issued);
+        Assert.All(_fake.Requests, r => Assert.False(r.Authorized));
+        Assert.Empty(_fake.Versions("contoso.vault.azure.net", "jwt"));
+    }
+
+    [Fact]
+    public async Task A_429_storm_and_5xx_answers_are_retried_with_backoff_until_the_vault_takes_the_request()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var set = Set();
+        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), VaultFault.Throttled, times: 2);
+        _fake.Inject(r => r.Path.EndsWith("/versions", StringComparison.Ordinal), VaultFault.ServerError, times: 1);
+
+        var created = await store.CreateAsync(set, 1, ct);
+
+        Assert.Equal(2, _fake.Requests.Count(r => r.Status == 429));
+        Assert.Equal(1, _fake.Requests.Count(r => r.Status == 500));
+        Assert.Equal(created.VaultRef, Assert.Single(_fake.Versions("contoso.vault.azure.net", "jwt")).KeyId);
+    }
+
+    public static TheoryData<string, string, string> PersistentFaults => new()
+    {
+        { "throttled", "VaultThrottled", "HTTP 429 Throttled" },
+        { "server error", "VaultUnavailable", "HTTP 500 InternalServerError" },
+        { "unavailable", "VaultUnavailable", "HTTP 503 ServiceUnavailable" },
+        { "forbidden", "VaultAccessDenied", "Key Vault Crypto Officer" },
+        { "timeout", "VaultUnavailable", "did not answer in time" },
+        { "malformed", "VaultError", "body that is not JSON" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PersistentFaults))]
+    public async Task A_fault_that_outlasts_the_retries_is_a_clear_error_and_nothing_is_created_twice_afterwards(string fault, string reason, string message)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store(Client(maxRetries: 2, timeoutSeconds: 1));
+        var set = Set();
+        await store.CreateAsync(set, 1, ct);
+        var injected = fault switch
+        {
+            "throttled" => VaultFault.Throttled,
+            "server error" => VaultFault.ServerError,
+            "unavailable" => VaultFault.Unavailable,
+            "forbidden" => VaultFault.Forbidden,
+            "timeout" => VaultFault.Timeout,
+            _ => VaultFault.MalformedJson,
+        };
+        // Every create from now on gets the fault instead of an answer.
+        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), injected);
+
+        var error = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(set, 2, ct));
+
+        Assert.Equal(reason, error.Reason);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Contains("contoso.vault.azure.net", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(FakeTokenCredential.TokenPrefix, error.Message, StringComparison.Ordinal);
+
+        _fake.ClearFaults();
+        var second = await store.CreateAsync(set, 2, ct);
+        Assert.Equal([1L, 2L], (await store.ListAsync(set, ct)).Select(k => k.Generation).Order());
+        Assert.Equal(2, _fake.Versions("contoso.vault.azure.net", "jwt").Count);
+        Assert.Equal(second.Kid, (await store.CreateAsync(set, 2, ct)).Kid);
+    }
+}
