@@ -190,6 +190,17 @@ public sealed class AzureKeyVaultFake : IAsyncDisposable
             return vault.Deleted.ContainsKey(name);
     }
 
+    /// <summary>Soft-deletes a key with all its versions, as `az keyvault key delete` does.</summary>
+    public void SoftDelete(string host, string name)
+    {
+        var vault = Vault(host);
+        lock (vault)
+        {
+            if (vault.Keys.Remove(name, out var versions))
+                vault.Deleted[name] = versions;
+        }
+    }
+
     /// <summary>Puts a soft-deleted key named <paramref name="name"/> in the vault, as a deleted earlier set leaves.</summary>
     public void SeedSoftDeleted(string host, string name)
     {

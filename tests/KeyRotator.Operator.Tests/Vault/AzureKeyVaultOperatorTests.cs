@@ -1,0 +1,255 @@
+using System.Text;
+using Azure.Core;
+using k8s;
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Operator.Vault.Azure;
+using KeyRotator.Testing;
+using KeyRotator.Testing.Azure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace KeyRotator.Operator.Tests.Vault;
+
+/// <summary>
+/// The operator on the real API server with spec.vault.provider AzureKeyVault, its vault being the
+/// loopback HTTPS fake (Azure itself cannot run here): rotation, outage, faults, crash adoption and a
+/// rotation storm against the documented create limits.
+/// </summary>
+public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsyncLifetime
+{
+    private readonly FakeTokenCredential _credential = new();
+    private AzureKeyVaultFake _fake = null!;
+    private readonly string _host = $"kr-{Guid.NewGuid():N}"[..16] + ".vault.azure.net";
+
+    public async ValueTask InitializeAsync() => _fake = await AzureKeyVaultFake.StartAsync();
+
+    public async ValueTask DisposeAsync() => await _fake.DisposeAsync();
+
+    private Action<IServiceCollection> UseFake(int maxRetries = 1, double timeoutSeconds = 2) => services =>
+    {
+        services.AddSingleton<TokenCredential>(_credential);
+        services.AddSingleton(_fake.ClientOptions(maxRetries, timeoutSeconds));
+    };
+
+    private VaultSpec Vault(string key = "jwt") =>
+        new() { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = $"https://{_host}", KeyName = key } };
+
+    private async Task<(OperatorScenario Scenario, V1Alpha1SigningKeySet Set)> CreateSetAsync(string ns, string name, string algorithm = "ES256", string key = "jwt")
+    {
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named(name, ns)
+            .WithAlgorithm(algorithm)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = Vault(key) })
+            .Build());
+        return (scenario, await scenario.WaitForActiveKeyAsync(name));
+    }
+
+    private static async Task RotateNowAsync(OperatorScenario scenario, V1Alpha1SigningKeySet set, string request)
+    {
+        set.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = request };
+        await scenario.Sets.ReplaceAsync(set, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task A_rotation_cycle_publishes_the_vaults_public_keys_and_signers_sign_in_the_vault()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, set) = await CreateSetAsync(ns, "akv", "PS256");
+
+        var version = Assert.Single(_fake.Versions(_host, "jwt"));
+        var published = Assert.Single((await scenario.JwksAsync("akv-jwks"))!.Keys);
+        Assert.Equal(version.PublicJwk()["n"]!.GetValue<string>(), published.N);
+        Assert.Equal(set.Status!.ActiveKeyId, published.Kid);
+        var secret = await env.Admin.CoreV1.ReadNamespacedSecretAsync("akv-signing", ns, cancellationToken: ct);
+        Assert.False(secret.Data.ContainsKey("private-key.pem"));
+        Assert.Equal(version.KeyId, Encoding.UTF8.GetString(secret.Data["key-ref"]));
+
+        await RotateNowAsync(scenario, set, "first");
+        var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != set.Status.ActiveKeyId, TimeSpan.FromSeconds(30), "the rotation", ct);
+        var versions = _fake.Versions(_host, "jwt");
+        Assert.Equal(2, versions.Count);
+        Assert.Equal("2", versions[1].Tags[AzureKeyVaultKeyStore.GenerationTag]);
+        var jwks = (await scenario.JwksAsync("akv-jwks"))!;
+        Assert.Equal(new[] { set.Status.ActiveKeyId!, rotated.Status!.ActiveKeyId! }.Order(StringComparer.Ordinal), jwks.Keys.Select(k => k.Kid).Order(StringComparer.Ordinal));
+
+        // A signer holding only the key reference signs in the vault; the published JWKS verifies it.
+        var store = new AzureKeyVaultKeyStore(new KeyVaultClient(_credential, _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System), TimeProvider.System, NullLogger<AzureKeyVaultKeyStore>.Instance);
+        var context = new KeyRotator.Operator.Vault.KeySetContext(ns, "akv", rotated.Metadata.Uid, SpecValidator.Validate(rotated.Spec, new RotationPolicyOptions { MinimumPrePublish = TimeSpan.FromSeconds(1) }).Policy!, rotated.Spec);
+        var input = Encoding.ASCII.GetBytes("eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0");
+        var signature = await store.SignAsync(context, rotated.Status.ActiveKeyId!, input, ct);
+        Assert.True(JwsVerifier.Verify(jwks.Keys.Single(k => k.Kid == rotated.Status.ActiveKeyId), input, signature));
+    }
+
+    [Fact]
+    public async Task A_vault_outage_mid_rotation_keeps_the_jwks_sets_Degraded_without_secrets_and_recovers_by_itself()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, before) = await CreateSetAsync(ns, "akv");
+        var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
+
+        _fake.Down = true;
+        await RotateNowAsync(scenario, before, "during-outage");
+
+        var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.Degraded), TimeSpan.FromSeconds(20), "Degraded during the outage", ct);
+        var condition = ConditionSet.Find(degraded.Status!.Conditions, ConditionSet.Degraded)!;
+        Assert.Equal("VaultUnavailable", condition.Reason);
+        Assert.Contains($"https://{_host}", condition.Message, StringComparison.Ordinal);
+        Assert.Contains("503 ServiceUnavailable", condition.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(FakeTokenCredential.TokenPrefix, condition.Message, StringComparison.Ordinal);
+        Assert.Equal(jwksBefore, await scenario.JwksJsonAsync("akv-jwks"));
+        Assert.Equal(before.Status!.ActiveKeyId, degraded.Status.ActiveKeyId);
+
+        _fake.Down = false;
+        var recovered = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != before.Status.ActiveKeyId && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
+            TimeSpan.FromSeconds(45), "recovery and the rotation completing", ct);
+        Assert.Contains(recovered.Status!.ActiveKeyId!, (await scenario.JwksJsonAsync("akv-jwks"))!, StringComparison.Ordinal);
+        Assert.Equal(2, _fake.Versions(_host, "jwt").Count);
+    }
+
+    public static TheoryData<string, string, string> Faults => new()
+    {
+        { "throttled", "VaultThrottled", "HTTP 429 Throttled" },
+        { "server error", "VaultUnavailable", "HTTP 500 InternalServerError" },
+        { "forbidden", "VaultAccessDenied", "Key Vault Crypto Officer" },
+        { "timeout", "VaultUnavailable", "did not answer in time" },
+        { "malformed", "VaultError", "body that is not JSON" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task A_failing_create_leaves_a_clear_condition_loses_nothing_and_heals(string fault, string reason, string message)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, before) = await CreateSetAsync(ns, "akv");
+        var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
+        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), fault switch
+        {
+            "throttled" => VaultFault.Throttled,
+            "server error" => VaultFault.ServerError,
+            "forbidden" => VaultFault.Forbidden,
+            "timeout" => VaultFault.Timeout,
+            _ => VaultFault.MalformedJson,
+        });
+
+        await RotateNowAsync(scenario, before, "fault");
+        var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True" } c && c.Reason == reason, TimeSpan.FromSeconds(30), $"Degraded {reason}", ct);
+        Assert.Contains(message, ConditionSet.Find(degraded.Status!.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
+        Assert.Equal(jwksBefore, await scenario.JwksJsonAsync("akv-jwks"));
+        Assert.Equal(before.Status!.ActiveKeyId, degraded.Status.ActiveKeyId);
+
+        _fake.ClearFaults();
+        await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != before.Status.ActiveKeyId && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
+            TimeSpan.FromSeconds(45), "the rotation completing once the vault answers", ct);
+        Assert.Equal(2, _fake.Versions(_host, "jwt").Count);
+    }
+
+    [Fact]
+    public async Task A_key_deleted_in_the_vault_behind_the_operators_back_keeps_the_jwks_and_is_recovered_not_recreated()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, before) = await CreateSetAsync(ns, "akv");
+        var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
+        var original = Assert.Single(_fake.Versions(_host, "jwt"));
+
+        // Someone runs `az keyvault key delete`: the key is soft-deleted, listing it answers 404.
+        _fake.SoftDelete(_host, "jwt");
+        await RotateNowAsync(scenario, before, "after-delete");
+
+        var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != before.Status!.ActiveKeyId && !ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Degraded),
+            TimeSpan.FromSeconds(45), "the rotation completing on the recovered key", ct);
+        Assert.Contains(_fake.Requests, r => r.Status == 409);
+        Assert.Contains(_fake.Requests, r => r.Path == "/deletedkeys/jwt/recover");
+        var versions = _fake.Versions(_host, "jwt");
+        Assert.Equal(original.KeyId, versions[0].KeyId);
+        Assert.Equal(2, versions.Count);
+        var jwks = (await scenario.JwksJsonAsync("akv-jwks"))!;
+        Assert.Contains(before.Status!.ActiveKeyId!, jwks, StringComparison.Ordinal);
+        Assert.Contains(rotated.Status!.ActiveKeyId!, jwks, StringComparison.Ordinal);
+        Assert.NotNull(jwksBefore);
+    }
+
+    [Fact]
+    public async Task Operator_killed_between_creating_the_vault_key_and_writing_status_adopts_that_version_on_restart()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var noLeaderElection = new Dictionary<string, string?> { ["KeyRotator:LeaderElection:Enabled"] = "false" };
+        var crash = new CrashingHandler(_ => false);
+        var first = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, handlers: [crash], configure: UseFake());
+        var (scenario, before) = await CreateSetAsync(ns, "akv");
+        await Eventually.HoldsAsync(() => Task.FromResult(first.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+
+        // The process dies the moment the vault has made the key: nothing after it reaches the API server.
+        _fake.OnCreated = _ => crash.Kill();
+        await RotateNowAsync(scenario, before, "crash");
+        await crash.Crashed.WaitAsync(TimeSpan.FromSeconds(20), ct);
+        await first.DisposeAsync();
+        _fake.OnCreated = null;
+        Assert.Equal(2, _fake.Versions(_host, "jwt").Count);
+        Assert.Equal(before.Status!.ActiveKeyId, (await scenario.GetAsync("akv")).Status!.ActiveKeyId);
+
+        await using var second = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, configure: UseFake());
+        var after = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => s.Status?.ActiveKeyId is { } kid && kid != before.Status.ActiveKeyId, TimeSpan.FromSeconds(30), "the rotation finishing after the restart", ct);
+        var versions = _fake.Versions(_host, "jwt");
+        Assert.Equal(2, versions.Count);
+        Assert.Equal(versions[1].KeyId, Encoding.UTF8.GetString((await env.Admin.CoreV1.ReadNamespacedSecretAsync("akv-signing", ns, cancellationToken: ct)).Data["key-ref"]));
+        Assert.Contains(after.Status!.ActiveKeyId!, (await scenario.JwksJsonAsync("akv-jwks"))!, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rotation_storm_of_100_sets_on_one_vault_never_draws_a_429_from_the_documented_limit()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv-storm", ct);
+        _fake.EnforceLimits = true;
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake(maxRetries: 4, timeoutSeconds: 10));
+        var scenario = new OperatorScenario(env, ns);
+        var names = Enumerable.Range(0, 100).Select(i => $"set-{i:D3}").ToList();
+
+        // Storm 1: a hundred sets appear at once, each needing its first key.
+        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (name, token) =>
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named(name, ns)
+                .WithAlgorithm("ES256")
+                .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+                .WithSpec(s => s with { Vault = Vault(name) })
+                .Build(), token));
+        var first = await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Where(s => s.Status?.ActiveKeyId is not null).ToList(),
+            sets => sets.Count == 100, TimeSpan.FromSeconds(150), "every set having its first key", ct);
+
+        // Storm 2: every set is told to rotate now.
+        await Parallel.ForEachAsync(first, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (set, token) =>
+        {
+            var fresh = await scenario.GetAsync(set.Metadata.Name);
+            fresh.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "storm" };
+            await scenario.Sets.ReplaceAsync(fresh, token);
+        });
+        var active = first.ToDictionary(s => s.Metadata.Name, s => s.Status!.ActiveKeyId);
+        await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Count(s => s.Status?.ActiveKeyId is { } kid && kid != active[s.Metadata.Name]),
+            rotated => rotated == 100, TimeSpan.FromSeconds(150), "every set rotated", ct);
+
+        Assert.Equal(0, _fake.ThrottledByLimit);
+        Assert.DoesNotContain(_fake.Requests, r => r.Status == 429);
+        Assert.All(names, name => Assert.Equal(2, _fake.Versions(_host, name).Count));
+    }
+}
