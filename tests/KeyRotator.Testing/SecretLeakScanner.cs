@@ -12,7 +12,8 @@ namespace KeyRotator.Testing;
 /// </summary>
 public sealed class SecretLeakScanner
 {
-    private static readonly string[] GenericMarkers = ["PRIVATE KEY", "\"d\":", "\"p\":", "\"q\":", "\"dp\":", "\"dq\":", "\"qi\":"];
+    // "fake-entra-token-": the Entra ID tokens FakeTokenCredential hands to the Key Vault client.
+    private static readonly string[] GenericMarkers = ["PRIVATE KEY", "fake-entra-token-", "\"d\":", "\"p\":", "\"q\":", "\"dp\":", "\"dq\":", "\"qi\":"];
     private readonly HashSet<string> _needles = [];
     private readonly Lock _gate = new();
 
