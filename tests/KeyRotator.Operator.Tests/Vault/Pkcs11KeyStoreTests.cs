@@ -88,6 +88,48 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task Sessions_are_pooled_and_logged_in_once_for_many_operations()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, set) = await ArrangeAsync("ES256");
+        var key = await store.CreateAsync(set, 1, ct);
+        var opened = Pkcs11KeyStore.SessionsOpened;
+        var logins = Pkcs11KeyStore.LoginAttempts;
+
+        var input = Encoding.ASCII.GetBytes("header.payload");
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.Single(await store.ListAsync(set, ct));
+                var signature = await store.SignAsync(set, key.Kid, input, ct);
+                Assert.True(JwsVerifier.Verify(key.PublicJwk, input, signature));
+            }
+        }, ct)));
+
+        Assert.InRange(Pkcs11KeyStore.SessionsOpened - opened, 0, 4); // at most one per concurrent caller, not one per call
+        Assert.Equal(logins, Pkcs11KeyStore.LoginAttempts);
+    }
+
+    [Fact]
+    public async Task A_refused_PIN_is_not_presented_again_until_the_Secret_changes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, set) = await ArrangeAsync("ES256", pin: "4321");
+        var logins = Pkcs11KeyStore.LoginAttempts;
+
+        for (var i = 0; i < 3; i++)
+        {
+            var error = await Assert.ThrowsAsync<KeyStoreException>(() => store.ListAsync(set, ct));
+            Assert.Contains("refused the PIN", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(1, Pkcs11KeyStore.LoginAttempts - logins);
+        await SetPinAsync(set.Namespace, SoftHsm.UserPin);
+        Assert.Empty(await store.ListAsync(set, ct));
+    }
+
+    [Fact]
     public async Task Operator_publishes_a_jwks_built_from_the_tokens_public_keys_and_gives_signers_only_a_reference()
     {
         var ct = TestContext.Current.CancellationToken;
