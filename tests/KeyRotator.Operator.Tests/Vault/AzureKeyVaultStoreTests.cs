@@ -232,6 +232,57 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Workload_identity_exchanges_the_federated_token_for_the_tenant_and_scope_the_vault_challenge_names()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var tokenFile = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-wi-").FullName, "azure-identity-token");
+        await File.WriteAllTextAsync(tokenFile, "projected-service-account-token", ct);
+        var credential = new global::Azure.Identity.WorkloadIdentityCredential(new global::Azure.Identity.WorkloadIdentityCredentialOptions
+        {
+            TenantId = AzureKeyVaultFake.Tenant,
+            ClientId = "11111111-2222-3333-4444-555555555555",
+            TokenFilePath = tokenFile,
+            DisableInstanceDiscovery = true,
+            Transport = _fake.Transport,
+        });
+        var store = Store(new KeyVaultClient(credential, _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System));
+
+        var created = await store.CreateAsync(Set(), 1, ct);
+
+        var login = Assert.Single(_fake.LoginRequests);
+        Assert.Equal(AzureKeyVaultFake.Tenant, login.Tenant);
+        Assert.Equal("projected-service-account-token", login.ClientAssertion);
+        Assert.Equal("11111111-2222-3333-4444-555555555555", login.ClientId);
+        Assert.Contains("https://vault.azure.net/.default", login.Scope, StringComparison.Ordinal);
+        Assert.Equal(created.VaultRef, Assert.Single(_fake.Versions("contoso.vault.azure.net", "jwt")).KeyId);
+    }
+
+    [Fact]
+    public async Task A_vault_in_a_tenant_the_identity_is_not_allowed_for_is_a_clear_access_error()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var tokenFile = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-wi-").FullName, "azure-identity-token");
+        await File.WriteAllTextAsync(tokenFile, "projected-service-account-token", ct);
+        var credential = new global::Azure.Identity.WorkloadIdentityCredential(new global::Azure.Identity.WorkloadIdentityCredentialOptions
+        {
+            TenantId = "99999999-8888-7777-6666-555555555555",
+            ClientId = "11111111-2222-3333-4444-555555555555",
+            TokenFilePath = tokenFile,
+            DisableInstanceDiscovery = true,
+            Transport = _fake.Transport,
+        });
+        var store = Store(new KeyVaultClient(credential, _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System));
+
+        var error = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(Set(), 1, ct));
+
+        Assert.Equal("VaultAccessDenied", error.Reason);
+        Assert.Contains("could not get an Entra ID token for https://vault.azure.net/.default", error.Message, StringComparison.Ordinal);
+        Assert.Contains(AzureKeyVaultFake.Tenant, error.Message, StringComparison.Ordinal);
+        Assert.Empty(_fake.LoginRequests);
+        Assert.Empty(_fake.Versions("contoso.vault.azure.net", "jwt"));
+    }
+
+    [Fact]
     public async Task A_challenge_for_another_resource_gets_no_token()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -258,6 +309,20 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
 
         Assert.Equal(2, _fake.Requests.Count(r => r.Status == 429));
         Assert.Equal(1, _fake.Requests.Count(r => r.Status == 500));
+        Assert.Equal(created.VaultRef, Assert.Single(_fake.Versions("contoso.vault.azure.net", "jwt")).KeyId);
+    }
+
+    [Fact]
+    public async Task A_create_whose_answer_is_lost_is_never_retried_blindly_the_version_that_landed_is_adopted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store(Client(maxRetries: 3, timeoutSeconds: 1));
+        var set = Set();
+        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), VaultFault.LostAnswer, times: 1);
+
+        var created = await store.CreateAsync(set, 1, ct);
+
+        // One version: the pipeline did not resend the create after its timeout; the store listed and adopted.
         Assert.Equal(created.VaultRef, Assert.Single(_fake.Versions("contoso.vault.azure.net", "jwt")).KeyId);
     }
 

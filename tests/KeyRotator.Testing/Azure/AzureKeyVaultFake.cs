@@ -24,6 +24,9 @@ namespace KeyRotator.Testing.Azure;
 /// <summary>What the fake saw: one HTTP request to a vault.</summary>
 public sealed record VaultRequest(string Method, string Host, string Path, string Query, bool Authorized, string Body, int Status);
 
+/// <summary>One token request to the Entra ID stand-in.</summary>
+public sealed record LoginRequest(string Tenant, string ClientId, string ClientAssertion, string Scope, string GrantType);
+
 /// <summary>A failure the fake answers with instead of serving a request.</summary>
 public sealed record VaultFault(int Status, string Code, string Message)
 {
@@ -31,6 +34,9 @@ public sealed record VaultFault(int Status, string Code, string Message)
 
     /// <summary>Never answer (the client's timeout fires).</summary>
     public bool Hang { get; init; }
+
+    /// <summary>With <see cref="Hang"/>: carry the request out first, then never answer (the answer is lost).</summary>
+    public bool ServeFirst { get; init; }
 
     /// <summary>Answer 200 with this body instead of an error.</summary>
     public string? RawBody { get; init; }
@@ -44,6 +50,9 @@ public sealed record VaultFault(int Status, string Code, string Message)
     public static VaultFault Forbidden => new(403, "Forbidden", "The user, group or application does not have keys create permission on key vault.");
 
     public static VaultFault Timeout => new(0, "", "") { Hang = true };
+
+    /// <summary>The vault does the work, but its answer never arrives.</summary>
+    public static VaultFault LostAnswer => new(0, "", "") { Hang = true, ServeFirst = true };
 
     public static VaultFault MalformedJson => new(200, "", "") { RawBody = "{\"key\": {\"kid\": \"https://trunc" };
 
@@ -232,6 +241,8 @@ public sealed class AzureKeyVaultFake : IAsyncDisposable
 
     private async Task<(int Status, Dictionary<string, string> Headers, string? Body)> AnswerAsync(VaultRequest request, CancellationToken aborted)
     {
+        if (request.Host.StartsWith("login.", StringComparison.OrdinalIgnoreCase))
+            return Login(request);
         if (_replay is not null)
             return ReplayNext(request);
         if (Down)
@@ -259,6 +270,8 @@ public sealed class AzureKeyVaultFake : IAsyncDisposable
         {
             if (fault.Hang)
             {
+                if (fault.ServeFirst)
+                    Route(request);
                 await Task.Delay(Timeout.InfiniteTimeSpan, aborted).ContinueWith(_ => { }, TaskScheduler.Default);
                 return (499, [], null);
             }
@@ -434,6 +447,46 @@ public sealed class AzureKeyVaultFake : IAsyncDisposable
         var signature = found.SignDigest(algorithm, digest);
         return Ok(new JsonObject { ["kid"] = found.KeyId, ["value"] = Base64Url.Encode(signature) }.ToJsonString());
     }
+
+    /// <summary>
+    /// Entra ID's token endpoint, enough for Azure.Identity's WorkloadIdentityCredential: the client
+    /// assertion (the federated service-account token) is exchanged for an access token.
+    /// </summary>
+    private (int, Dictionary<string, string>, string?) Login(VaultRequest request)
+    {
+        var segments = request.Path.Trim('/').Split('/');
+        if (request.Method == "GET" && request.Path.EndsWith("/.well-known/openid-configuration", StringComparison.Ordinal))
+        {
+            var authority = $"https://{request.Host}/{segments[0]}";
+            return Ok(new JsonObject
+            {
+                ["issuer"] = $"https://login.microsoftonline.com/{segments[0]}/v2.0",
+                ["authorization_endpoint"] = $"{authority}/oauth2/v2.0/authorize",
+                ["token_endpoint"] = $"{authority}/oauth2/v2.0/token",
+                ["jwks_uri"] = $"https://{request.Host}/{segments[0]}/discovery/v2.0/keys",
+            }.ToJsonString());
+        }
+
+        if (request.Method == "POST" && request.Path.EndsWith("/oauth2/v2.0/token", StringComparison.Ordinal))
+        {
+            var form = System.Web.HttpUtility.ParseQueryString(request.Body);
+            LoginRequests.Enqueue(new LoginRequest(segments[0], form["client_id"] ?? "", form["client_assertion"] ?? "", form["scope"] ?? "", form["grant_type"] ?? ""));
+            if (form["grant_type"] != "client_credentials" || string.IsNullOrEmpty(form["client_assertion"]))
+                return (400, [], JsonSerializer.Serialize(new { error = "invalid_request", error_description = "AADSTS900144: The request body must contain the client_assertion parameter." }));
+            return Ok(JsonSerializer.Serialize(new
+            {
+                token_type = "Bearer",
+                expires_in = 3599,
+                ext_expires_in = 3599,
+                access_token = FakeTokenCredential.TokenPrefix + "wi-" + Guid.NewGuid().ToString("N"),
+            }));
+        }
+
+        return (404, [], JsonSerializer.Serialize(new { error = "not_found", error_description = $"{request.Method} {request.Path} is not served by this stand-in" }));
+    }
+
+    /// <summary>What Entra ID's token endpoint was asked.</summary>
+    public ConcurrentQueue<LoginRequest> LoginRequests { get; } = new();
 
     private (int, Dictionary<string, string>, string?) Challenge() =>
         (401, new Dictionary<string, string> { ["WWW-Authenticate"] = $"Bearer authorization=\"https://login.windows.net/{Tenant}\", resource=\"{ChallengeResource}\"" },

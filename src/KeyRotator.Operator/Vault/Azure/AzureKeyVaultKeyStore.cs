@@ -49,6 +49,13 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         {
             bundle = await client.CreateKeyAsync(vault, name, set.Policy.Algorithm, set.Policy.RsaKeySize, hsm, tags, cancellationToken);
         }
+        catch (KeyStoreException e) when (e.Reason is "VaultUnavailable" or "VaultError")
+        {
+            // The create may have landed even though its answer did not: adopt it rather than make another.
+            if (await FindAfterFailedCreateAsync(set, generation, cancellationToken) is { } landed)
+                return landed;
+            throw;
+        }
         catch (KeyStoreException e) when (e.Reason == "VaultKeyDeletedButRecoverable")
         {
             // The name is held by a soft-deleted key (an earlier set, or someone's delete). Recovering it
@@ -114,6 +121,18 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         var version = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Kid == kid && v.Key.Enabled)
             ?? throw new KeyStoreException($"the vault holds no enabled key {kid} for this set") { Reason = "KeyMissing" };
         return await client.SignDigestAsync(version.Item.KeyId, set.Policy.Algorithm, set.Policy.Algorithm.Digest(signingInput), cancellationToken);
+    }
+
+    private async Task<StoredKey?> FindAfterFailedCreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Generation == generation)?.Key;
+        }
+        catch (KeyStoreException)
+        {
+            return null; // the next reconcile lists again before it creates anything
+        }
     }
 
     private async Task<KeyVaultKeyBundle> CreateAfterRecoveryAsync(Uri vault, string name, KeySetContext set, bool hsm, Dictionary<string, string> tags, CancellationToken cancellationToken)

@@ -48,6 +48,7 @@ public sealed class KeyVaultClient
 
         using var message = Message(RequestMethod.Post, vault, $"/keys/{Uri.EscapeDataString(name)}/create", body);
         message.SetProperty(KeyVaultCreateLimiter.CreateProperty, hsm);
+        message.ResponseClassifier = CreateClassifier.Instance;
         var json = await SendAsync(message, $"create a version of key {name}", cancellationToken);
         return Parse(vault, "create", () => KeyVaultKeyBundle.Parse(json.RootElement, algorithm));
     }
@@ -167,7 +168,7 @@ public sealed class KeyVaultClient
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new KeyStoreException($"{vault} did not answer in time to {operation} (after retries)") { Reason = "VaultUnavailable" };
+            throw new KeyStoreException($"{vault} did not answer in time to {operation}") { Reason = "VaultUnavailable" };
         }
         catch (RequestFailedException e) when (e.Status == 0)
         {
@@ -278,6 +279,23 @@ public sealed class KeyVaultClient
     }
 
     private static string Authority(Uri uri) => uri.GetLeftPart(UriPartial.Authority);
+}
+
+/// <summary>
+/// A create that timed out or failed with 5xx may still have made a key version, and a blind retry
+/// would make a second one. Only 429 (the vault did not process the request) is retried by the
+/// pipeline; anything else goes back to the key store, which lists the versions and adopts the one
+/// that landed before trying again.
+/// </summary>
+internal sealed class CreateClassifier : ResponseClassifier
+{
+    public static readonly CreateClassifier Instance = new();
+
+    public override bool IsRetriableResponse(HttpMessage message) => message.Response.Status == 429;
+
+    public override bool IsRetriableException(Exception exception) => false;
+
+    public override bool IsRetriable(HttpMessage message, Exception exception) => false;
 }
 
 /// <summary>Pipeline options for the Key Vault client: retries, timeouts and transport (tests swap the transport).</summary>
