@@ -79,6 +79,8 @@ public static class SpecValidator
             ValidateAzureKeyVault(spec.Vault!.AzureKeyVault!, problems);
         else if (provider == "Pkcs11" && spec.Vault?.Pkcs11 is null)
             problems.Add("spec.vault.pkcs11 (library, tokenLabel, pinSecretRef) is required when spec.vault.provider is Pkcs11");
+        else if (provider == "Pkcs11")
+            ValidatePkcs11(spec.Vault!.Pkcs11!, problems);
 
         if (spec.DeletionPolicy is not (null or "Retain" or "Delete"))
             problems.Add($"spec.deletionPolicy \"{spec.DeletionPolicy}\" is unknown; use Retain or Delete");
@@ -143,6 +145,16 @@ public static class SpecValidator
             problems.Add($"spec.rotation.cron \"{expression}\" is not a Quartz cron expression ({e.Message}); Quartz cron has seconds first, e.g. \"0 0 3 ? * MON\" for Mondays at 03:00");
             return null;
         }
+    }
+
+    private static void ValidatePkcs11(Pkcs11Spec pkcs11, List<string> problems)
+    {
+        if (!pkcs11.Library.StartsWith('/') || pkcs11.Library.EndsWith('/'))
+            problems.Add($"spec.vault.pkcs11.library \"{pkcs11.Library}\" must be the absolute path of the PKCS#11 module inside the operator's container, e.g. /usr/lib/softhsm/libsofthsm2.so");
+        if (string.IsNullOrWhiteSpace(pkcs11.TokenLabel) || pkcs11.TokenLabel.Length > 32)
+            problems.Add("spec.vault.pkcs11.tokenLabel must name the token (PKCS#11 labels are 1-32 characters)");
+        if (string.IsNullOrEmpty(pkcs11.PinSecretRef.Name) || string.IsNullOrEmpty(pkcs11.PinSecretRef.Key))
+            problems.Add("spec.vault.pkcs11.pinSecretRef needs the name and key of the Secret that holds the user PIN");
     }
 
     private static void ValidateAzureKeyVault(AzureKeyVaultSpec azure, List<string> problems)

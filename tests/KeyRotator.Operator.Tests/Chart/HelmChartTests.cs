@@ -38,6 +38,21 @@ public sealed class HelmChartTests(KubernetesEnvironment env)
         Assert.Contains("watchNamespaces", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Vault_values_reach_the_operator_as_its_settings_and_the_schema_keeps_creates_under_Key_Vaults_limit()
+    {
+        var (code, output) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "-f", Path.Combine(Chart, "ci", "vaults-values.yaml"));
+        Assert.True(code == 0, output);
+        Assert.Contains("- { name: KeyRotator__AzureKeyVault__SoftwareCreatesPer10Seconds, value: \"15\" }", output, StringComparison.Ordinal);
+        Assert.Contains("- { name: KeyRotator__AzureKeyVault__HsmCreatesPer10Seconds, value: \"10\" }", output, StringComparison.Ordinal);
+        Assert.Contains("- { name: AZURE_ADDITIONALLY_ALLOWED_TENANTS, value: \"11111111-1111-1111-1111-111111111111\" }", output, StringComparison.Ordinal);
+        Assert.Contains("azure.workload.identity/use: \"true\"", output, StringComparison.Ordinal);
+
+        var (refused, message) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "--set", "operator.azureKeyVault.softwareCreatesPer10Seconds=50");
+        Assert.NotEqual(0, refused);
+        Assert.Contains("softwareCreatesPer10Seconds", message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(ValueSets))]
     public async Task Rendered_manifests_are_accepted_by_the_api_server(string values)

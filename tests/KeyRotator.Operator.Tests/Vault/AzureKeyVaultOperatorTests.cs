@@ -161,6 +161,30 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     }
 
     [Fact]
+    public async Task A_vault_whose_challenge_names_another_resource_gets_no_token_and_the_set_says_why()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        _fake.ChallengeResource = "https://attacker.example.net";
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("akv", ns)
+            .WithAlgorithm("ES256")
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = Vault() })
+            .Build(), ct);
+
+        var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: "VaultAccessDenied" }, TimeSpan.FromSeconds(20), "Degraded VaultAccessDenied", ct);
+        Assert.Contains("asked for a token for https://attacker.example.net, which does not match the vault host", ConditionSet.Find(degraded.Status!.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _credential.Issued);
+        Assert.All(_fake.Requests, r => Assert.False(r.Authorized));
+
+        _fake.ChallengeResource = "https://vault.azure.net";
+        await scenario.WaitForActiveKeyAsync("akv", TimeSpan.FromSeconds(45));
+    }
+
+    [Fact]
     public async Task A_key_deleted_in_the_vault_behind_the_operators_back_keeps_the_jwks_and_is_recovered_not_recreated()
     {
         var ct = TestContext.Current.CancellationToken;
