@@ -137,14 +137,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, before) = await CreateSetAsync(ns, "akv");
         var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
-        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), fault switch
-        {
-            "throttled" => VaultFault.Throttled,
-            "server error" => VaultFault.ServerError,
-            "forbidden" => VaultFault.Forbidden,
-            "timeout" => VaultFault.Timeout,
-            _ => VaultFault.MalformedJson,
-        });
+        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), VaultFault.Named(fault));
 
         await RotateNowAsync(scenario, before, "fault");
         var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),

@@ -46,6 +46,28 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         return new KeySetContext("team", "auth", uid ?? Guid.NewGuid().ToString(), validation.Policy!, spec);
     }
 
+    /// <summary>Azure.Identity's real workload-identity credential, its token endpoint being the fake's Entra stand-in.</summary>
+    private async Task<global::Azure.Identity.WorkloadIdentityCredential> WorkloadIdentityAsync(string tenant)
+    {
+        var tokenFile = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-wi-").FullName, "azure-identity-token");
+        await File.WriteAllTextAsync(tokenFile, "projected-service-account-token", TestContext.Current.CancellationToken);
+        return new global::Azure.Identity.WorkloadIdentityCredential(new global::Azure.Identity.WorkloadIdentityCredentialOptions
+        {
+            TenantId = tenant,
+            ClientId = "11111111-2222-3333-4444-555555555555",
+            TokenFilePath = tokenFile,
+            DisableInstanceDiscovery = true,
+            Transport = _fake.Transport,
+        });
+    }
+
+    /// <summary>The recording was played to its end and every request matched it.</summary>
+    private void AssertReplayed()
+    {
+        Assert.Empty(_fake.ReplayMismatches);
+        Assert.Equal(0, _fake.PendingReplay);
+    }
+
     [Fact]
     public async Task Recorded_create_exchanges_replay_through_our_client_with_the_challenge_first_and_no_body_before_it()
     {
@@ -55,8 +77,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
 
         _fake.Replay(Path.Combine(Fixtures, "create-ec-p256.json"));
         var ec = await client.CreateKeyAsync(new Uri("https://tcac7e9c41ef52cec.vault.azure.net"), "902001546", JwsAlgorithm.ES256, 0, false, new Dictionary<string, string>(), ct);
-        Assert.Empty(_fake.ReplayMismatches);
-        Assert.Equal(0, _fake.PendingReplay);
+        AssertReplayed();
         Assert.Equal("893d0550466648e0b044db95fb15754b", ec.Version);
         Assert.Equal("mLPING3ptYIHBoeh9JFMEmVo__RTkEMU3gydz-2WHW0", ec.PublicJwk.X);
         var asked = Assert.Single(_credential.Requests);
@@ -71,15 +92,13 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         _fake.Replay(Path.Combine(Fixtures, "create-rsa-2048.json"));
         var rsa = await client.CreateKeyAsync(new Uri("https://heathskeyvault.vault.azure.net"), "281568504", JwsAlgorithm.RS256, 2048, false, new Dictionary<string, string>(), ct);
         var latest = await client.GetKeyAsync(new Uri("https://heathskeyvault.vault.azure.net"), "281568504", "", JwsAlgorithm.RS256, ct);
-        Assert.Empty(_fake.ReplayMismatches);
-        Assert.Equal(0, _fake.PendingReplay);
+        AssertReplayed();
         Assert.Equal(rsa.PublicJwk, latest!.PublicJwk);
         Assert.Equal("AQAB", rsa.PublicJwk.E);
 
         _fake.Replay(Path.Combine(Fixtures, "get-key-not-found.json"));
         Assert.Null(await client.GetKeyAsync(new Uri("https://heathskeyvault.vault.azure.net"), "526083110", "", JwsAlgorithm.ES256, ct));
-        Assert.Empty(_fake.ReplayMismatches);
-        Assert.Equal(0, _fake.PendingReplay);
+        AssertReplayed();
     }
 
     [Fact]
@@ -95,8 +114,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         var digest = Base64Url.Decode("J4VsquSbsqvg_uzME28GjqBgiR4LZsF5L-fkZzc-b5I");
         var signature = await client.SignDigestAsync(key.KeyId, JwsAlgorithm.ES256, digest, ct);
 
-        Assert.Empty(_fake.ReplayMismatches);
-        Assert.Equal(0, _fake.PendingReplay);
+        AssertReplayed();
         Assert.Equal(64, signature.Length);
         Assert.True(JwsVerifier.VerifyDigest(key.PublicJwk, digest, signature));
     }
@@ -235,17 +253,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
     public async Task Workload_identity_exchanges_the_federated_token_for_the_tenant_and_scope_the_vault_challenge_names()
     {
         var ct = TestContext.Current.CancellationToken;
-        var tokenFile = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-wi-").FullName, "azure-identity-token");
-        await File.WriteAllTextAsync(tokenFile, "projected-service-account-token", ct);
-        var credential = new global::Azure.Identity.WorkloadIdentityCredential(new global::Azure.Identity.WorkloadIdentityCredentialOptions
-        {
-            TenantId = AzureKeyVaultFake.Tenant,
-            ClientId = "11111111-2222-3333-4444-555555555555",
-            TokenFilePath = tokenFile,
-            DisableInstanceDiscovery = true,
-            Transport = _fake.Transport,
-        });
-        var store = Store(new KeyVaultClient(credential, _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System));
+        var store = Store(new KeyVaultClient(await WorkloadIdentityAsync(AzureKeyVaultFake.Tenant), _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System));
 
         var created = await store.CreateAsync(Set(), 1, ct);
 
@@ -261,17 +269,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
     public async Task A_vault_in_a_tenant_the_identity_is_not_allowed_for_is_a_clear_access_error()
     {
         var ct = TestContext.Current.CancellationToken;
-        var tokenFile = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-wi-").FullName, "azure-identity-token");
-        await File.WriteAllTextAsync(tokenFile, "projected-service-account-token", ct);
-        var credential = new global::Azure.Identity.WorkloadIdentityCredential(new global::Azure.Identity.WorkloadIdentityCredentialOptions
-        {
-            TenantId = "99999999-8888-7777-6666-555555555555",
-            ClientId = "11111111-2222-3333-4444-555555555555",
-            TokenFilePath = tokenFile,
-            DisableInstanceDiscovery = true,
-            Transport = _fake.Transport,
-        });
-        var store = Store(new KeyVaultClient(credential, _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System));
+        var store = Store(new KeyVaultClient(await WorkloadIdentityAsync("99999999-8888-7777-6666-555555555555"), _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System));
 
         var error = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(Set(), 1, ct));
 
@@ -344,15 +342,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         var store = Store(Client(maxRetries: 2, timeoutSeconds: 1));
         var set = Set();
         await store.CreateAsync(set, 1, ct);
-        var injected = fault switch
-        {
-            "throttled" => VaultFault.Throttled,
-            "server error" => VaultFault.ServerError,
-            "unavailable" => VaultFault.Unavailable,
-            "forbidden" => VaultFault.Forbidden,
-            "timeout" => VaultFault.Timeout,
-            _ => VaultFault.MalformedJson,
-        };
+        var injected = VaultFault.Named(fault);
         // Every create from now on gets the fault instead of an answer.
         _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), injected);
 

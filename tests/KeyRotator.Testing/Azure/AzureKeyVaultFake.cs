@@ -56,6 +56,18 @@ public sealed record VaultFault(int Status, string Code, string Message)
 
     public static VaultFault MalformedJson => new(200, "", "") { RawBody = "{\"key\": {\"kid\": \"https://trunc" };
 
+    /// <summary>A fault by the name tests use in their theory data.</summary>
+    public static VaultFault Named(string name) => name switch
+    {
+        "throttled" => Throttled,
+        "server error" => ServerError,
+        "unavailable" => Unavailable,
+        "forbidden" => Forbidden,
+        "timeout" => Timeout,
+        "malformed" => MalformedJson,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "no such fault"),
+    };
+
     /// <summary>The token is no longer accepted: 401 with a fresh challenge.</summary>
     public static VaultFault Unauthorized => new(401, "Unauthorized", "AKV10032: Invalid issuer.");
 }

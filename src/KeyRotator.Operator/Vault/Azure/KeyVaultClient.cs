@@ -245,23 +245,7 @@ public sealed class KeyVaultClient
 
     private static KeyVaultKeyItem ParseItem(JsonElement item)
     {
-        var enabled = true;
-        DateTimeOffset? created = null;
-        if (item.TryGetProperty("attributes", out var attributes))
-        {
-            if (attributes.TryGetProperty("enabled", out var e))
-                enabled = e.GetBoolean();
-            if (attributes.TryGetProperty("created", out var c) && c.TryGetInt64(out var seconds))
-                created = DateTimeOffset.FromUnixTimeSeconds(seconds);
-        }
-
-        var tags = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (item.TryGetProperty("tags", out var t) && t.ValueKind == JsonValueKind.Object)
-        {
-            foreach (var tag in t.EnumerateObject())
-                tags[tag.Name] = tag.Value.GetString() ?? "";
-        }
-
+        var (enabled, created, tags) = KeyVaultKeyBundle.ParseAttributes(item);
         return new KeyVaultKeyItem(new Uri(item.GetProperty("kid").GetString()!), enabled, created, tags);
     }
 

@@ -35,6 +35,13 @@ public sealed record KeyVaultKeyBundle(Uri KeyId, Jwk PublicJwk, bool Enabled, D
         if (algorithm.Curve is { } curve && key.TryGetProperty("crv", out var crv) && crv.GetString() != curve)
             throw new FormatException($"the vault key is on {crv.GetString()}, not {curve}");
 
+        var (enabled, created, tags) = ParseAttributes(body);
+        return new KeyVaultKeyBundle(kid, jwk, enabled, created, tags);
+    }
+
+    /// <summary>What key bundles and listed versions share: attributes.enabled, attributes.created (unix seconds) and tags.</summary>
+    public static (bool Enabled, DateTimeOffset? Created, IReadOnlyDictionary<string, string> Tags) ParseAttributes(JsonElement body)
+    {
         var enabled = true;
         DateTimeOffset? created = null;
         if (body.TryGetProperty("attributes", out var attributes))
@@ -52,6 +59,6 @@ public sealed record KeyVaultKeyBundle(Uri KeyId, Jwk PublicJwk, bool Enabled, D
                 tags[tag.Name] = tag.Value.GetString() ?? "";
         }
 
-        return new KeyVaultKeyBundle(kid, jwk, enabled, created, tags);
+        return (enabled, created, tags);
     }
 }
