@@ -185,6 +185,7 @@ public sealed partial class SigningKeySetReconciler(
             if (plan.Status.NextKeyId is { } nextKid)
                 next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
             await signingPublisher.PublishAsync(set, active, next, cancellationToken);
+            await signingPublisher.RemoveStaleAsync(set, cancellationToken);
             return null;
         }
         catch (KeyStoreException e)
@@ -285,6 +286,7 @@ public sealed partial class SigningKeySetReconciler(
             await writer.DeleteConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), CancellationToken.None);
         await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, CancellationToken.None);
         await writer.DeleteSecretAsync(ns, SigningSecretPublisher.SecretName(set), CancellationToken.None);
+        await signingPublisher.RemoveStaleAsync(set, CancellationToken.None);
 
         var policy = SpecValidator.Validate(set.Spec, _policyOptions).Policy;
         if (policy is not null)

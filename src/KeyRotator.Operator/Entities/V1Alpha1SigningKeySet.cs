@@ -14,6 +14,16 @@ public sealed class V1Alpha1SigningKeySet : IKubernetesObject<V1ObjectMeta>, ISp
     public const string KindName = "SigningKeySet";
     public const string GroupVersion = Group + "/" + Version;
 
+    /// <summary>What objects the set owns (JWKS, signing Secret, key Secret) point back with.</summary>
+    public static V1OwnerReference OwnerReference(string name, string uid) => new()
+    {
+        ApiVersion = GroupVersion,
+        Kind = KindName,
+        Name = name,
+        Uid = uid,
+        Controller = true,
+    };
+
     [JsonPropertyName("apiVersion")]
     public string ApiVersion { get; set; } = GroupVersion;
 

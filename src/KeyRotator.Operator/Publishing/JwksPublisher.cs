@@ -86,14 +86,7 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
         };
     }
 
-    public static V1OwnerReference OwnerReferenceFor(V1Alpha1SigningKeySet set) => new()
-    {
-        ApiVersion = V1Alpha1SigningKeySet.GroupVersion,
-        Kind = V1Alpha1SigningKeySet.KindName,
-        Name = set.Metadata.Name,
-        Uid = set.Metadata.Uid,
-        Controller = true,
-    };
+    public static V1OwnerReference OwnerReferenceFor(V1Alpha1SigningKeySet set) => V1Alpha1SigningKeySet.OwnerReference(set.Metadata.Name, set.Metadata.Uid);
 
     private static string OpenIdConfiguration(string issuer, string algorithm)
     {

@@ -62,6 +62,10 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
         }
     }
 
+    /// <summary>The Secrets in <paramref name="ns"/> that match <paramref name="labelSelector"/>.</summary>
+    public async Task<IList<V1Secret>> ListSecretsAsync(string ns, string labelSelector, CancellationToken cancellationToken) =>
+        (await kubernetes.CoreV1.ListNamespacedSecretAsync(ns, labelSelector: labelSelector, cancellationToken: cancellationToken)).Items;
+
     public async Task DeleteSecretAsync(string ns, string name, CancellationToken cancellationToken)
     {
         try

@@ -25,6 +25,27 @@ public sealed class SigningSecretPublisher(ObjectWriter writer)
     public Task<bool> PublishAsync(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next, CancellationToken cancellationToken) =>
         writer.ApplySecretAsync(Desired(set, active, next), cancellationToken);
 
+    /// <summary>
+    /// Deletes the signing Secrets this set wrote under an earlier spec.signingSecretName: nobody reads
+    /// them any more, and they would keep private keys long after those keys retire. Only Secrets
+    /// labelled for this set and owned by it (same UID) are touched.
+    /// </summary>
+    public async Task<int> RemoveStaleAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
+    {
+        var ns = set.Metadata.NamespaceProperty;
+        var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={ns},{Labels.Role}=signing";
+        var removed = 0;
+        foreach (var stale in await writer.ListSecretsAsync(ns, selector, cancellationToken))
+        {
+            if (stale.Metadata.Name == SecretName(set) || stale.Metadata.OwnerReferences?.Any(o => o.Uid == set.Metadata.Uid) != true)
+                continue;
+            await writer.DeleteSecretAsync(ns, stale.Metadata.Name, cancellationToken);
+            removed++;
+        }
+
+        return removed;
+    }
+
     public static V1Secret Desired(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next)
     {
         var data = new Dictionary<string, byte[]>();

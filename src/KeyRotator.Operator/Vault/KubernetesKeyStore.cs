@@ -182,14 +182,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
 
     private static string PemEncodingText(byte[] pkcs8) => System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", pkcs8);
 
-    public static V1OwnerReference Owner(KeySetContext set) => new()
-    {
-        ApiVersion = V1Alpha1SigningKeySet.GroupVersion,
-        Kind = V1Alpha1SigningKeySet.KindName,
-        Name = set.Name,
-        Uid = set.Uid,
-        Controller = true,
-    };
+    public static V1OwnerReference Owner(KeySetContext set) => V1Alpha1SigningKeySet.OwnerReference(set.Name, set.Uid);
 
     private static readonly JsonSerializerOptions EntryJson = new(JsonSerializerDefaults.Web);
 

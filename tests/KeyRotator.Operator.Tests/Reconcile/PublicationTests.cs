@@ -11,6 +11,29 @@ namespace KeyRotator.Operator.Tests.Reconcile;
 public sealed class PublicationTests(KubernetesEnvironment env)
 {
     [Fact]
+    public async Task Renaming_the_signing_Secret_moves_the_key_and_deletes_the_old_Secret_with_its_private_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("publish", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { SigningSecretName = "auth-signing-v1" })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        Assert.NotNull((await scenario.SigningAsync("auth-signing-v1")).Pem);
+
+        set.Spec = set.Spec with { SigningSecretName = "auth-signing-v2" };
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        var moved = await Eventually.HoldsAsync(async () => (await scenario.SigningAsync("auth-signing-v2"), await scenario.SigningAsync("auth-signing-v1")),
+            s => s.Item1.Kid == set.Status!.ActiveKeyId && s.Item1.Pem is not null && s.Item2.Kid is null && s.Item2.Pem is null,
+            TimeSpan.FromSeconds(15), "the key in the new Secret and the old Secret gone", ct);
+        Assert.Equal(set.Status!.ActiveKeyId, moved.Item1.Kid);
+    }
+
+    [Fact]
     public async Task Jwks_is_copied_to_target_namespaces_with_an_openid_configuration_and_restored_after_edits_and_deletes()
     {
         var ct = TestContext.Current.CancellationToken;
