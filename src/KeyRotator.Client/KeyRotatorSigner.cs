@@ -6,9 +6,17 @@ using Microsoft.IdentityModel.Tokens;
 namespace KeyRotator.Client;
 
 /// <summary>
-/// Signs JWTs with the active key from the mounted signing Secret (files "kid", "alg",
-/// "private-key.pem"). The files are re-read when the kid changes, so a rotation needs no restart.
-/// Vault providers publish a key reference instead of a PEM: such keys sign inside their vault.
+/// Signs in the vault that holds the key: given the signing Secret's key reference (an Azure Key Vault
+/// key version URL, or a PKCS#11 URI), the JWS algorithm and the JWS signing input, returns the JWS
+/// signature bytes (raw R||S for ES*). With Azure Key Vault this is CryptographyClient.SignDataAsync
+/// for that key id; with an HSM, C_Sign on the object the URI names.
+/// </summary>
+public delegate Task<byte[]> VaultSign(string keyReference, string algorithm, byte[] signingInput, CancellationToken cancellationToken);
+
+/// <summary>
+/// Signs JWTs with the active key from the mounted signing Secret (files "kid", "alg", and
+/// "private-key.pem" or, for keys that never leave a vault, "key-ref"). The files are re-read when the
+/// kid changes, so a rotation needs no restart.
 /// </summary>
 public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null)
 {
@@ -56,6 +64,43 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
             Subject = new ClaimsIdentity(claims),
             SigningCredentials = credentials,
         });
+    }
+
+    /// <summary>
+    /// A token signed by the vault that holds the active key (Azure Key Vault, PKCS#11): the header
+    /// carries the kid and alg from the signing Secret, <paramref name="sign"/> signs the JWS input with
+    /// the Secret's key-ref. Falls back to the PEM when the Secret holds one.
+    /// </summary>
+    public async Task<string> CreateTokenAsync(string issuer, string audience, TimeSpan lifetime, IEnumerable<Claim> claims, VaultSign sign, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sign);
+        var version = ResolveVersion();
+        if (File.Exists(Path.Combine(version, "private-key.pem")))
+            return CreateToken(issuer, audience, lifetime, claims);
+        var kid = File.ReadAllText(Path.Combine(version, "kid")).Trim();
+        var alg = File.ReadAllText(Path.Combine(version, "alg")).Trim();
+        var keyRefPath = Path.Combine(version, "key-ref");
+        if (!File.Exists(keyRefPath))
+            throw new InvalidOperationException($"{directory} holds neither private-key.pem nor key-ref: is it a KeyRotator signing Secret with an active key?");
+        if (!KeyRotatorTokenValidator.IsAsymmetric(alg))
+            throw new InvalidOperationException($"{directory}/alg is \"{alg}\", not one of the asymmetric JWS algorithms");
+        var keyRef = File.ReadAllText(keyRefPath).Trim();
+
+        var now = _time.GetUtcNow().UtcDateTime;
+        var unsigned = new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = issuer,
+            Audience = audience,
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + lifetime,
+            Subject = new ClaimsIdentity(claims),
+        });
+        var payload = unsigned.Split('.')[1];
+        var header = Base64UrlEncoder.Encode(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["alg"] = alg, ["kid"] = kid, ["typ"] = "JWT" }));
+        var input = $"{header}.{payload}";
+        var signature = await sign(keyRef, alg, System.Text.Encoding.ASCII.GetBytes(input), cancellationToken);
+        return $"{input}.{Base64UrlEncoder.Encode(signature)}";
     }
 
     private SigningCredentials Credentials()

@@ -1,6 +1,8 @@
+using System.Security.Claims;
 using System.Text;
 using Azure.Core;
 using k8s;
+using KeyRotator.Client;
 using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Model;
@@ -87,6 +89,42 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         var input = Encoding.ASCII.GetBytes("eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0");
         var signature = await store.SignAsync(context, rotated.Status.ActiveKeyId!, input, ct);
         Assert.True(JwsVerifier.Verify(jwks.Keys.Single(k => k.Kid == rotated.Status.ActiveKeyId), input, signature));
+    }
+
+    [Fact]
+    public async Task A_service_signs_through_the_vault_with_the_mounted_key_ref_and_its_tokens_verify_against_the_mounted_jwks_across_a_rotation()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, set) = await CreateSetAsync(ns, "akv", "ES384");
+        await using var jwksVolume = VolumeMirror.ForConfigMap(env.Admin, ns, "akv-jwks");
+        await using var signingVolume = VolumeMirror.ForSecret(env.Admin, ns, "akv-signing");
+        await Eventually.HoldsAsync(() => Task.FromResult(jwksVolume.Updates + signingVolume.Updates), n => n >= 2, TimeSpan.FromSeconds(10), "volumes populated", ct);
+
+        // The service's own Key Vault client signs; ours stands in for the SDK's CryptographyClient.
+        var vault = new KeyVaultClient(_credential, _fake.ClientOptions(), new KeyVaultCreateLimiter(TimeProvider.System), TimeProvider.System);
+        VaultSign sign = (keyRef, alg, input, token) => vault.SignDigestAsync(new Uri(keyRef), JwsAlgorithm.Parse(alg), JwsAlgorithm.Parse(alg).Digest(input), token);
+        var signer = new KeyRotatorSigner(signingVolume.Directory);
+        var options = new KeyRotatorValidationOptions { JwksPath = Path.Combine(jwksVolume.Directory, "jwks.json") };
+        options.ValidIssuers.Add("https://auth.example.com");
+        options.ValidAudiences.Add("api");
+        using var jwks = new JwksFileSource(options.JwksPath);
+        var validator = new KeyRotatorTokenValidator(jwks, options);
+
+        var first = await signer.CreateTokenAsync("https://auth.example.com", "api", TimeSpan.FromMinutes(5), [new Claim("sub", "alice")], sign, ct);
+        var result = await validator.ValidateAsync(first);
+        Assert.True(result.IsValid, result.Reason?.ToString());
+        Assert.Equal(set.Status!.ActiveKeyId, result.Kid);
+
+        await RotateNowAsync(scenario, set, "service");
+        await Eventually.HoldsAsync(() => Task.FromResult(File.ReadAllText(Path.Combine(signingVolume.Directory, "kid"))), kid => kid != set.Status.ActiveKeyId, TimeSpan.FromSeconds(30), "the new key reaching the signer's volume", ct);
+        jwks.Reload();
+        var second = await signer.CreateTokenAsync("https://auth.example.com", "api", TimeSpan.FromMinutes(5), [new Claim("sub", "alice")], sign, ct);
+        var rotated = await validator.ValidateAsync(second);
+        Assert.True(rotated.IsValid, rotated.Reason?.ToString());
+        Assert.NotEqual(set.Status.ActiveKeyId, rotated.Kid);
+        Assert.True((await validator.ValidateAsync(first)).IsValid, "a token signed before the rotation still verifies in the overlap");
     }
 
     [Fact]
