@@ -171,6 +171,11 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         Assert.Equal([1L, 2, 3, 4, 5], (await fresh.ListAsync(set, ct)).Select(k => k.Generation).Order());
         Assert.Equal(6, _fake.Versions("contoso.vault.azure.net", "jwt").Count);
         Assert.Contains(_fake.Requests, r => r.Query.Contains("$skiptoken=4", StringComparison.Ordinal));
+
+        // A store that has not listed the set yet finds the version to disable by listing.
+        var third = (await fresh.ListAsync(set, ct)).Single(k => k.Generation == 3);
+        await Store().DisableAsync(set, third.Kid, ct);
+        Assert.False(_fake.Versions("contoso.vault.azure.net", "jwt").Single(v => v.KeyId == third.VaultRef).Enabled);
     }
 
     [Fact]

@@ -21,8 +21,9 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
     public const string SetTag = "keyrotator-set";
     public const string RemovedTag = "keyrotator-removed";
 
-    // A version's key material never changes: read it once.
+    // A version's key material never changes: read it once. Nor does the version a kid (its thumbprint) names.
     private readonly ConcurrentDictionary<string, Jwk> _publicKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Uid, string Kid), Uri> _versionIds = new();
 
     public string Provider => "AzureKeyVault";
 
@@ -66,6 +67,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         }
 
         _publicKeys[bundle.KeyId.ToString()] = bundle.PublicJwk;
+        _versionIds[(set.Uid, bundle.PublicJwk.Kid)] = bundle.KeyId;
         return new StoredKey(bundle.PublicJwk, generation, bundle.Created ?? time.GetUtcNow(), bundle.KeyId.ToString(), bundle.Enabled);
     }
 
@@ -74,6 +76,13 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
 
     public async Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken)
     {
+        // The reconcile that asks has just listed the set: its version URL is known, no second listing.
+        if (_versionIds.TryGetValue((set.Uid, kid), out var keyId))
+        {
+            await client.UpdateKeyAsync(keyId, enabled: false, tags: null, cancellationToken);
+            return;
+        }
+
         foreach (var version in (await ListOursAsync(set, cancellationToken)).Where(v => v.Key.Kid == kid && v.Key.Enabled))
             await client.UpdateKeyAsync(version.Item.KeyId, enabled: false, tags: null, cancellationToken);
     }
@@ -81,14 +90,13 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
     public async Task DeleteAsync(KeySetContext set, string kid, CancellationToken cancellationToken)
     {
         foreach (var version in (await ListOursAsync(set, cancellationToken)).Where(v => v.Key.Kid == kid))
-        {
-            var tags = new Dictionary<string, string>(version.Item.Tags, StringComparer.Ordinal) { [RemovedTag] = "true" };
-            await client.UpdateKeyAsync(version.Item.KeyId, enabled: false, tags, cancellationToken);
-        }
+            await MarkRemovedAsync(version, cancellationToken);
     }
 
     public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
     {
+        foreach (var entry in _versionIds.Keys.Where(k => k.Uid == set.Uid))
+            _versionIds.TryRemove(entry, out _);
         if (!deleteKeys)
             return;
         var (vault, name) = Target(set);
@@ -97,7 +105,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         {
             // The key also holds versions that are not this set's: never delete those with it.
             foreach (var version in await ListOursAsync(set, cancellationToken))
-                await DeleteAsync(set, version.Key.Kid, cancellationToken);
+                await MarkRemovedAsync(version, cancellationToken);
             LogSharedKeyKept(logger, set.Namespace, set.Name, name, vault.Host);
             return;
         }
@@ -121,6 +129,13 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         var version = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Kid == kid && v.Key.Enabled)
             ?? throw new KeyStoreException($"the vault holds no enabled key {kid} for this set") { Reason = "KeyMissing" };
         return await client.SignDigestAsync(version.Item.KeyId, set.Policy.Algorithm, set.Policy.Algorithm.Digest(signingInput), cancellationToken);
+    }
+
+    /// <summary>Key Vault deletes keys, not versions: a version leaves the set disabled and tagged removed (tags are replaced whole, so merged).</summary>
+    private async Task MarkRemovedAsync(Version version, CancellationToken cancellationToken)
+    {
+        var tags = new Dictionary<string, string>(version.Item.Tags, StringComparer.Ordinal) { [RemovedTag] = "true" };
+        await client.UpdateKeyAsync(version.Item.KeyId, enabled: false, tags, cancellationToken);
     }
 
     private async Task<StoredKey?> FindAfterFailedCreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
@@ -170,6 +185,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
                 jwk = _publicKeys[id] = bundle.PublicJwk;
             }
 
+            _versionIds[(set.Uid, jwk.Kid)] = item.KeyId;
             ours.Add(new Version(item, new StoredKey(jwk, generation, item.Created ?? DateTimeOffset.UnixEpoch, id, item.Enabled)));
         }
 
