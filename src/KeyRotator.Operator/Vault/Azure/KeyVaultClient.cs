@@ -49,7 +49,7 @@ public sealed class KeyVaultClient
         using var message = Message(RequestMethod.Post, vault, $"/keys/{Uri.EscapeDataString(name)}/create", body);
         message.SetProperty(KeyVaultCreateLimiter.CreateProperty, hsm);
         message.ResponseClassifier = CreateClassifier.Instance;
-        var json = await SendAsync(message, $"create a version of key {name}", cancellationToken);
+        using var json = await SendAsync(message, $"create a version of key {name}", cancellationToken);
         return Parse(vault, "create", () => KeyVaultKeyBundle.Parse(json.RootElement, algorithm));
     }
 
@@ -57,7 +57,7 @@ public sealed class KeyVaultClient
     public async Task<KeyVaultKeyBundle?> GetKeyAsync(Uri vault, string name, string version, JwsAlgorithm algorithm, CancellationToken cancellationToken)
     {
         using var message = Message(RequestMethod.Get, vault, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version)}", null);
-        var json = await SendAsync(message, $"read key {name}", true, cancellationToken);
+        using var json = await SendAsync(message, $"read key {name}", true, cancellationToken);
         return json is null ? null : Parse(vault, "read", () => KeyVaultKeyBundle.Parse(json.RootElement, algorithm));
     }
 
@@ -78,7 +78,7 @@ public sealed class KeyVaultClient
             message.Request.Method = RequestMethod.Get;
             message.Request.Uri.Reset(page);
             message.Request.Headers.SetValue("Accept", "application/json");
-            var json = await SendAsync(message, $"list the versions of key {name}", true, cancellationToken);
+            using var json = await SendAsync(message, $"list the versions of key {name}", true, cancellationToken);
             if (json is null)
                 return items;
             page = Parse(vault, "list", () =>
@@ -92,21 +92,22 @@ public sealed class KeyVaultClient
         return items;
     }
 
-    /// <summary>Sets whether the version may be used, and merges <paramref name="tags"/> into its tags.</summary>
+    /// <summary>Sets whether the version may be used and, when given, replaces its tags (Key Vault does not merge them).</summary>
     public async Task UpdateKeyAsync(Uri keyId, bool enabled, IReadOnlyDictionary<string, string>? tags, CancellationToken cancellationToken)
     {
         var body = new JsonObject { ["attributes"] = new JsonObject { ["enabled"] = enabled } };
         if (tags is not null)
             body["tags"] = new JsonObject(tags.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value)));
         using var message = Message(RequestMethod.Patch, keyId, keyId.AbsolutePath, body);
-        await SendAsync(message, $"update key version {keyId.AbsolutePath}", true, cancellationToken);
+        (await SendAsync(message, $"update key version {keyId.AbsolutePath}", true, cancellationToken))?.Dispose();
     }
 
     /// <summary>Deletes every version of the key (soft delete); false when there was nothing to delete.</summary>
     public async Task<bool> DeleteKeyAsync(Uri vault, string name, CancellationToken cancellationToken)
     {
         using var message = Message(RequestMethod.Delete, vault, $"/keys/{Uri.EscapeDataString(name)}", null);
-        return await SendAsync(message, $"delete key {name}", true, cancellationToken) is not null;
+        using var deleted = await SendAsync(message, $"delete key {name}", true, cancellationToken);
+        return deleted is not null;
     }
 
     /// <summary>Purges a soft-deleted key. False while the deletion is still in progress (409) or when purge protection forbids it (403).</summary>
@@ -115,7 +116,7 @@ public sealed class KeyVaultClient
         using var message = Message(RequestMethod.Delete, vault, $"/deletedkeys/{Uri.EscapeDataString(name)}", null);
         try
         {
-            await SendAsync(message, $"purge deleted key {name}", true, cancellationToken);
+            (await SendAsync(message, $"purge deleted key {name}", true, cancellationToken))?.Dispose();
             return true;
         }
         catch (KeyStoreException e) when (e.Reason is "VaultConflict" or "VaultAccessDenied")
@@ -128,7 +129,7 @@ public sealed class KeyVaultClient
     public async Task RecoverDeletedKeyAsync(Uri vault, string name, CancellationToken cancellationToken)
     {
         using var message = Message(RequestMethod.Post, vault, $"/deletedkeys/{Uri.EscapeDataString(name)}/recover", null);
-        await SendAsync(message, $"recover deleted key {name}", cancellationToken);
+        (await SendAsync(message, $"recover deleted key {name}", cancellationToken)).Dispose();
     }
 
     /// <summary>Signs a digest with the version; the JWS signature bytes (raw R||S for ES*).</summary>
@@ -136,7 +137,7 @@ public sealed class KeyVaultClient
     {
         var body = new JsonObject { ["alg"] = algorithm.Name, ["value"] = Base64Url.Encode(digest) };
         using var message = Message(RequestMethod.Post, keyId, keyId.AbsolutePath.TrimEnd('/') + "/sign", body);
-        var json = await SendAsync(message, $"sign with {keyId.AbsolutePath}", cancellationToken);
+        using var json = await SendAsync(message, $"sign with {keyId.AbsolutePath}", cancellationToken);
         return Parse(keyId, "sign", () => Base64Url.Decode(json.RootElement.GetProperty("value").GetString()!));
     }
 
