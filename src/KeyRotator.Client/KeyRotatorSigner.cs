@@ -52,7 +52,12 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
 
     public string CreateToken(string issuer, string audience, TimeSpan lifetime, IEnumerable<Claim> claims)
     {
-        var credentials = Credentials();
+        return Encode(issuer, audience, lifetime, claims, Credentials());
+    }
+
+    /// <summary>The compact token with iss, aud, iat, nbf and exp; unsigned ("alg":"none") without credentials.</summary>
+    private string Encode(string issuer, string audience, TimeSpan lifetime, IEnumerable<Claim> claims, SigningCredentials? credentials)
+    {
         var now = _time.GetUtcNow().UtcDateTime;
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
         {
@@ -86,17 +91,7 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
             throw new InvalidOperationException($"{directory}/alg is \"{alg}\", not one of the asymmetric JWS algorithms");
         var keyRef = File.ReadAllText(keyRefPath).Trim();
 
-        var now = _time.GetUtcNow().UtcDateTime;
-        var unsigned = new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
-        {
-            Issuer = issuer,
-            Audience = audience,
-            IssuedAt = now,
-            NotBefore = now,
-            Expires = now + lifetime,
-            Subject = new ClaimsIdentity(claims),
-        });
-        var payload = unsigned.Split('.')[1];
+        var payload = Encode(issuer, audience, lifetime, claims, credentials: null).Split('.')[1];
         var header = Base64UrlEncoder.Encode(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["alg"] = alg, ["kid"] = kid, ["typ"] = "JWT" }));
         var input = $"{header}.{payload}";
         var signature = await sign(keyRef, alg, System.Text.Encoding.ASCII.GetBytes(input), cancellationToken);

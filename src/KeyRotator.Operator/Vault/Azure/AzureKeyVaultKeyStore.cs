@@ -179,7 +179,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
             var id = item.KeyId.ToString();
             if (!_publicKeys.TryGetValue(id, out var jwk))
             {
-                var bundle = await client.GetKeyAsync(vault, name, item.KeyId.Segments[^1].TrimEnd('/'), algorithm, cancellationToken);
+                var bundle = await client.GetKeyAsync(vault, name, KeyVaultKeyBundle.VersionOf(item.KeyId), algorithm, cancellationToken);
                 if (bundle is null)
                     continue; // deleted between the listing and the read
                 jwk = _publicKeys[id] = bundle.PublicJwk;

@@ -11,7 +11,10 @@ namespace KeyRotator.Operator.Vault.Azure;
 public sealed record KeyVaultKeyBundle(Uri KeyId, Jwk PublicJwk, bool Enabled, DateTimeOffset? Created, IReadOnlyDictionary<string, string> Tags)
 {
     /// <summary>The key's version: the last segment of its key id URL.</summary>
-    public string Version => KeyId.Segments[^1].TrimEnd('/');
+    public string Version => VersionOf(KeyId);
+
+    /// <summary>The version in a key id URL (https://vault/keys/name/version).</summary>
+    public static string VersionOf(Uri keyId) => keyId.Segments[^1].TrimEnd('/');
 
     public static KeyVaultKeyBundle Parse(JsonElement body, JwsAlgorithm algorithm)
     {
