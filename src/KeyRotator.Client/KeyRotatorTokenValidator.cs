@@ -7,7 +7,8 @@ namespace KeyRotator.Client;
 /// <summary>
 /// Verifies a JWT against the KeyRotator JWKS with the hardening checklist, in order: a well-formed
 /// compact JWS; an alg that is present, asymmetric, published, and the key's own; a kid the JWKS
-/// holds; the signature; then iss, aud, exp, nbf, iat and the maximum lifetime. Every rejection is
+/// holds; the signature; then iss, aud, exp, nbf, iat and the maximum lifetime. Tokens above
+/// <see cref="MaximumTokenSizeInBytes"/> and tokens with a crit header are malformed. Every rejection is
 /// classified, counted, and handed to the failure sink.
 /// </summary>
 public sealed class KeyRotatorTokenValidator(
@@ -15,6 +16,12 @@ public sealed class KeyRotatorTokenValidator(
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+
+    /// <summary>
+    /// Tokens longer than this (in bytes of their compact form) are refused before anything is parsed,
+    /// the bound Microsoft.IdentityModel's handlers use (TokenValidationParameters.DefaultMaximumTokenSizeInBytes).
+    /// </summary>
+    public const int MaximumTokenSizeInBytes = TokenValidationParameters.DefaultMaximumTokenSizeInBytes;
 
     public static bool IsAsymmetric(string? alg) =>
         alg is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512" or "ES256" or "ES384" or "ES512";
@@ -37,6 +44,10 @@ public sealed class KeyRotatorTokenValidator(
 
     private async Task<KeyRotatorValidationResult> CheckAsync(string token)
     {
+        // A compact JWS is ASCII: its length in chars is its size in bytes.
+        if (token.Length > MaximumTokenSizeInBytes)
+            return KeyRotatorValidationResult.Failure(FailureReason.Malformed, null, $"the token is larger than {MaximumTokenSizeInBytes} bytes");
+
         JsonWebToken jwt;
         try
         {
@@ -49,6 +60,12 @@ public sealed class KeyRotatorTokenValidator(
 
         var alg = jwt.TryGetHeaderValue<string>("alg", out var a) ? a : null;
         var kid = jwt.TryGetHeaderValue<string>("kid", out var k) ? k : null;
+
+        // RFC 7515 §4.1.11: a recipient must reject a JWS whose crit lists an extension it does not
+        // understand. This validator understands none, so any crit header is refused.
+        if (jwt.TryGetHeaderValue<object>("crit", out _))
+            return KeyRotatorValidationResult.Failure(FailureReason.Malformed, kid, "the token's crit header names extensions this validator does not understand");
+
         var snapshot = jwks.Current;
 
         if (string.IsNullOrEmpty(alg))

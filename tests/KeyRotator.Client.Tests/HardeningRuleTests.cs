@@ -7,6 +7,8 @@ namespace KeyRotator.Client.Tests;
 /// <summary>One token per hardening rule, breaking exactly that rule and nothing else.</summary>
 public sealed class HardeningRuleTests : IDisposable
 {
+    private static readonly string[] UnknownExtension = ["exp-ext"];
+    private static readonly string[] RegisteredHeader = ["kid"];
     private readonly TokenFactory _tokens = new();
     private readonly string _directory = Directory.CreateTempSubdirectory("jwks-").FullName;
     private readonly JwksFileSource _jwks;
@@ -56,6 +58,9 @@ public sealed class HardeningRuleTests : IDisposable
         { "no iat or nbf", FailureReason.Lifetime },
         { "lifetime over the maximum", FailureReason.Lifetime },
         { "not a JWS", FailureReason.Malformed },
+        { "crit extension not understood", FailureReason.Malformed },
+        { "crit naming a registered header", FailureReason.Malformed },
+        { "larger than 250 KB", FailureReason.Malformed },
     };
 
     [Theory]
@@ -94,6 +99,9 @@ public sealed class HardeningRuleTests : IDisposable
             "missing exp" => _tokens.Token(payload: p => p.Remove("exp")),
             "no iat or nbf" => _tokens.Token(payload: p => { p.Remove("iat"); p.Remove("nbf"); }),
             "lifetime over the maximum" => _tokens.Token(payload: p => p["exp"] = issued + 3600),
+            "crit extension not understood" => _tokens.Token(h => { h["crit"] = UnknownExtension; h["exp-ext"] = true; }),
+            "crit naming a registered header" => _tokens.Token(h => h["crit"] = RegisteredHeader),
+            "larger than 250 KB" => _tokens.Token(payload: p => p["padding"] = new string('a', KeyRotatorTokenValidator.MaximumTokenSizeInBytes)),
             _ => "this is not a token",
         };
     }
