@@ -50,7 +50,8 @@ public sealed partial class SigningKeySetController : IDisposable
         IEnumerable<string?> scopes = _options.WatchNamespaces.Count == 0 ? [null] : _options.WatchNamespaces.Select(n => (string?)n);
         foreach (var ns in scopes)
         {
-            var sets = new ResourceInformer<V1Alpha1SigningKeySet>(InformerSources.SigningKeySets(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
+            var sets = new ResourceInformer<V1Alpha1SigningKeySet>(
+                InformerSources.SigningKeySets(kubernetes, ns, (set, error) => LogUndecodable(informerLogger, set, error)), time, _options.WatchdogTimeout, informerLogger);
             sets.Changed += (_, set) => Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
             _setInformers.Add(sets);
 
@@ -186,6 +187,9 @@ public sealed partial class SigningKeySetController : IDisposable
     };
 
     public void Dispose() => Queue.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "SigningKeySet {Set} cannot be decoded and is skipped until it is fixed: {Error}")]
+    private static partial void LogUndecodable(ILogger logger, string set, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Leading: reconciling SigningKeySets with {Workers} workers")]
     private static partial void LogLeading(ILogger logger, int workers);

@@ -16,28 +16,56 @@ public static class InformerSources
     private const string Version = V1Alpha1SigningKeySet.Version;
     private const string Plural = V1Alpha1SigningKeySet.Plural;
 
-    public static ListWatch<V1Alpha1SigningKeySet> SigningKeySets(IKubernetes kubernetes, string? ns) => new(
+    /// <summary>
+    /// SigningKeySets are decoded one by one: an object that does not decode (written by hand around the
+    /// schema, or by a newer version) is reported through <paramref name="undecodable"/> and skipped, so
+    /// that it cannot make the informer re-list in a loop and block every other set.
+    /// </summary>
+    public static ListWatch<V1Alpha1SigningKeySet> SigningKeySets(IKubernetes kubernetes, string? ns, Action<string, string>? undecodable = null) => new(
         $"signingkeysets in {ns ?? "all namespaces"}",
         async ct =>
         {
-            var response = ns is null
+            var response = (JsonElement)(ns is null
                 ? await kubernetes.CustomObjects.ListClusterCustomObjectAsync(Group, Version, Plural, cancellationToken: ct)
-                : await kubernetes.CustomObjects.ListNamespacedCustomObjectAsync(Group, Version, ns, Plural, cancellationToken: ct);
-            var list = KubernetesJson.Deserialize<V1Alpha1SigningKeySetList>(((JsonElement)response).GetRawText());
-            return (list.Items, list.Metadata.ResourceVersion);
+                : await kubernetes.CustomObjects.ListNamespacedCustomObjectAsync(Group, Version, ns, Plural, cancellationToken: ct));
+            var items = new List<V1Alpha1SigningKeySet>();
+            foreach (var item in response.GetProperty("items").EnumerateArray())
+            {
+                if (Decode(item, undecodable) is { } set)
+                    items.Add(set);
+            }
+
+            return (items, response.GetProperty("metadata").GetProperty("resourceVersion").GetString()!);
         },
         (resourceVersion, timeoutSeconds, onError, ct) => ns is null
             ? Typed(kubernetes.CustomObjects.WatchListClusterCustomObjectAsync(Group, Version, Plural,
-                allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct))
+                allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct), undecodable)
             : Typed(kubernetes.CustomObjects.WatchListNamespacedCustomObjectAsync(Group, Version, ns, Plural,
-                allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct)));
+                allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct), undecodable));
 
-    private static async IAsyncEnumerable<(WatchEventType, V1Alpha1SigningKeySet)> Typed(IAsyncEnumerable<(WatchEventType, object)> events)
+    private static async IAsyncEnumerable<(WatchEventType, V1Alpha1SigningKeySet)> Typed(IAsyncEnumerable<(WatchEventType, object)> events, Action<string, string>? undecodable)
     {
         await foreach (var (type, item) in events)
         {
-            var json = item is JsonElement element ? element.GetRawText() : KubernetesJson.Serialize(item);
-            yield return (type, KubernetesJson.Deserialize<V1Alpha1SigningKeySet>(json));
+            var element = item is JsonElement e ? e : JsonSerializer.SerializeToElement(item);
+            if (Decode(element, undecodable) is { } set)
+                yield return (type, set);
+        }
+    }
+
+    private static V1Alpha1SigningKeySet? Decode(JsonElement item, Action<string, string>? undecodable)
+    {
+        try
+        {
+            return KubernetesJson.Deserialize<V1Alpha1SigningKeySet>(item.GetRawText());
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            var name = item.TryGetProperty("metadata", out var metadata)
+                ? $"{(metadata.TryGetProperty("namespace", out var n) ? n.GetString() : "")}/{(metadata.TryGetProperty("name", out var m) ? m.GetString() : "?")}"
+                : "?";
+            undecodable?.Invoke(name, e.Message);
+            return null;
         }
     }
 

@@ -57,8 +57,9 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
             {
                 break;
             }
-            catch (Exception e) when (e is HttpOperationException or HttpRequestException or KubernetesException or IOException or OperationCanceledException or System.Text.Json.JsonException)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                // Whatever the failure, the informer reports unhealthy (readiness fails) and reconnects with backoff.
                 _healthy = false;
                 Failures++;
                 var delay = backoff + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(backoff.TotalMilliseconds / 2) + 1));
