@@ -73,7 +73,7 @@ echo "== building and starting the operator (logs: $work/operator.log)"
 dotnet build src/KeyRotator.Operator -nologo -v q -o "$work/bin" >/dev/null
 dotnet "$work/bin/KeyRotator.Operator.dll" --kubeconfig "$kubeconfig" --urls http://127.0.0.1:0 \
   --KeyRotator:WatchNamespaces:0 "$NS" --KeyRotator:LeaderElection:Namespace "$NS" \
-  --KeyRotator:MinimumPrePublish 00:00:05 --KeyRotator:MinimumInterval 00:00:20 > "$work/operator.log" 2>&1 &
+  --KeyRotator:MinimumPrePublish 00:00:05 --KeyRotator:MinimumInterval 00:00:20 --KeyRotator:SignerPropagationAllowance 00:00:02 > "$work/operator.log" 2>&1 &
 pids+=($!)
 
 echo "== watching $NS/$SET (Ctrl-C to stop)"

@@ -148,17 +148,23 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
     }
 
     /// <summary>Creates a namespace that belongs to one test.</summary>
-    public async Task<string> CreateNamespaceAsync(string prefix, CancellationToken cancellationToken = default)
+    public Task<string> CreateNamespaceAsync(string prefix, CancellationToken cancellationToken = default) => CreateNamespaceAsync(prefix, null, cancellationToken);
+
+    public async Task<string> CreateNamespaceAsync(string prefix, IDictionary<string, string>? annotations, CancellationToken cancellationToken = default)
     {
         var suffix = Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
         var name = $"{prefix}-{suffix}".ToLowerInvariant();
         if (name.Length > 63)
             name = name[^63..].TrimStart('-');
-        await Admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } }, cancellationToken: cancellationToken);
+        await Admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = name, Annotations = annotations } }, cancellationToken: cancellationToken);
         lock (_namespaces)
             _namespaces.Add(name);
         return name;
     }
+
+    /// <summary>A namespace whose owner accepts JWKS copies from <paramref name="source"/> (annotation keyrotator.io/accept-jwks-from).</summary>
+    public Task<string> CreateNamespaceAcceptingJwksFromAsync(string prefix, string source, CancellationToken cancellationToken = default) =>
+        CreateNamespaceAsync(prefix, new Dictionary<string, string> { ["keyrotator.io/accept-jwks-from"] = source }, cancellationToken);
 
     public static string CrdDirectory => Path.Combine(AppContext.BaseDirectory, "crds");
 

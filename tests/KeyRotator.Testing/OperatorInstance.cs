@@ -55,6 +55,7 @@ public sealed class OperatorInstance : IAsyncDisposable
             "--urls", "http://127.0.0.1:0",
             "--KeyRotator:MinimumPrePublish", "00:00:01",
             "--KeyRotator:MinimumInterval", "00:00:05",
+            "--KeyRotator:SignerPropagationAllowance", "00:00:01",
             "--KeyRotator:LeaderElection:Namespace", namespaces[0],
             "--KeyRotator:LeaderElection:Identity", identity,
             "--KeyRotator:LeaderElection:LeaseDuration", "00:00:06",

@@ -12,6 +12,29 @@ namespace KeyRotator.Core.Lifecycle;
 /// </summary>
 public static class RotationPlanner
 {
+    /// <summary>
+    /// The rules that never wait (invariant 10), for when nothing else may happen (an invalid spec, a
+    /// name conflict, a vault that does not answer): listed kids are revoked and keys whose overlap has
+    /// ended are retired. Everything else in status stays as it is.
+    /// </summary>
+    public static Withdrawal Withdraw(SigningKeySetStatus? status, IReadOnlySet<string> revokedKeyIds, DateTimeOffset now)
+    {
+        var keys = new List<KeyStatus>(status?.Keys ?? []);
+        var events = new List<PlanEvent>();
+        var disable = new List<string>();
+        SafetyRules.Revoke(keys, revokedKeyIds, now, events, disable);
+        SafetyRules.Retire(keys, now, events, disable);
+        var unpublished = keys.Where(k => k.State is KeyState.Retired or KeyState.Revoked).Select(k => k.Kid).Concat(revokedKeyIds).ToHashSet(StringComparer.Ordinal);
+        var retiring = keys.Where(k => k.State == KeyState.Retiring).Select(k => k.RetiresAt!.Value).ToList();
+        var updated = (status ?? new SigningKeySetStatus()) with
+        {
+            Keys = keys,
+            ActiveKeyId = keys.FirstOrDefault(k => k.State == KeyState.Active)?.Kid,
+            NextKeyId = keys.FirstOrDefault(k => k.State == KeyState.Pending)?.Kid,
+        };
+        return new Withdrawal(updated, unpublished, events, retiring.Count == 0 ? null : retiring.Min());
+    }
+
     public static RotationPlan Plan(RotationInput input)
     {
         var work = new Work(input);
@@ -47,33 +70,9 @@ public static class RotationPlanner
         /// <summary>When the active key is due to be replaced (now, for a set that never had one).</summary>
         private DateTimeOffset DueAt => _lastRotation is { } last ? _policy.NextDue(last, input.JitterOffset) : _now;
 
-        public void RevokeKeysListedInSpec()
-        {
-            for (var i = 0; i < _keys.Count; i++)
-            {
-                var key = _keys[i];
-                if (key.State == KeyState.Revoked || !_policy.RevokedKeyIds.Contains(key.Kid))
-                    continue;
-                _activeWasRevoked |= key.State == KeyState.Active;
-                _keys[i] = key with { State = KeyState.Revoked, RevokedAt = _now };
-                _disable.Add(key.Kid);
-                _events.Add(PlanEvent.Warning("KeyRevoked",
-                    $"Key {key.Kid} (generation {key.Generation}) was revoked through spec.revokedKeyIds: removed from the JWKS and disabled; it never signs again"));
-            }
-        }
+        public void RevokeKeysListedInSpec() => _activeWasRevoked = SafetyRules.Revoke(_keys, _policy.RevokedKeyIds, _now, _events, _disable);
 
-        public void RetireKeysWhoseOverlapEnded()
-        {
-            for (var i = 0; i < _keys.Count; i++)
-            {
-                var key = _keys[i];
-                if (key.State != KeyState.Retiring || key.RetiresAt > _now)
-                    continue;
-                _keys[i] = key with { State = KeyState.Retired, RetiredAt = _now };
-                _disable.Add(key.Kid);
-                _events.Add(PlanEvent.Normal("KeyRetired", $"Key {key.Kid} (generation {key.Generation}) left the JWKS after its overlap window"));
-            }
-        }
+        public void RetireKeysWhoseOverlapEnded() => SafetyRules.Retire(_keys, _now, _events, _disable);
 
         public void PublishNextKeyWhenDue()
         {

@@ -63,8 +63,9 @@ public static class SpecValidator
 
         if (prePublish < options.MinimumPrePublish)
             problems.Add($"spec.rotation.prePublish {GoDuration.Format(prePublish)} is below the minimum {GoDuration.Format(options.MinimumPrePublish)}: mounted JWKS ConfigMaps reach pods only after the kubelet sync period and cache TTL, so verifiers would not know a new key when it starts signing; raise prePublish to at least {GoDuration.Format(options.MinimumPrePublish)}");
-        if (overlap < maxTokenLifetime + clockSkew)
-            problems.Add($"spec.rotation.overlap {GoDuration.Format(overlap)} is shorter than maxTokenLifetime + clockSkew ({GoDuration.Format(maxTokenLifetime)} + {GoDuration.Format(clockSkew)}): tokens signed just before a rotation would be rejected; raise overlap to at least {GoDuration.Format(maxTokenLifetime + clockSkew)} or shorten maxTokenLifetime");
+        var minimumOverlap = maxTokenLifetime + clockSkew + options.SignerPropagationAllowance;
+        if (overlap < minimumOverlap)
+            problems.Add($"spec.rotation.overlap {GoDuration.Format(overlap)} is shorter than maxTokenLifetime + clockSkew + the operator's signer allowance ({GoDuration.Format(maxTokenLifetime)} + {GoDuration.Format(clockSkew)} + {GoDuration.Format(options.SignerPropagationAllowance)}, the time signers that mount the signing Secret may keep signing with the old key): tokens signed just before a rotation would be rejected; raise overlap to at least {GoDuration.Format(minimumOverlap)} or shorten maxTokenLifetime");
         if (clockSkew > options.MaximumClockSkew)
             problems.Add($"spec.clockSkew {GoDuration.Format(clockSkew)} is larger than {GoDuration.Format(options.MaximumClockSkew)}; fix the clocks rather than widening the window in which expired tokens are accepted");
         if (maxTokenLifetime <= TimeSpan.Zero)

@@ -18,5 +18,11 @@ public sealed record SigningKeySetStatus
     /// <summary>The last value of the keyrotator.io/rotate-now annotation that was acted on.</summary>
     public string? LastRotateNowRequest { get; init; }
 
+    /// <summary>Algorithm, key size and vault of the set's keys, pinned when the first key was created.</summary>
+    public KeyParameters? KeyParameters { get; init; }
+
+    /// <summary>spec.jwks.targetNamespaces that hold no copy, and why.</summary>
+    public IList<SkippedTarget>? SkippedTargets { get; init; }
+
     public IList<Condition>? Conditions { get; init; }
 }

@@ -26,6 +26,7 @@ public sealed partial class SigningKeySetReconciler(
     KeyStoreSelector stores,
     JwksPublisher jwksPublisher,
     SigningSecretPublisher signingPublisher,
+    KeyWithdrawer withdrawer,
     ObjectWriter writer,
     EventRecorder events,
     OperatorMetrics metrics,
@@ -39,6 +40,8 @@ public sealed partial class SigningKeySetReconciler(
     {
         MinimumPrePublish = options.Value.MinimumPrePublish,
         MinimumInterval = options.Value.MinimumInterval,
+        SignerPropagationAllowance = options.Value.SignerPropagationAllowance,
+        RetiredKeyHistory = options.Value.RetiredKeyHistory,
     };
 
     public async Task<ReconcileResult> ReconcileAsync(string ns, string name, CancellationToken cancellationToken)
@@ -61,11 +64,11 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         var validation = SpecValidator.Validate(set.Spec, _policyOptions);
-        if (!validation.IsValid)
-        {
-            await ReportInvalidSpecAsync(set, validation.Message, cancellationToken);
-            return ReconcileResult.Done;
-        }
+        var problems = validation.Problems.Concat(KeySetNames.Problems(set)).Concat(KeySetNames.ParameterChanges(set)).ToList();
+        if (problems.Count > 0)
+            return await HoldAsync(set, "InvalidSpec", string.Join("; ", problems), cancellationToken);
+        if (await FindNameConflictAsync(set, cancellationToken) is { } conflict)
+            return await HoldAsync(set, "NameConflict", conflict, cancellationToken);
 
         var context = new KeySetContext(ns, name, set.Metadata.Uid, validation.Policy!, set.Spec);
         IKeyStore store;
@@ -75,14 +78,15 @@ public sealed partial class SigningKeySetReconciler(
             store = stores.For(set.Spec.Vault?.Provider);
             stored = [.. await store.ListAsync(context, cancellationToken)];
         }
+        catch (KeyStoreException e) when (e.Reason == "NameConflict")
+        {
+            return await HoldAsync(set, "NameConflict", e.Message, cancellationToken);
+        }
         catch (KeyStoreException e)
         {
             // Without the vault's view no key can be created or activated, and what is published stays
-            // published, except that a revoked key leaves at once: revocation must not wait for the vault.
-            metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
-            await WithdrawRevokedKeysAsync(set, context.Policy, cancellationToken);
-            await ReportDegradedAsync(set, e, cancellationToken);
-            return ReconcileResult.RetryWithBackoff;
+            // published, except that revoked and retired keys leave at once: safety never waits.
+            return await HoldDegradedAsync(set, e, cancellationToken);
         }
 
         var plan = Plan(set, context.Policy, stored, time.GetUtcNow());
@@ -100,12 +104,16 @@ public sealed partial class SigningKeySetReconciler(
             }
         }
 
-        var published = await PublishAsync(set, context, store, stored, plan, cancellationToken);
-        if (published is not null)
+        var outcome = await PublishAsync(set, context, store, stored, plan, cancellationToken);
+        if (outcome.Conflict is { } late)
+            return await HoldAsync(set, "NameConflict", late, cancellationToken);
+        if (outcome.VaultError is { } failed)
         {
-            vaultError ??= published;
+            // Status stays at the last true state: nothing planned is recorded as having happened.
+            return await HoldDegradedAsync(set, failed, cancellationToken);
         }
-        else if (plan.Events.Count > 0)
+
+        if (plan.Events.Count > 0)
         {
             // Record transition times as of now, after the writes: a key is never said to have been
             // published, or to have stopped signing, before verifiers and signers could see it.
@@ -115,10 +123,15 @@ public sealed partial class SigningKeySetReconciler(
             plan = settled;
         }
 
-        var status = WithDegraded(plan.Status, vaultError, set.Metadata.Generation ?? 0);
+        var status = WithDegraded(plan.Status, vaultError, outcome.Skipped, set.Metadata.Generation ?? 0) with
+        {
+            KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetNames.ParametersOf(set.Spec) : null),
+            SkippedTargets = outcome.Skipped.Count == 0 ? null : outcome.Skipped.Select(p => new SkippedTarget { Namespace = p.Namespace, Reason = p.Reason, Message = p.Message }).ToList(),
+        };
         var spike = failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert);
         var spikeEvent = SpikeTransition(set.Status, spike);
         status = WithSpike(status, spike, set.Metadata.Generation ?? 0);
+        var previousSkipped = set.Status?.SkippedTargets ?? [];
         if (!await WriteStatusAsync(set, status, cancellationToken))
             return ReconcileResult.At(time.GetUtcNow());
         if (plan.RotationTrigger is { } trigger)
@@ -127,6 +140,8 @@ public sealed partial class SigningKeySetReconciler(
         metrics.ObserveSet(ns, name, status);
         foreach (var planEvent in spikeEvent is null ? plan.Events : [.. plan.Events, spikeEvent])
             await events.RecordAsync(set, planEvent, cancellationToken);
+        foreach (var skipped in outcome.Skipped.Where(p => !previousSkipped.Any(q => q.Namespace == p.Namespace && q.Reason == p.Reason)))
+            await events.RecordAsync(set, PlanEvent.Warning(skipped.Reason, $"No JWKS copy in namespace {skipped.Namespace}: {skipped.Message}"), cancellationToken);
         if (vaultError is not null)
         {
             metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
@@ -143,7 +158,83 @@ public sealed partial class SigningKeySetReconciler(
             wake = wake is null || recheck < wake ? recheck : wake;
         }
 
+        // A skipped copy may become possible (namespace created, opt-in added) without any watched object changing.
+        if (outcome.Skipped.Count > 0)
+        {
+            var retry = time.GetUtcNow() + TimeSpan.FromSeconds(30);
+            wake = wake is null || retry < wake ? retry : wake;
+        }
+
         return ReconcileResult.At(wake);
+    }
+
+    /// <summary>
+    /// Nothing may move forward (an invalid spec, a name conflict): only what safety demands happens.
+    /// Revoked and retired keys leave every JWKS copy and the signing Secret, status says why the set
+    /// is held, and the set is looked at again when the next Retiring key's overlap ends.
+    /// </summary>
+    private async Task<ReconcileResult> HoldAsync(V1Alpha1SigningKeySet set, string reason, string message, CancellationToken cancellationToken)
+    {
+        var generation = set.Metadata.Generation ?? 0;
+        var withdrawal = await WithdrawAsync(set, cancellationToken);
+        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Ready);
+        var status = withdrawal.Status with
+        {
+            ObservedGeneration = generation,
+            Conditions = ConditionSet.Set(withdrawal.Status.Conditions, ConditionSet.Ready, false, reason, message, generation, time.GetUtcNow()),
+        };
+        await WriteStatusAsync(set, status, cancellationToken);
+        metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
+        foreach (var planEvent in withdrawal.Events)
+            await events.RecordAsync(set, planEvent, cancellationToken);
+        if (previous?.Reason != reason || previous.Message != message)
+        {
+            metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, reason == "InvalidSpec" ? "validation" : "publish").Inc();
+            await events.RecordAsync(set, PlanEvent.Warning(reason, message), cancellationToken);
+        }
+
+        // A conflict can clear without the set changing (the other object deleted): look again.
+        var wake = reason == "NameConflict" ? time.GetUtcNow() + TimeSpan.FromSeconds(30) : (DateTimeOffset?)null;
+        if (withdrawal.NextRetirement is { } retirement && (wake is null || retirement < wake))
+            wake = retirement;
+        return ReconcileResult.At(wake);
+    }
+
+    /// <summary>The vault (or reading signer material) failed: safety still happens, status says what failed.</summary>
+    private async Task<ReconcileResult> HoldDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, CancellationToken cancellationToken)
+    {
+        metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, "vault").Inc();
+        var withdrawal = await WithdrawAsync(set, cancellationToken);
+        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
+        var status = WithDegraded(withdrawal.Status, error, [], set.Metadata.Generation ?? 0);
+        await WriteStatusAsync(set, status, cancellationToken);
+        foreach (var planEvent in withdrawal.Events)
+            await events.RecordAsync(set, planEvent, cancellationToken);
+        if (previous?.Status != "True" || previous.Message != error.Message)
+            await events.RecordAsync(set, PlanEvent.Warning(error.Reason, error.Message), cancellationToken);
+        return ReconcileResult.RetryWithBackoff;
+    }
+
+    private async Task<Withdrawal> WithdrawAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
+    {
+        var revoked = new HashSet<string>(set.Spec.RevokedKeyIds ?? [], StringComparer.Ordinal);
+        var withdrawal = RotationPlanner.Withdraw(set.Status, revoked, time.GetUtcNow());
+        await withdrawer.WithdrawAsync(set, withdrawal.Unpublished, cancellationToken);
+        return withdrawal;
+    }
+
+    /// <summary>The set's JWKS ConfigMap or signing Secret name held by something that is not this set's.</summary>
+    private async Task<string?> FindNameConflictAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
+    {
+        var owner = SetIdentity.Of(set);
+        var ns = set.Metadata.NamespaceProperty;
+        var jwks = await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
+        if (jwks is not null && !Ownership.IsOwnedBy(jwks.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return $"ConfigMap {ns}/{jwks.Metadata.Name} (spec.jwks.configMapName) belongs to {Ownership.DescribeHolder(jwks.Metadata)} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
+        var signing = await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
+        if (signing is not null && !Ownership.IsOwnedBy(signing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return $"Secret {ns}/{signing.Metadata.Name} (spec.signingSecretName) belongs to {Ownership.DescribeHolder(signing.Metadata)} and was left unchanged; choose another spec.signingSecretName, or delete or rename that Secret";
+        return null;
     }
 
     private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
@@ -158,8 +249,11 @@ public sealed partial class SigningKeySetReconciler(
             Now = now,
         });
 
-    /// <summary>JWKS first, then the signing Secret. Returns the vault error that stopped it, if any.</summary>
-    private async Task<KeyStoreException?> PublishAsync(
+    /// <summary>What publishing did: a vault error or a name conflict that stopped it, and the copies skipped.</summary>
+    private sealed record PublishOutcome(KeyStoreException? VaultError, string? Conflict, IReadOnlyList<CopyProblem> Skipped);
+
+    /// <summary>JWKS first (every accepted copy), then the signing Secret.</summary>
+    private async Task<PublishOutcome> PublishAsync(
         V1Alpha1SigningKeySet set, KeySetContext context, IKeyStore store, IReadOnlyList<StoredKey> stored, RotationPlan plan, CancellationToken cancellationToken)
     {
         var keys = stored.ToDictionary(k => k.Kid, k => k.PublicJwk, StringComparer.Ordinal);
@@ -167,15 +261,27 @@ public sealed partial class SigningKeySetReconciler(
         if (missing.Count > 0)
         {
             // Never publish a JWKS without a key that may still have signed a live token.
-            return new KeyStoreException($"the vault no longer holds key(s) {string.Join(", ", missing)} that should be published; the JWKS was left as it is")
+            return new PublishOutcome(new KeyStoreException($"the vault no longer holds key(s) {string.Join(", ", missing)} that should be published; the JWKS was left as it is")
             {
                 Reason = "KeyMissing",
-            };
+            }, null, []);
         }
 
+        var (accepted, skipped) = await jwksPublisher.ResolveTargetsAsync(set, cancellationToken);
+        var problems = skipped.ToList();
         var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
-        await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, cancellationToken);
-        await jwksPublisher.RemoveCopiesAsync(set, JwksPublisher.Namespaces(set), options.Value.WatchNamespaces, cancellationToken);
+        var written = new List<string>();
+        foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
+        {
+            if (result != ApplyResult.NotOwned)
+                written.Add(ns);
+            else if (ns == set.Metadata.NamespaceProperty)
+                return new PublishOutcome(null, $"ConfigMap {ns}/{JwksPublisher.ConfigMapName(set)} (spec.jwks.configMapName) belongs to another owner and was left unchanged; choose another spec.jwks.configMapName", []);
+            else
+                problems.Add(new CopyProblem(ns, "NameConflict", $"ConfigMap {ns}/{JwksPublisher.ConfigMapName(set)} belongs to another owner and was left unchanged; choose another spec.jwks.configMapName or have that ConfigMap removed"));
+        }
+
+        await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
 
         try
         {
@@ -184,13 +290,14 @@ public sealed partial class SigningKeySetReconciler(
                 active = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == activeKid), cancellationToken);
             if (plan.Status.NextKeyId is { } nextKid)
                 next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
-            await signingPublisher.PublishAsync(set, active, next, cancellationToken);
+            if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
+                return new PublishOutcome(null, $"Secret {set.Metadata.NamespaceProperty}/{SigningSecretPublisher.SecretName(set)} (spec.signingSecretName) belongs to another owner and was left unchanged; choose another spec.signingSecretName", problems);
             await signingPublisher.RemoveStaleAsync(set, cancellationToken);
-            return null;
+            return new PublishOutcome(null, null, problems);
         }
         catch (KeyStoreException e)
         {
-            return e;
+            return new PublishOutcome(e, null, problems);
         }
     }
 
@@ -210,8 +317,9 @@ public sealed partial class SigningKeySetReconciler(
                 }
                 else if (key.Generation < newestGeneration)
                 {
-                    // Pruned from the history (or left over from an earlier life): never signs again.
-                    if (context.Policy.DeleteKeysOnRemoval)
+                    // Pruned from the history: never signs again. The Kubernetes store drops it under every
+                    // policy (one Secret cannot hold an unbounded history); vaults disable and mark it.
+                    if (context.Policy.DeleteKeysOnRemoval || store.Provider == "Kubernetes")
                         await store.DeleteAsync(context, key.Kid, cancellationToken);
                     else if (key.Enabled)
                         await store.DisableAsync(context, key.Kid, cancellationToken);
@@ -224,81 +332,51 @@ public sealed partial class SigningKeySetReconciler(
         }
     }
 
-    /// <summary>
-    /// Invariant 5 while the vault is unreachable: revoked kids are removed from every published JWKS
-    /// copy and from the signing Secret, using only what is already published. Status and the vault
-    /// catch up once the vault answers.
-    /// </summary>
-    private async Task WithdrawRevokedKeysAsync(V1Alpha1SigningKeySet set, RotationPolicy policy, CancellationToken cancellationToken)
-    {
-        if (policy.RevokedKeyIds.Count == 0)
-            return;
-        var ns = set.Metadata.NamespaceProperty;
-        var current = await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
-        if (current?.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
-            return;
-        var published = JwksDocument.Parse(json!);
-        var withdrawn = published.Keys.Where(k => policy.RevokedKeyIds.Contains(k.Kid)).Select(k => k.Kid).ToList();
-        var signing = await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
-        var signingKid = signing?.Data?.TryGetValue(SigningSecretPublisher.KidKey, out var kidBytes) == true ? System.Text.Encoding.UTF8.GetString(kidBytes) : null;
-        var nextKid = signing?.Data?.TryGetValue(SigningSecretPublisher.NextKidKey, out var nextBytes) == true ? System.Text.Encoding.UTF8.GetString(nextBytes) : null;
-        if (withdrawn.Count == 0 && !policy.RevokedKeyIds.Contains(signingKid ?? "") && !policy.RevokedKeyIds.Contains(nextKid ?? ""))
-            return;
-
-        var activeKid = set.Status?.ActiveKeyId is { } active && !policy.RevokedKeyIds.Contains(active) ? active : null;
-        await jwksPublisher.PublishAsync(set, new JwksDocument(published.Keys.Where(k => !policy.RevokedKeyIds.Contains(k.Kid)).ToList()), activeKid, cancellationToken);
-        if (signing is not null)
-        {
-            var data = new Dictionary<string, byte[]>(signing.Data ?? new Dictionary<string, byte[]>());
-            if (policy.RevokedKeyIds.Contains(signingKid ?? ""))
-            {
-                foreach (var key in new[] { SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey })
-                    data.Remove(key);
-            }
-
-            if (policy.RevokedKeyIds.Contains(nextKid ?? ""))
-            {
-                foreach (var key in new[] { SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey })
-                    data.Remove(key);
-            }
-
-            var desired = SigningSecretPublisher.Desired(set, null, null);
-            desired.Data = data;
-            desired.Metadata.Annotations = null;
-            await writer.ApplySecretAsync(desired, cancellationToken);
-        }
-
-        foreach (var kid in withdrawn)
-        {
-            await events.RecordAsync(set, PlanEvent.Warning("KeyRevoked",
-                $"Key {kid} was revoked through spec.revokedKeyIds and removed from the JWKS and the signing Secret while the vault is unavailable; it is disabled in the vault once the vault answers"), cancellationToken);
-        }
-    }
-
     private async Task<ReconcileResult> FinalizeAsync(V1Alpha1SigningKeySet set)
     {
         if (set.Metadata.Finalizers?.Contains(Labels.Finalizer) != true)
             return ReconcileResult.Done;
 
         // CancellationToken.None: a cancelled clean-up must not strand the set with its finalizer.
+        // Only objects that belong to this set are deleted; a name held by anything else stays.
         var ns = set.Metadata.NamespaceProperty;
+        var owner = SetIdentity.Of(set);
         foreach (var copy in JwksPublisher.Namespaces(set))
-            await writer.DeleteConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), CancellationToken.None);
+            await writer.DeleteOwnedConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), owner, CancellationToken.None);
         await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, CancellationToken.None);
-        await writer.DeleteSecretAsync(ns, SigningSecretPublisher.SecretName(set), CancellationToken.None);
+        await writer.DeleteOwnedSecretAsync(ns, SigningSecretPublisher.SecretName(set), owner, CancellationToken.None);
         await signingPublisher.RemoveStaleAsync(set, CancellationToken.None);
 
-        var policy = SpecValidator.Validate(set.Spec, _policyOptions).Policy;
-        if (policy is not null)
+        var deleteKeys = set.Spec.DeletionPolicy == "Delete";
+        if (KeySetNames.RemovalContext(set, _policyOptions) is not { } context)
+        {
+            // The vault section itself is unusable: there is no vault to clean up.
+            await events.RecordAsync(set, PlanEvent.Warning("KeysNotRemoved",
+                "The set was deleted, but spec.vault does not say where its keys are, so the vault was not cleaned up; remove them by hand if deletionPolicy was Delete"), CancellationToken.None);
+        }
+        else
         {
             try
             {
-                var context = new KeySetContext(ns, set.Metadata.Name, set.Metadata.Uid, policy, set.Spec);
-                await stores.For(set.Spec.Vault?.Provider).RemoveSetAsync(context, deleteKeys: policy.DeleteKeysOnRemoval, CancellationToken.None);
+                await stores.For(set.Spec.Vault?.Provider).RemoveSetAsync(context, deleteKeys, CancellationToken.None);
+            }
+            catch (KeyStoreException e) when (e.Reason == "PinSecretMissing")
+            {
+                // Without the PIN nobody can log in to clean up, and keeping the set would not bring the PIN back.
+                await events.RecordAsync(set, PlanEvent.Warning("KeysNotRemoved",
+                    $"The set was deleted without touching its keys on the token: {e.Message}. Its keys (CKA_LABEL kr:{set.Metadata.Uid}:*) stay on the token; remove them with the token's tools if deletionPolicy was Delete"), CancellationToken.None);
             }
             catch (KeyStoreException e)
             {
-                await ReportDegradedAsync(set, e, CancellationToken.None);
+                // Keep the finalizer: the keys must not be left behind silently. Status and an Event say why.
+                var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
+                var message = $"The set is being deleted but its keys could not be {(deleteKeys ? "deleted" : "retained")}: {e.Message}; the finalizer stays until this succeeds";
+                await WriteStatusAsync(set, (set.Status ?? new SigningKeySetStatus()) with
+                {
+                    Conditions = ConditionSet.Set(set.Status?.Conditions, ConditionSet.Degraded, true, e.Reason, message, set.Metadata.Generation ?? 0, time.GetUtcNow()),
+                }, CancellationToken.None);
+                if (previous?.Message != message)
+                    await events.RecordAsync(set, PlanEvent.Warning(e.Reason, message), CancellationToken.None);
                 return ReconcileResult.RetryWithBackoff;
             }
         }
@@ -317,38 +395,14 @@ public sealed partial class SigningKeySetReconciler(
         return ReconcileResult.Done;
     }
 
-    private async Task ReportInvalidSpecAsync(V1Alpha1SigningKeySet set, string message, CancellationToken cancellationToken)
+    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, IReadOnlyList<CopyProblem> skipped, long generation) => status with
     {
-        var generation = set.Metadata.Generation ?? 0;
-        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Ready);
-        var status = (set.Status ?? new SigningKeySetStatus()) with
-        {
-            ObservedGeneration = generation,
-            Conditions = ConditionSet.Set(set.Status?.Conditions, ConditionSet.Ready, false, "InvalidSpec", message, generation, time.GetUtcNow()),
-        };
-        await WriteStatusAsync(set, status, cancellationToken);
-        metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
-        if (previous?.Reason != "InvalidSpec" || previous.Message != message)
-        {
-            metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, "validation").Inc();
-            await events.RecordAsync(set, PlanEvent.Warning("InvalidSpec", message), cancellationToken);
-        }
-    }
-
-    private async Task ReportDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, CancellationToken cancellationToken)
-    {
-        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
-        var status = WithDegraded(set.Status ?? new SigningKeySetStatus(), error, set.Metadata.Generation ?? 0);
-        await WriteStatusAsync(set, status, cancellationToken);
-        if (previous?.Status != "True" || previous.Message != error.Message)
-            await events.RecordAsync(set, PlanEvent.Warning(error.Reason, error.Message), cancellationToken);
-    }
-
-    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, long generation) => status with
-    {
-        Conditions = error is null
-            ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, false, "AsExpected", "The vault and the API server answer", generation, time.GetUtcNow())
-            : ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow()),
+        Conditions = error is not null
+            ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow())
+            : skipped.Count > 0
+                ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, skipped.Any(p => p.Reason == "NameConflict") ? "NameConflict" : "CopiesSkipped",
+                    $"{skipped.Count} of spec.jwks.targetNamespaces hold no JWKS copy (see status.skippedTargets): " + string.Join("; ", skipped.Select(p => p.Message)), generation, time.GetUtcNow())
+                : ConditionSet.Set(status.Conditions, ConditionSet.Degraded, false, "AsExpected", "The vault and the API server answer", generation, time.GetUtcNow()),
     };
 
     private static PlanEvent? SpikeTransition(SigningKeySetStatus? previous, FailureSpike spike)

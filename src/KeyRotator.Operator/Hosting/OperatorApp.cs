@@ -28,6 +28,8 @@ public static class OperatorApp
         builder.Services.AddOptions<OperatorOptions>()
             .Bind(builder.Configuration.GetSection(OperatorOptions.Section))
             .Validate(o => o.Workers > 0, "KeyRotator:Workers must be at least 1")
+            .Validate(o => o.SignerPropagationAllowance >= TimeSpan.Zero, "KeyRotator:SignerPropagationAllowance must not be negative")
+            .Validate(o => o.RetiredKeyHistory is >= 1 and <= 100, "KeyRotator:RetiredKeyHistory must be between 1 and 100")
             .Validate(o => o.LeaderElection.RenewDeadline < o.LeaderElection.LeaseDuration, "KeyRotator:LeaderElection:RenewDeadline must be shorter than LeaseDuration")
             .Validate(o => o.AzureKeyVault.SoftwareCreatesPer10Seconds is > 0 and <= KeyVaultCreateLimiter.SoftwareCreates, "KeyRotator:AzureKeyVault:SoftwareCreatesPer10Seconds must be between 1 and Key Vault's limit of 20")
             .Validate(o => o.AzureKeyVault.HsmCreatesPer10Seconds is > 0 and <= KeyVaultCreateLimiter.HsmCreates, "KeyRotator:AzureKeyVault:HsmCreatesPer10Seconds must be between 1 and Key Vault's limit of 10")
@@ -39,6 +41,7 @@ public static class OperatorApp
         builder.Services.TryAddSingleton<IKubernetes>(_ => new k8s.Kubernetes(ClientConfiguration(builder.Configuration)));
         builder.Services.AddSingleton<ObjectWriter>();
         builder.Services.AddSingleton<JwksPublisher>();
+        builder.Services.AddSingleton<KeyWithdrawer>();
         builder.Services.AddSingleton<SigningSecretPublisher>();
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddSingleton<IKeyStore, KubernetesKeyStore>();

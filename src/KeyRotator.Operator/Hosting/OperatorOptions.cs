@@ -14,6 +14,12 @@ public sealed class OperatorOptions
     /// <summary>The smallest spec.rotation.interval accepted.</summary>
     public TimeSpan MinimumInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>Added to maxTokenLifetime + clockSkew in the overlap check: how long signers take to see a new signing Secret.</summary>
+    public TimeSpan SignerPropagationAllowance { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How many retired or revoked keys a set keeps (status and key store) before older ones are removed.</summary>
+    public int RetiredKeyHistory { get; set; } = 5;
+
     /// <summary>Reconciles running at once (never two for the same set).</summary>
     public int Workers { get; set; } = 2;
 

@@ -14,7 +14,23 @@ public static class Labels
     public const string ContentHashAnnotation = "keyrotator.io/content-hash";
     public const string RotateNowAnnotation = "keyrotator.io/rotate-now";
 
+    /// <summary>On every object the operator writes: the UID of the set it belongs to (owner references cannot cross namespaces).</summary>
+    public const string SetUidAnnotation = "keyrotator.io/set-uid";
+
+    /// <summary>
+    /// On a Namespace: the namespaces whose SigningKeySets may copy their JWKS into it, comma-separated,
+    /// or "*" for any. Without it, no set outside the namespace can make the operator write there.
+    /// </summary>
+    public const string AcceptJwksFromAnnotation = "keyrotator.io/accept-jwks-from";
+
+    /// <summary>On a key store kept after its set was deleted under deletionPolicy Retain: the UID of that set.</summary>
+    public const string RetainedFromUidAnnotation = "keyrotator.io/retained-from-uid";
+
     public const string Finalizer = "keyrotator.io/cleanup";
+
+    /// <summary>The annotation's value, or null.</summary>
+    public static string? Annotation(k8s.Models.V1ObjectMeta metadata, string key) =>
+        metadata.Annotations is { } annotations && annotations.TryGetValue(key, out var value) ? value : null;
 
     public static Dictionary<string, string> For(string setNamespace, string setName, string role) => new()
     {

@@ -1,5 +1,7 @@
+using System.Net;
 using System.Text.Json;
 using k8s;
+using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Jose;
 using KeyRotator.Operator.Entities;
@@ -22,22 +24,63 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
     public static IReadOnlyList<string> Namespaces(V1Alpha1SigningKeySet set) =>
         new[] { set.Metadata.NamespaceProperty }.Concat(set.Spec.Jwks?.TargetNamespaces ?? []).Distinct(StringComparer.Ordinal).ToList();
 
-    /// <summary>Writes every copy that differs; returns how many were written.</summary>
-    public async Task<int> PublishAsync(V1Alpha1SigningKeySet set, JwksDocument jwks, string? activeKid, CancellationToken cancellationToken)
+    /// <summary>
+    /// Splits spec.jwks.targetNamespaces into the namespaces that accept a copy from this set's namespace
+    /// (annotation keyrotator.io/accept-jwks-from on the Namespace) and those skipped, with the reason.
+    /// A tenant who may create a set in one namespace cannot make the operator write into another
+    /// that has not opted in.
+    /// </summary>
+    public async Task<(IReadOnlyList<string> Accepted, IReadOnlyList<CopyProblem> Skipped)> ResolveTargetsAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
     {
-        var written = 0;
-        foreach (var ns in Namespaces(set))
+        var source = set.Metadata.NamespaceProperty;
+        var accepted = new List<string> { source };
+        var skipped = new List<CopyProblem>();
+        foreach (var target in Namespaces(set).Skip(1))
         {
-            if (await writer.ApplyConfigMapAsync(Desired(set, ns, jwks, activeKid), cancellationToken))
-                written++;
+            V1Namespace? ns;
+            try
+            {
+                ns = await kubernetes.CoreV1.ReadNamespaceAsync(target, cancellationToken: cancellationToken);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+            {
+                skipped.Add(new CopyProblem(target, "NamespaceNotFound", $"namespace {target} does not exist; create it (annotated {Labels.AcceptJwksFromAnnotation}: {source}) or remove it from spec.jwks.targetNamespaces"));
+                continue;
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Forbidden)
+            {
+                skipped.Add(new CopyProblem(target, "NamespaceUnreadable", $"the operator may not read namespace {target} to check that it accepts JWKS copies; grant it get on namespaces (the chart does)"));
+                continue;
+            }
+
+            if (Accepts(ns, source))
+                accepted.Add(target);
+            else
+                skipped.Add(new CopyProblem(target, "NotAccepted", $"namespace {target} does not accept JWKS copies from {source}; its owner opts in with: kubectl annotate namespace {target} {Labels.AcceptJwksFromAnnotation}={source}"));
         }
 
-        return written;
+        return (accepted, skipped);
+    }
+
+    /// <summary>True when the Namespace's annotation lists <paramref name="source"/> (or "*").</summary>
+    public static bool Accepts(V1Namespace ns, string source) =>
+        ns.Metadata.Annotations?.TryGetValue(Labels.AcceptJwksFromAnnotation, out var list) == true
+        && list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Any(n => n == "*" || n == source);
+
+    /// <summary>Writes the JWKS into each namespace; what happened there, in order.</summary>
+    public async Task<IReadOnlyList<(string Namespace, ApplyResult Result)>> PublishAsync(
+        V1Alpha1SigningKeySet set, JwksDocument jwks, string? activeKid, IEnumerable<string> namespaces, CancellationToken cancellationToken)
+    {
+        var results = new List<(string, ApplyResult)>();
+        foreach (var ns in namespaces)
+            results.Add((ns, await writer.ApplyConfigMapAsync(Desired(set, ns, jwks, activeKid), SetIdentity.Of(set), cancellationToken)));
+        return results;
     }
 
     /// <summary>
     /// Deletes JWKS copies of this set that are no longer wanted (a namespace dropped from
-    /// targetNamespaces, or the set going away when <paramref name="keep"/> is empty).
+    /// targetNamespaces or no longer accepting copies, or the set going away when <paramref name="keep"/>
+    /// is empty). Only copies that belong to this set's UID are touched.
     /// <paramref name="searchNamespaces"/> empty means the whole cluster.
     /// </summary>
     public async Task<int> RemoveCopiesAsync(V1Alpha1SigningKeySet set, IReadOnlyCollection<string> keep, IEnumerable<string> searchNamespaces, CancellationToken cancellationToken)
@@ -51,11 +94,12 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
             foreach (var ns in scopes)
                 found.AddRange((await kubernetes.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: selector, cancellationToken: cancellationToken)).Items);
 
+        var owner = SetIdentity.Of(set);
         var removed = 0;
         foreach (var stale in found.Where(cm => !keep.Contains(cm.Metadata.NamespaceProperty) || cm.Metadata.Name != ConfigMapName(set)))
         {
-            await writer.DeleteConfigMapAsync(stale.Metadata.NamespaceProperty, stale.Metadata.Name, cancellationToken);
-            removed++;
+            if (await writer.DeleteOwnedConfigMapAsync(stale.Metadata.NamespaceProperty, stale.Metadata.Name, owner, cancellationToken))
+                removed++;
         }
 
         return removed;
@@ -67,7 +111,11 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
         if (set.Spec.Jwks?.Issuer is { Length: > 0 } issuer)
             data[OpenIdConfigurationKey] = OpenIdConfiguration(issuer, set.Spec.Algorithm);
 
-        var annotations = new Dictionary<string, string> { [Labels.ContentHashAnnotation] = jwks.ContentHash() };
+        var annotations = new Dictionary<string, string>
+        {
+            [Labels.ContentHashAnnotation] = jwks.ContentHash(),
+            [Labels.SetUidAnnotation] = set.Metadata.Uid,
+        };
         if (activeKid is not null)
             annotations[Labels.ActiveKidAnnotation] = activeKid;
 

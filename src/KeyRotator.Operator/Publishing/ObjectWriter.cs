@@ -2,80 +2,108 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Publishing;
 
 /// <summary>
 /// Create-or-update for the ConfigMaps and Secrets the operator owns, writing only when what is there
-/// differs from what should be (a steady-state reconcile writes nothing).
+/// differs from what should be (a steady-state reconcile writes nothing). It changes and deletes only
+/// objects that belong to the set (<see cref="Ownership"/>); a name held by anything else is reported
+/// as <see cref="ApplyResult.NotOwned"/> and left exactly as it is.
 /// </summary>
 public sealed class ObjectWriter(IKubernetes kubernetes)
 {
-    /// <summary>Makes the ConfigMap match; returns true when it wrote.</summary>
-    public async Task<bool> ApplyConfigMapAsync(V1ConfigMap desired, CancellationToken cancellationToken)
+    /// <summary>Makes the ConfigMap match, if it is the set's (or does not exist yet).</summary>
+    public async Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, SetIdentity owner, CancellationToken cancellationToken)
     {
         var ns = desired.Metadata.NamespaceProperty;
         var existing = await ReadConfigMapAsync(ns, desired.Metadata.Name, cancellationToken);
         if (existing is null)
         {
             await kubernetes.CoreV1.CreateNamespacedConfigMapAsync(desired, ns, cancellationToken: cancellationToken);
-            return true;
+            return ApplyResult.Written;
         }
 
+        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return ApplyResult.NotOwned;
         if (MetadataMatches(existing.Metadata, desired.Metadata) && DataEquals(existing.Data, desired.Data))
-            return false;
+            return ApplyResult.Unchanged;
         Merge(existing.Metadata, desired.Metadata);
         existing.Data = desired.Data;
         existing.BinaryData = null;
         await kubernetes.CoreV1.ReplaceNamespacedConfigMapAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
-        return true;
+        return ApplyResult.Written;
     }
 
-    /// <summary>Makes the Secret match; returns true when it wrote.</summary>
-    public async Task<bool> ApplySecretAsync(V1Secret desired, CancellationToken cancellationToken)
+    /// <summary>Makes the Secret match, if it is the set's (or does not exist yet).</summary>
+    public async Task<ApplyResult> ApplySecretAsync(V1Secret desired, SetIdentity owner, CancellationToken cancellationToken)
     {
         var ns = desired.Metadata.NamespaceProperty;
         var existing = await ReadSecretAsync(ns, desired.Metadata.Name, cancellationToken);
         if (existing is null)
         {
             await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken);
-            return true;
+            return ApplyResult.Written;
         }
 
+        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return ApplyResult.NotOwned;
         if (MetadataMatches(existing.Metadata, desired.Metadata) && BytesEqual(existing.Data, desired.Data) && existing.Type == desired.Type)
-            return false;
+            return ApplyResult.Unchanged;
         Merge(existing.Metadata, desired.Metadata);
         existing.Data = desired.Data;
         existing.StringData = null;
         await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
+        return ApplyResult.Written;
+    }
+
+    /// <summary>Writes back a Secret read a moment ago and checked to be the set's (a conflict means someone wrote since: the caller retries).</summary>
+    public Task ReplaceOwnedSecretAsync(V1Secret secret, CancellationToken cancellationToken) =>
+        kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
+
+    /// <summary>Deletes the ConfigMap if it is the set's; returns false when a foreign object holds the name.</summary>
+    public async Task<bool> DeleteOwnedConfigMapAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken)
+    {
+        var existing = await ReadConfigMapAsync(ns, name, cancellationToken);
+        if (existing is null)
+            return true;
+        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return false;
+        try
+        {
+            // The UID precondition: never delete an object that replaced ours since we read it.
+            await kubernetes.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = existing.Metadata.Uid } }, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        {
+        }
+
         return true;
     }
 
-    public async Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellationToken)
+    /// <summary>Deletes the Secret if it is the set's; returns false when a foreign object holds the name.</summary>
+    public async Task<bool> DeleteOwnedSecretAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken)
     {
+        var existing = await ReadSecretAsync(ns, name, cancellationToken);
+        if (existing is null)
+            return true;
+        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return false;
         try
         {
-            await kubernetes.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, cancellationToken: cancellationToken);
+            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(name, ns, new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = existing.Metadata.Uid } }, cancellationToken: cancellationToken);
         }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
         {
         }
+
+        return true;
     }
 
     /// <summary>The Secrets in <paramref name="ns"/> that match <paramref name="labelSelector"/>.</summary>
     public async Task<IList<V1Secret>> ListSecretsAsync(string ns, string labelSelector, CancellationToken cancellationToken) =>
         (await kubernetes.CoreV1.ListNamespacedSecretAsync(ns, labelSelector: labelSelector, cancellationToken: cancellationToken)).Items;
-
-    public async Task DeleteSecretAsync(string ns, string name, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-        }
-    }
 
     /// <summary>The ConfigMap, or null when there is none.</summary>
     public Task<V1ConfigMap?> ReadConfigMapAsync(string ns, string name, CancellationToken cancellationToken) =>

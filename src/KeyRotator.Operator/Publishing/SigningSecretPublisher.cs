@@ -22,8 +22,8 @@ public sealed class SigningSecretPublisher(ObjectWriter writer)
 
     public static string SecretName(V1Alpha1SigningKeySet set) => set.Spec.SigningSecretName ?? $"{set.Metadata.Name}-signing";
 
-    public Task<bool> PublishAsync(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next, CancellationToken cancellationToken) =>
-        writer.ApplySecretAsync(Desired(set, active, next), cancellationToken);
+    public Task<ApplyResult> PublishAsync(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next, CancellationToken cancellationToken) =>
+        writer.ApplySecretAsync(Desired(set, active, next), SetIdentity.Of(set), cancellationToken);
 
     /// <summary>
     /// Deletes the signing Secrets this set wrote under an earlier spec.signingSecretName: nobody reads
@@ -39,8 +39,8 @@ public sealed class SigningSecretPublisher(ObjectWriter writer)
         {
             if (stale.Metadata.Name == SecretName(set) || stale.Metadata.OwnerReferences?.Any(o => o.Uid == set.Metadata.Uid) != true)
                 continue;
-            await writer.DeleteSecretAsync(ns, stale.Metadata.Name, cancellationToken);
-            removed++;
+            if (await writer.DeleteOwnedSecretAsync(ns, stale.Metadata.Name, SetIdentity.Of(set), cancellationToken))
+                removed++;
         }
 
         return removed;
@@ -71,7 +71,9 @@ public sealed class SigningSecretPublisher(ObjectWriter writer)
                 Name = SecretName(set),
                 NamespaceProperty = set.Metadata.NamespaceProperty,
                 Labels = Labels.For(set.Metadata.NamespaceProperty, set.Metadata.Name, "signing"),
-                Annotations = active is null ? null : new Dictionary<string, string> { [Labels.ActiveKidAnnotation] = active.Kid },
+                Annotations = active is null
+                    ? new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Metadata.Uid }
+                    : new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Metadata.Uid, [Labels.ActiveKidAnnotation] = active.Kid },
                 OwnerReferences = [JwksPublisher.OwnerReferenceFor(set)],
             },
             Type = "Opaque",

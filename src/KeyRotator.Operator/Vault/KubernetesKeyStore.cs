@@ -14,7 +14,9 @@ namespace KeyRotator.Operator.Vault;
 
 /// <summary>
 /// The default vault: keys generated in process, private material in one labelled Secret per set
-/// ("&lt;set&gt;-keyrotator-keys"), owned by the set, one entry per rotation generation.
+/// ("&lt;set&gt;-keyrotator-keys"), owned by the set's UID, one entry per rotation generation. A Secret of that
+/// name that belongs to anything else (an application's Secret, the keys of an earlier set of the same
+/// name) is a NameConflict: it is never read as this set's keys, never written.
 /// </summary>
 public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time) : IKeyStore
 {
@@ -52,6 +54,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
                             Name = SecretName(set.Name),
                             NamespaceProperty = set.Namespace,
                             Labels = Labels.For(set.Namespace, set.Name, "keystore"),
+                            Annotations = new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Uid },
                             OwnerReferences = [Owner(set)],
                         },
                         Type = "Opaque",
@@ -103,23 +106,51 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
             return;
         try
         {
-            if (deleteKeys)
-            {
-                await kubernetes.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
-            }
-            else if (secret.Metadata.OwnerReferences?.Count > 0)
-            {
-                // Retain: detach the keys from the set so that garbage collection does not take them.
-                secret.Metadata.OwnerReferences = null;
-                await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
-            }
+            if (!deleteKeys)
+                await RetainAsync(set, secret, cancellationToken);
+            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, set.Namespace,
+                new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid } }, cancellationToken: cancellationToken);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
         }
         catch (HttpOperationException e)
         {
-            throw Failure(deleteKeys ? "delete the key Secret" : "detach the key Secret", e);
+            throw Failure(deleteKeys ? "delete the key Secret" : "retain the key Secret", e);
+        }
+    }
+
+    /// <summary>
+    /// The name of the Secret a deleted set's keys are kept in under deletionPolicy Retain: readable for
+    /// humans, no longer labelled as managed, so a set re-created under the same name starts with fresh
+    /// keys and never adopts, publishes or signs with these.
+    /// </summary>
+    public static string RetainedSecretName(string setName, string uid) => $"{setName}-keyrotator-keys-retained-{uid[..Math.Min(8, uid.Length)]}";
+
+    private async Task RetainAsync(KeySetContext set, V1Secret secret, CancellationToken cancellationToken)
+    {
+        var retained = new V1Secret
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = RetainedSecretName(set.Name, set.Uid),
+                NamespaceProperty = set.Namespace,
+                Labels = new Dictionary<string, string> { [Labels.SetName] = set.Name, [Labels.SetNamespace] = set.Namespace, [Labels.Role] = "retained-keystore" },
+                Annotations = new Dictionary<string, string> { [Labels.RetainedFromUidAnnotation] = set.Uid },
+            },
+            Type = "Opaque",
+            Data = secret.Data,
+        };
+        try
+        {
+            await kubernetes.CoreV1.CreateNamespacedSecretAsync(retained, set.Namespace, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // Kept by an earlier attempt of this finalizer (its delete had not happened yet); check that it is ours.
+            var existing = await kubernetes.CoreV1.ReadNamespacedSecretAsync(retained.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+            if (Labels.Annotation(existing.Metadata, Labels.RetainedFromUidAnnotation) != set.Uid)
+                throw new KeyStoreException($"cannot retain the keys: Secret {set.Namespace}/{retained.Metadata.Name} exists and is not this set's; move it away") { Reason = "NameConflict" };
         }
     }
 
@@ -154,7 +185,18 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
     {
         try
         {
-            return await kubernetes.CoreV1.ReadNamespacedSecretAsync(SecretName(set.Name), set.Namespace, cancellationToken: cancellationToken);
+            var secret = await kubernetes.CoreV1.ReadNamespacedSecretAsync(SecretName(set.Name), set.Namespace, cancellationToken: cancellationToken);
+            if (!Ownership.IsOwnedBy(secret.Metadata, set.Namespace, set.Name, set.Uid))
+            {
+                throw new KeyStoreException(
+                    $"Secret {set.Namespace}/{SecretName(set.Name)}, where this set's keys would be kept, belongs to {Ownership.DescribeHolder(secret.Metadata)}; " +
+                    "KeyRotator does not read or change it. Rename or delete that Secret (keys of a deleted set are kept under another name), or give the SigningKeySet another name")
+                {
+                    Reason = "NameConflict",
+                };
+            }
+
+            return secret;
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {

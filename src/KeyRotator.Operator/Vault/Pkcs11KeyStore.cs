@@ -169,7 +169,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
-            throw new KeyStoreException($"the PIN Secret {set.Namespace}/{reference.Name} does not exist") { Reason = "VaultAccessDenied" };
+            throw new KeyStoreException($"the PIN Secret {set.Namespace}/{reference.Name} does not exist") { Reason = "PinSecretMissing" };
         }
     }
 

@@ -36,7 +36,7 @@ public sealed class SpecValidatorTests
 
     public static TheoryData<string, SigningKeySetSpec, string> Invalid => new()
     {
-        { "overlap shorter than token lifetime + skew", Valid() with { Rotation = Valid().Rotation with { Overlap = "10m" } }, "raise overlap to at least 16m" },
+        { "overlap shorter than token lifetime + skew", Valid() with { Rotation = Valid().Rotation with { Overlap = "10m" } }, "raise overlap to at least 18m" },
         { "prePublish below the consumer-cache minimum", Valid() with { Rotation = Valid().Rotation with { PrePublish = "30s" } }, "raise prePublish to at least 2m" },
         { "interval shorter than prePublish", Valid() with { Rotation = Valid().Rotation with { Interval = "12m" } }, "must be longer than spec.rotation.prePublish" },
         { "interval below the minimum", Valid() with { Rotation = Valid().Rotation with { Interval = "300s" } }, "shorter than the operator's minimum" },

@@ -38,7 +38,7 @@ public sealed class PublicationTests(KubernetesEnvironment env)
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("publish", ct);
-        var payments = await env.CreateNamespaceAsync("payments", ct);
+        var payments = await env.CreateNamespaceAcceptingJwksFromAsync("payments", ns, ct);
         var scenario = new OperatorScenario(env, ns);
         await using var op = await OperatorInstance.StartAsync(env, [ns, payments]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
@@ -85,7 +85,7 @@ public sealed class PublicationTests(KubernetesEnvironment env)
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync($"delete-{policy}", ct);
-        var other = await env.CreateNamespaceAsync("copy", ct);
+        var other = await env.CreateNamespaceAcceptingJwksFromAsync("copy", ns, ct);
         var scenario = new OperatorScenario(env, ns);
         await using var op = await OperatorInstance.StartAsync(env, [ns, other]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
@@ -102,10 +102,17 @@ public sealed class PublicationTests(KubernetesEnvironment env)
         Assert.Null(await scenario.JwksAsync("auth-jwks"));
         Assert.Null(await scenario.JwksAsync("auth-jwks", other));
         Assert.False(await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-signing", ns)));
-        var keysKept = await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns));
-        Assert.Equal(policy == "Retain", keysKept);
-        if (keysKept)
-            Assert.Empty((await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct)).Metadata.OwnerReferences ?? []);
+        // Retain keeps the keys under a name of their own, detached and no longer managed, so that a set
+        // re-created under the same name starts with fresh keys.
+        Assert.False(await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns)));
+        var retained = (await env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct)).Items.Where(s => s.Metadata.Name.StartsWith("auth-keyrotator-keys-retained-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(policy == "Retain" ? 1 : 0, retained.Count);
+        if (policy == "Retain")
+        {
+            Assert.Empty(retained[0].Metadata.OwnerReferences ?? []);
+            Assert.False(retained[0].Metadata.Labels?.ContainsKey(Labels.ManagedBy) ?? false);
+            Assert.Contains(retained[0].Data.Keys, k => k.StartsWith("gen-", StringComparison.Ordinal));
+        }
     }
 
     private static async Task<bool> Exists<T>(Func<Task<T>> read)

@@ -28,7 +28,7 @@ public sealed class SpecValidationTests(KubernetesEnvironment env)
             s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Ready)?.Reason == "InvalidSpec", TimeSpan.FromSeconds(20), "InvalidSpec on short-overlap");
         var ready = ConditionSet.Find(invalid.Status!.Conditions, ConditionSet.Ready)!;
         Assert.Equal("False", ready.Status);
-        Assert.Contains("raise overlap to at least 16m", ready.Message, StringComparison.Ordinal);
+        Assert.Contains("raise overlap to at least 16m1s", ready.Message, StringComparison.Ordinal);
         Assert.Equal(invalid.Metadata.Generation, invalid.Status.ObservedGeneration);
 
         var cron = await Eventually.HoldsAsync(() => scenario.GetAsync("bad-cron"),

@@ -1,0 +1,73 @@
+using KeyRotator.Core.Jose;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Vault;
+
+namespace KeyRotator.Operator.Controllers;
+
+/// <summary>
+/// The spec rules that need the set's name or its history, beyond <see cref="SpecValidator"/>: names
+/// that would make the set's own objects collide, and key parameters that cannot change once keys exist.
+/// </summary>
+public static class KeySetNames
+{
+    public static IEnumerable<string> Problems(V1Alpha1SigningKeySet set)
+    {
+        var signing = SigningSecretPublisher.SecretName(set);
+        var keyStore = KubernetesKeyStore.SecretName(set.Metadata.Name);
+        if (signing == keyStore || signing.StartsWith(keyStore + "-retained-", StringComparison.Ordinal))
+            yield return $"spec.signingSecretName \"{signing}\" is the name of the set's own key store; signers would be handed every stored key and the store overwritten. Choose another name, e.g. {set.Metadata.Name}-signing";
+    }
+
+    /// <summary>What the set's keys are made with, as status records it.</summary>
+    public static KeyParameters ParametersOf(SigningKeySetSpec spec)
+    {
+        var rsa = JwsAlgorithm.TryParse(spec.Algorithm, out var algorithm) && algorithm.IsRsa;
+        var vault = (spec.Vault?.Provider ?? "Kubernetes") switch
+        {
+            "AzureKeyVault" when spec.Vault?.AzureKeyVault is { } azure => $"AzureKeyVault {azure.VaultUri.TrimEnd('/')}/keys/{azure.KeyName}",
+            "Pkcs11" when spec.Vault?.Pkcs11 is { } pkcs11 => $"Pkcs11 token={pkcs11.TokenLabel}",
+            var provider => provider,
+        };
+        return new KeyParameters { Algorithm = spec.Algorithm, RsaKeySize = rsa ? spec.RsaKeySize ?? 3072 : null, Vault = vault };
+    }
+
+    /// <summary>Changes to algorithm, key size or vault after the set's keys were made: refused, never followed.</summary>
+    public static IEnumerable<string> ParameterChanges(V1Alpha1SigningKeySet set)
+    {
+        if (set.Status?.KeyParameters is not { } pinned)
+            yield break;
+        var wanted = ParametersOf(set.Spec);
+        const string Fix = "keys cannot change once made; revert the change, or create a new SigningKeySet and move signers and verifiers to it";
+        if (pinned.Algorithm != wanted.Algorithm)
+            yield return $"spec.algorithm was {pinned.Algorithm} when the set's keys were made and is now {wanted.Algorithm}: {Fix}";
+        if (pinned.RsaKeySize != wanted.RsaKeySize && pinned.Algorithm == wanted.Algorithm)
+            yield return $"spec.rsaKeySize was {pinned.RsaKeySize} when the set's keys were made and is now {wanted.RsaKeySize}: {Fix}";
+        if (pinned.Vault != wanted.Vault)
+            yield return $"spec.vault was \"{pinned.Vault}\" when the set's keys were made and is now \"{wanted.Vault}\": {Fix}";
+    }
+
+    /// <summary>
+    /// Enough of a context to find and remove the set's keys when it is deleted, even when the rest of
+    /// the spec is invalid; null when spec.vault itself does not say where the keys are.
+    /// </summary>
+    public static KeySetContext? RemovalContext(V1Alpha1SigningKeySet set, RotationPolicyOptions options)
+    {
+        var provider = set.Spec.Vault?.Provider ?? "Kubernetes";
+        if ((provider == "AzureKeyVault" && set.Spec.Vault?.AzureKeyVault is null) || (provider == "Pkcs11" && set.Spec.Vault?.Pkcs11 is null)
+            || !SpecValidator.KnownProviders.Contains(provider))
+            return null;
+        var policy = SpecValidator.Validate(set.Spec, options).Policy ?? new RotationPolicy
+        {
+            Algorithm = JwsAlgorithm.TryParse(set.Spec.Algorithm, out var algorithm) ? algorithm : JwsAlgorithm.Parse("ES256"),
+            PrePublish = TimeSpan.Zero,
+            Overlap = TimeSpan.Zero,
+            MaxTokenLifetime = TimeSpan.Zero,
+            ClockSkew = TimeSpan.Zero,
+            DeleteKeysOnRemoval = set.Spec.DeletionPolicy == "Delete",
+        };
+        return new KeySetContext(set.Metadata.NamespaceProperty, set.Metadata.Name, set.Metadata.Uid, policy, set.Spec);
+    }
+}

@@ -1,0 +1,41 @@
+using k8s.Models;
+
+namespace KeyRotator.Operator.Kubernetes;
+
+/// <summary>
+/// Whether an object is the operator's to change for one set (invariant 9): labelled as managed by
+/// KeyRotator and recorded as belonging to that set's UID, by owner reference or by annotation.
+/// A name held by anything else is a conflict to report, never an object to take over.
+/// </summary>
+public static class Ownership
+{
+    public static bool IsOwnedBy(V1ObjectMeta metadata, string setNamespace, string setName, string setUid)
+    {
+        if (metadata.Labels?.TryGetValue(Labels.ManagedBy, out var managedBy) != true || managedBy != Labels.ManagedByValue)
+            return false;
+        if (metadata.OwnerReferences?.Any(o => o.Uid == setUid) == true)
+            return true;
+        if (metadata.Annotations?.TryGetValue(Labels.SetUidAnnotation, out var uid) == true)
+            return uid == setUid;
+
+        // Copies in other namespaces written before set-UID annotations existed: labelled for this set
+        // by name and owned by nobody. The next write records the UID.
+        return metadata.OwnerReferences is not { Count: > 0 }
+            && metadata.NamespaceProperty != setNamespace
+            && metadata.Labels.TryGetValue(Labels.SetName, out var name) && name == setName
+            && metadata.Labels.TryGetValue(Labels.SetNamespace, out var ns) && ns == setNamespace;
+    }
+
+    /// <summary>Who holds a name, for a NameConflict message.</summary>
+    public static string DescribeHolder(V1ObjectMeta metadata)
+    {
+        if (metadata.Labels?.TryGetValue(Labels.ManagedBy, out var managedBy) == true && managedBy == Labels.ManagedByValue)
+        {
+            var setName = metadata.Labels.TryGetValue(Labels.SetName, out var n) ? n : "?";
+            var setNs = metadata.Labels.TryGetValue(Labels.SetNamespace, out var s) ? s : "?";
+            return $"another SigningKeySet ({setNs}/{setName}, or an earlier set of that name)";
+        }
+
+        return "an object KeyRotator did not create";
+    }
+}

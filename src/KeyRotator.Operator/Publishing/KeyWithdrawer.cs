@@ -1,0 +1,74 @@
+using System.Text;
+using KeyRotator.Core.Jose;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+
+namespace KeyRotator.Operator.Publishing;
+
+/// <summary>
+/// Takes kids out of what verifiers and signers read, using only what is already published: every JWKS
+/// copy this set owns and its signing Secret. It only removes; it needs no vault, no valid spec and no
+/// other copy to be healthy, so revocation and retirement never wait for anything (invariant 10).
+/// </summary>
+public sealed class KeyWithdrawer(ObjectWriter writer)
+{
+    private static readonly string[] ActiveFields = [SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey];
+    private static readonly string[] NextFields = [SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey];
+
+    /// <summary>Removes <paramref name="kids"/> everywhere; returns the kids that were still published somewhere.</summary>
+    public async Task<IReadOnlySet<string>> WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        if (kids.Count == 0)
+            return found;
+        var owner = SetIdentity.Of(set);
+        var name = JwksPublisher.ConfigMapName(set);
+        foreach (var ns in JwksPublisher.Namespaces(set))
+        {
+            var current = await writer.ReadConfigMapAsync(ns, name, cancellationToken);
+            if (current is null || !Ownership.IsOwnedBy(current.Metadata, owner.Namespace, owner.Name, owner.Uid)
+                || current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
+                continue;
+            JwksDocument published;
+            try
+            {
+                published = JwksDocument.Parse(json!);
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+            {
+                // Not a JWKS any more (edited by hand): an empty one trusts nothing, which is safe.
+                published = new JwksDocument([]);
+            }
+
+            var withdrawn = published.Keys.Where(k => kids.Contains(k.Kid)).Select(k => k.Kid).ToList();
+            if (withdrawn.Count == 0 && published.Keys.Count > 0)
+                continue;
+            found.UnionWith(withdrawn);
+            var activeKid = Labels.Annotation(current.Metadata, Labels.ActiveKidAnnotation) is { } active && !kids.Contains(active) ? active : null;
+            await writer.ApplyConfigMapAsync(JwksPublisher.Desired(set, ns, new JwksDocument(published.Keys.Where(k => !kids.Contains(k.Kid)).ToList()), activeKid), owner, cancellationToken);
+        }
+
+        var signing = await writer.ReadSecretAsync(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), cancellationToken);
+        if (signing is null || !Ownership.IsOwnedBy(signing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+            return found;
+        var data = new Dictionary<string, byte[]>(signing.Data ?? new Dictionary<string, byte[]>());
+        var changed = Remove(data, SigningSecretPublisher.KidKey, ActiveFields, kids, found) | Remove(data, SigningSecretPublisher.NextKidKey, NextFields, kids, found);
+        if (!changed)
+            return found;
+        signing.Data = data;
+        if (Labels.Annotation(signing.Metadata, Labels.ActiveKidAnnotation) is { } annotated && kids.Contains(annotated))
+            signing.Metadata.Annotations!.Remove(Labels.ActiveKidAnnotation);
+        await writer.ReplaceOwnedSecretAsync(signing, cancellationToken);
+        return found;
+    }
+
+    private static bool Remove(Dictionary<string, byte[]> data, string kidField, string[] fields, IReadOnlySet<string> kids, HashSet<string> found)
+    {
+        if (!data.TryGetValue(kidField, out var kidBytes) || !kids.Contains(Encoding.UTF8.GetString(kidBytes)))
+            return false;
+        found.Add(Encoding.UTF8.GetString(kidBytes));
+        foreach (var field in fields)
+            data.Remove(field);
+        return true;
+    }
+}

@@ -1,0 +1,145 @@
+using System.Net;
+using System.Text;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Reconcile;
+
+/// <summary>Invariant 9: the operator changes only what it created for a set; a name held by anyone else is a NameConflict.</summary>
+public sealed class OwnershipTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task A_ConfigMap_it_did_not_create_is_left_unchanged_and_the_set_reports_NameConflict()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("own-cm", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var foreign = await env.Admin.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap
+        {
+            Metadata = new V1ObjectMeta { Name = "app-settings" },
+            Data = new Dictionary<string, string> { ["feature"] = "on" },
+        }, ns, cancellationToken: ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new() { ConfigMapName = "app-settings" } })
+            .Build(), ct);
+
+        var held = await WaitForReadyReasonAsync(scenario, "auth", "NameConflict", ct);
+        var ready = ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!;
+        Assert.Contains($"ConfigMap {ns}/app-settings", ready.Message, StringComparison.Ordinal);
+        Assert.Contains("choose another spec.jwks.configMapName", ready.Message, StringComparison.Ordinal);
+        await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "NameConflict" && x.Type == "Warning"), TimeSpan.FromSeconds(5), "a NameConflict Event", ct);
+
+        var after = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("app-settings", ns, cancellationToken: ct);
+        Assert.Equal(foreign.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
+        Assert.Equal(new Dictionary<string, string> { ["feature"] = "on" }, after.Data);
+
+        // Deleting the set leaves the foreign ConfigMap alone too.
+        await scenario.Sets.DeleteAsync(ns, "auth", ct);
+        await Eventually.HoldsAsync(() => ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        Assert.Equal(foreign.Metadata.ResourceVersion, (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("app-settings", ns, cancellationToken: ct)).Metadata.ResourceVersion);
+    }
+
+    [Fact]
+    public async Task Two_sets_naming_one_ConfigMap_the_first_keeps_it_and_the_second_gets_NameConflict()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("own-two", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("first", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new() { ConfigMapName = "shared-jwks" } })
+            .Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("first");
+
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("second", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new() { ConfigMapName = "shared-jwks" } })
+            .Build(), ct);
+        var second = await WaitForReadyReasonAsync(scenario, "second", "NameConflict", ct);
+
+        Assert.Contains("another SigningKeySet", ConditionSet.Find(second.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        Assert.Null(second.Status.ActiveKeyId);
+        var jwks = await scenario.JwksAsync("shared-jwks");
+        Assert.Equal([first.Status!.ActiveKeyId], jwks!.Keys.Select(k => k.Kid));
+        var cm = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("shared-jwks", ns, cancellationToken: ct);
+        Assert.Equal(first.Metadata.Uid, Assert.Single(cm.Metadata.OwnerReferences).Uid);
+    }
+
+    [Fact]
+    public async Task An_application_Secret_named_as_the_signing_Secret_is_never_overwritten_nor_deleted_with_the_set()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("own-secret", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var password = await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "db-password" },
+            Data = new Dictionary<string, byte[]> { ["password"] = Encoding.UTF8.GetBytes("hunter2") },
+        }, ns, cancellationToken: ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { SigningSecretName = "db-password", DeletionPolicy = "Delete" })
+            .Build(), ct);
+        var held = await WaitForReadyReasonAsync(scenario, "auth", "NameConflict", ct);
+        Assert.Contains($"Secret {ns}/db-password", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+
+        await scenario.Sets.DeleteAsync(ns, "auth", ct);
+        await Eventually.HoldsAsync(() => ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        var after = await env.Admin.CoreV1.ReadNamespacedSecretAsync("db-password", ns, cancellationToken: ct);
+        Assert.Equal(password.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
+        Assert.Equal("hunter2", Encoding.UTF8.GetString(after.Data["password"]));
+    }
+
+    [Fact]
+    public async Task A_signing_Secret_named_like_the_key_store_is_refused_and_no_stored_key_is_lost()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("own-store", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var storeBefore = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
+
+        set.Spec = set.Spec with { SigningSecretName = "auth-keyrotator-keys" };
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        var held = await WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        Assert.Contains("is the name of the set's own key store", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        var storeAfter = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
+        Assert.Equal(storeBefore.Metadata.ResourceVersion, storeAfter.Metadata.ResourceVersion);
+        Assert.Contains(storeAfter.Data.Values.Select(v => Encoding.UTF8.GetString(v)), v => v.Contains(set.Status!.ActiveKeyId!, StringComparison.Ordinal) && v.Contains("\"pkcs8\":\"", StringComparison.Ordinal));
+        Assert.Contains((await scenario.JwksAsync("auth-jwks"))!.Keys, k => k.Kid == set.Status!.ActiveKeyId);
+    }
+
+    internal static async Task<k8s.Models.V1ObjectMeta> MetadataAsync(Task<V1ConfigMap> read) => (await read).Metadata;
+
+    internal static async Task<KeyRotator.Operator.Entities.V1Alpha1SigningKeySet> WaitForReadyReasonAsync(OperatorScenario scenario, string name, string reason, CancellationToken ct) =>
+        await Eventually.HoldsAsync(() => scenario.GetAsync(name),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Ready) is { Status: "False" } ready && ready.Reason == reason,
+            TimeSpan.FromSeconds(15), $"{name} Ready=False {reason}", ct);
+
+    internal static async Task<bool> ExistsAsync<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            await read();
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Text;
+using k8s;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Reconcile;
+
+/// <summary>Invariant 10: revocation and retirement never wait; keys belong to a set's UID; history is bounded.</summary>
+public sealed class SafetyTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task A_revocation_in_the_same_edit_as_an_invalid_timing_still_leaves_every_JWKS_within_5_seconds()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-invalid", ct);
+        var copy = await env.CreateNamespaceAcceptingJwksFromAsync("safety-copy", ns, ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns, copy]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s", Overlap = "20m" })
+            .WithSpec(s => s with { Jwks = new() { TargetNamespaces = [copy] } })
+            .Build(), ct);
+        var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+        var set = await RotateNowAsync(scenario, "auth", first, ct);
+        var second = set.Status!.ActiveKeyId!;
+        Assert.Contains((await scenario.JwksAsync("auth-jwks", copy))!.Keys, k => k.Kid == first);
+
+        // One edit: revoke the retiring key and make the timing invalid.
+        set.Spec = set.Spec with { RevokedKeyIds = [first], Rotation = set.Spec.Rotation with { Overlap = "1s" } };
+        var clock = Stopwatch.StartNew();
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.JwksAsync("auth-jwks", copy)),
+            j => j.Item1!.Keys.All(k => k.Kid != first) && j.Item2!.Keys.All(k => k.Kid != first), TimeSpan.FromSeconds(5), "the revoked kid out of both copies", ct);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        Assert.Equal([second], (await scenario.JwksAsync("auth-jwks"))!.Keys.Select(k => k.Kid));
+        Assert.Equal(second, (await scenario.SigningAsync("auth-signing")).Kid);
+
+        var held = await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        Assert.Equal(KeyState.Revoked, held.Status!.Keys!.Single(k => k.Kid == first).State);
+        Assert.Equal(second, held.Status.ActiveKeyId);
+    }
+
+    [Fact]
+    public async Task Revoking_every_key_while_the_spec_is_invalid_publishes_an_empty_key_set_and_empties_the_signing_Secret()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-all", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var only = set.Status!.ActiveKeyId!;
+
+        set.Spec = set.Spec with { RevokedKeyIds = [only], Rotation = set.Spec.Rotation with { Cron = "every day at noon", Interval = null } };
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks"), j => j is { Keys.Count: 0 }, TimeSpan.FromSeconds(5), "an empty key set", ct);
+        var signing = await scenario.SigningAsync("auth-signing");
+        Assert.Null(signing.Kid);
+        Assert.Null(signing.Pem);
+        var held = await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        Assert.Null(held.Status!.ActiveKeyId);
+    }
+
+    [Fact]
+    public async Task A_set_recreated_under_the_same_name_after_Retain_gets_fresh_keys_and_never_publishes_a_revoked_kid()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-recreate", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var build = () => SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build();
+        await scenario.Sets.CreateAsync(build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var revoked = set.Status!.ActiveKeyId!;
+        set.Spec = set.Spec with { RevokedKeyIds = [revoked] };
+        await scenario.Sets.ReplaceAsync(set, ct);
+        var replacement = (await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != revoked, TimeSpan.FromSeconds(10), "a replacement", ct)).Status!.ActiveKeyId!;
+
+        await scenario.Sets.DeleteAsync(ns, "auth", ct);
+        await Eventually.HoldsAsync(() => OwnershipTests.ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        await scenario.Sets.CreateAsync(build(), ct);
+        var again = await scenario.WaitForActiveKeyAsync("auth");
+
+        var old = new[] { revoked, replacement };
+        Assert.DoesNotContain(again.Status!.ActiveKeyId, old);
+        Assert.DoesNotContain(again.Status.Keys!, k => old.Contains(k.Kid));
+        Assert.DoesNotContain((await scenario.JwksAsync("auth-jwks"))!.Keys, k => old.Contains(k.Kid));
+        Assert.DoesNotContain((await scenario.SigningAsync("auth-signing")).Kid, old);
+
+        // The retained keys are still there for humans, untouched by the new set.
+        var retained = (await env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct)).Items.Single(s => s.Metadata.Name.StartsWith("auth-keyrotator-keys-retained-", StringComparison.Ordinal));
+        var retainedText = string.Join("\n", retained.Data.Values.Select(v => Encoding.UTF8.GetString(v)));
+        Assert.Contains(replacement, retainedText, StringComparison.Ordinal);
+        Assert.DoesNotContain(again.Status.ActiveKeyId!, retainedText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Changing_the_algorithm_of_a_live_set_is_refused_and_its_keys_keep_working()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-alg", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        Assert.Equal("ES256", set.Status!.KeyParameters!.Algorithm);
+        var jwksBefore = await scenario.JwksJsonAsync("auth-jwks");
+
+        set.Spec = set.Spec with { Algorithm = "RS256" };
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        var held = await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        Assert.Contains("spec.algorithm was ES256 when the set's keys were made and is now RS256", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        Assert.Equal(jwksBefore, await scenario.JwksJsonAsync("auth-jwks"));
+        Assert.Equal("ES256", (await scenario.SigningAsync("auth-signing")).Alg);
+
+        // Reverting is enough to carry on.
+        held.Spec = held.Spec with { Algorithm = "ES256" };
+        await scenario.Sets.ReplaceAsync(held, ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+    }
+
+    [Fact]
+    public async Task The_key_store_keeps_a_bounded_history_of_retired_keys_under_Retain()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-history", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:RetiredKeyHistory"] = "2" });
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s", Overlap = "3s" })
+            .WithSpec(s => s with { MaxTokenLifetime = "1s", ClockSkew = "1s" })
+            .Build(), ct);
+        var active = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+        for (var i = 0; i < 5; i++)
+            active = (await RotateNowAsync(scenario, "auth", active, ct)).Status!.ActiveKeyId!;
+
+        // Once the last overlap ends: the active key and two retired ones remain, in status and in the store.
+        var settled = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status!.Keys!.All(k => k.State is KeyState.Active or KeyState.Retired) && s.Status.Keys!.Count == 3,
+            TimeSpan.FromSeconds(20), "one active and two retired keys in status", ct);
+        var store = await Eventually.HoldsAsync(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct), s => s.Data.Count == 3,
+            TimeSpan.FromSeconds(10), "three entries in the key store", ct);
+        var storedText = string.Join("\n", store.Data.Values.Select(v => Encoding.UTF8.GetString(v)));
+        Assert.All(settled.Status!.Keys!, k => Assert.Contains(k.Kid, storedText, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Delete_removes_the_keys_even_when_the_spec_has_become_invalid()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-delete", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { DeletionPolicy = "Delete" })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        set.Spec = set.Spec with { Rotation = set.Spec.Rotation with { Overlap = "1s" } };
+        await scenario.Sets.ReplaceAsync(set, ct);
+        await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+
+        await scenario.Sets.DeleteAsync(ns, "auth", ct);
+
+        await Eventually.HoldsAsync(() => OwnershipTests.ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        var left = (await env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct)).Items.Where(s => s.Metadata.Name.StartsWith("auth-", StringComparison.Ordinal)).Select(s => s.Metadata.Name);
+        Assert.Empty(left);
+    }
+
+    private static async Task<Entities.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string name, string activeKid, CancellationToken ct)
+    {
+        var set = await scenario.GetAsync(name);
+        set.Metadata.Annotations ??= new Dictionary<string, string>();
+        set.Metadata.Annotations[Labels.RotateNowAnnotation] = Guid.NewGuid().ToString("N");
+        await scenario.Sets.ReplaceAsync(set, ct);
+        return await Eventually.HoldsAsync(() => scenario.GetAsync(name), s => s.Status?.ActiveKeyId is { } kid && kid != activeKid, TimeSpan.FromSeconds(15), "the next key active", ct);
+    }
+}
