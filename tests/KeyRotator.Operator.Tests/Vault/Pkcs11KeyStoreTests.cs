@@ -241,14 +241,55 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         Assert.DoesNotContain(compromised, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Deleting_a_set_whose_vault_refuses_keeps_the_finalizer_with_a_condition_until_the_vault_answers()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (_, context) = await ArrangeAsync("ES256");
+        var ns = context.Namespace;
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var (scenario, _) = await CreateHsmSetAsync(context, "ES256", deletionPolicy: "Delete");
+
+        await SetPinAsync(ns, "0000");
+        await scenario.Sets.DeleteAsync(ns, "hsm", ct);
+
+        var stuck = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True" } d && d.Message.Contains("is being deleted", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), "Degraded saying why the set cannot go yet", ct);
+        Assert.Contains("could not be deleted", ConditionSet.Find(stuck.Status!.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("0000", ConditionSet.Find(stuck.Status.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
+
+        await SetPinAsync(ns, SoftHsm.UserPin);
+        await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Any(s => s.Metadata.Name == "hsm"), exists => !exists, TimeSpan.FromSeconds(60), "the set gone once the vault answers", ct);
+    }
+
+    [Fact]
+    public async Task A_set_whose_PIN_Secret_is_gone_is_deleted_with_an_Event_saying_its_keys_stay_on_the_token()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (_, context) = await ArrangeAsync("ES256");
+        var ns = context.Namespace;
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var (scenario, set) = await CreateHsmSetAsync(context, "ES256", deletionPolicy: "Delete");
+
+        await env.Admin.CoreV1.DeleteNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
+        await scenario.Sets.DeleteAsync(ns, "hsm", ct);
+
+        await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Any(s => s.Metadata.Name == "hsm"), exists => !exists, TimeSpan.FromSeconds(15), "the set gone", ct);
+        var events = await scenario.EventsAsync("hsm");
+        var notRemoved = Assert.Single(events, e => e.Reason == "KeysNotRemoved");
+        Assert.Contains("PIN Secret", notRemoved.Message, StringComparison.Ordinal);
+        Assert.Contains($"kr:{set.Metadata.Uid}", notRemoved.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>A set "hsm" on the SoftHSM token of <paramref name="context"/>, once its first key signs.</summary>
-    private async Task<(OperatorScenario Scenario, V1Alpha1SigningKeySet Set)> CreateHsmSetAsync(KeySetContext context, string algorithm)
+    private async Task<(OperatorScenario Scenario, V1Alpha1SigningKeySet Set)> CreateHsmSetAsync(KeySetContext context, string algorithm, string? deletionPolicy = null)
     {
         var scenario = new OperatorScenario(env, context.Namespace);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("hsm", context.Namespace)
             .WithAlgorithm(algorithm)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Vault = context.Spec.Vault })
+            .WithSpec(s => s with { Vault = context.Spec.Vault, DeletionPolicy = deletionPolicy })
             .Build());
         return (scenario, await scenario.WaitForActiveKeyAsync("hsm"));
     }
