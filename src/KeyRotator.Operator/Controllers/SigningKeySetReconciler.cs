@@ -64,7 +64,7 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         var validation = SpecValidator.Validate(set.Spec, _policyOptions);
-        var problems = validation.Problems.Concat(KeySetNames.Problems(set)).Concat(KeySetNames.ParameterChanges(set)).ToList();
+        var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
         if (problems.Count > 0)
             return await HoldAsync(set, "InvalidSpec", string.Join("; ", problems), cancellationToken);
         if (await FindNameConflictAsync(set, cancellationToken) is { } conflict)
@@ -125,8 +125,8 @@ public sealed partial class SigningKeySetReconciler(
 
         var status = WithDegraded(plan.Status, vaultError, outcome.Skipped, set.Metadata.Generation ?? 0) with
         {
-            KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetNames.ParametersOf(set.Spec) : null),
-            SkippedTargets = outcome.Skipped.Count == 0 ? null : outcome.Skipped.Select(p => new SkippedTarget { Namespace = p.Namespace, Reason = p.Reason, Message = p.Message }).ToList(),
+            KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetSpecRules.ParametersOf(set.Spec) : null),
+            SkippedTargets = outcome.Skipped.Count == 0 ? null : [.. outcome.Skipped],
         };
         var spike = failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert);
         var spikeEvent = SpikeTransition(set.Status, spike);
@@ -229,13 +229,21 @@ public sealed partial class SigningKeySetReconciler(
         var owner = SetIdentity.Of(set);
         var ns = set.Metadata.NamespaceProperty;
         var jwks = await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
-        if (jwks is not null && !Ownership.IsOwnedBy(jwks.Metadata, owner.Namespace, owner.Name, owner.Uid))
-            return $"ConfigMap {ns}/{jwks.Metadata.Name} (spec.jwks.configMapName) belongs to {Ownership.DescribeHolder(jwks.Metadata)} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
+        if (jwks is not null && !Ownership.IsOwnedBy(jwks.Metadata, owner))
+            return JwksNameConflict(ns, jwks.Metadata.Name, Ownership.DescribeHolder(jwks.Metadata));
         var signing = await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
-        if (signing is not null && !Ownership.IsOwnedBy(signing.Metadata, owner.Namespace, owner.Name, owner.Uid))
-            return $"Secret {ns}/{signing.Metadata.Name} (spec.signingSecretName) belongs to {Ownership.DescribeHolder(signing.Metadata)} and was left unchanged; choose another spec.signingSecretName, or delete or rename that Secret";
+        if (signing is not null && !Ownership.IsOwnedBy(signing.Metadata, owner))
+            return SigningNameConflict(ns, signing.Metadata.Name, Ownership.DescribeHolder(signing.Metadata));
         return null;
     }
+
+    private static string JwksNameConflict(string ns, string name, string holder) =>
+        $"ConfigMap {ns}/{name} (spec.jwks.configMapName) belongs to {holder} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
+
+    private static string SigningNameConflict(string ns, string name, string holder) =>
+        $"Secret {ns}/{name} (spec.signingSecretName) belongs to {holder} and was left unchanged; choose another spec.signingSecretName, or delete or rename that Secret";
+
+    private const string AnotherOwner = "another owner";
 
     private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
         RotationPlanner.Plan(new RotationInput
@@ -250,7 +258,7 @@ public sealed partial class SigningKeySetReconciler(
         });
 
     /// <summary>What publishing did: a vault error or a name conflict that stopped it, and the copies skipped.</summary>
-    private sealed record PublishOutcome(KeyStoreException? VaultError, string? Conflict, IReadOnlyList<CopyProblem> Skipped);
+    private sealed record PublishOutcome(KeyStoreException? VaultError, string? Conflict, IReadOnlyList<SkippedTarget> Skipped);
 
     /// <summary>JWKS first (every accepted copy), then the signing Secret.</summary>
     private async Task<PublishOutcome> PublishAsync(
@@ -276,9 +284,9 @@ public sealed partial class SigningKeySetReconciler(
             if (result != ApplyResult.NotOwned)
                 written.Add(ns);
             else if (ns == set.Metadata.NamespaceProperty)
-                return new PublishOutcome(null, $"ConfigMap {ns}/{JwksPublisher.ConfigMapName(set)} (spec.jwks.configMapName) belongs to another owner and was left unchanged; choose another spec.jwks.configMapName", []);
+                return new PublishOutcome(null, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner), []);
             else
-                problems.Add(new CopyProblem(ns, "NameConflict", $"ConfigMap {ns}/{JwksPublisher.ConfigMapName(set)} belongs to another owner and was left unchanged; choose another spec.jwks.configMapName or have that ConfigMap removed"));
+                problems.Add(JwksPublisher.Skipped(ns, "NameConflict", JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
         }
 
         await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
@@ -291,7 +299,7 @@ public sealed partial class SigningKeySetReconciler(
             if (plan.Status.NextKeyId is { } nextKid)
                 next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
             if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
-                return new PublishOutcome(null, $"Secret {set.Metadata.NamespaceProperty}/{SigningSecretPublisher.SecretName(set)} (spec.signingSecretName) belongs to another owner and was left unchanged; choose another spec.signingSecretName", problems);
+                return new PublishOutcome(null, SigningNameConflict(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), AnotherOwner), problems);
             await signingPublisher.RemoveStaleAsync(set, cancellationToken);
             return new PublishOutcome(null, null, problems);
         }
@@ -348,7 +356,7 @@ public sealed partial class SigningKeySetReconciler(
         await signingPublisher.RemoveStaleAsync(set, CancellationToken.None);
 
         var deleteKeys = set.Spec.DeletionPolicy == "Delete";
-        if (KeySetNames.RemovalContext(set, _policyOptions) is not { } context)
+        if (KeySetSpecRules.RemovalContext(set, _policyOptions) is not { } context)
         {
             // The vault section itself is unusable: there is no vault to clean up.
             await events.RecordAsync(set, PlanEvent.Warning("KeysNotRemoved",
@@ -395,7 +403,7 @@ public sealed partial class SigningKeySetReconciler(
         return ReconcileResult.Done;
     }
 
-    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, IReadOnlyList<CopyProblem> skipped, long generation) => status with
+    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, IReadOnlyList<SkippedTarget> skipped, long generation) => status with
     {
         Conditions = error is not null
             ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow())

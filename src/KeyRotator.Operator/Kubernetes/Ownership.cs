@@ -9,21 +9,21 @@ namespace KeyRotator.Operator.Kubernetes;
 /// </summary>
 public static class Ownership
 {
-    public static bool IsOwnedBy(V1ObjectMeta metadata, string setNamespace, string setName, string setUid)
+    public static bool IsOwnedBy(V1ObjectMeta metadata, SetIdentity set)
     {
         if (metadata.Labels?.TryGetValue(Labels.ManagedBy, out var managedBy) != true || managedBy != Labels.ManagedByValue)
             return false;
-        if (metadata.OwnerReferences?.Any(o => o.Uid == setUid) == true)
+        if (metadata.OwnerReferences?.Any(o => o.Uid == set.Uid) == true)
             return true;
         if (metadata.Annotations?.TryGetValue(Labels.SetUidAnnotation, out var uid) == true)
-            return uid == setUid;
+            return uid == set.Uid;
 
         // Copies in other namespaces written before set-UID annotations existed: labelled for this set
         // by name and owned by nobody. The next write records the UID.
         return metadata.OwnerReferences is not { Count: > 0 }
-            && metadata.NamespaceProperty != setNamespace
-            && metadata.Labels.TryGetValue(Labels.SetName, out var name) && name == setName
-            && metadata.Labels.TryGetValue(Labels.SetNamespace, out var ns) && ns == setNamespace;
+            && metadata.NamespaceProperty != set.Namespace
+            && metadata.Labels.TryGetValue(Labels.SetName, out var name) && name == set.Name
+            && metadata.Labels.TryGetValue(Labels.SetNamespace, out var ns) && ns == set.Namespace;
     }
 
     /// <summary>Who holds a name, for a NameConflict message.</summary>

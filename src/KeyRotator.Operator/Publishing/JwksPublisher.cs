@@ -4,6 +4,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Jose;
+using KeyRotator.Core.Model;
 using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Kubernetes;
 
@@ -30,11 +31,11 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
     /// A tenant who may create a set in one namespace cannot make the operator write into another
     /// that has not opted in.
     /// </summary>
-    public async Task<(IReadOnlyList<string> Accepted, IReadOnlyList<CopyProblem> Skipped)> ResolveTargetsAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyList<string> Accepted, IReadOnlyList<SkippedTarget> Skipped)> ResolveTargetsAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
     {
         var source = set.Metadata.NamespaceProperty;
         var accepted = new List<string> { source };
-        var skipped = new List<CopyProblem>();
+        var skipped = new List<SkippedTarget>();
         foreach (var target in Namespaces(set).Skip(1))
         {
             V1Namespace? ns;
@@ -44,23 +45,25 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
             {
-                skipped.Add(new CopyProblem(target, "NamespaceNotFound", $"namespace {target} does not exist; create it (annotated {Labels.AcceptJwksFromAnnotation}: {source}) or remove it from spec.jwks.targetNamespaces"));
+                skipped.Add(Skipped(target, "NamespaceNotFound", $"namespace {target} does not exist; create it (annotated {Labels.AcceptJwksFromAnnotation}: {source}) or remove it from spec.jwks.targetNamespaces"));
                 continue;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Forbidden)
             {
-                skipped.Add(new CopyProblem(target, "NamespaceUnreadable", $"the operator may not read namespace {target} to check that it accepts JWKS copies; grant it get on namespaces (the chart does)"));
+                skipped.Add(Skipped(target, "NamespaceUnreadable", $"the operator may not read namespace {target} to check that it accepts JWKS copies; grant it get on namespaces (the chart does)"));
                 continue;
             }
 
             if (Accepts(ns, source))
                 accepted.Add(target);
             else
-                skipped.Add(new CopyProblem(target, "NotAccepted", $"namespace {target} does not accept JWKS copies from {source}; its owner opts in with: kubectl annotate namespace {target} {Labels.AcceptJwksFromAnnotation}={source}"));
+                skipped.Add(Skipped(target, "NotAccepted", $"namespace {target} does not accept JWKS copies from {source}; its owner opts in with: kubectl annotate namespace {target} {Labels.AcceptJwksFromAnnotation}={source}"));
         }
 
         return (accepted, skipped);
     }
+
+    public static SkippedTarget Skipped(string ns, string reason, string message) => new() { Namespace = ns, Reason = reason, Message = message };
 
     /// <summary>True when the Namespace's annotation lists <paramref name="source"/> (or "*").</summary>
     public static bool Accepts(V1Namespace ns, string source) =>

@@ -15,18 +15,17 @@ public sealed class KeyWithdrawer(ObjectWriter writer)
     private static readonly string[] ActiveFields = [SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey];
     private static readonly string[] NextFields = [SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey];
 
-    /// <summary>Removes <paramref name="kids"/> everywhere; returns the kids that were still published somewhere.</summary>
-    public async Task<IReadOnlySet<string>> WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
+    /// <summary>Removes <paramref name="kids"/> from every JWKS copy and the signing Secret the set owns.</summary>
+    public async Task WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
-        var found = new HashSet<string>(StringComparer.Ordinal);
         if (kids.Count == 0)
-            return found;
+            return;
         var owner = SetIdentity.Of(set);
         var name = JwksPublisher.ConfigMapName(set);
         foreach (var ns in JwksPublisher.Namespaces(set))
         {
             var current = await writer.ReadConfigMapAsync(ns, name, cancellationToken);
-            if (current is null || !Ownership.IsOwnedBy(current.Metadata, owner.Namespace, owner.Name, owner.Uid)
+            if (current is null || !Ownership.IsOwnedBy(current.Metadata, owner)
                 || current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
                 continue;
             JwksDocument published;
@@ -40,33 +39,29 @@ public sealed class KeyWithdrawer(ObjectWriter writer)
                 published = new JwksDocument([]);
             }
 
-            var withdrawn = published.Keys.Where(k => kids.Contains(k.Kid)).Select(k => k.Kid).ToList();
-            if (withdrawn.Count == 0 && published.Keys.Count > 0)
+            if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
                 continue;
-            found.UnionWith(withdrawn);
             var activeKid = Labels.Annotation(current.Metadata, Labels.ActiveKidAnnotation) is { } active && !kids.Contains(active) ? active : null;
             await writer.ApplyConfigMapAsync(JwksPublisher.Desired(set, ns, new JwksDocument(published.Keys.Where(k => !kids.Contains(k.Kid)).ToList()), activeKid), owner, cancellationToken);
         }
 
         var signing = await writer.ReadSecretAsync(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), cancellationToken);
-        if (signing is null || !Ownership.IsOwnedBy(signing.Metadata, owner.Namespace, owner.Name, owner.Uid))
-            return found;
+        if (signing is null || !Ownership.IsOwnedBy(signing.Metadata, owner))
+            return;
         var data = new Dictionary<string, byte[]>(signing.Data ?? new Dictionary<string, byte[]>());
-        var changed = Remove(data, SigningSecretPublisher.KidKey, ActiveFields, kids, found) | Remove(data, SigningSecretPublisher.NextKidKey, NextFields, kids, found);
+        var changed = Remove(data, SigningSecretPublisher.KidKey, ActiveFields, kids) | Remove(data, SigningSecretPublisher.NextKidKey, NextFields, kids);
         if (!changed)
-            return found;
+            return;
         signing.Data = data;
         if (Labels.Annotation(signing.Metadata, Labels.ActiveKidAnnotation) is { } annotated && kids.Contains(annotated))
             signing.Metadata.Annotations!.Remove(Labels.ActiveKidAnnotation);
         await writer.ReplaceOwnedSecretAsync(signing, cancellationToken);
-        return found;
     }
 
-    private static bool Remove(Dictionary<string, byte[]> data, string kidField, string[] fields, IReadOnlySet<string> kids, HashSet<string> found)
+    private static bool Remove(Dictionary<string, byte[]> data, string kidField, string[] fields, IReadOnlySet<string> kids)
     {
         if (!data.TryGetValue(kidField, out var kidBytes) || !kids.Contains(Encoding.UTF8.GetString(kidBytes)))
             return false;
-        found.Add(Encoding.UTF8.GetString(kidBytes));
         foreach (var field in fields)
             data.Remove(field);
         return true;

@@ -25,7 +25,7 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
             return ApplyResult.Written;
         }
 
-        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+        if (!Ownership.IsOwnedBy(existing.Metadata, owner))
             return ApplyResult.NotOwned;
         if (MetadataMatches(existing.Metadata, desired.Metadata) && DataEquals(existing.Data, desired.Data))
             return ApplyResult.Unchanged;
@@ -47,7 +47,7 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
             return ApplyResult.Written;
         }
 
-        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+        if (!Ownership.IsOwnedBy(existing.Metadata, owner))
             return ApplyResult.NotOwned;
         if (MetadataMatches(existing.Metadata, desired.Metadata) && BytesEqual(existing.Data, desired.Data) && existing.Type == desired.Type)
             return ApplyResult.Unchanged;
@@ -63,36 +63,26 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
         kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
 
     /// <summary>Deletes the ConfigMap if it is the set's; returns false when a foreign object holds the name.</summary>
-    public async Task<bool> DeleteOwnedConfigMapAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken)
+    public Task<bool> DeleteOwnedConfigMapAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken) =>
+        DeleteOwnedAsync(async () => (await ReadConfigMapAsync(ns, name, cancellationToken))?.Metadata, owner,
+            options => kubernetes.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, options, cancellationToken: cancellationToken));
+
+    /// <summary>Deletes the Secret if it is the set's; returns false when a foreign object holds the name.</summary>
+    public Task<bool> DeleteOwnedSecretAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken) =>
+        DeleteOwnedAsync(async () => (await ReadSecretAsync(ns, name, cancellationToken))?.Metadata, owner,
+            options => kubernetes.CoreV1.DeleteNamespacedSecretAsync(name, ns, options, cancellationToken: cancellationToken));
+
+    private static async Task<bool> DeleteOwnedAsync(Func<Task<V1ObjectMeta?>> read, SetIdentity owner, Func<V1DeleteOptions, Task> delete)
     {
-        var existing = await ReadConfigMapAsync(ns, name, cancellationToken);
+        var existing = await read();
         if (existing is null)
             return true;
-        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
+        if (!Ownership.IsOwnedBy(existing, owner))
             return false;
         try
         {
             // The UID precondition: never delete an object that replaced ours since we read it.
-            await kubernetes.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = existing.Metadata.Uid } }, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
-        {
-        }
-
-        return true;
-    }
-
-    /// <summary>Deletes the Secret if it is the set's; returns false when a foreign object holds the name.</summary>
-    public async Task<bool> DeleteOwnedSecretAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken)
-    {
-        var existing = await ReadSecretAsync(ns, name, cancellationToken);
-        if (existing is null)
-            return true;
-        if (!Ownership.IsOwnedBy(existing.Metadata, owner.Namespace, owner.Name, owner.Uid))
-            return false;
-        try
-        {
-            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(name, ns, new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = existing.Metadata.Uid } }, cancellationToken: cancellationToken);
+            await delete(new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = existing.Uid } });
         }
         catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
         {

@@ -1,7 +1,11 @@
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Model;
+using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Vault;
 
 /// <summary>The set a key-store call is for: identity (UID tags every vault key) and policy.</summary>
-public sealed record KeySetContext(string Namespace, string Name, string Uid, RotationPolicy Policy, SigningKeySetSpec Spec);
+public sealed record KeySetContext(string Namespace, string Name, string Uid, RotationPolicy Policy, SigningKeySetSpec Spec)
+{
+    public SetIdentity Identity => new(Namespace, Name, Uid);
+}

@@ -186,7 +186,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
         try
         {
             var secret = await kubernetes.CoreV1.ReadNamespacedSecretAsync(SecretName(set.Name), set.Namespace, cancellationToken: cancellationToken);
-            if (!Ownership.IsOwnedBy(secret.Metadata, set.Namespace, set.Name, set.Uid))
+            if (!Ownership.IsOwnedBy(secret.Metadata, set.Identity))
             {
                 throw new KeyStoreException(
                     $"Secret {set.Namespace}/{SecretName(set.Name)}, where this set's keys would be kept, belongs to {Ownership.DescribeHolder(secret.Metadata)}; " +

@@ -11,7 +11,7 @@ namespace KeyRotator.Operator.Controllers;
 /// The spec rules that need the set's name or its history, beyond <see cref="SpecValidator"/>: names
 /// that would make the set's own objects collide, and key parameters that cannot change once keys exist.
 /// </summary>
-public static class KeySetNames
+public static class KeySetSpecRules
 {
     public static IEnumerable<string> Problems(V1Alpha1SigningKeySet set)
     {
