@@ -67,8 +67,6 @@ public sealed partial class SigningKeySetReconciler(
         var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
         if (problems.Count > 0)
             return await HoldAsync(set, "InvalidSpec", string.Join("; ", problems), cancellationToken);
-        if (await FindNameConflictAsync(set, cancellationToken) is { } conflict)
-            return await HoldAsync(set, "NameConflict", conflict, cancellationToken);
 
         var context = new KeySetContext(ns, name, set.Metadata.Uid, validation.Policy!, set.Spec);
         IKeyStore store;
@@ -93,6 +91,11 @@ public sealed partial class SigningKeySetReconciler(
         KeyStoreException? vaultError = null;
         if (plan.CreateGeneration is { } generation)
         {
+            // No key is made for names the set cannot publish under. (Publishing finds a conflict too, but
+            // only after the vault has made a key; checking here, not on every reconcile, keeps the
+            // steady state free of extra reads.)
+            if (await FindNameConflictAsync(set, cancellationToken) is { } conflict)
+                return await HoldAsync(set, "NameConflict", conflict, cancellationToken);
             try
             {
                 stored.Add(await store.CreateAsync(context, generation, cancellationToken));
