@@ -23,6 +23,40 @@ internal sealed class OperatorScenario(KubernetesEnvironment env, string ns)
         await Eventually.HoldsAsync(() => GetAsync(name), s => s.Status?.ActiveKeyId is not null && ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Ready),
             timeout ?? TimeSpan.FromSeconds(30), $"{ns}/{name} having an active key");
 
+    /// <summary>The set with Ready=False for <paramref name="reason"/> (InvalidSpec, NameConflict).</summary>
+    public async Task<V1Alpha1SigningKeySet> WaitForReadyReasonAsync(string name, string reason, CancellationToken cancellationToken = default) =>
+        await Eventually.HoldsAsync(() => GetAsync(name),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Ready) is { Status: "False" } ready && ready.Reason == reason,
+            TimeSpan.FromSeconds(15), $"{name} Ready=False {reason}", cancellationToken);
+
+    /// <summary>Waits until the set has been deleted (its finalizer done).</summary>
+    public Task WaitUntilGoneAsync(string name, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        Eventually.HoldsAsync(() => ExistsAsync(() => GetAsync(name)), exists => !exists, timeout ?? TimeSpan.FromSeconds(15), $"{ns}/{name} gone", cancellationToken);
+
+    /// <summary>Asks for a rotation (keyrotator.io/rotate-now) and waits for another key than <paramref name="activeKid"/> to sign.</summary>
+    public async Task<V1Alpha1SigningKeySet> RotateNowAsync(string name, string activeKid, CancellationToken cancellationToken = default)
+    {
+        var set = await GetAsync(name);
+        set.Metadata.Annotations ??= new Dictionary<string, string>();
+        set.Metadata.Annotations[Labels.RotateNowAnnotation] = Guid.NewGuid().ToString("N");
+        await Sets.ReplaceAsync(set, cancellationToken);
+        return await Eventually.HoldsAsync(() => GetAsync(name), s => s.Status?.ActiveKeyId is { } kid && kid != activeKid, TimeSpan.FromSeconds(15), "the next key active", cancellationToken);
+    }
+
+    /// <summary>False when reading the object answers 404.</summary>
+    public static async Task<bool> ExistsAsync<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            await read();
+            return true;
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
     public async Task<JwksDocument?> JwksAsync(string configMap, string? inNamespace = null) =>
         await JwksJsonAsync(configMap, inNamespace) is { } json ? JwksDocument.Parse(json) : null;
 

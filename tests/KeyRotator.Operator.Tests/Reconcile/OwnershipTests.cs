@@ -1,7 +1,5 @@
-using System.Net;
 using System.Text;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Testing;
@@ -29,7 +27,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
             .WithSpec(s => s with { Jwks = new() { ConfigMapName = "app-settings" } })
             .Build(), ct);
 
-        var held = await WaitForReadyReasonAsync(scenario, "auth", "NameConflict", ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "NameConflict", ct);
         var ready = ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!;
         Assert.Contains($"ConfigMap {ns}/app-settings", ready.Message, StringComparison.Ordinal);
         Assert.Contains("choose another spec.jwks.configMapName", ready.Message, StringComparison.Ordinal);
@@ -41,7 +39,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
 
         // Deleting the set leaves the foreign ConfigMap alone too.
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
-        await Eventually.HoldsAsync(() => ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        await scenario.WaitUntilGoneAsync("auth", cancellationToken: ct);
         Assert.Equal(foreign.Metadata.ResourceVersion, (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("app-settings", ns, cancellationToken: ct)).Metadata.ResourceVersion);
     }
 
@@ -62,7 +60,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
             .WithSpec(s => s with { Jwks = new() { ConfigMapName = "shared-jwks" } })
             .Build(), ct);
-        var second = await WaitForReadyReasonAsync(scenario, "second", "NameConflict", ct);
+        var second = await scenario.WaitForReadyReasonAsync("second", "NameConflict", ct);
 
         Assert.Contains("another SigningKeySet", ConditionSet.Find(second.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
         Assert.Null(second.Status.ActiveKeyId);
@@ -89,11 +87,11 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
             .WithSpec(s => s with { SigningSecretName = "db-password", DeletionPolicy = "Delete" })
             .Build(), ct);
-        var held = await WaitForReadyReasonAsync(scenario, "auth", "NameConflict", ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "NameConflict", ct);
         Assert.Contains($"Secret {ns}/db-password", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
-        await Eventually.HoldsAsync(() => ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        await scenario.WaitUntilGoneAsync("auth", cancellationToken: ct);
         var after = await env.Admin.CoreV1.ReadNamespacedSecretAsync("db-password", ns, cancellationToken: ct);
         Assert.Equal(password.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
         Assert.Equal("hunter2", Encoding.UTF8.GetString(after.Data["password"]));
@@ -115,31 +113,11 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
         set.Spec = set.Spec with { SigningSecretName = "auth-keyrotator-keys" };
         await scenario.Sets.ReplaceAsync(set, ct);
 
-        var held = await WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Contains("is the name of the set's own key store", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
         var storeAfter = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
         Assert.Equal(storeBefore.Metadata.ResourceVersion, storeAfter.Metadata.ResourceVersion);
         Assert.Contains(storeAfter.Data.Values.Select(v => Encoding.UTF8.GetString(v)), v => v.Contains(set.Status!.ActiveKeyId!, StringComparison.Ordinal) && v.Contains("\"pkcs8\":\"", StringComparison.Ordinal));
         Assert.Contains((await scenario.JwksAsync("auth-jwks"))!.Keys, k => k.Kid == set.Status!.ActiveKeyId);
-    }
-
-    internal static async Task<k8s.Models.V1ObjectMeta> MetadataAsync(Task<V1ConfigMap> read) => (await read).Metadata;
-
-    internal static async Task<KeyRotator.Operator.Entities.V1Alpha1SigningKeySet> WaitForReadyReasonAsync(OperatorScenario scenario, string name, string reason, CancellationToken ct) =>
-        await Eventually.HoldsAsync(() => scenario.GetAsync(name),
-            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Ready) is { Status: "False" } ready && ready.Reason == reason,
-            TimeSpan.FromSeconds(15), $"{name} Ready=False {reason}", ct);
-
-    internal static async Task<bool> ExistsAsync<T>(Func<Task<T>> read)
-    {
-        try
-        {
-            await read();
-            return true;
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return false;
-        }
     }
 }

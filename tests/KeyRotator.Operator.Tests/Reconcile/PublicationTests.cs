@@ -98,13 +98,13 @@ public sealed class PublicationTests(KubernetesEnvironment env)
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
 
         // No garbage collector runs here: the operator's finalizer must clean up by itself.
-        await Eventually.HoldsAsync(async () => await Exists(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone");
+        await scenario.WaitUntilGoneAsync("auth", cancellationToken: ct);
         Assert.Null(await scenario.JwksAsync("auth-jwks"));
         Assert.Null(await scenario.JwksAsync("auth-jwks", other));
-        Assert.False(await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-signing", ns)));
+        Assert.False(await OperatorScenario.ExistsAsync(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-signing", ns)));
         // Retain keeps the keys under a name of their own, detached and no longer managed, so that a set
         // re-created under the same name starts with fresh keys.
-        Assert.False(await Exists(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns)));
+        Assert.False(await OperatorScenario.ExistsAsync(() => env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns)));
         var retained = (await env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct)).Items.Where(s => s.Metadata.Name.StartsWith("auth-keyrotator-keys-retained-", StringComparison.Ordinal)).ToList();
         Assert.Equal(policy == "Retain" ? 1 : 0, retained.Count);
         if (policy == "Retain")
@@ -112,19 +112,6 @@ public sealed class PublicationTests(KubernetesEnvironment env)
             Assert.Empty(retained[0].Metadata.OwnerReferences ?? []);
             Assert.False(retained[0].Metadata.Labels?.ContainsKey(Labels.ManagedBy) ?? false);
             Assert.Contains(retained[0].Data.Keys, k => k.StartsWith("gen-", StringComparison.Ordinal));
-        }
-    }
-
-    private static async Task<bool> Exists<T>(Func<Task<T>> read)
-    {
-        try
-        {
-            await read();
-            return true;
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return false;
         }
     }
 }

@@ -23,7 +23,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
             .WithSpec(s => s with { Jwks = new() { TargetNamespaces = [copy] } })
             .Build(), ct);
         var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
-        var set = await RotateNowAsync(scenario, "auth", first, ct);
+        var set = await scenario.RotateNowAsync("auth", first, ct);
         var second = set.Status!.ActiveKeyId!;
         Assert.Contains((await scenario.JwksAsync("auth-jwks", copy))!.Keys, k => k.Kid == first);
 
@@ -38,7 +38,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         Assert.Equal([second], (await scenario.JwksAsync("auth-jwks"))!.Keys.Select(k => k.Kid));
         Assert.Equal(second, (await scenario.SigningAsync("auth-signing")).Kid);
 
-        var held = await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Equal(KeyState.Revoked, held.Status!.Keys!.Single(k => k.Kid == first).State);
         Assert.Equal(second, held.Status.ActiveKeyId);
     }
@@ -63,7 +63,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         var signing = await scenario.SigningAsync("auth-signing");
         Assert.Null(signing.Kid);
         Assert.Null(signing.Pem);
-        var held = await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Null(held.Status!.ActiveKeyId);
     }
 
@@ -83,7 +83,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         var replacement = (await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != revoked, TimeSpan.FromSeconds(10), "a replacement", ct)).Status!.ActiveKeyId!;
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
-        await Eventually.HoldsAsync(() => OwnershipTests.ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        await scenario.WaitUntilGoneAsync("auth", cancellationToken: ct);
         await scenario.Sets.CreateAsync(build(), ct);
         var again = await scenario.WaitForActiveKeyAsync("auth");
 
@@ -115,7 +115,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         set.Spec = set.Spec with { Algorithm = "RS256" };
         await scenario.Sets.ReplaceAsync(set, ct);
 
-        var held = await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Contains("spec.algorithm was ES256 when the set's keys were made and is now RS256", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
         Assert.Equal(jwksBefore, await scenario.JwksJsonAsync("auth-jwks"));
         Assert.Equal("ES256", (await scenario.SigningAsync("auth-signing")).Alg);
@@ -139,7 +139,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
             .Build(), ct);
         var active = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
         for (var i = 0; i < 5; i++)
-            active = (await RotateNowAsync(scenario, "auth", active, ct)).Status!.ActiveKeyId!;
+            active = (await scenario.RotateNowAsync("auth", active, ct)).Status!.ActiveKeyId!;
 
         // Once the last overlap ends: the active key and two retired ones remain, in status and in the store.
         var settled = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status!.Keys!.All(k => k.State is KeyState.Active or KeyState.Retired) && s.Status.Keys!.Count == 3,
@@ -164,21 +164,12 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         var set = await scenario.WaitForActiveKeyAsync("auth");
         set.Spec = set.Spec with { Rotation = set.Spec.Rotation with { Overlap = "1s" } };
         await scenario.Sets.ReplaceAsync(set, ct);
-        await OwnershipTests.WaitForReadyReasonAsync(scenario, "auth", "InvalidSpec", ct);
+        await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
 
-        await Eventually.HoldsAsync(() => OwnershipTests.ExistsAsync(() => scenario.GetAsync("auth")), e => !e, TimeSpan.FromSeconds(15), "the set gone", ct);
+        await scenario.WaitUntilGoneAsync("auth", cancellationToken: ct);
         var left = (await env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct)).Items.Where(s => s.Metadata.Name.StartsWith("auth-", StringComparison.Ordinal)).Select(s => s.Metadata.Name);
         Assert.Empty(left);
-    }
-
-    private static async Task<Entities.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string name, string activeKid, CancellationToken ct)
-    {
-        var set = await scenario.GetAsync(name);
-        set.Metadata.Annotations ??= new Dictionary<string, string>();
-        set.Metadata.Annotations[Labels.RotateNowAnnotation] = Guid.NewGuid().ToString("N");
-        await scenario.Sets.ReplaceAsync(set, ct);
-        return await Eventually.HoldsAsync(() => scenario.GetAsync(name), s => s.Status?.ActiveKeyId is { } kid && kid != activeKid, TimeSpan.FromSeconds(15), "the next key active", ct);
     }
 }

@@ -260,7 +260,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         Assert.DoesNotContain("0000", ConditionSet.Find(stuck.Status.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
 
         await SetPinAsync(ns, SoftHsm.UserPin);
-        await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Any(s => s.Metadata.Name == "hsm"), exists => !exists, TimeSpan.FromSeconds(60), "the set gone once the vault answers", ct);
+        await scenario.WaitUntilGoneAsync("hsm", TimeSpan.FromSeconds(60), ct);
     }
 
     [Fact]
@@ -275,7 +275,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         await env.Admin.CoreV1.DeleteNamespacedSecretAsync("hsm-pin", ns, cancellationToken: ct);
         await scenario.Sets.DeleteAsync(ns, "hsm", ct);
 
-        await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Any(s => s.Metadata.Name == "hsm"), exists => !exists, TimeSpan.FromSeconds(15), "the set gone", ct);
+        await scenario.WaitUntilGoneAsync("hsm", cancellationToken: ct);
         var events = await scenario.EventsAsync("hsm");
         var notRemoved = Assert.Single(events, e => e.Reason == "KeysNotRemoved");
         Assert.Contains("PIN Secret", notRemoved.Message, StringComparison.Ordinal);
