@@ -84,7 +84,7 @@ public sealed partial class SigningKeySetReconciler(
         {
             // Without the vault's view no key can be created or activated, and what is published stays
             // published, except that revoked and retired keys leave at once: safety never waits.
-            return await HoldDegradedAsync(set, e, cancellationToken);
+            return await HoldDegradedAsync(set, e, "vault", cancellationToken);
         }
 
         var plan = Plan(set, context.Policy, stored, time.GetUtcNow());
@@ -110,10 +110,10 @@ public sealed partial class SigningKeySetReconciler(
         var outcome = await PublishAsync(set, context, store, stored, plan, cancellationToken);
         if (outcome.Conflict is { } late)
             return await HoldAsync(set, "NameConflict", late, cancellationToken);
-        if (outcome.VaultError is { } failed)
+        if (outcome.Error is { } failed)
         {
             // Status stays at the last true state: nothing planned is recorded as having happened.
-            return await HoldDegradedAsync(set, failed, cancellationToken);
+            return await HoldDegradedAsync(set, failed, failed.Reason == "PublishFailed" ? "publish" : "vault", cancellationToken);
         }
 
         if (plan.Events.Count > 0)
@@ -203,10 +203,10 @@ public sealed partial class SigningKeySetReconciler(
         return ReconcileResult.At(wake);
     }
 
-    /// <summary>The vault (or reading signer material) failed: safety still happens, status says what failed.</summary>
-    private async Task<ReconcileResult> HoldDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, CancellationToken cancellationToken)
+    /// <summary>The vault, reading signer material or writing a JWKS copy failed: safety still happens, status says what failed.</summary>
+    private async Task<ReconcileResult> HoldDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, string stage, CancellationToken cancellationToken)
     {
-        metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, "vault").Inc();
+        metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, stage).Inc();
         var withdrawal = await WithdrawAsync(set, cancellationToken);
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
         var status = WithDegraded(withdrawal.Status, error, [], set.Metadata.Generation ?? 0);
@@ -240,6 +240,26 @@ public sealed partial class SigningKeySetReconciler(
         return null;
     }
 
+    /// <summary>A JWKS write the API server refused, named by request and answer (never by content).</summary>
+    private static KeyStoreException PublishFailed(HttpOperationException e)
+    {
+        var answer = $"{(int)e.Response.StatusCode} {e.Response.ReasonPhrase}";
+        try
+        {
+            using var body = JsonDocument.Parse(e.Response.Content ?? "");
+            if (body.RootElement.TryGetProperty("message", out var message))
+                answer += $": {message.GetString()}";
+        }
+        catch (JsonException)
+        {
+        }
+
+        return new KeyStoreException($"could not publish the JWKS: {e.Request.Method} {e.Request.RequestUri?.AbsolutePath} answered {answer}; no key is activated until every copy can be written")
+        {
+            Reason = "PublishFailed",
+        };
+    }
+
     private static string JwksNameConflict(string ns, string name, string holder) =>
         $"ConfigMap {ns}/{name} (spec.jwks.configMapName) belongs to {holder} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
 
@@ -260,8 +280,8 @@ public sealed partial class SigningKeySetReconciler(
             Now = now,
         });
 
-    /// <summary>What publishing did: a vault error or a name conflict that stopped it, and the copies skipped.</summary>
-    private sealed record PublishOutcome(KeyStoreException? VaultError, string? Conflict, IReadOnlyList<SkippedTarget> Skipped);
+    /// <summary>What publishing did: a vault or API error or a name conflict that stopped it, and the copies skipped.</summary>
+    private sealed record PublishOutcome(KeyStoreException? Error, string? Conflict, IReadOnlyList<SkippedTarget> Skipped);
 
     /// <summary>JWKS first (every accepted copy), then the signing Secret.</summary>
     private async Task<PublishOutcome> PublishAsync(
@@ -282,17 +302,26 @@ public sealed partial class SigningKeySetReconciler(
         var problems = skipped.ToList();
         var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
         var written = new List<string>();
-        foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
+        try
         {
-            if (result != ApplyResult.NotOwned)
-                written.Add(ns);
-            else if (ns == set.Metadata.NamespaceProperty)
-                return new PublishOutcome(null, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner), []);
-            else
-                problems.Add(JwksPublisher.Skipped(ns, "NameConflict", JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
-        }
+            foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
+            {
+                if (result != ApplyResult.NotOwned)
+                    written.Add(ns);
+                else if (ns == set.Metadata.NamespaceProperty)
+                    return new PublishOutcome(null, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner), []);
+                else
+                    problems.Add(JwksPublisher.Skipped(ns, "NameConflict", JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
+            }
 
-        await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
+            await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.NotFound))
+        {
+            // A copy that cannot be written holds the rotation back (no key activates while a copy lacks
+            // it), but not safety: the caller still withdraws revoked and retired keys everywhere else.
+            return new PublishOutcome(PublishFailed(e), null, problems);
+        }
 
         try
         {

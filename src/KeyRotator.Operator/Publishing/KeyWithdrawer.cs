@@ -1,4 +1,5 @@
 using System.Text;
+using k8s.Autorest;
 using KeyRotator.Core.Jose;
 using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Kubernetes;
@@ -22,29 +23,51 @@ public sealed class KeyWithdrawer(ObjectWriter writer)
             return;
         var owner = SetIdentity.Of(set);
         var name = JwksPublisher.ConfigMapName(set);
+        HttpOperationException? failed = null;
         foreach (var ns in JwksPublisher.Namespaces(set))
         {
-            var current = await writer.ReadConfigMapAsync(ns, name, cancellationToken);
-            if (current is null || !Ownership.IsOwnedBy(current.Metadata, owner)
-                || current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
-                continue;
-            JwksDocument published;
             try
             {
-                published = JwksDocument.Parse(json!);
+                await WithdrawFromCopyAsync(set, ns, name, owner, kids, cancellationToken);
             }
-            catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+            catch (HttpOperationException e)
             {
-                // Not a JWKS any more (edited by hand): an empty one trusts nothing, which is safe.
-                published = new JwksDocument([]);
+                // One copy that cannot be written must not keep a revoked key in the others or in the
+                // signing Secret: carry on, and report the failure once everything else is done.
+                failed ??= e;
             }
-
-            if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
-                continue;
-            var activeKid = Labels.Annotation(current.Metadata, Labels.ActiveKidAnnotation) is { } active && !kids.Contains(active) ? active : null;
-            await writer.ApplyConfigMapAsync(JwksPublisher.Desired(set, ns, new JwksDocument(published.Keys.Where(k => !kids.Contains(k.Kid)).ToList()), activeKid), owner, cancellationToken);
         }
 
+        await WithdrawFromSigningSecretAsync(set, owner, kids, cancellationToken);
+        if (failed is not null)
+            throw failed;
+    }
+
+    private async Task WithdrawFromCopyAsync(V1Alpha1SigningKeySet set, string ns, string name, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)
+    {
+        var current = await writer.ReadConfigMapAsync(ns, name, cancellationToken);
+        if (current is null || !Ownership.IsOwnedBy(current.Metadata, owner)
+            || current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
+            return;
+        JwksDocument published;
+        try
+        {
+            published = JwksDocument.Parse(json!);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            // Not a JWKS any more (edited by hand): an empty one trusts nothing, which is safe.
+            published = new JwksDocument([]);
+        }
+
+        if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
+            return;
+        var activeKid = Labels.Annotation(current.Metadata, Labels.ActiveKidAnnotation) is { } active && !kids.Contains(active) ? active : null;
+        await writer.ApplyConfigMapAsync(JwksPublisher.Desired(set, ns, new JwksDocument(published.Keys.Where(k => !kids.Contains(k.Kid)).ToList()), activeKid), owner, cancellationToken);
+    }
+
+    private async Task WithdrawFromSigningSecretAsync(V1Alpha1SigningKeySet set, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)
+    {
         var signing = await writer.ReadSecretAsync(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), cancellationToken);
         if (signing is null || !Ownership.IsOwnedBy(signing.Metadata, owner))
             return;

@@ -44,6 +44,43 @@ public sealed class SafetyTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task A_copy_the_API_server_refuses_to_write_does_not_keep_a_revoked_kid_in_the_signing_Secret_or_the_other_copies()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-failing", ct);
+        var failing = await env.CreateNamespaceAcceptingJwksFromAsync("safety-terminating", ns, ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns, failing]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new() { TargetNamespaces = [failing] } })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var compromised = set.Status!.ActiveKeyId!;
+        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks", failing), j => j is not null, TimeSpan.FromSeconds(10), "the copy", ct);
+
+        // This control plane has no namespace controller: a deleted namespace stays Terminating, and the
+        // API server refuses to create anything in it. Deleting the copy makes every re-create fail.
+        await env.Admin.CoreV1.DeleteNamespaceAsync(failing, cancellationToken: ct);
+        await env.Admin.CoreV1.DeleteNamespacedConfigMapAsync("auth-jwks", failing, cancellationToken: ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: "PublishFailed" }, TimeSpan.FromSeconds(15), "Degraded PublishFailed", ct);
+
+        set = await scenario.GetAsync("auth");
+        set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
+        var clock = Stopwatch.StartNew();
+        await scenario.Sets.ReplaceAsync(set, ct);
+
+        await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.SigningAsync("auth-signing")),
+            o => o.Item1!.Keys.All(k => k.Kid != compromised) && o.Item2.Kid != compromised && o.Item2.Pem is null,
+            TimeSpan.FromSeconds(5), "the revoked kid out of the set's own JWKS and the signing Secret", ct);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+        var degraded = ConditionSet.Find((await scenario.GetAsync("auth")).Status!.Conditions, ConditionSet.Degraded)!;
+        Assert.Contains($"/namespaces/{failing}/configmaps", degraded.Message, StringComparison.Ordinal);
+        Assert.Contains("403", degraded.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Revoking_every_key_while_the_spec_is_invalid_publishes_an_empty_key_set_and_empties_the_signing_Secret()
     {
         var ct = TestContext.Current.CancellationToken;
