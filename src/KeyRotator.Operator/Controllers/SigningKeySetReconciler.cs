@@ -240,7 +240,7 @@ public sealed partial class SigningKeySetReconciler(
         return null;
     }
 
-    /// <summary>A JWKS write the API server refused, named by request and answer (never by content).</summary>
+    /// <summary>A publishing request the API server refused, named by request and answer (never by content).</summary>
     private static KeyStoreException PublishFailed(HttpOperationException e)
     {
         var answer = $"{(int)e.Response.StatusCode} {e.Response.ReasonPhrase}";
@@ -254,7 +254,7 @@ public sealed partial class SigningKeySetReconciler(
         {
         }
 
-        return new KeyStoreException($"could not publish the JWKS: {e.Request.Method} {e.Request.RequestUri?.AbsolutePath} answered {answer}; no key is activated until every copy can be written")
+        return new KeyStoreException($"could not publish: {e.Request.Method} {e.Request.RequestUri?.AbsolutePath} answered {answer}; the rotation waits (no key is activated) until this write succeeds")
         {
             Reason = "PublishFailed",
         };
@@ -298,12 +298,13 @@ public sealed partial class SigningKeySetReconciler(
             }, null, []);
         }
 
-        var (accepted, skipped) = await jwksPublisher.ResolveTargetsAsync(set, cancellationToken);
-        var problems = skipped.ToList();
         var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
-        var written = new List<string>();
+        var problems = new List<SkippedTarget>();
         try
         {
+            var (accepted, skipped) = await jwksPublisher.ResolveTargetsAsync(set, cancellationToken);
+            problems.AddRange(skipped);
+            var written = new List<string>();
             foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
             {
                 if (result != ApplyResult.NotOwned)
@@ -315,16 +316,7 @@ public sealed partial class SigningKeySetReconciler(
             }
 
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.NotFound))
-        {
-            // A copy that cannot be written holds the rotation back (no key activates while a copy lacks
-            // it), but not safety: the caller still withdraws revoked and retired keys everywhere else.
-            return new PublishOutcome(PublishFailed(e), null, problems);
-        }
 
-        try
-        {
             SignerMaterial? active = null, next = null;
             if (plan.ActiveKeyId is { } activeKid)
                 active = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == activeKid), cancellationToken);
@@ -338,6 +330,13 @@ public sealed partial class SigningKeySetReconciler(
         catch (KeyStoreException e)
         {
             return new PublishOutcome(e, null, problems);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.NotFound))
+        {
+            // A write the API server refuses (a copy, the signing Secret) holds the rotation back (no key
+            // activates while a copy lacks it), but not safety: the caller still withdraws revoked and
+            // retired keys from everything it can write.
+            return new PublishOutcome(PublishFailed(e), null, problems);
         }
     }
 
