@@ -12,6 +12,13 @@ public sealed class CapturedLogs : ILoggerProvider
 
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
 
+    /// <summary>Adds lines an operator process printed (its log file), for the end-of-run leak scan.</summary>
+    public void AddLines(IEnumerable<string> lines)
+    {
+        foreach (var line in lines)
+            _lines.Enqueue(line);
+    }
+
     public void Dispose()
     {
     }

@@ -145,13 +145,21 @@ public sealed class ControlPlane : IAsyncDisposable
         await File.WriteAllTextAsync(OperatorKubeconfigPath, Kubeconfig(OperatorUser, OperatorToken), cancellationToken);
     }
 
-    private string Kubeconfig(string user, string token) => $"""
+    /// <summary>Writes a kubeconfig for the operator identity that reaches the API server at <paramref name="server"/> (a test proxy in front of it).</summary>
+    public string WriteOperatorKubeconfig(string name, Uri server)
+    {
+        var path = Path.Combine(_root, $"{name}.kubeconfig");
+        File.WriteAllText(path, Kubeconfig(OperatorUser, OperatorToken, server));
+        return path;
+    }
+
+    private string Kubeconfig(string user, string token, Uri? server = null) => $"""
         apiVersion: v1
         kind: Config
         clusters:
         - name: envtest
           cluster:
-            server: {Server}
+            server: {server ?? Server}
             insecure-skip-tls-verify: true
         users:
         - name: {user}

@@ -27,13 +27,25 @@ internal sealed class ManagedProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static ManagedProcess Start(string name, string fileName, IEnumerable<string> arguments, string logPath)
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>SIGKILL, as the kernel's OOM killer or a node failure would end it: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+            _process.Kill();
+    }
+
+    public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
+
+    public static ManagedProcess Start(string name, string fileName, IEnumerable<string> arguments, string logPath, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         foreach (var argument in arguments)
             info.ArgumentList.Add(argument);

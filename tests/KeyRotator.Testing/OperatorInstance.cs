@@ -50,9 +50,31 @@ public sealed class OperatorInstance : IAsyncDisposable
         logs ??= new CapturedLogs();
         env.TrackLogs(logs);
         identity ??= $"operator-{Guid.NewGuid():N}"[..20];
+        var args = Arguments(namespaces, identity, settings);
+        args.InsertRange(0, ["--urls", "http://127.0.0.1:0"]);
+
+        var app = OperatorApp.Build([.. args], services =>
+        {
+            services.AddSingleton<IKubernetes>(_ => new Kubernetes(clientConfig ?? env.OperatorConfig, [.. handlers ?? []]));
+            services.AddLogging(b => b.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+            services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+            configure?.Invoke(services);
+        });
+        var instance = new OperatorInstance(app, logs) { Identity = identity };
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        instance.BaseAddress = new Uri(address);
+        return instance;
+    }
+
+    /// <summary>
+    /// The settings every operator under test runs with, in process or as a process: short minimums
+    /// and lease timings, watching the test's namespaces, the Lease in the first of them.
+    /// </summary>
+    public static List<string> Arguments(IReadOnlyList<string> namespaces, string identity, IDictionary<string, string?>? settings)
+    {
         var args = new List<string>
         {
-            "--urls", "http://127.0.0.1:0",
             "--KeyRotator:MinimumPrePublish", "00:00:01",
             "--KeyRotator:MinimumInterval", "00:00:05",
             "--KeyRotator:SignerPropagationAllowance", "00:00:01",
@@ -67,19 +89,7 @@ public sealed class OperatorInstance : IAsyncDisposable
             args.AddRange([$"--KeyRotator:WatchNamespaces:{i.ToString(CultureInfo.InvariantCulture)}", namespaces[i]]);
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             args.AddRange([$"--{key}", value ?? ""]);
-
-        var app = OperatorApp.Build([.. args], services =>
-        {
-            services.AddSingleton<IKubernetes>(_ => new Kubernetes(clientConfig ?? env.OperatorConfig, [.. handlers ?? []]));
-            services.AddLogging(b => b.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-            services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
-            configure?.Invoke(services);
-        });
-        var instance = new OperatorInstance(app, logs) { Identity = identity };
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        instance.BaseAddress = new Uri(address);
-        return instance;
+        return args;
     }
 
     /// <summary>Stops the operator (graceful shutdown; what a SIGTERM does).</summary>

@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace KeyRotator.Testing;
+
+/// <summary>
+/// A plain-HTTP reverse proxy on loopback in front of the test API server, for one operator process:
+/// it records every write that passes (method, path, arrival time) and can hold Lease requests
+/// unanswered while the rest of the traffic, watches included, flows. That is a network partition
+/// between one replica and its Lease, the split brain that leader election must survive.
+/// </summary>
+public sealed class ApiServerProxy : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly HttpClient _upstream;
+    private readonly ConcurrentQueue<ProxiedWrite> _writes = new();
+    private volatile bool _blockLeases;
+
+    private ApiServerProxy(WebApplication app, HttpClient upstream)
+    {
+        _app = app;
+        _upstream = upstream;
+    }
+
+    public Uri Address { get; private set; } = null!;
+
+    /// <summary>When true, requests for Leases are held until the client gives up; nothing reaches the API server.</summary>
+    public bool BlockLeases
+    {
+        get => _blockLeases;
+        set => _blockLeases = value;
+    }
+
+    /// <summary>Every non-read request that was forwarded, in arrival order.</summary>
+    public IReadOnlyCollection<ProxiedWrite> Writes => _writes;
+
+    public static async Task<ApiServerProxy> StartAsync(Uri apiServer)
+    {
+        var builder = WebApplication.CreateSlimBuilder(["--urls", "http://127.0.0.1:0"]);
+        builder.Logging.ClearProviders();
+        // The serving certificate is self-signed by kube-apiserver for this loopback run.
+        var upstream = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator })
+        { BaseAddress = apiServer, Timeout = Timeout.InfiniteTimeSpan };
+        var app = builder.Build();
+        var proxy = new ApiServerProxy(app, upstream);
+        app.Run(proxy.ForwardAsync);
+        await app.StartAsync();
+        proxy.Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return proxy;
+    }
+
+    private async Task ForwardAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var path = request.Path.Value ?? "/";
+        var isLease = path.Contains("/leases", StringComparison.Ordinal);
+        if (isLease && _blockLeases)
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return;
+        }
+
+        if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
+            _writes.Enqueue(new ProxiedWrite(DateTimeOffset.UtcNow, request.Method, path, isLease));
+
+        using var outgoing = new HttpRequestMessage(new HttpMethod(request.Method), path + request.QueryString.Value);
+        if (request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
+        {
+            outgoing.Content = new StreamContent(request.Body);
+            outgoing.Content.Headers.ContentLength = request.ContentLength;
+            if (request.ContentType is { } contentType)
+                outgoing.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
+        foreach (var (name, values) in request.Headers)
+        {
+            if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+                continue;
+            outgoing.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _upstream.SendAsync(outgoing, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (HttpRequestException)
+        {
+            context.Response.StatusCode = (int)HttpStatusCode.BadGateway;
+            return;
+        }
+
+        using (response)
+        {
+            context.Response.StatusCode = (int)response.StatusCode;
+            foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
+            {
+                if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+                    continue;
+                context.Response.Headers[name] = values.ToArray();
+            }
+
+            try
+            {
+                // Watches are long chunked streams: pass each chunk on as it arrives.
+                await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted);
+                var buffer = new byte[16 * 1024];
+                int read;
+                while ((read = await body.ReadAsync(buffer, context.RequestAborted)) > 0)
+                {
+                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                }
+            }
+            catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+            {
+            }
+            catch (IOException)
+            {
+                context.Abort();
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+        _upstream.Dispose();
+    }
+}
+
+/// <summary>A request that could change something on the API server, as the proxy saw it arrive.</summary>
+public sealed record ProxiedWrite(DateTimeOffset At, string Method, string Path, bool IsLease);

@@ -1,0 +1,111 @@
+using System.Globalization;
+
+namespace KeyRotator.Testing;
+
+/// <summary>
+/// The built operator (src/KeyRotator.Operator/bin/&lt;configuration&gt;/net10.0) run the way a user
+/// runs it: its own process, a kubeconfig, command-line settings. It can be SIGKILLed and started
+/// again under the same identity (a restarted pod keeps its name). Every run's output is kept for
+/// failure messages and handed to the end-of-run leak scan.
+/// </summary>
+public sealed class OperatorProcess : IAsyncDisposable
+{
+    private readonly KubernetesEnvironment _env;
+    private readonly string _kubeconfig;
+    private readonly IReadOnlyList<string> _namespaces;
+    private readonly IDictionary<string, string?>? _settings;
+    private readonly string _logDirectory;
+    private readonly List<string> _logFiles = [];
+    private ManagedProcess? _process;
+
+    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IDictionary<string, string?>? settings = null)
+    {
+        _env = env;
+        Identity = identity;
+        _kubeconfig = kubeconfig;
+        _namespaces = namespaces;
+        _settings = settings;
+        _logDirectory = Directory.CreateTempSubdirectory($"keyrotator-{identity}-").FullName;
+    }
+
+    public string Identity { get; }
+
+    /// <summary>How many times this replica has been started.</summary>
+    public int Starts => _logFiles.Count;
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
+
+    /// <summary>The operator assembly built next to the test assembly's configuration (Debug or Release).</summary>
+    public static string Assembly
+    {
+        get
+        {
+            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+            var path = Path.Combine(Repository.Root, "src", "KeyRotator.Operator", "bin", configuration, "net10.0", "KeyRotator.Operator.dll");
+            return File.Exists(path)
+                ? path
+                : throw new InvalidOperationException($"the operator is not built at {path}: run `dotnet build KeyRotator.sln -c {configuration}` first");
+        }
+    }
+
+    public void Start()
+    {
+        if (IsRunning)
+            throw new InvalidOperationException($"{Identity} is already running");
+        var log = Path.Combine(_logDirectory, $"run-{_logFiles.Count.ToString("D3", CultureInfo.InvariantCulture)}.log");
+        _logFiles.Add(log);
+        var args = new List<string> { Assembly, "--kubeconfig", _kubeconfig, "--urls", "http://127.0.0.1:0" };
+        args.AddRange(OperatorInstance.Arguments(_namespaces, Identity, _settings));
+        _process?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _process = ManagedProcess.Start(Identity, "dotnet", args, log, Path.GetDirectoryName(Assembly));
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, nothing is flushed, the lease is not released.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null)
+            return;
+        _process.Kill();
+        await _process.WaitForExitAsync(CancellationToken.None);
+    }
+
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        if (_process is null)
+            return true;
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Every line every run of this replica printed.</summary>
+    public IReadOnlyList<string> Output() => [.. _logFiles.Where(File.Exists).SelectMany(ReadShared)];
+
+    /// <summary>The last lines of the current run, for failure messages.</summary>
+    public string Tail(int lines = 40) => _process?.Tail(lines) ?? "(never started)";
+
+    private static IEnumerable<string> ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Split('\n');
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+            await _process.DisposeAsync();
+        var logs = new CapturedLogs();
+        logs.AddLines(Output());
+        _env.TrackLogs(logs);
+    }
+}
