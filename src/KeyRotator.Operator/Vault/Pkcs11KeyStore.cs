@@ -18,8 +18,10 @@ namespace KeyRotator.Operator.Vault;
 
 /// <summary>
 /// Keys generated on a PKCS#11 token (an HSM; SoftHSM2 in tests) as sensitive, non-extractable
-/// objects. Each key pair carries CKA_LABEL "kr:&lt;set uid&gt;:&lt;generation&gt;:&lt;created unix s&gt;" and a
-/// CKA_ID derived from the set and generation, so a key made before a crash is found and adopted.
+/// objects. Each key pair carries CKA_LABEL "kr:&lt;set uid&gt;:&lt;generation&gt;:&lt;created unix s&gt;:&lt;alg&gt;" and
+/// a CKA_ID derived from the set and generation, so a key made before a crash is found and adopted,
+/// and every key is read, published and used with the algorithm it was made for, whatever the spec
+/// says now (keys made before the label held the algorithm fall back to the spec's).
 /// Signers get a PKCS#11 URI, never the key.
 /// </summary>
 public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : IKeyStore, IDisposable
@@ -51,7 +53,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
             if (existing is not null)
                 return existing.Stored;
 
-            var label = $"kr:{set.Uid}:{generation.ToString(CultureInfo.InvariantCulture)}:{time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}";
+            var label = $"kr:{set.Uid}:{generation.ToString(CultureInfo.InvariantCulture)}:{time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}:{set.Policy.Algorithm.Name}";
             var id = SHA256.HashData(Encoding.UTF8.GetBytes($"{set.Uid}:{generation}"))[..20];
             var attributes = session.Factories.ObjectAttributeFactory;
             var common = new List<IObjectAttribute>
@@ -87,7 +89,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         }, cancellationToken);
 
     public Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
-        Task.FromResult(new SignerMaterial(key.Kid, set.Policy.Algorithm.Name, null, key.VaultRef));
+        Task.FromResult(new SignerMaterial(key.Kid, key.PublicJwk.Alg, null, key.VaultRef));
 
     public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
         WithSessionAsync(set, session =>
@@ -119,7 +121,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         {
             var key = FindKeys(session, set).FirstOrDefault(k => k.Stored.Kid == kid && k.Stored.Enabled)
                 ?? throw new KeyStoreException($"the token holds no enabled key {kid}") { Reason = "KeyMissing" };
-            var algorithm = set.Policy.Algorithm;
+            var algorithm = JwsAlgorithm.Parse(key.Stored.PublicJwk.Alg);
             var factory = session.Factories.MechanismFactory;
             return algorithm.Family switch
             {
@@ -210,7 +212,8 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
             var parts = label.Split(':');
             var generation = long.Parse(parts[2], CultureInfo.InvariantCulture);
             var created = DateTimeOffset.FromUnixTimeSeconds(long.Parse(parts[3], CultureInfo.InvariantCulture));
-            var jwk = PublicJwk(session, handle, set.Policy.Algorithm);
+            var algorithm = parts.Length > 4 && JwsAlgorithm.TryParse(parts[4], out var made) ? made : set.Policy.Algorithm;
+            var jwk = PublicJwk(session, handle, algorithm);
             privateByLabel.TryGetValue(label, out var privateKey);
             var enabled = privateKey is not null && session.GetAttributeValue(privateKey, [CKA.CKA_SIGN])[0].GetValueAsBool();
             var tokenLabel = set.Spec.Vault!.Pkcs11!.TokenLabel;

@@ -192,6 +192,67 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     }
 
     [Fact]
+    public async Task Retain_then_recreate_gives_fresh_versions_and_Delete_removes_the_key_even_with_an_invalid_spec()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv-delete", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, first) = await CreateSetAsync(ns, "akv", key: "retained");
+        var old = first.Status!.ActiveKeyId!;
+
+        // Retain (the default): the set goes, its version stays; a set of the same name makes its own.
+        await scenario.Sets.DeleteAsync(ns, "akv", ct);
+        await scenario.WaitUntilGoneAsync("akv", cancellationToken: ct);
+        Assert.True(Assert.Single(_fake.Versions(_host, "retained")).Enabled);
+        var (_, second) = await CreateSetAsync(ns, "akv", key: "retained");
+        Assert.NotEqual(old, second.Status!.ActiveKeyId);
+        Assert.DoesNotContain(second.Status.Keys!, k => k.Kid == old);
+        Assert.DoesNotContain(old, (await scenario.JwksJsonAsync("akv-jwks"))!, StringComparison.Ordinal);
+        Assert.Equal(2, _fake.Versions(_host, "retained").Count);
+
+        // Delete, with a spec that has since become invalid: this set's versions leave the vault; the key,
+        // which still holds the first set's retained version, is kept (Key Vault deletes keys, not versions).
+        await scenario.Sets.DeleteAsync(ns, "akv", ct);
+        await scenario.WaitUntilGoneAsync("akv", cancellationToken: ct);
+        var (_, third) = await CreateSetAsync(ns, "akv", key: "own");
+        third.Spec = third.Spec with { DeletionPolicy = "Delete", Rotation = third.Spec.Rotation with { Overlap = "1s" } };
+        await scenario.Sets.ReplaceAsync(third, ct);
+        await scenario.WaitForReadyReasonAsync("akv", "InvalidSpec", ct);
+        await scenario.Sets.DeleteAsync(ns, "akv", ct);
+        await scenario.WaitUntilGoneAsync("akv", cancellationToken: ct);
+        Assert.Empty(_fake.Versions(_host, "own"));
+        Assert.False(_fake.IsSoftDeleted(_host, "own"), "deleted and purged");
+    }
+
+    [Fact]
+    public async Task Deleting_a_set_whose_vault_fails_keeps_the_finalizer_with_a_condition_until_the_vault_answers()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("akv-delete", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
+        var (scenario, set) = await CreateSetAsync(ns, "akv", key: "stuck");
+        set.Spec = set.Spec with { DeletionPolicy = "Delete" };
+        await scenario.Sets.ReplaceAsync(set, ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("akv"), s => s.Status?.ObservedGeneration == s.Metadata.Generation, TimeSpan.FromSeconds(10), "the edit observed", ct);
+
+        _fake.Inject(r => r.Method == "DELETE", VaultFault.Forbidden);
+        await scenario.Sets.DeleteAsync(ns, "akv", ct);
+
+        var stuck = await Eventually.HoldsAsync(() => scenario.GetAsync("akv"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True" } d && d.Message.Contains("is being deleted", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(20), "Degraded saying why the set cannot go yet", ct);
+        var condition = ConditionSet.Find(stuck.Status!.Conditions, ConditionSet.Degraded)!;
+        Assert.Contains("could not be deleted", condition.Message, StringComparison.Ordinal);
+        Assert.Contains("403", condition.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(FakeTokenCredential.TokenPrefix, condition.Message, StringComparison.Ordinal);
+        Assert.Single(_fake.Versions(_host, "stuck"));
+
+        _fake.ClearFaults();
+        await scenario.WaitUntilGoneAsync("akv", TimeSpan.FromSeconds(60), ct);
+        Assert.Empty(_fake.Versions(_host, "stuck"));
+    }
+
+    [Fact]
     public async Task A_vault_whose_challenge_names_another_resource_gets_no_token_and_the_set_says_why()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -119,6 +119,25 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         Assert.True(JwsVerifier.VerifyDigest(key.PublicJwk, digest, signature));
     }
 
+    [Fact]
+    public async Task A_version_is_read_published_and_used_with_the_algorithm_it_was_made_for_whatever_the_spec_says_now()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var made = Set("PS256", uid: "6a1f0c2e-0000-4000-8000-000000000001");
+        var created = await store.CreateAsync(made, 1, ct);
+
+        // The same set, read as if its spec had been edited to RS256 (the reconciler refuses that edit; the store does not rely on it).
+        var edited = Set("RS256", uid: made.Uid);
+        var listed = Assert.Single(await store.ListAsync(edited, ct));
+        Assert.Equal("PS256", listed.PublicJwk.Alg);
+        Assert.Equal(created.Kid, listed.Kid);
+        Assert.Equal("PS256", (await store.GetSignerMaterialAsync(edited, listed, ct)).Algorithm);
+        var input = Encoding.ASCII.GetBytes("eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0");
+        var signature = await store.SignAsync(edited, listed.Kid, input, ct);
+        Assert.True(JwsVerifier.Verify(listed.PublicJwk, input, signature), "signed as PS256, the key's algorithm");
+    }
+
     public static TheoryData<string, bool> Algorithms => new() { { "ES256", false }, { "ES384", true }, { "ES512", false }, { "RS256", false }, { "PS256", true } };
 
     [Theory]

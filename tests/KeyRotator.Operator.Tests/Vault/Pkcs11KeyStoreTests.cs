@@ -69,6 +69,26 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task A_key_is_read_published_and_used_with_the_algorithm_it_was_made_for_whatever_the_spec_says_now()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, made) = await ArrangeAsync("PS256");
+        var created = await store.CreateAsync(made, 1, ct);
+
+        // The same set read as if its spec said RS256 now (the reconciler refuses that edit; the store does not rely on it).
+        var policy = made.Policy with { Algorithm = JwsAlgorithm.RS256 };
+        var edited = made with { Policy = policy, Spec = made.Spec with { Algorithm = "RS256" } };
+        var listed = Assert.Single(await store.ListAsync(edited, ct));
+        Assert.Equal("PS256", listed.PublicJwk.Alg);
+        Assert.Equal(created.Kid, listed.Kid);
+        Assert.Equal("PS256", (await store.GetSignerMaterialAsync(edited, listed, ct)).Algorithm);
+        var input = Encoding.ASCII.GetBytes("eyJhbGciOiJQUzI1NiJ9.eyJzdWIiOiJ4In0");
+        var signature = await store.SignAsync(edited, listed.Kid, input, ct);
+        Assert.True(JwsVerifier.Verify(listed.PublicJwk, input, signature), "signed as PS256, the key's algorithm");
+        await store.RemoveSetAsync(made, deleteKeys: true, ct);
+    }
+
+    [Fact]
     public async Task A_wrong_PIN_a_missing_token_and_a_missing_library_each_get_a_clear_error_without_the_PIN()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -280,6 +300,37 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var notRemoved = Assert.Single(events, e => e.Reason == "KeysNotRemoved");
         Assert.Contains("PIN Secret", notRemoved.Message, StringComparison.Ordinal);
         Assert.Contains($"kr:{set.Metadata.Uid}", notRemoved.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Retain_then_recreate_gives_fresh_keys_and_Delete_removes_them_from_the_token_even_with_an_invalid_spec()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (store, context) = await ArrangeAsync("ES256");
+        var ns = context.Namespace;
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var (scenario, first) = await CreateHsmSetAsync(context, "ES256");
+        var old = first.Status!.ActiveKeyId!;
+
+        // Retain (the default): the set goes, its key stays on the token; a set of the same name starts afresh.
+        await scenario.Sets.DeleteAsync(ns, "hsm", ct);
+        await scenario.WaitUntilGoneAsync("hsm", cancellationToken: ct);
+        var retained = context with { Uid = first.Metadata.Uid };
+        Assert.Equal(old, Assert.Single(await store.ListAsync(retained, ct)).Kid);
+        var (_, second) = await CreateHsmSetAsync(context, "ES256", deletionPolicy: "Delete");
+        Assert.NotEqual(old, second.Status!.ActiveKeyId);
+        Assert.DoesNotContain(second.Status.Keys!, k => k.Kid == old);
+        Assert.DoesNotContain(old, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
+
+        // Delete, with a spec that has since become invalid: the keys still leave the token.
+        second.Spec = second.Spec with { Rotation = second.Spec.Rotation with { Overlap = "1s" } };
+        await scenario.Sets.ReplaceAsync(second, ct);
+        await scenario.WaitForReadyReasonAsync("hsm", "InvalidSpec", ct);
+        await scenario.Sets.DeleteAsync(ns, "hsm", ct);
+        await scenario.WaitUntilGoneAsync("hsm", cancellationToken: ct);
+        Assert.Empty(await store.ListAsync(context with { Uid = second.Metadata.Uid }, ct));
+        Assert.Equal(old, Assert.Single(await store.ListAsync(retained, ct)).Kid); // the first set's retained key is not the second's to delete
+        await store.RemoveSetAsync(retained, deleteKeys: true, ct);
     }
 
     /// <summary>A set "hsm" on the SoftHSM token of <paramref name="context"/>, once its first key signs.</summary>

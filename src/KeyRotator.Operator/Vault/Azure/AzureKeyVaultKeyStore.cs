@@ -72,7 +72,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
     }
 
     public Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
-        Task.FromResult(new SignerMaterial(key.Kid, set.Policy.Algorithm.Name, null, key.VaultRef));
+        Task.FromResult(new SignerMaterial(key.Kid, key.PublicJwk.Alg, null, key.VaultRef));
 
     public async Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken)
     {
@@ -128,7 +128,8 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
     {
         var version = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Kid == kid && v.Key.Enabled)
             ?? throw new KeyStoreException($"the vault holds no enabled key {kid} for this set") { Reason = "KeyMissing" };
-        return await client.SignDigestAsync(version.Item.KeyId, set.Policy.Algorithm, set.Policy.Algorithm.Digest(signingInput), cancellationToken);
+        var algorithm = JwsAlgorithm.Parse(version.Key.PublicJwk.Alg); // the version's own (tag keyrotator-alg), not today's spec
+        return await client.SignDigestAsync(version.Item.KeyId, algorithm, algorithm.Digest(signingInput), cancellationToken);
     }
 
     /// <summary>Key Vault deletes keys, not versions: a version leaves the set disabled and tagged removed (tags are replaced whole, so merged).</summary>
