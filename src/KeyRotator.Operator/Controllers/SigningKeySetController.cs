@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Informers;
@@ -28,6 +30,10 @@ public sealed partial class SigningKeySetController : IDisposable
     private readonly List<ResourceInformer<V1ConfigMap>> _configMapInformers = [];
     private readonly List<ResourceInformer<V1Secret>> _secretInformers = [];
     private long _reconciles;
+    private readonly EventRecorder _events;
+
+    // SigningKeySets that do not decode, by namespace/name, and the resourceVersion whose Event was recorded (null: not yet).
+    private readonly ConcurrentDictionary<string, (UndecodableObject Item, string? Reported)> _undecodable = new(StringComparer.Ordinal);
     private long _failures;
 
     public SigningKeySetController(
@@ -35,11 +41,13 @@ public sealed partial class SigningKeySetController : IDisposable
         SigningKeySetReconciler reconciler,
         RotationScheduler scheduler,
         OperatorMetrics metrics,
+        EventRecorder events,
         TimeProvider time,
         IOptions<OperatorOptions> options,
         ILoggerFactory loggers)
     {
         _reconciler = reconciler;
+        _events = events;
         _scheduler = scheduler;
         _metrics = metrics;
         _options = options.Value;
@@ -51,8 +59,12 @@ public sealed partial class SigningKeySetController : IDisposable
         foreach (var ns in scopes)
         {
             var sets = new ResourceInformer<V1Alpha1SigningKeySet>(
-                InformerSources.SigningKeySets(kubernetes, ns, (set, error) => LogUndecodable(informerLogger, set, error)), time, _options.WatchdogTimeout, informerLogger);
-            sets.Changed += (_, set) => Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
+                InformerSources.SigningKeySets(kubernetes, ns, item => OnUndecodable(item, informerLogger)), time, _options.WatchdogTimeout, informerLogger);
+            sets.Changed += (_, set) =>
+            {
+                _undecodable.TryRemove($"{set.Metadata.NamespaceProperty}/{set.Metadata.Name}", out var _);
+                Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
+            };
             _setInformers.Add(sets);
 
             var configMaps = new ResourceInformer<V1ConfigMap>(InformerSources.ConfigMaps(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
@@ -115,6 +127,8 @@ public sealed partial class SigningKeySetController : IDisposable
             foreach (var set in CachedSets)
                 Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
             WorkersRunning = true;
+            foreach (var (item, _) in _undecodable.Values)
+                ReportUndecodable(item);
             LogLeading(_logger, _options.Workers);
             await Task.WhenAll(Enumerable.Range(0, Math.Max(1, _options.Workers)).Select(_ => WorkAsync(cancellationToken)));
         }
@@ -185,6 +199,33 @@ public sealed partial class SigningKeySetController : IDisposable
         HttpOperationException http => $"API server answered {(int)http.Response.StatusCode} {http.Response.ReasonPhrase} to {http.Request?.Method} {http.Request?.RequestUri?.AbsolutePath}",
         _ => $"{e.GetType().Name}: {e.Message}",
     };
+
+    /// <summary>
+    /// A SigningKeySet that does not decode is skipped (it cannot block the others) and said so: a log line
+    /// on every replica, and, from the leader, one Warning Event per version of the object.
+    /// </summary>
+    private void OnUndecodable(UndecodableObject item, ILogger informerLogger)
+    {
+        LogUndecodable(informerLogger, $"{item.Namespace}/{item.Name}", item.Error);
+        var key = $"{item.Namespace}/{item.Name}";
+        _undecodable.AddOrUpdate(key, (item, null), (_, known) => (item, known.Reported));
+        if (WorkersRunning)
+            ReportUndecodable(item);
+    }
+
+    private void ReportUndecodable(UndecodableObject item)
+    {
+        var key = $"{item.Namespace}/{item.Name}";
+        if (item.Uid is null || item.Namespace.Length == 0 || !_undecodable.TryGetValue(key, out var known) || known.Reported == (item.ResourceVersion ?? ""))
+            return;
+        _undecodable[key] = (item, item.ResourceVersion ?? "");
+        var set = new V1Alpha1SigningKeySet
+        {
+            Metadata = new V1ObjectMeta { Name = item.Name, NamespaceProperty = item.Namespace, Uid = item.Uid, ResourceVersion = item.ResourceVersion },
+        };
+        var message = $"The operator cannot read this SigningKeySet ({item.Error}); it is skipped, and its keys are neither rotated nor revoked, until the object matches the CRD again (kubectl get signingkeyset {item.Name} -n {item.Namespace} -o yaml)";
+        _ = _events.RecordAsync(set, PlanEvent.Warning("Undecodable", message), CancellationToken.None);
+    }
 
     public void Dispose() => Queue.Dispose();
 

@@ -21,7 +21,7 @@ public static class InformerSources
     /// schema, or by a newer version) is reported through <paramref name="undecodable"/> and skipped, so
     /// that it cannot make the informer re-list in a loop and block every other set.
     /// </summary>
-    public static ListWatch<V1Alpha1SigningKeySet> SigningKeySets(IKubernetes kubernetes, string? ns, Action<string, string>? undecodable = null) => new(
+    public static ListWatch<V1Alpha1SigningKeySet> SigningKeySets(IKubernetes kubernetes, string? ns, Action<UndecodableObject>? undecodable = null) => new(
         $"signingkeysets in {ns ?? "all namespaces"}",
         async ct =>
         {
@@ -43,7 +43,7 @@ public static class InformerSources
             : Typed(kubernetes.CustomObjects.WatchListNamespacedCustomObjectAsync(Group, Version, ns, Plural,
                 allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct), undecodable));
 
-    private static async IAsyncEnumerable<(WatchEventType, V1Alpha1SigningKeySet)> Typed(IAsyncEnumerable<(WatchEventType, object)> events, Action<string, string>? undecodable)
+    private static async IAsyncEnumerable<(WatchEventType, V1Alpha1SigningKeySet)> Typed(IAsyncEnumerable<(WatchEventType, object)> events, Action<UndecodableObject>? undecodable)
     {
         await foreach (var (type, item) in events)
         {
@@ -53,7 +53,7 @@ public static class InformerSources
         }
     }
 
-    private static V1Alpha1SigningKeySet? Decode(JsonElement item, Action<string, string>? undecodable)
+    private static V1Alpha1SigningKeySet? Decode(JsonElement item, Action<UndecodableObject>? undecodable)
     {
         try
         {
@@ -61,10 +61,11 @@ public static class InformerSources
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
-            var name = item.TryGetProperty("metadata", out var metadata)
-                ? $"{(metadata.TryGetProperty("namespace", out var n) ? n.GetString() : "")}/{(metadata.TryGetProperty("name", out var m) ? m.GetString() : "?")}"
-                : "?";
-            undecodable?.Invoke(name, e.Message);
+            string? Meta(string property) =>
+                item.TryGetProperty("metadata", out var metadata) && metadata.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
+                    ? value.GetString()
+                    : null;
+            undecodable?.Invoke(new UndecodableObject(Meta("namespace") ?? "", Meta("name") ?? "?", Meta("uid"), Meta("resourceVersion"), e.Message));
             return null;
         }
     }
@@ -99,3 +100,6 @@ public static class InformerSources
             : kubernetes.CoreV1.WatchListNamespacedSecretAsync(ns, allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
                 resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct));
 }
+
+/// <summary>A listed or watched object that does not decode into the operator's model, and why.</summary>
+public sealed record UndecodableObject(string Namespace, string Name, string? Uid, string? ResourceVersion, string Error);

@@ -209,4 +209,43 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         var left = (await env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct)).Items.Where(s => s.Metadata.Name.StartsWith("auth-", StringComparison.Ordinal)).Select(s => s.Metadata.Name);
         Assert.Empty(left);
     }
+
+    [Fact]
+    public async Task A_set_that_does_not_decode_is_reported_with_an_Event_and_skipped_while_the_others_carry_on()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("safety-undecodable", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        foreach (var name in new[] { "good", "broken" })
+        {
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named(name, ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+            await scenario.WaitForActiveKeyAsync(name);
+        }
+
+        // Someone writes the status by hand, around the schema: an integer the model cannot hold.
+        await env.Admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new k8s.Models.V1Patch("""{"status":{"keyParameters":{"rsaKeySize":99999999999}}}""", k8s.Models.V1Patch.PatchType.MergePatch),
+            Entities.V1Alpha1SigningKeySet.Group, Entities.V1Alpha1SigningKeySet.Version, ns, Entities.V1Alpha1SigningKeySet.Plural, "broken", cancellationToken: ct);
+
+        var events = await Eventually.HoldsAsync(() => scenario.EventsAsync("broken"), e => e.Any(x => x.Reason == "Undecodable"), TimeSpan.FromSeconds(15), "an Undecodable Event", ct);
+        var undecodable = Assert.Single(events, e => e.Reason == "Undecodable");
+        Assert.Equal("Warning", undecodable.Type);
+        Assert.Contains("cannot read this SigningKeySet", undecodable.Message, StringComparison.Ordinal);
+        Assert.Contains($"kubectl get signingkeyset broken -n {ns} -o yaml", undecodable.Message, StringComparison.Ordinal);
+        Assert.Contains(op.Logs.Lines, l => l.Contains($"SigningKeySet {ns}/broken cannot be decoded", StringComparison.Ordinal));
+
+        // The other set is not held up, and the operator stays ready.
+        var good = await scenario.GetAsync("good");
+        await scenario.RotateNowAsync("good", good.Status!.ActiveKeyId!, ct);
+        Assert.True(op.Health.Ready().Ok, op.Health.Ready().Detail);
+
+        // Fixed, the set is read again and carries on; the Event was recorded once, not on every re-list.
+        await env.Admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new k8s.Models.V1Patch("""{"status":{"keyParameters":{"rsaKeySize":null}}}""", k8s.Models.V1Patch.PatchType.MergePatch),
+            Entities.V1Alpha1SigningKeySet.Group, Entities.V1Alpha1SigningKeySet.Version, ns, Entities.V1Alpha1SigningKeySet.Plural, "broken", cancellationToken: ct);
+        var broken = await scenario.GetAsync("broken");
+        await scenario.RotateNowAsync("broken", broken.Status!.ActiveKeyId!, ct);
+        Assert.Single(await scenario.EventsAsync("broken"), e => e.Reason == "Undecodable");
+    }
 }
