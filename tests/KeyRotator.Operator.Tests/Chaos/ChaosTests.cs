@@ -82,26 +82,38 @@ public sealed class ChaosTests(KubernetesEnvironment env)
         foreach (var set in sets)
             await scenario.WaitForActiveKeyAsync(set.Metadata.Name, TimeSpan.FromSeconds(90));
 
-        // The chaos: every 5–15 s one replica (the Lease holder two times in three) dies by SIGKILL and starts again.
-        // The interval counts from the restart, so the kill cadence stays within 5–15 s of uptime.
+        // The chaos: every 5–15 s (kill to kill) one replica, the Lease holder two times in three, dies by SIGKILL
+        // and starts again: at once or within 4 s (a restarted leader wins its own Lease back under the same
+        // identity), or, when the interval allows, after 7 s or more, longer than the 6 s lease (the other
+        // replica takes over).
         var random = new Random(20261128);
         var kills = new List<string>();
         var holders = new HashSet<string>();
         var chaosEnd = DateTimeOffset.UtcNow + ChaosDuration;
+        var interval = TimeSpan.FromMilliseconds(random.Next(5_000, 15_001));
+        await Task.Delay(interval, ct);
         while (DateTimeOffset.UtcNow < chaosEnd)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(5_000, 15_001)), ct);
             var holder = await LeaseHolderAsync(ns, ct);
             var leader = replicas.FirstOrDefault(r => r.Identity == holder);
             var victim = leader is not null && random.Next(3) != 0 ? leader : replicas[random.Next(2)];
             await victim.KillAsync();
-            // Back at once or within 4 s (a restarted leader wins its own Lease back under the same identity),
-            // or after 7–10 s, longer than the 6 s lease (the other replica takes over).
-            var down = TimeSpan.FromMilliseconds(random.Next(3) switch { 0 => 0, 1 => random.Next(1_000, 4_001), _ => random.Next(7_000, 10_001) });
-            kills.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {victim.Identity}{(victim == leader ? " (leader)" : "")}, down {down.TotalSeconds:0.0} s");
+            var killedAt = DateTimeOffset.UtcNow;
+            var ms = (int)interval.TotalMilliseconds;
+            interval = TimeSpan.FromMilliseconds(random.Next(5_000, 15_001));
+            var next = (int)interval.TotalMilliseconds;
+            var down = TimeSpan.FromMilliseconds(random.Next(3) switch
+            {
+                0 => 0,
+                1 => random.Next(1_000, Math.Min(4_000, next - 1_000)),
+                _ when next >= 9_000 => random.Next(7_000, next - 2_000),
+                _ => random.Next(1_000, next - 1_000),
+            });
+            kills.Add($"{killedAt:HH:mm:ss.fff} {victim.Identity}{(victim == leader ? " (leader)" : "")} after {ms / 1000.0:0.0} s, down {down.TotalSeconds:0.0} s");
             holders.Add(holder ?? "none");
             await Task.Delay(down, ct);
             victim.Start();
+            await Task.Delay(killedAt + interval - DateTimeOffset.UtcNow is { } rest && rest > TimeSpan.Zero ? rest : TimeSpan.Zero, ct);
         }
 
         // Calm: every set converges (Ready, the status's active key is the one signing) under the last pair of replicas.

@@ -24,6 +24,7 @@ public sealed class SigningKeySetValidationTests(KubernetesEnvironment env)
         { "unknown provider", "vault={\"provider\":\"Vault\"}", "spec.vault.provider: Unsupported value: \"Vault\"" },
         { "revoked kid not a thumbprint", "revokedKeyIds=[\"abc\"]", "spec.revokedKeyIds" },
         { "unknown deletion policy", "deletionPolicy=\"Purge\"", "spec.deletionPolicy: Unsupported value: \"Purge\"" },
+        { "alert threshold beyond the model", "signatureFailureAlert={\"threshold\":99999999999}", "spec.signatureFailureAlert.threshold" },
         { "pkcs11 without pin", "vault={\"provider\":\"Pkcs11\",\"pkcs11\":{\"library\":\"/x.so\",\"tokenLabel\":\"t\"}}", "spec.vault.pkcs11.pinSecretRef: Required value" },
     };
 
