@@ -6,7 +6,9 @@ namespace KeyRotator.Client;
 /// <summary>
 /// The JWKS from a mounted ConfigMap file. The kubelet updates a ConfigMap volume by swapping the
 /// directory's "..data" symlink, so the directory is watched (not the file), with a periodic re-read
-/// as a safety net. A file that is missing or does not parse keeps the last good key set.
+/// as a safety net. A file that is missing, does not parse, or lists keys of which none is usable keeps
+/// the last good key set (a bad write). A key set published empty, <c>{"keys":[]}</c>, is what the
+/// operator publishes when every key has been revoked: it is honoured, and every token is rejected.
 /// </summary>
 public sealed partial class JwksFileSource : IDisposable
 {
@@ -67,13 +69,16 @@ public sealed partial class JwksFileSource : IDisposable
                 return false;
             }
 
-            if (snapshot.Keys.Count == 0 && _current.Keys.Count > 0)
+            if (snapshot.Keys.Count == 0 && snapshot.Entries > 0 && _current.Keys.Count > 0)
             {
-                // An empty JWKS would reject every token: more likely a bad write than the truth.
+                // Keys, but none this verifier may use: more likely a bad write than the truth.
                 ReloadFailures++;
-                LogEmpty(_logger, _path, _current.Keys.Count);
+                LogNoUsableKey(_logger, _path, _current.Keys.Count);
                 return false;
             }
+
+            if (snapshot.Entries == 0 && _current.Keys.Count > 0)
+                LogRevokedAll(_logger, _path, _current.Keys.Count);
 
             _lastText = text;
             _current = snapshot;
@@ -94,7 +99,10 @@ public sealed partial class JwksFileSource : IDisposable
     private static partial void LogReloadFailed(ILogger logger, string path, string error, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "JWKS {Path} holds no usable key; keeping the last good set of {Count} keys")]
-    private static partial void LogEmpty(ILogger logger, string path, int count);
+    private static partial void LogNoUsableKey(ILogger logger, string path, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "JWKS {Path} is published empty (every key revoked): dropping {Count} keys, every token is rejected until a key is published")]
+    private static partial void LogRevokedAll(ILogger logger, string path, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "JWKS {Path} loaded: {Count} keys")]
     private static partial void LogLoaded(ILogger logger, string path, int count);

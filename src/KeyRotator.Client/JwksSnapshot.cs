@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.IdentityModel.Tokens;
 
 namespace KeyRotator.Client;
@@ -7,9 +8,26 @@ public sealed record JwksSnapshot(IReadOnlyDictionary<string, JsonWebKey> Keys, 
 {
     public static JwksSnapshot Empty { get; } = new(new Dictionary<string, JsonWebKey>(), new HashSet<string>());
 
-    /// <summary>Parses a JWKS, keeping only signature keys with a kid and an asymmetric alg.</summary>
+    /// <summary>
+    /// How many entries the document's "keys" array holds, usable or not. Zero is a key set published
+    /// empty on purpose (every key revoked); keys present but none usable is something else.
+    /// </summary>
+    public int Entries { get; init; }
+
+    /// <summary>
+    /// Parses a JWKS, keeping only signature keys with a kid and an asymmetric alg. A document without a
+    /// "keys" array is not a JWKS (<see cref="JsonException"/>).
+    /// </summary>
     public static JwksSnapshot Parse(string json)
     {
+        int entries;
+        using (var document = JsonDocument.Parse(json))
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("keys", out var array) || array.ValueKind != JsonValueKind.Array)
+                throw new JsonException("not a JWKS: the document has no \"keys\" array");
+            entries = array.GetArrayLength();
+        }
+
         var set = new JsonWebKeySet(json);
         var keys = new Dictionary<string, JsonWebKey>(StringComparer.Ordinal);
         foreach (var key in set.Keys)
@@ -21,6 +39,6 @@ public sealed record JwksSnapshot(IReadOnlyDictionary<string, JsonWebKey> Keys, 
             keys[key.Kid] = key;
         }
 
-        return new JwksSnapshot(keys, keys.Values.Select(k => k.Alg).ToHashSet(StringComparer.Ordinal));
+        return new JwksSnapshot(keys, keys.Values.Select(k => k.Alg).ToHashSet(StringComparer.Ordinal)) { Entries = entries };
     }
 }

@@ -72,6 +72,8 @@ public sealed class KeyRotatorTokenValidator(
             return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, "the token has no alg");
         if (!IsAsymmetric(alg))
             return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, $"alg {alg} is never accepted (only asymmetric algorithms)");
+        if (snapshot.Keys.Count == 0)
+            return KeyRotatorValidationResult.Failure(FailureReason.UnknownKid, kid, "the JWKS holds no key (every key revoked, or none published yet)");
         if (!snapshot.Algorithms.Contains(alg))
             return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, $"alg {alg} is not among the published algorithms");
         if (string.IsNullOrEmpty(kid))

@@ -47,9 +47,11 @@ public sealed class JwksFileSourceTests : IDisposable
 
     [Theory]
     [InlineData("{ this is not json")]
-    [InlineData("{\"keys\":[]}")]
+    [InlineData("")]
+    [InlineData("{}")]
+    [InlineData("{\"keys\":{}}")]
     [InlineData("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"x\",\"alg\":\"HS256\",\"k\":\"c2VjcmV0\"}]}")]
-    public void A_bad_or_empty_file_keeps_the_last_good_key_set(string content)
+    public void A_bad_file_or_one_without_a_usable_key_keeps_the_last_good_key_set(string content)
     {
         using var source = new JwksFileSource(JwksPath);
         var good = source.Current;
@@ -59,6 +61,29 @@ public sealed class JwksFileSourceTests : IDisposable
 
         Assert.Same(good, source.Current);
         Assert.True(source.ReloadFailures >= 1);
+    }
+
+    [Fact]
+    public async Task A_key_set_published_empty_after_every_key_was_revoked_is_honoured_and_rejects_every_token()
+    {
+        var tokens = new TokenFactory();
+        Publish(tokens.Jwks());
+        using var source = new JwksFileSource(JwksPath);
+        var options = new KeyRotatorValidationOptions { JwksPath = JwksPath, MaxTokenLifetime = TimeSpan.FromMinutes(15) };
+        options.ValidIssuers.Add(TokenFactory.Issuer);
+        options.ValidAudiences.Add(TokenFactory.Audience);
+        var validator = new KeyRotatorTokenValidator(source, options, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(TokenFactory.Now).AddSeconds(10)));
+        var token = tokens.Token();
+        var before = await validator.ValidateAsync(token);
+        Assert.True(before.IsValid, before.Message);
+
+        Publish("{\"keys\":[]}");
+        source.Reload(); // the directory watcher may have reloaded already
+
+        Assert.Empty(source.Current.Keys);
+        var rejected = await validator.ValidateAsync(token);
+        Assert.False(rejected.IsValid);
+        Assert.Equal(FailureReason.UnknownKid, rejected.Reason);
     }
 
     [Fact]
