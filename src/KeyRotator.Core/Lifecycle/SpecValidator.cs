@@ -10,6 +10,9 @@ namespace KeyRotator.Core.Lifecycle;
 /// </summary>
 public static class SpecValidator
 {
+    /// <summary>spec.rotation.prePublish when unset.</summary>
+    public static readonly TimeSpan DefaultPrePublish = TimeSpan.FromMinutes(15);
+
     public static readonly IReadOnlyList<string> KnownProviders = ["Kubernetes", "AzureKeyVault", "Pkcs11"];
 
     public static SpecValidation Validate(SigningKeySetSpec spec, RotationPolicyOptions options)
@@ -32,7 +35,7 @@ public static class SpecValidator
         }
 
         var rotation = spec.Rotation ?? new RotationSpec();
-        var prePublish = Duration(rotation.PrePublish, "spec.rotation.prePublish", TimeSpan.FromMinutes(15), problems);
+        var prePublish = Duration(rotation.PrePublish, "spec.rotation.prePublish", DefaultPrePublish, problems);
         var overlap = Duration(rotation.Overlap, "spec.rotation.overlap", TimeSpan.FromHours(2), problems);
         var jitter = Duration(rotation.Jitter, "spec.rotation.jitter", TimeSpan.Zero, problems);
         var maxTokenLifetime = Duration(spec.MaxTokenLifetime, "spec.maxTokenLifetime", TimeSpan.FromMinutes(15), problems);

@@ -99,6 +99,17 @@ public sealed partial class SigningKeySetController : IDisposable
 
     public IEnumerable<V1Alpha1SigningKeySet> CachedSets => _setInformers.SelectMany(i => i.Items);
 
+    /// <summary>Whether every informer has listed once (its cache can be trusted to answer "not there").</summary>
+    public bool CachesSynced => Informers.All(i => i.HasSynced);
+
+    /// <summary>A set as the informer holds it; no API call.</summary>
+    public V1Alpha1SigningKeySet? CachedSet(string ns, string name) =>
+        _setInformers.Select(i => i.Get(ns, name)).FirstOrDefault(s => s is not null);
+
+    /// <summary>A managed ConfigMap as the informer holds it; no API call.</summary>
+    public V1ConfigMap? CachedConfigMap(string ns, string name) =>
+        _configMapInformers.Select(i => i.Get(ns, name)).FirstOrDefault(c => c is not null);
+
     public void Enqueue(SetKey key) => Queue.Add(key);
 
     private void EnqueueOwner(V1ObjectMeta metadata)

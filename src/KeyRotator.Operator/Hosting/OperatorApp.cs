@@ -6,6 +6,7 @@ using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Scheduling;
+using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Vault;
 using KeyRotator.Operator.Vault.Azure;
 using Microsoft.AspNetCore.Builder;
@@ -71,6 +72,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<OperatorMetrics>();
         builder.Services.AddSingleton<SignatureFailureTracker>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
+        builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddTransient<WakeSigningKeySetJob>();
         // Unique name: Quartz keeps schedulers in a process-wide registry, and tests run several operators.
         var quartz = new System.Collections.Specialized.NameValueCollection { ["quartz.scheduler.instanceName"] = $"keyrotator-{Guid.NewGuid():N}" };
@@ -95,6 +97,8 @@ public static class OperatorApp
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapPost("/v1/namespaces/{ns}/signingkeysets/{name}/signaturefailures",
             (HttpContext context, string ns, string name, SignatureFailureEndpoint endpoint) => endpoint.HandleAsync(context, ns, name));
+        app.MapGet(JwksEndpoint.JwksPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Jwks(context, ns, name));
+        app.MapGet(JwksEndpoint.DiscoveryPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Discovery(context, ns, name));
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
         app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));
         return app;

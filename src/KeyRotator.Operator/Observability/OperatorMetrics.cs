@@ -39,6 +39,7 @@ public sealed class OperatorMetrics
             LabelNames = ["provider", "operation", "outcome"],
             Buckets = Histogram.ExponentialBuckets(0.005, 2, 12),
         });
+        JwksRequests = factory.CreateCounter("keyrotator_jwks_http_requests_total", "JWKS and discovery requests served over HTTP, by document and status code (304: the client's copy was current).", ["document", "code"]);
         Leader = factory.CreateGauge("keyrotator_leader", "1 on the replica that holds the lease.");
         Clock = factory.CreateGauge("keyrotator_clock_time_seconds", "The operator's clock, for skew-safe alert arithmetic (time() - this).");
         WatchHealthy = factory.CreateGauge("keyrotator_watch_healthy", "1 while every informer holds a live watch.");
@@ -77,6 +78,8 @@ public sealed class OperatorMetrics
     public Gauge QueueDepth { get; }
 
     public Histogram VaultRequestDuration { get; }
+
+    public Counter JwksRequests { get; }
 
     public Gauge Leader { get; }
 

@@ -1,0 +1,215 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using k8s;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Serving;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
+
+namespace KeyRotator.Operator.Tests.Serving;
+
+/// <summary>The JWKS and discovery document over HTTP, as Envoy, Istio, gateways and .NET's ConfigurationManager fetch them.</summary>
+public sealed class JwksHttpTests(KubernetesEnvironment env)
+{
+    private const string Issuer = "https://auth.example.com";
+    private const string Audience = "payments";
+
+    [Fact]
+    public async Task Each_set_is_served_from_the_cache_with_a_strong_ETag_a_304_for_a_current_copy_and_a_max_age_under_a_quarter_of_prePublish()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("jwks-http", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var requests = new RequestCounter();
+        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [requests]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "20s" })
+            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = Issuer } })
+            .Build(), ct);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("plain", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "20s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        await scenario.WaitForActiveKeyAsync("plain");
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        var jwksPath = $"/v1/namespaces/{ns}/signingkeysets/auth/jwks.json";
+        var configMap = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct);
+
+        using var first = await http.GetAsync(jwksPath, ct);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal("application/json", first.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(configMap.Data[JwksPublisher.JwksKey], await first.Content.ReadAsStringAsync(ct));
+        Assert.Equal($"\"{configMap.Metadata.Annotations[Labels.ContentHashAnnotation]}\"", first.Headers.ETag!.Tag);
+        Assert.False(first.Headers.ETag.IsWeak);
+        Assert.True(first.Headers.CacheControl!.Public);
+        Assert.False(first.Headers.CacheControl.NoStore);
+        Assert.InRange(first.Headers.CacheControl.MaxAge!.Value, TimeSpan.FromSeconds(4), JwksEndpoint.MaxAge(TimeSpan.FromSeconds(20)));
+
+        // A client whose copy is current gets a 304 and no body; many requests cost the API server nothing
+        // (the operator's only requests meanwhile would be Lease renewals).
+        var before = requests.Count;
+        for (var i = 0; i < 50; i++)
+        {
+            using var conditional = new HttpRequestMessage(HttpMethod.Get, jwksPath);
+            conditional.Headers.IfNoneMatch.Add(first.Headers.ETag);
+            using var notModified = await http.SendAsync(conditional, ct);
+            Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+            Assert.Empty(await notModified.Content.ReadAsByteArrayAsync(ct));
+            Assert.Equal(first.Headers.ETag, notModified.Headers.ETag);
+        }
+
+        Assert.Equal(before, requests.Count);
+
+        // Discovery: the issuer, and a jwks_uri that reaches this endpoint the way the client came.
+        using var discovery = JsonDocument.Parse(await http.GetStringAsync($"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration", ct));
+        Assert.Equal(Issuer, discovery.RootElement.GetProperty("issuer").GetString());
+        Assert.Equal(new Uri(op.BaseAddress, jwksPath).ToString(), discovery.RootElement.GetProperty("jwks_uri").GetString());
+        Assert.Equal("ES256", discovery.RootElement.GetProperty("id_token_signing_alg_values_supported")[0].GetString());
+
+        using var noIssuer = await http.GetAsync($"/v1/namespaces/{ns}/signingkeysets/plain/.well-known/openid-configuration", ct);
+        Assert.Equal(HttpStatusCode.NotFound, noIssuer.StatusCode);
+        Assert.Contains("no spec.jwks.issuer", await noIssuer.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        using var unknown = await http.GetAsync($"/v1/namespaces/{ns}/signingkeysets/nope/jwks.json", ct);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains($"no SigningKeySet {ns}/nope", await unknown.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_ConfigurationManager_consumer_honouring_the_cache_headers_validates_every_token_across_three_rotations()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("jwks-http-rotate", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var prePublish = TimeSpan.FromSeconds(8);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "12s", PrePublish = "8s", Overlap = "6s" })
+            .WithSpec(s => s with { MaxTokenLifetime = "3s", ClockSkew = "1s", Jwks = new Core.Model.JwksSpec { Issuer = Issuer } })
+            .Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth");
+
+        using var http = new HttpClient();
+        var retriever = new HttpCachingRetriever(http);
+        var manager = new ConfigurationManager<OpenIdConnectConfiguration>(
+            new Uri(op.BaseAddress, $"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration").ToString(),
+            new OpenIdConnectConfigurationRetriever(), retriever)
+        { RefreshInterval = TimeSpan.FromSeconds(1) };
+
+        var handler = new JsonWebTokenHandler();
+        var inFlight = new List<(string Token, string Kid, DateTime Expires)>();
+        var activeKids = new List<string> { first.Status!.ActiveKeyId! };
+        var failures = new List<string>();
+        var validated = 0;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (activeKids.Count < 4 && DateTime.UtcNow < deadline)
+        {
+            var (kid, pem, alg) = await scenario.SigningAsync("auth-signing");
+            if (kid is not null && kid != activeKids[^1])
+                activeKids.Add(kid);
+            var now = DateTime.UtcNow;
+            if (kid is not null)
+                inFlight.Add((TokenSigner.Sign(pem!, kid, alg!, Issuer, Audience, now, TimeSpan.FromSeconds(3)), kid, now.AddSeconds(3)));
+            inFlight.RemoveAll(t => t.Expires < now);
+
+            if (retriever.Stale)
+                manager.RequestRefresh(); // what the cache headers say: the copy has expired
+            var configuration = await manager.GetConfigurationAsync(ct);
+            foreach (var (token, tokenKid, _) in inFlight)
+            {
+                var result = await handler.ValidateTokenAsync(token, new TokenValidationParameters
+                {
+                    IssuerSigningKeys = configuration.SigningKeys,
+                    ValidIssuer = configuration.Issuer,
+                    ValidAudience = Audience,
+                    ValidAlgorithms = ["ES256"],
+                    ClockSkew = TimeSpan.FromSeconds(1),
+                });
+                validated++;
+                if (!result.IsValid)
+                    failures.Add($"{DateTime.UtcNow:HH:mm:ss.fff} token signed with {tokenKid}: {result.Exception?.GetType().Name}: {result.Exception?.Message}");
+            }
+
+            await Task.Delay(250, ct);
+        }
+
+        Assert.True(activeKids.Count >= 4, $"three rotations did not happen in time: {string.Join(", ", activeKids)}");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {validated} validations failed:\n{string.Join('\n', failures.Take(10))}");
+        Assert.True(retriever.NotModified > 0, $"no 304 in {retriever.Fetches} fetches");
+        Assert.Empty(retriever.Problems);
+        Assert.All(retriever.MaxAges, m => Assert.InRange(m, TimeSpan.FromSeconds(1), JwksEndpoint.MaxAge(prePublish)));
+    }
+
+    /// <summary>
+    /// What a well-behaved HTTP cache does for ConfigurationManager: keep each document for its max-age,
+    /// then revalidate with If-None-Match and keep the body on 304.
+    /// </summary>
+    private sealed class HttpCachingRetriever(HttpClient http) : IDocumentRetriever
+    {
+        private readonly ConcurrentDictionary<string, (string Body, EntityTagHeaderValue ETag, DateTimeOffset Expires)> _cache = new();
+
+        public int Fetches { get; private set; }
+
+        public int NotModified { get; private set; }
+
+        public ConcurrentQueue<TimeSpan> MaxAges { get; } = new();
+
+        public ConcurrentQueue<string> Problems { get; } = new();
+
+        public bool Stale => _cache.IsEmpty || _cache.Values.Any(e => e.Expires <= DateTimeOffset.UtcNow);
+
+        public async Task<string> GetDocumentAsync(string address, CancellationToken cancel)
+        {
+            if (_cache.TryGetValue(address, out var cached) && cached.Expires > DateTimeOffset.UtcNow)
+                return cached.Body;
+            using var request = new HttpRequestMessage(HttpMethod.Get, address);
+            if (cached.ETag is not null)
+                request.Headers.IfNoneMatch.Add(cached.ETag);
+            using var response = await http.SendAsync(request, cancel);
+            Fetches++;
+            if (response.Headers.CacheControl is not { Public: true, NoStore: false, MaxAge: { } maxAge })
+            {
+                Problems.Enqueue($"{address}: Cache-Control {response.Headers.CacheControl}");
+                maxAge = TimeSpan.Zero;
+            }
+
+            MaxAges.Enqueue(maxAge);
+            if (response.StatusCode == HttpStatusCode.NotModified && cached.Body is not null)
+            {
+                NotModified++;
+                _cache[address] = cached with { Expires = DateTimeOffset.UtcNow + maxAge };
+                return cached.Body;
+            }
+
+            response.EnsureSuccessStatusCode();
+            var body = await response.Content.ReadAsStringAsync(cancel);
+            if (response.Headers.ETag is not { IsWeak: false } etag)
+            {
+                Problems.Enqueue($"{address}: no strong ETag");
+                etag = new EntityTagHeaderValue("\"none\"");
+            }
+
+            _cache[address] = (body, etag, DateTimeOffset.UtcNow + maxAge);
+            return body;
+        }
+    }
+
+    /// <summary>Counts the operator's requests to the API server, Lease renewals aside.</summary>
+    private sealed class RequestCounter : DelegatingHandler
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.RequestUri?.AbsolutePath.Contains("/leases/", StringComparison.Ordinal) != true)
+                Interlocked.Increment(ref _count);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
