@@ -44,16 +44,30 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
 
     public void Record(FailureReason reason, string? kid) => _queue.Writer.TryWrite((reason, kid));
 
-    /// <summary>Sends what is queued now; returns the HTTP status, or null when there was nothing to send.</summary>
+    /// <summary>The JWKS this verifier holds (set by the DI registration to the JwksFileSource in force).</summary>
+    public Func<JwksSnapshot?>? HeldJwks { get; set; }
+
+    /// <summary>The kid this service signs with, for services that also sign (e.g. <see cref="KeyRotatorSigner.CurrentKid"/>).</summary>
+    public Func<string?>? SigningKid { get; set; }
+
+    /// <summary>
+    /// Sends what is queued now, with the heartbeat fields; returns the HTTP status, or null when there
+    /// was nothing to send (no failures and no heartbeat due) or no endpoint.
+    /// </summary>
     public async Task<int?> FlushAsync(CancellationToken cancellationToken)
     {
         var counts = new Dictionary<(FailureReason, string?), long>();
         while (_queue.Reader.TryRead(out var failure))
             counts[failure] = counts.GetValueOrDefault(failure) + 1;
-        if (counts.Count == 0 || _options.ReportEndpoint is null)
+        if ((counts.Count == 0 && !_options.Heartbeat) || _options.ReportEndpoint is null)
             return null;
 
-        var report = new FailureReport(counts.Select(c => new FailureCount(c.Key.Item1.ToTag(), c.Key.Item2, c.Value)).ToList());
+        var report = new FailureReport(counts.Select(c => new FailureCount(c.Key.Item1.ToTag(), c.Key.Item2, c.Value)).ToList())
+        {
+            Instance = _options.Instance,
+            JwksHash = HeldJwks?.Invoke()?.ContentHash,
+            SigningKid = SigningKid?.Invoke(),
+        };
         var uri = new Uri(_options.ReportEndpoint, $"/v1/namespaces/{_options.SetNamespace}/signingkeysets/{_options.SetName}/signaturefailures");
         using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = JsonContent.Create(report) };
         if (File.Exists(_options.ReportTokenPath))

@@ -15,6 +15,16 @@ public sealed record JwksSnapshot(IReadOnlyDictionary<string, JsonWebKey> Keys, 
     public int Entries { get; init; }
 
     /// <summary>
+    /// The content hash of the document (lower-case hex, 16 digits of its SHA-256), the value the operator
+    /// records in the ConfigMap's keyrotator.io/content-hash annotation and serves as the ETag: what a
+    /// verifier reports to say which key set it holds.
+    /// </summary>
+    public string? ContentHash { get; init; }
+
+    /// <summary>The content hash of a JWKS document as published (see <see cref="ContentHash"/>).</summary>
+    public static string HashOf(string json) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)))[..16];
+
+    /// <summary>
     /// Parses a JWKS, keeping only signature keys with a kid and an asymmetric alg. A document without a
     /// "keys" array is not a JWKS (<see cref="JsonException"/>).
     /// </summary>
@@ -39,6 +49,6 @@ public sealed record JwksSnapshot(IReadOnlyDictionary<string, JsonWebKey> Keys, 
             keys[key.Kid] = key;
         }
 
-        return new JwksSnapshot(keys, keys.Values.Select(k => k.Alg).ToHashSet(StringComparer.Ordinal)) { Entries = entries };
+        return new JwksSnapshot(keys, keys.Values.Select(k => k.Alg).ToHashSet(StringComparer.Ordinal)) { Entries = entries, ContentHash = HashOf(json) };
     }
 }

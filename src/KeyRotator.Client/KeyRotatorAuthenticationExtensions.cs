@@ -32,7 +32,10 @@ public static class KeyRotatorAuthenticationExtensions
         {
             services.AddHttpClient(nameof(FailureReporter));
             services.TryAddSingleton(sp => new FailureReporter(options, sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(FailureReporter)),
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ClientMetrics>(), sp.GetService<ILogger<FailureReporter>>()));
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ClientMetrics>(), sp.GetService<ILogger<FailureReporter>>())
+            {
+                HeldJwks = () => sp.GetRequiredService<JwksFileSource>().Current,
+            });
             services.AddHostedService(sp => sp.GetRequiredService<FailureReporter>());
         }
 

@@ -98,6 +98,27 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
         return $"{input}.{Base64UrlEncoder.Encode(signature)}";
     }
 
+    /// <summary>
+    /// The kid this signer signs with now (read from the mounted signing Secret), or null when it has
+    /// none yet. Hand it to <see cref="FailureReporter.SigningKid"/> so that the operator knows when every
+    /// signer has switched to a new key.
+    /// </summary>
+    public string? CurrentKid()
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(ResolveVersion(), "kid")).Trim() is { Length: > 0 } kid ? kid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     private SigningCredentials Credentials()
     {
         // Read every file from one version of the volume: the kubelet swaps "..data" atomically, and a

@@ -36,6 +36,16 @@ public sealed class KeyRotatorValidationOptions
 
     public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Send a report every <see cref="ReportInterval"/> even without failures: a heartbeat that tells the
+    /// operator which JWKS this verifier holds (and, for a signer, which kid it signs with), so that a
+    /// rotation can wait for verifiers that have not caught up.
+    /// </summary>
+    public bool Heartbeat { get; set; } = true;
+
+    /// <summary>Who this verifier is among the service's pods; the pod name (HOSTNAME) by default.</summary>
+    public string Instance { get; set; } = Environment.GetEnvironmentVariable("HOSTNAME") is { Length: > 0 } host ? host : Environment.MachineName;
+
     /// <summary>Every problem with these options, worded for the person configuring the service.</summary>
     public IReadOnlyList<string> Problems()
     {

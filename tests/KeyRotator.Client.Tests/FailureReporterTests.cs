@@ -11,7 +11,7 @@ public sealed class FailureReporterTests
         var tokenFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(tokenFile, "projected-token\n", TestContext.Current.CancellationToken);
         var handler = new CapturingHandler();
-        var options = new KeyRotatorValidationOptions { ReportEndpoint = new Uri("http://operator.keyrotator.svc:8080"), SetNamespace = "identity", SetName = "auth", ReportTokenPath = tokenFile };
+        var options = new KeyRotatorValidationOptions { ReportEndpoint = new Uri("http://operator.keyrotator.svc:8080"), SetNamespace = "identity", SetName = "auth", ReportTokenPath = tokenFile, Heartbeat = false };
         using var reporter = new FailureReporter(options, new HttpClient(handler));
 
         reporter.Record(FailureReason.BadSignature, "kid-1");
@@ -30,6 +30,28 @@ public sealed class FailureReporterTests
         Assert.Equal(1, failures["unknown_kid"]);
         Assert.Null(await reporter.FlushAsync(TestContext.Current.CancellationToken));
         File.Delete(tokenFile);
+    }
+
+    [Fact]
+    public async Task Without_failures_a_heartbeat_says_which_JWKS_the_verifier_holds_and_which_kid_it_signs_with()
+    {
+        var handler = new CapturingHandler();
+        var options = new KeyRotatorValidationOptions { ReportEndpoint = new Uri("http://operator:8080"), SetNamespace = "identity", SetName = "auth", Instance = "payments-7d9f-x2" };
+        var jwks = new TokenFactory().Jwks();
+        using var reporter = new FailureReporter(options, new HttpClient(handler))
+        {
+            HeldJwks = () => JwksSnapshot.Parse(jwks),
+            SigningKid = () => "kid-now",
+        };
+
+        Assert.Equal(202, await reporter.FlushAsync(TestContext.Current.CancellationToken));
+
+        using var body = JsonDocument.Parse(Assert.Single(handler.Requests).Body);
+        Assert.Empty(body.RootElement.GetProperty("failures").EnumerateArray());
+        Assert.Equal("payments-7d9f-x2", body.RootElement.GetProperty("instance").GetString());
+        // The hash the operator records for the same document (JwksDocument.ContentHash, the ConfigMap's content-hash annotation).
+        Assert.Equal(KeyRotator.Core.Jose.JwksDocument.Parse(jwks).ContentHash(), body.RootElement.GetProperty("jwksHash").GetString());
+        Assert.Equal("kid-now", body.RootElement.GetProperty("signingKid").GetString());
     }
 
     [Fact]

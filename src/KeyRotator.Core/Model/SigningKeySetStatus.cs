@@ -24,5 +24,8 @@ public sealed record SigningKeySetStatus
     /// <summary>spec.jwks.targetNamespaces that hold no copy, and why.</summary>
     public IList<SkippedTarget>? SkippedTargets { get; init; }
 
+    /// <summary>Which keys verifiers and signers hold, as they report it.</summary>
+    public PropagationStatus? Propagation { get; init; }
+
     public IList<Condition>? Conditions { get; init; }
 }

@@ -42,6 +42,7 @@ public sealed partial class SigningKeySetController : IDisposable
         RotationScheduler scheduler,
         OperatorMetrics metrics,
         EventRecorder events,
+        PropagationTracker propagation,
         TimeProvider time,
         IOptions<OperatorOptions> options,
         ILoggerFactory loggers)
@@ -68,7 +69,11 @@ public sealed partial class SigningKeySetController : IDisposable
             _setInformers.Add(sets);
 
             var configMaps = new ResourceInformer<V1ConfigMap>(InformerSources.ConfigMaps(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
-            configMaps.Changed += (_, cm) => EnqueueOwner(cm.Metadata);
+            configMaps.Changed += (_, cm) =>
+            {
+                LearnPublishedHash(cm, propagation);
+                EnqueueOwner(cm.Metadata);
+            };
             _configMapInformers.Add(configMaps);
 
             var secrets = new ResourceInformer<V1Secret>(InformerSources.Secrets(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
@@ -210,6 +215,22 @@ public sealed partial class SigningKeySetController : IDisposable
         HttpOperationException http => $"API server answered {(int)http.Response.StatusCode} {http.Response.ReasonPhrase} to {http.Request?.Method} {http.Request?.RequestUri?.AbsolutePath}",
         _ => $"{e.GetType().Name}: {e.Message}",
     };
+
+    /// <summary>Which kids a JWKS content hash stands for, so that a verifier's reported hash says which keys it holds.</summary>
+    private static void LearnPublishedHash(V1ConfigMap configMap, PropagationTracker propagation)
+    {
+        if (configMap.Metadata.Annotations?.TryGetValue(Labels.ContentHashAnnotation, out var hash) != true || hash is null
+            || configMap.Data?.TryGetValue(Publishing.JwksPublisher.JwksKey, out var json) != true || json is null)
+            return;
+        try
+        {
+            propagation.Published(hash, [.. Core.Jose.JwksDocument.Parse(json).Keys.Select(k => k.Kid)]);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            // Not a JWKS this operator wrote (edited by hand): nothing to learn; the reconcile restores it.
+        }
+    }
 
     /// <summary>
     /// A SigningKeySet that does not decode is skipped (it cannot block the others) and said so: a log line

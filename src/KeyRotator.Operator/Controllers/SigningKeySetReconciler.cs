@@ -31,6 +31,7 @@ public sealed partial class SigningKeySetReconciler(
     EventRecorder events,
     OperatorMetrics metrics,
     SignatureFailureTracker failures,
+    PropagationTracker propagation,
     TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<SigningKeySetReconciler> logger)
@@ -51,6 +52,7 @@ public sealed partial class SigningKeySetReconciler(
         {
             metrics.ForgetSet(ns, name);
             failures.Forget(ns, name);
+            propagation.Forget(ns, name);
             return ReconcileResult.Done;
         }
 
@@ -130,6 +132,7 @@ public sealed partial class SigningKeySetReconciler(
         {
             KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetSpecRules.ParametersOf(set.Spec) : null),
             SkippedTargets = outcome.Skipped.Count == 0 ? null : [.. outcome.Skipped],
+            Propagation = propagation.Evaluate(ns, name, plan.Status.ActiveKeyId, plan.Status.NextKeyId),
         };
         var spike = failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert);
         var spikeEvent = SpikeTransition(set.Status, spike);
@@ -158,6 +161,13 @@ public sealed partial class SigningKeySetReconciler(
         if (spike.Spiking || spike.WindowCount > 0)
         {
             var recheck = time.GetUtcNow() + TimeSpan.FromTicks(Math.Min(spike.Window.Ticks / 10, TimeSpan.FromSeconds(30).Ticks));
+            wake = wake is null || recheck < wake ? recheck : wake;
+        }
+
+        // A verifier or signer that stops reporting drops out of the window: look again then.
+        if (propagation.NextExpiry(ns, name) is { } expiry)
+        {
+            var recheck = expiry + TimeSpan.FromSeconds(1);
             wake = wake is null || recheck < wake ? recheck : wake;
         }
 

@@ -71,6 +71,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<OperatorHealth>();
         builder.Services.AddSingleton<OperatorMetrics>();
         builder.Services.AddSingleton<SignatureFailureTracker>();
+        builder.Services.AddSingleton<PropagationTracker>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
         builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddTransient<WakeSigningKeySetJob>();

@@ -39,6 +39,11 @@ public sealed class OperatorMetrics
             LabelNames = ["provider", "operation", "outcome"],
             Buckets = Histogram.ExponentialBuckets(0.005, 2, 12),
         });
+        Verifiers = factory.CreateGauge("keyrotator_verifiers", "Verifiers heard within the propagation window (heartbeats, reports, JWKS fetches).", SetLabels);
+        VerifiersWithActiveKey = factory.CreateGauge("keyrotator_verifiers_with_active_key", "Verifiers whose JWKS holds the active key.", SetLabels);
+        VerifiersWithNextKey = factory.CreateGauge("keyrotator_verifiers_with_next_key", "Verifiers whose JWKS holds the pending key (absent when none is pending).", SetLabels);
+        Signers = factory.CreateGauge("keyrotator_signers", "Signers heard within the propagation window.", SetLabels);
+        SignersOnActiveKey = factory.CreateGauge("keyrotator_signers_on_active_key", "Signers that sign with the active key.", SetLabels);
         JwksRequests = factory.CreateCounter("keyrotator_jwks_http_requests_total", "JWKS and discovery requests served over HTTP, by document and status code (304: the client's copy was current).", ["document", "code"]);
         Leader = factory.CreateGauge("keyrotator_leader", "1 on the replica that holds the lease.");
         Clock = factory.CreateGauge("keyrotator_clock_time_seconds", "The operator's clock, for skew-safe alert arithmetic (time() - this).");
@@ -81,6 +86,16 @@ public sealed class OperatorMetrics
 
     public Counter JwksRequests { get; }
 
+    public Gauge Verifiers { get; }
+
+    public Gauge VerifiersWithActiveKey { get; }
+
+    public Gauge VerifiersWithNextKey { get; }
+
+    public Gauge Signers { get; }
+
+    public Gauge SignersOnActiveKey { get; }
+
     public Gauge Leader { get; }
 
     public Gauge Clock { get; }
@@ -98,12 +113,26 @@ public sealed class OperatorMetrics
         SetOrRemove(NextRotation, ns, name, status.NextRotationTime);
         foreach (var state in new[] { KeyState.Pending, KeyState.Active, KeyState.Retiring, KeyState.Retired, KeyState.Revoked })
             PublishedKeys.WithLabels(ns, name, state).Set(keys.Count(k => k.State == state));
+        var propagation = status.Propagation;
+        SetOrRemove(Verifiers, ns, name, propagation?.Verifiers);
+        SetOrRemove(VerifiersWithActiveKey, ns, name, propagation?.VerifiersWithActiveKey);
+        SetOrRemove(VerifiersWithNextKey, ns, name, propagation?.VerifiersWithNextKey);
+        SetOrRemove(Signers, ns, name, propagation?.Signers);
+        SetOrRemove(SignersOnActiveKey, ns, name, propagation?.SignersOnActiveKey);
+    }
+
+    private static void SetOrRemove(Gauge gauge, string ns, string name, int? value)
+    {
+        if (value is { } v)
+            gauge.WithLabels(ns, name).Set(v);
+        else
+            gauge.RemoveLabelled(ns, name);
     }
 
     /// <summary>The set is gone: so are its series.</summary>
     public void ForgetSet(string ns, string name)
     {
-        foreach (var metric in new Collector[] { Ready, ActiveKeyCreated, ActiveKeyActivated, NextRotation, PublishedKeys, Rotations, RotationErrors, SignatureFailures, FailureSpike })
+        foreach (var metric in new Collector[] { Ready, ActiveKeyCreated, ActiveKeyActivated, NextRotation, PublishedKeys, Rotations, RotationErrors, SignatureFailures, FailureSpike, Verifiers, VerifiersWithActiveKey, VerifiersWithNextKey, Signers, SignersOnActiveKey })
         {
             foreach (var labels in LabelValues(metric).Where(l => l.Length >= 2 && l[0] == ns && l[1] == name).ToList())
                 Remove(metric, labels);

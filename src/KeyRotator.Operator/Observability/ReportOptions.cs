@@ -13,6 +13,22 @@ public sealed class ReportOptions
     /// <summary>Reports per second one caller may send (token bucket; bursts up to twice this).</summary>
     public int RequestsPerSecondPerCaller { get; set; } = 5;
 
-    /// <summary>How long a TokenReview or SubjectAccessReview answer is reused.</summary>
-    public TimeSpan ReviewCacheTtl { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The longest an authenticated token's TokenReview is reused (never past the token's own exp). A
+    /// token that failed review is never cached. Heartbeats from many verifiers stay at about one
+    /// TokenReview per token lifetime instead of one per report.
+    /// </summary>
+    public TimeSpan ReviewCacheTtl { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long a SubjectAccessReview that allowed a report is reused (kube-apiserver's webhook authorizer default).</summary>
+    public TimeSpan AllowedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a SubjectAccessReview that denied a report is reused, so that a fixed RoleBinding takes effect soon.</summary>
+    public TimeSpan DeniedCacheTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A verifier or signer counts for a set while it has been heard (heartbeat, report or JWKS fetch)
+    /// within this window; three heartbeat intervals of the client library by default.
+    /// </summary>
+    public TimeSpan PropagationWindow { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -28,6 +28,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
 
     private readonly IKubernetes _kubernetes;
     private readonly SignatureFailureTracker _tracker;
+    private readonly PropagationTracker _propagation;
     private readonly OperatorMetrics _metrics;
     private readonly SigningKeySetController _controller;
     private readonly TimeProvider _time;
@@ -36,13 +37,16 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     private readonly PartitionedRateLimiter<string> _perCaller;
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
+    private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
+    private long _tokenReviews;
 
     public SignatureFailureEndpoint(
-        IKubernetes kubernetes, SignatureFailureTracker tracker, OperatorMetrics metrics, SigningKeySetController controller,
+        IKubernetes kubernetes, SignatureFailureTracker tracker, PropagationTracker propagation, OperatorMetrics metrics, SigningKeySetController controller,
         TimeProvider time, IOptions<OperatorOptions> options, ILogger<SignatureFailureEndpoint> logger)
     {
         _kubernetes = kubernetes;
         _tracker = tracker;
+        _propagation = propagation;
         _metrics = metrics;
         _controller = controller;
         _time = time;
@@ -109,7 +113,14 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
             _metrics.SignatureFailures.WithLabels(ns, name, failure.Reason!).Inc(failure.Count);
         }
 
-        _controller.Enqueue(new SetKey(ns, name));
+        // The caller, as the API server vouched for it, plus the instance it names (pods of one service share a service account).
+        var identity = $"{user.Username}/{report.Instance ?? "-"}";
+        var news = report.JwksHash is { } held && _propagation.ObserveVerifier(ns, name, identity, held);
+        news |= report.SigningKid is { } signing && _propagation.ObserveSigner(ns, name, identity, signing);
+
+        // A heartbeat that says nothing new costs no reconcile.
+        if (news || report.Failures!.Any(f => f.Count > 0))
+            _controller.Enqueue(new SetKey(ns, name));
         return Results.Json(new { accepted = report.Failures!.Sum(f => f.Count) }, statusCode: StatusCodes.Status202Accepted);
     }
 
@@ -129,6 +140,12 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
                 return "kid is too long";
         }
 
+        if (report.Instance is { Length: > 253 })
+            return "instance is too long (at most 253 characters, a pod name)";
+        if (report.JwksHash is { } hash && (hash.Length is 0 or > 64 || !hash.All(char.IsAsciiHexDigitLower)))
+            return "jwksHash must be the JWKS content hash, lower-case hex (the keyrotator.io/content-hash annotation of the ConfigMap)";
+        if (report.SigningKid is { Length: 0 or > 128 })
+            return "signingKid must be a kid of at most 128 characters";
         return null;
     }
 
@@ -154,19 +171,63 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
             return cached.User;
 
+        // Concurrent reports with one token share one TokenReview.
+        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token)));
+        try
+        {
+            return await review.Value.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            if (review.Value.IsCompleted)
+                _reviewing.TryRemove(new KeyValuePair<string, Lazy<Task<V1UserInfo?>>>(key, review));
+        }
+    }
+
+    private async Task<V1UserInfo?> ReviewAsync(string key, string token)
+    {
+        Interlocked.Increment(ref _tokenReviews);
         var review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
         {
             Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
-        }, cancellationToken: cancellationToken);
+        });
         if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
         {
             LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
             return null;
         }
 
+        // Reused until the token's own expiry (read from the token the API server has just vouched for), at most ReviewCacheTtl.
+        var now = _time.GetUtcNow();
+        var until = now + _options.ReviewCacheTtl;
+        if (ExpiryOf(token) is { } expires && expires < until)
+            until = expires;
         Prune(_tokens, now);
-        _tokens[key] = (now + _options.ReviewCacheTtl, review.Status.User);
+        _tokens[key] = (until, review.Status.User);
         return review.Status.User;
+    }
+
+    /// <summary>TokenReviews this replica has made (each token is reviewed about once per lifetime).</summary>
+    public long TokenReviews => Interlocked.Read(ref _tokenReviews);
+
+    private static DateTimeOffset? ExpiryOf(string token)
+    {
+        var parts = token.Split('.');
+        if (parts.Length != 3)
+            return null;
+        try
+        {
+            var payload = parts[1].Replace('-', '+').Replace('_', '/');
+            payload = payload.PadRight(payload.Length + ((4 - (payload.Length % 4)) % 4), '=');
+            using var json = JsonDocument.Parse(Convert.FromBase64String(payload));
+            return json.RootElement.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds)
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                : null;
+        }
+        catch (Exception e) when (e is FormatException or JsonException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
     }
 
     private async Task<bool> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken)
@@ -197,7 +258,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         }, cancellationToken: cancellationToken);
         var allowed = review.Status?.Allowed == true;
         Prune(_decisions, now);
-        _decisions[key] = (now + _options.ReviewCacheTtl, allowed);
+        _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
         return allowed;
     }
 
@@ -222,7 +283,11 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused a failure report: {Reason}")]
     private static partial void LogUnauthenticated(ILogger logger, string reason);
 
-    private sealed record Report(List<Entry>? Failures);
+    /// <summary>
+    /// A report: failure counts since the last one (may be empty), and, as a heartbeat, who the caller
+    /// is (instance, usually the pod name) and what it holds (a verifier's JWKS content hash, a signer's kid).
+    /// </summary>
+    private sealed record Report(List<Entry>? Failures, string? Instance = null, string? JwksHash = null, string? SigningKid = null);
 
     private sealed record Entry(string? Reason, string? Kid, long Count);
 }

@@ -21,10 +21,13 @@ namespace KeyRotator.Operator.Serving;
 /// cacheable for <see cref="MaxAge"/>: at most a quarter of prePublish and at most 5 minutes, jittered
 /// down by up to a fifth per response so that consumers do not refetch in step.
 /// </summary>
-public sealed class JwksEndpoint(SigningKeySetController controller, OperatorMetrics metrics)
+public sealed class JwksEndpoint(SigningKeySetController controller, PropagationTracker propagation, OperatorMetrics metrics)
 {
     /// <summary>No JWKS is cached longer than this, whatever prePublish allows: it bounds how long a revoked key stays trusted.</summary>
     public static readonly TimeSpan MaxAgeCeiling = TimeSpan.FromMinutes(5);
+
+    /// <summary>The header a JWKS client may send to be counted as one verifier (its pod name).</summary>
+    public const string InstanceHeader = "X-KeyRotator-Instance";
 
     public const string JwksPath = "/v1/namespaces/{ns}/signingkeysets/{name}/jwks.json";
     public const string DiscoveryPath = "/v1/namespaces/{ns}/signingkeysets/{name}/.well-known/openid-configuration";
@@ -71,9 +74,23 @@ public sealed class JwksEndpoint(SigningKeySetController controller, OperatorMet
         var headers = context.Response.GetTypedHeaders();
         headers.ETag = etag;
         headers.CacheControl = new CacheControlHeaderValue { Public = true, MaxAge = Jittered(PrePublishOf(set)) };
+        if (document == "jwks")
+            Observe(context, set, hash);
         if (context.Request.GetTypedHeaders().IfNoneMatch is { Count: > 0 } match && match.Any(m => m.Tag == etag.Tag || m.Tag == "*"))
             return Count(document, Results.StatusCode(StatusCodes.Status304NotModified));
         return Count(document, Results.Text(content, "application/json", Encoding.UTF8));
+    }
+
+    /// <summary>
+    /// A fetch is an observation: after it the client holds this JWKS. The client is named by the
+    /// X-KeyRotator-Instance header when it sends one, else by its address.
+    /// </summary>
+    private void Observe(HttpContext context, V1Alpha1SigningKeySet set, string hash)
+    {
+        var instance = context.Request.Headers[InstanceHeader].ToString();
+        var identity = instance is { Length: > 0 and <= 253 } ? $"http/{instance}" : $"http/{context.Connection.RemoteIpAddress}";
+        if (propagation.ObserveVerifier(set.Metadata.NamespaceProperty, set.Metadata.Name, identity, hash))
+            controller.Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
     }
 
     private IResult Count(string document, IResult result)

@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Observability;
+
+/// <summary>
+/// What each set's verifiers and signers hold, as they say in heartbeats and failure reports (and as
+/// JWKS fetches over HTTP show): per caller identity, the JWKS content hash a verifier holds or the kid
+/// a signer signs with, and when it was last heard. Callers not heard within the window drop out.
+/// Which kids a hash stands for is learnt from the JWKS ConfigMaps this operator publishes.
+/// </summary>
+public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptions> options)
+{
+    private const int StaleListLength = 10;
+    private const int KnownHashes = 4096;
+
+    private readonly ConcurrentDictionary<(string Ns, string Name), ConcurrentDictionary<(string Role, string Identity), Seen>> _sets = new();
+    private readonly ConcurrentDictionary<string, (IReadOnlySet<string> Kids, DateTimeOffset Learnt)> _hashes = new(StringComparer.Ordinal);
+
+    public TimeSpan Window => options.Value.Reports.PropagationWindow;
+
+    /// <summary>A verifier holds the JWKS with this content hash; true when that is news (new caller or another hash).</summary>
+    public bool ObserveVerifier(string ns, string name, string identity, string hash) => Observe(ns, name, "verifier", identity, hash);
+
+    /// <summary>A signer signs with this kid; true when that is news.</summary>
+    public bool ObserveSigner(string ns, string name, string identity, string kid) => Observe(ns, name, "signer", identity, kid);
+
+    /// <summary>The operator published a JWKS with this content hash holding these kids.</summary>
+    public void Published(string hash, IReadOnlyCollection<string> kids)
+    {
+        var now = time.GetUtcNow();
+        _hashes[hash] = (kids.ToHashSet(StringComparer.Ordinal), now);
+        if (_hashes.Count > KnownHashes)
+        {
+            foreach (var oldest in _hashes.OrderBy(h => h.Value.Learnt).Take(_hashes.Count - KnownHashes).ToList())
+                _hashes.TryRemove(oldest.Key, out _);
+        }
+    }
+
+    /// <summary>Status for a set whose active and pending keys are these; null when nobody has reported within the window.</summary>
+    public PropagationStatus? Evaluate(string ns, string name, string? activeKid, string? nextKid)
+    {
+        if (!_sets.TryGetValue((ns, name), out var seen))
+            return null;
+        var cutoff = time.GetUtcNow() - Window;
+        foreach (var (key, entry) in seen)
+        {
+            if (entry.At < cutoff)
+                seen.TryRemove(key, out _);
+        }
+
+        if (seen.IsEmpty)
+            return null;
+        var verifiers = seen.Where(s => s.Key.Role == "verifier").OrderBy(s => s.Key.Identity, StringComparer.Ordinal).ToList();
+        var signers = seen.Where(s => s.Key.Role == "signer").OrderBy(s => s.Key.Identity, StringComparer.Ordinal).ToList();
+        bool Holds(string hash, string? kid) => kid is not null && _hashes.TryGetValue(hash, out var known) && known.Kids.Contains(kid);
+        var wanted = nextKid ?? activeKid;
+        var staleVerifiers = verifiers.Where(v => !Holds(v.Value.Value, wanted)).Select(v => v.Key.Identity).Take(StaleListLength).ToList();
+        var staleSigners = signers.Where(s => s.Value.Value != activeKid).Select(s => s.Key.Identity).Take(StaleListLength).ToList();
+        return new PropagationStatus
+        {
+            Verifiers = verifiers.Count,
+            VerifiersWithActiveKey = verifiers.Count(v => Holds(v.Value.Value, activeKid)),
+            VerifiersWithNextKey = nextKid is null ? null : verifiers.Count(v => Holds(v.Value.Value, nextKid)),
+            Signers = signers.Count,
+            SignersOnActiveKey = signers.Count(s => s.Value.Value == activeKid),
+            StaleVerifiers = staleVerifiers.Count == 0 ? null : staleVerifiers,
+            StaleSigners = staleSigners.Count == 0 ? null : staleSigners,
+        };
+    }
+
+    /// <summary>When the next caller of this set drops out of the window (a reason to look at the set again).</summary>
+    public DateTimeOffset? NextExpiry(string ns, string name) =>
+        _sets.TryGetValue((ns, name), out var seen) && !seen.IsEmpty ? seen.Values.Min(s => s.At) + Window : null;
+
+    public void Forget(string ns, string name) => _sets.TryRemove((ns, name), out _);
+
+    private bool Observe(string ns, string name, string role, string identity, string value)
+    {
+        var seen = _sets.GetOrAdd((ns, name), _ => new ConcurrentDictionary<(string, string), Seen>());
+        var now = time.GetUtcNow();
+        var news = true;
+        seen.AddOrUpdate((role, identity), _ => new Seen(value, now), (_, old) =>
+        {
+            news = old.Value != value || old.At < now - Window;
+            return new Seen(value, now);
+        });
+        return news;
+    }
+
+    private sealed record Seen(string Value, DateTimeOffset At);
+}

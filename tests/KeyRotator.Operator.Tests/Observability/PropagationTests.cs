@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using k8s;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Serving;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Observability;
+
+/// <summary>Verifiers and signers say which JWKS and which kid they hold; the set's status and metrics count them.</summary>
+public sealed class PropagationTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task A_verifier_that_has_not_reloaded_is_named_and_counted_without_the_next_key_and_silent_callers_drop_out()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("propagation", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:08" });
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "40s" }).Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth", TimeSpan.FromSeconds(60));
+        var tokens = new List<string>();
+        for (var i = 1; i <= 3; i++)
+            tokens.Add(await ServiceAccounts.TokenAsync(env, ns, $"verifier-{i}", "keyrotator", grantReporter: true));
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        var before = await HashAsync(ns, ct);
+
+        // A rotation asked for now: the next key is published and pending for 40 s.
+        var rotate = await scenario.GetAsync("auth");
+        rotate.Metadata.Annotations ??= new Dictionary<string, string>();
+        rotate.Metadata.Annotations[Labels.RotateNowAnnotation] = "now";
+        await scenario.Sets.ReplaceAsync(rotate, ct);
+        var pending = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(15), "a pending key", ct);
+        var after = await HashAsync(ns, ct);
+        Assert.NotEqual(before, after);
+
+        // Two verifiers reloaded, one did not; a signer still signs with the active key; a gateway fetches over HTTP.
+        async Task HeartbeatsAsync()
+        {
+            Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, tokens[0], new { failures = Array.Empty<object>(), instance = "v1", jwksHash = after }));
+            Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, tokens[1], new { failures = Array.Empty<object>(), instance = "v2", jwksHash = after }));
+            Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, tokens[2], new { failures = Array.Empty<object>(), instance = "v3", jwksHash = before, signingKid = first.Status!.ActiveKeyId }));
+            using var fetch = new HttpRequestMessage(HttpMethod.Get, $"/v1/namespaces/{ns}/signingkeysets/auth/jwks.json");
+            fetch.Headers.Add(JwksEndpoint.InstanceHeader, "gateway-0");
+            using var fetched = await http.SendAsync(fetch, ct);
+            Assert.Equal(HttpStatusCode.OK, fetched.StatusCode);
+        }
+
+        await HeartbeatsAsync();
+        var counted = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 4, TimeSpan.FromSeconds(10), "four verifiers counted", ct);
+        var propagation = counted.Status!.Propagation!;
+        Assert.Equal(4, propagation.VerifiersWithActiveKey);
+        Assert.Equal(3, propagation.VerifiersWithNextKey);
+        Assert.Equal([$"system:serviceaccount:{ns}:verifier-3/v3"], propagation.StaleVerifiers);
+        Assert.Equal(1, propagation.Signers);
+        Assert.Equal(1, propagation.SignersOnActiveKey);
+        Assert.Equal(pending.Status!.NextKeyId, counted.Status.NextKeyId);
+        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        Assert.Contains($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}} 4", metrics, StringComparison.Ordinal);
+        Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 3", metrics, StringComparison.Ordinal);
+        Assert.Contains($"keyrotator_signers_on_active_key{{namespace=\"{ns}\",name=\"auth\"}} 1", metrics, StringComparison.Ordinal);
+
+        // Heartbeats that say nothing new change nothing (no status churn).
+        var version = counted.Metadata.ResourceVersion;
+        await HeartbeatsAsync();
+        await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        Assert.Equal(version, (await scenario.GetAsync("auth")).Metadata.ResourceVersion);
+
+        // Callers that fall silent drop out after the window (8 s here), and so does the status.
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation is null, TimeSpan.FromSeconds(20), "silent callers dropping out", ct);
+        metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        Assert.DoesNotContain($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}}", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_hundred_verifiers_heartbeating_for_two_minutes_cost_at_most_one_TokenReview_each()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("heartbeats", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var reviews = new TokenReviewCounter();
+        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reviews]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        var hash = await HashAsync(ns, ct);
+
+        using var gate = new SemaphoreSlim(8);
+        var tokens = await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        {
+            await gate.WaitAsync(ct);
+            try
+            {
+                return await ServiceAccounts.TokenAsync(env, ns, $"verifier-{i:000}", "keyrotator", grantReporter: true);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        var refused = 0;
+        var sent = 0;
+        var end = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        while (DateTime.UtcNow < end)
+        {
+            var round = DateTime.UtcNow;
+            var answers = await Task.WhenAll(tokens.Select((token, i) => PostAsync(http, ns, token, new { failures = Array.Empty<object>(), instance = $"pod-{i:000}", jwksHash = hash })));
+            sent += answers.Length;
+            refused += answers.Count(a => a != HttpStatusCode.Accepted);
+            var rest = round + TimeSpan.FromSeconds(10) - DateTime.UtcNow;
+            if (rest > TimeSpan.Zero)
+                await Task.Delay(rest, ct);
+        }
+
+        Assert.Equal(0, refused);
+        Assert.True(sent >= 200 * 11, $"only {sent} heartbeats sent");
+        Assert.InRange(reviews.Count, 200, 200);
+        var counted = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 200, TimeSpan.FromSeconds(10), "200 verifiers counted", ct);
+        Assert.Equal(200, counted.Status!.Propagation!.VerifiersWithActiveKey);
+    }
+
+    private async Task<string> HashAsync(string ns, CancellationToken ct) =>
+        (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct)).Metadata.Annotations[Labels.ContentHashAnnotation];
+
+    private static async Task<HttpStatusCode> PostAsync(HttpClient http, string ns, string token, object body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures") { Content = JsonContent.Create(body) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    /// <summary>Counts the TokenReviews the operator asks the API server for.</summary>
+    private sealed class TokenReviewCounter : DelegatingHandler
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method == HttpMethod.Post && request.RequestUri?.AbsolutePath.EndsWith("/tokenreviews", StringComparison.Ordinal) == true)
+                Interlocked.Increment(ref _count);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
