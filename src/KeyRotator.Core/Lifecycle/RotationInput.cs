@@ -23,4 +23,10 @@ public sealed record RotationInput
     public TimeSpan JitterOffset { get; init; }
 
     public required DateTimeOffset Now { get; init; }
+
+    /// <summary>
+    /// Which keys verifiers and signers hold, as heard within the window (null: nobody reports, and
+    /// Confirmed activation behaves like Timed).
+    /// </summary>
+    public PropagationStatus? Propagation { get; init; }
 }

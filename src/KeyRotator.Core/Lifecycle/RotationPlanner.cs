@@ -40,6 +40,7 @@ public static class RotationPlanner
         var work = new Work(input);
 
         work.RevokeKeysListedInSpec();
+        work.KeepRetiringKeysForSignersNotYetSwitched();
         work.RetireKeysWhoseOverlapEnded();
         work.PublishNextKeyWhenDue();
         work.ActivatePendingKeyWhenItsTimeHasCome();
@@ -60,6 +61,10 @@ public static class RotationPlanner
         private bool _activeWasRevoked;
         private long? _createGeneration;
         private string? _trigger;
+        private DateTimeOffset? _waitUntil;
+        private string? _waitingFor;
+        private string? _propagationIncomplete;
+        private string? _propagationReason;
 
         private KeyStatus? Active => _keys.FirstOrDefault(k => k.State == KeyState.Active);
 
@@ -73,6 +78,29 @@ public static class RotationPlanner
         public void RevokeKeysListedInSpec() => _activeWasRevoked = SafetyRules.Revoke(_keys, _policy.RevokedKeyIds, _now, _events, _disable);
 
         public void RetireKeysWhoseOverlapEnded() => SafetyRules.Retire(_keys, _now, _events, _disable);
+
+        /// <summary>
+        /// When signers report and some still sign with an older key, a Retiring key whose overlap ends now
+        /// stays published another overlap (tokens those signers mint must verify), bounded by the active
+        /// key's activation + overlap + maxActivationDelay.
+        /// </summary>
+        public void KeepRetiringKeysForSignersNotYetSwitched()
+        {
+            if (input.Propagation is not { Signers: > 0 } seen || seen.SignersOnActiveKey == seen.Signers
+                || Active is not { ActivatedAt: { } activated } active)
+                return;
+            var bound = activated + _policy.Overlap + _policy.MaxActivationDelay;
+            foreach (var key in _keys.Where(k => k.State == KeyState.Retiring && k.RetiresAt <= _now && _now < bound && !_policy.RevokedKeyIds.Contains(k.Kid)).ToList())
+            {
+                var until = Min(_now + _policy.Overlap, bound);
+                ReplaceKey(key, key with { RetiresAt = until });
+                _events.Add(PlanEvent.Warning("SignersNotSwitched",
+                    $"Key {key.Kid} stays in the JWKS until {Format(until)}: {seen.Signers - seen.SignersOnActiveKey} of {seen.Signers} signers do not sign with {active.Kid} yet ({string.Join(", ", seen.StaleSigners ?? [])})"));
+            }
+
+            _propagationReason = "SignersNotSwitched";
+            _propagationIncomplete = $"{seen.Signers - seen.SignersOnActiveKey} of {seen.Signers} signers do not sign with the active key {active.Kid}: {string.Join(", ", seen.StaleSigners ?? [])}; older keys stay published for them until {Format(bound)} at the latest";
+        }
 
         public void PublishNextKeyWhenDue()
         {
@@ -137,6 +165,8 @@ public static class RotationPlanner
         {
             if (Pending is not { } pending || pending.ActivatesAt > _now)
                 return;
+            if (!MayActivate(pending))
+                return;
 
             var previous = Active;
             _trigger = previous is null && _lastRotation is null ? RotationTriggers.Initial
@@ -154,6 +184,45 @@ public static class RotationPlanner
             ReplaceKey(pending, pending with { State = KeyState.Active, ActivatedAt = _now });
             _lastRotation = _now;
             _events.Add(PlanEvent.Normal("KeyActivated", $"Key {pending.Kid} (generation {pending.Generation}) now signs"));
+        }
+
+        /// <summary>
+        /// Confirmed activation: a due key also waits until every verifier heard holds it, up to
+        /// maxActivationDelay past its due time; then it activates (or keeps waiting, onTimeout: Wait)
+        /// and the set says which verifiers are stale. With no verifiers reporting, as Timed.
+        /// </summary>
+        private bool MayActivate(KeyStatus pending)
+        {
+            if (!_policy.ConfirmedActivation || Active is null || _activeWasRevoked
+                || input.Status?.NextKeyId != pending.Kid || input.Propagation is not { Verifiers: > 0, VerifiersWithNextKey: { } holding } seen
+                || holding >= seen.Verifiers)
+                return true;
+
+            var bound = pending.ActivatesAt!.Value + _policy.MaxActivationDelay;
+            var stale = $"{holding} of {seen.Verifiers} verifiers hold key {pending.Kid}; stale: {string.Join(", ", seen.StaleVerifiers ?? [])}";
+            if (_now < bound)
+            {
+                _waitUntil = bound;
+                _waitingFor = $"Key {pending.Kid} is due and waits for verifiers until {Format(bound)}: {stale}";
+                return false;
+            }
+
+            var wasIncomplete = ConditionSet.IsTrue(input.Status?.Conditions, ConditionSet.PropagationIncomplete);
+            _propagationReason = "VerifiersStale";
+            if (!_policy.ActivateOnTimeout)
+            {
+                _propagationIncomplete = $"maxActivationDelay passed at {Format(bound)} and key {pending.Kid} still waits (onTimeout: Wait): {stale}";
+                _waitUntil = _now + TimeSpan.FromSeconds(30);
+                _waitingFor = _propagationIncomplete;
+                if (!wasIncomplete)
+                    _events.Add(PlanEvent.Warning("PropagationIncomplete", _propagationIncomplete));
+                return false;
+            }
+
+            _propagationIncomplete = $"key {pending.Kid} was activated at maxActivationDelay ({Format(bound)}) although not every verifier holds it: {stale}";
+            if (!wasIncomplete)
+                _events.Add(PlanEvent.Warning("PropagationIncomplete", _propagationIncomplete));
+            return true;
         }
 
         public void PruneHistory()
@@ -184,7 +253,7 @@ public static class RotationPlanner
             DateTimeOffset? nextRotation = pending?.ActivatesAt ?? (_lastRotation is null ? null : DueAt);
             var wakes = _keys.Where(k => k.State == KeyState.Retiring).Select(k => k.RetiresAt!.Value).ToList();
             if (pending is not null)
-                wakes.Add(pending.ActivatesAt!.Value);
+                wakes.Add(_waitUntil ?? pending.ActivatesAt!.Value);
             else if (nextRotation is { } rotation)
                 wakes.Add(rotation - _policy.PrePublish);
             DateTimeOffset? nextWake = wakes.Count == 0 ? null : Max(wakes.Min(), _now);
@@ -198,11 +267,27 @@ public static class RotationPlanner
                         $"The first key {pending.Kid} is being pre-published and starts signing at {Format(pending.ActivatesAt!.Value)}", input.Generation, _now)
                     : ConditionSet.Set(conditions, ConditionSet.Ready, false, "NoActiveKey",
                         "No key signs yet: the next key could not be created in the vault", input.Generation, _now);
-            conditions = pending is not null
+            conditions = pending is not null && _waitingFor is not null
+                ? ConditionSet.Set(conditions, ConditionSet.Rotating, true, "WaitingForVerifiers", _waitingFor, input.Generation, _now)
+                : pending is not null
                 ? ConditionSet.Set(conditions, ConditionSet.Rotating, true, "PrePublishing",
                     $"Key {pending.Kid} is published and starts signing at {Format(pending.ActivatesAt!.Value)}", input.Generation, _now)
                 : ConditionSet.Set(conditions, ConditionSet.Rotating, false, "Idle",
                     nextRotation is { } next ? $"Next rotation at {Format(next)}" : "No rotation scheduled", input.Generation, _now);
+
+            // Verifiers heard that lack the key that signs (it was activated at the bound, or they fell behind).
+            if (_propagationIncomplete is null && pending is null && active is not null && input.Status?.ActiveKeyId == active.Kid
+                && input.Propagation is { Verifiers: > 0 } seen && seen.VerifiersWithActiveKey < seen.Verifiers)
+            {
+                _propagationReason = "VerifiersStale";
+                _propagationIncomplete = $"{seen.Verifiers - seen.VerifiersWithActiveKey} of {seen.Verifiers} verifiers do not hold the active key {active.Kid} and reject its tokens: {string.Join(", ", seen.StaleVerifiers ?? [])}";
+            }
+
+            if (_propagationIncomplete is not null)
+                conditions = ConditionSet.Set(conditions, ConditionSet.PropagationIncomplete, true, _propagationReason!, _propagationIncomplete, input.Generation, _now);
+            else if (_policy.ConfirmedActivation || ConditionSet.Find(conditions, ConditionSet.PropagationIncomplete) is not null)
+                conditions = ConditionSet.Set(conditions, ConditionSet.PropagationIncomplete, false, "Propagated",
+                    "No verifier or signer heard within the window lacks a key in use", input.Generation, _now);
 
             var status = new SigningKeySetStatus
             {
@@ -240,6 +325,8 @@ public static class RotationPlanner
         private void ReplaceKey(KeyStatus old, KeyStatus replacement) => _keys[_keys.IndexOf(old)] = replacement;
 
         private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+        private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
         private static string Format(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
     }

@@ -31,6 +31,15 @@ public sealed record RotationPolicy
 
     public int RetiredKeyHistory { get; init; } = 5;
 
+    /// <summary>A pending key also waits for the verifiers heard to hold it (spec.rotation.activation: Confirmed).</summary>
+    public bool ConfirmedActivation { get; init; }
+
+    /// <summary>How long past its due time a key may wait for verifiers; also how long a retiring key may wait for signers.</summary>
+    public TimeSpan MaxActivationDelay { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>At <see cref="MaxActivationDelay"/>: activate anyway (true) or keep waiting (false).</summary>
+    public bool ActivateOnTimeout { get; init; } = true;
+
     /// <summary>
     /// When the key that activated at <paramref name="lastActivation"/> is due to be replaced, including the
     /// set's deterministic jitter <paramref name="jitterOffset"/>.

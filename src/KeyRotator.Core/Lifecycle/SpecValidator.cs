@@ -38,6 +38,13 @@ public static class SpecValidator
         var prePublish = Duration(rotation.PrePublish, "spec.rotation.prePublish", DefaultPrePublish, problems);
         var overlap = Duration(rotation.Overlap, "spec.rotation.overlap", TimeSpan.FromHours(2), problems);
         var jitter = Duration(rotation.Jitter, "spec.rotation.jitter", TimeSpan.Zero, problems);
+        var maxActivationDelay = Duration(rotation.MaxActivationDelay, "spec.rotation.maxActivationDelay", TimeSpan.FromMinutes(15), problems);
+        if (rotation.Activation is not (null or "Timed" or "Confirmed"))
+            problems.Add($"spec.rotation.activation \"{rotation.Activation}\" is unknown; use Timed or Confirmed");
+        if (rotation.OnTimeout is not (null or "Activate" or "Wait"))
+            problems.Add($"spec.rotation.onTimeout \"{rotation.OnTimeout}\" is unknown; use Activate or Wait");
+        if (maxActivationDelay <= TimeSpan.Zero)
+            problems.Add("spec.rotation.maxActivationDelay must be greater than zero");
         var maxTokenLifetime = Duration(spec.MaxTokenLifetime, "spec.maxTokenLifetime", TimeSpan.FromMinutes(15), problems);
         var clockSkew = Duration(spec.ClockSkew, "spec.clockSkew", TimeSpan.FromMinutes(1), problems);
 
@@ -106,6 +113,9 @@ public static class SpecValidator
             RevokedKeyIds = new HashSet<string>(spec.RevokedKeyIds ?? [], StringComparer.Ordinal),
             DeleteKeysOnRemoval = spec.DeletionPolicy == "Delete",
             RetiredKeyHistory = options.RetiredKeyHistory,
+            ConfirmedActivation = rotation.Activation == "Confirmed",
+            MaxActivationDelay = maxActivationDelay,
+            ActivateOnTimeout = rotation.OnTimeout != "Wait",
         }, []);
     }
 

@@ -20,4 +20,16 @@ public sealed record RotationSpec
 
     /// <summary>Upper bound of the deterministic per-set delay that spreads rotations of many sets.</summary>
     public string? Jitter { get; init; }
+
+    /// <summary>
+    /// Timed (default): a pending key signs when its time comes. Confirmed: it also waits until every
+    /// verifier heard within the window holds it, at most <see cref="MaxActivationDelay"/>.
+    /// </summary>
+    public string? Activation { get; init; }
+
+    /// <summary>With Confirmed: how long past its due time a key may wait for verifiers (Go duration; default 15m).</summary>
+    public string? MaxActivationDelay { get; init; }
+
+    /// <summary>With Confirmed, at the bound: Activate (default) or Wait for the stale verifiers.</summary>
+    public string? OnTimeout { get; init; }
 }

@@ -278,9 +278,11 @@ public sealed partial class SigningKeySetReconciler(
 
     private const string AnotherOwner = "another owner";
 
-    private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
+    private RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
         RotationPlanner.Plan(new RotationInput
         {
+            // Which keys verifiers and signers hold, counted against the keys status names as active and pending.
+            Propagation = propagation.Evaluate(set.Metadata.NamespaceProperty, set.Metadata.Name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
             Policy = policy,
             Status = set.Status,
             StoredKeys = stored,

@@ -43,6 +43,7 @@ public sealed class OperatorMetrics
         VerifiersWithActiveKey = factory.CreateGauge("keyrotator_verifiers_with_active_key", "Verifiers whose JWKS holds the active key.", SetLabels);
         VerifiersWithNextKey = factory.CreateGauge("keyrotator_verifiers_with_next_key", "Verifiers whose JWKS holds the pending key (absent when none is pending).", SetLabels);
         Signers = factory.CreateGauge("keyrotator_signers", "Signers heard within the propagation window.", SetLabels);
+        PropagationIncomplete = factory.CreateGauge("keyrotator_propagation_incomplete", "1 while verifiers or signers heard within the window lack a key in use past maxActivationDelay or the overlap (condition PropagationIncomplete).", SetLabels);
         SignersOnActiveKey = factory.CreateGauge("keyrotator_signers_on_active_key", "Signers that sign with the active key.", SetLabels);
         JwksRequests = factory.CreateCounter("keyrotator_jwks_http_requests_total", "JWKS and discovery requests served over HTTP, by document and status code (304: the client's copy was current).", ["document", "code"]);
         Leader = factory.CreateGauge("keyrotator_leader", "1 on the replica that holds the lease.");
@@ -96,6 +97,8 @@ public sealed class OperatorMetrics
 
     public Gauge SignersOnActiveKey { get; }
 
+    public Gauge PropagationIncomplete { get; }
+
     public Gauge Leader { get; }
 
     public Gauge Clock { get; }
@@ -119,6 +122,7 @@ public sealed class OperatorMetrics
         SetOrRemove(VerifiersWithNextKey, ns, name, propagation?.VerifiersWithNextKey);
         SetOrRemove(Signers, ns, name, propagation?.Signers);
         SetOrRemove(SignersOnActiveKey, ns, name, propagation?.SignersOnActiveKey);
+        SetOrRemove(PropagationIncomplete, ns, name, ConditionSet.Find(status.Conditions, ConditionSet.PropagationIncomplete) is { } incomplete ? (incomplete.Status == "True" ? 1 : 0) : null);
     }
 
     private static void SetOrRemove(Gauge gauge, string ns, string name, int? value)
@@ -132,7 +136,7 @@ public sealed class OperatorMetrics
     /// <summary>The set is gone: so are its series.</summary>
     public void ForgetSet(string ns, string name)
     {
-        foreach (var metric in new Collector[] { Ready, ActiveKeyCreated, ActiveKeyActivated, NextRotation, PublishedKeys, Rotations, RotationErrors, SignatureFailures, FailureSpike, Verifiers, VerifiersWithActiveKey, VerifiersWithNextKey, Signers, SignersOnActiveKey })
+        foreach (var metric in new Collector[] { Ready, ActiveKeyCreated, ActiveKeyActivated, NextRotation, PublishedKeys, Rotations, RotationErrors, SignatureFailures, FailureSpike, Verifiers, VerifiersWithActiveKey, VerifiersWithNextKey, Signers, SignersOnActiveKey, PropagationIncomplete })
         {
             foreach (var labels in LabelValues(metric).Where(l => l.Length >= 2 && l[0] == ns && l[1] == name).ToList())
                 Remove(metric, labels);

@@ -31,6 +31,9 @@ internal sealed class RotationHarness
 
     public string? RotateNow { get; set; }
 
+    /// <summary>What verifiers and signers report (the tracker's view), handed to every plan.</summary>
+    public PropagationStatus? Propagation { get; set; }
+
     public RotationPlan? LastPlan { get; private set; }
 
     public DateTimeOffset Now => _jumpedTo ?? Clock.GetUtcNow();
@@ -58,6 +61,7 @@ internal sealed class RotationHarness
         RotateNowRequest = RotateNow,
         Generation = 1,
         Now = Now,
+        Propagation = Propagation,
     });
 
     /// <summary>One reconcile: create the key the plan asks for, then keep the resulting status.</summary>

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using k8s;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Observability;
+
+/// <summary>rotation.activation: Confirmed on the real API server, verifiers heartbeating over real HTTP.</summary>
+public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task A_stale_verifier_holds_activation_until_maxActivationDelay_and_healthy_verifiers_let_it_happen_on_time()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("confirmed", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "6s", Activation = "Confirmed", MaxActivationDelay = "12s", OnTimeout = "Activate" })
+            .Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth");
+        var tokens = new List<string>();
+        for (var i = 1; i <= 3; i++)
+            tokens.Add(await ServiceAccounts.TokenAsync(env, ns, $"verifier-{i}", "keyrotator", grantReporter: true));
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+
+        // Three verifiers heartbeat every second; the third never reloads its JWKS while `frozen` is set.
+        var hashes = new string[3];
+        var frozen = true;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var beating = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var current = await HashAsync(ns, stop.Token);
+                for (var i = 0; i < 3; i++)
+                {
+                    if (i < 2 || !frozen || hashes[i] is null)
+                        hashes[i] = current;
+                    using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures")
+                    {
+                        Content = JsonContent.Create(new { failures = Array.Empty<object>(), instance = $"v{i + 1}", jwksHash = hashes[i] }),
+                    };
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens[i]);
+                    using var response = await http.SendAsync(request, stop.Token);
+                    Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+                }
+
+                await Task.Delay(1000, stop.Token);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 3, TimeSpan.FromSeconds(15), "three verifiers heard", ct);
+
+            // A rotation with one stale verifier: due after prePublish (6 s), it waits, then activates at the 12 s bound.
+            var pending = await RotateNowAsync(scenario, "stale", ct);
+            var due = pending.Status!.Keys!.Single(k => k.Kid == pending.Status.NextKeyId).ActivatesAt!.Value;
+            var waiting = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+                s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Rotating) is { Reason: "WaitingForVerifiers" }, TimeSpan.FromSeconds(20), "waiting for verifiers", ct);
+            Assert.Equal(pending.Status.NextKeyId, waiting.Status!.NextKeyId);
+            Assert.Equal(first.Status!.ActiveKeyId, waiting.Status.ActiveKeyId);
+            Assert.Equal(2, waiting.Status.Propagation!.VerifiersWithNextKey);
+            Assert.Equal(3, waiting.Status.Propagation.Verifiers);
+            Assert.Contains($"system:serviceaccount:{ns}:verifier-3/v3", ConditionSet.Find(waiting.Status.Conditions, ConditionSet.Rotating)!.Message, StringComparison.Ordinal);
+            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 2", metrics, StringComparison.Ordinal);
+
+            var activated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == pending.Status.NextKeyId, TimeSpan.FromSeconds(30), "activation at the bound", ct);
+            var activatedAt = activated.Status!.Keys!.Single(k => k.Kid == activated.Status.ActiveKeyId).ActivatedAt!.Value;
+            Assert.True(activatedAt >= due + TimeSpan.FromSeconds(12) - TimeSpan.FromMilliseconds(500), $"activated at {activatedAt:O}, due {due:O}: before maxActivationDelay");
+            var incomplete = ConditionSet.Find(activated.Status.Conditions, ConditionSet.PropagationIncomplete)!;
+            Assert.Equal("True", incomplete.Status);
+            Assert.Equal("VerifiersStale", incomplete.Reason);
+            Assert.Contains("verifier-3/v3", incomplete.Message, StringComparison.Ordinal);
+            Assert.Single(await scenario.EventsAsync("auth"), e => e.Reason == "PropagationIncomplete");
+            metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            Assert.Contains($"keyrotator_propagation_incomplete{{namespace=\"{ns}\",name=\"auth\"}} 1", metrics, StringComparison.Ordinal);
+
+            // The stale verifier reloads; the next rotation activates within a few seconds of its due time.
+            frozen = false;
+            await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.VerifiersWithActiveKey == 3, TimeSpan.FromSeconds(15), "every verifier current", ct);
+            var next = await RotateNowAsync(scenario, "healthy", ct);
+            var nextDue = next.Status!.Keys!.Single(k => k.Kid == next.Status.NextKeyId).ActivatesAt!.Value;
+            var onTime = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == next.Status.NextKeyId, TimeSpan.FromSeconds(20), "activation on time", ct);
+            var onTimeAt = onTime.Status!.Keys!.Single(k => k.Kid == onTime.Status.ActiveKeyId).ActivatedAt!.Value;
+            Assert.InRange(onTimeAt - nextDue, TimeSpan.Zero, TimeSpan.FromSeconds(3));
+            Assert.Equal("False", ConditionSet.Find(onTime.Status.Conditions, ConditionSet.PropagationIncomplete)!.Status);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            try
+            {
+                await beating;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private static async Task<Entities.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string request, CancellationToken ct)
+    {
+        var set = await scenario.GetAsync("auth");
+        set.Metadata.Annotations ??= new Dictionary<string, string>();
+        set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
+        await scenario.Sets.ReplaceAsync(set, ct);
+        return await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(15), "a pending key", ct);
+    }
+
+    private async Task<string> HashAsync(string ns, CancellationToken ct) =>
+        (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct)).Metadata.Annotations[Labels.ContentHashAnnotation];
+}
