@@ -10,6 +10,7 @@ public static class ConditionSet
     public const string Degraded = "Degraded";
     public const string SignatureFailureSpike = "SignatureFailureSpike";
     public const string PropagationIncomplete = "PropagationIncomplete";
+    public const string RolledBack = "RolledBack";
 
     public static List<Condition> Set(IEnumerable<Condition>? existing, string type, bool status, string reason, string message, long generation, DateTimeOffset now)
     {

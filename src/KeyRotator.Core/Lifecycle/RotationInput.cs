@@ -29,4 +29,16 @@ public sealed record RotationInput
     /// Confirmed activation behaves like Timed).
     /// </summary>
     public PropagationStatus? Propagation { get; init; }
+
+    /// <summary>
+    /// Verifiers report a spike of unknown_kid failures naming the active key (the spike rule, evaluated
+    /// on that kid): its description, or null. Shortly after an activation this rolls signing back.
+    /// </summary>
+    public string? UnknownKidSpikeOnActiveKey { get; init; }
+
+    /// <summary>keyrotator.io/no-rollback: the kid whose activation is never rolled back.</summary>
+    public string? NoRollbackKid { get; init; }
+
+    /// <summary>keyrotator.io/force-activation: the pending kid that activates when due without waiting for verifiers.</summary>
+    public string? ForceActivationKid { get; init; }
 }

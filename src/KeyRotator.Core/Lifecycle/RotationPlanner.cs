@@ -42,6 +42,7 @@ public static class RotationPlanner
         work.RevokeKeysListedInSpec();
         work.KeepRetiringKeysForSignersNotYetSwitched();
         work.RetireKeysWhoseOverlapEnded();
+        work.RollBackWhenVerifiersRejectTheNewKey();
         work.PublishNextKeyWhenDue();
         work.ActivatePendingKeyWhenItsTimeHasCome();
         work.PruneHistory();
@@ -65,6 +66,7 @@ public static class RotationPlanner
         private string? _waitingFor;
         private string? _propagationIncomplete;
         private string? _propagationReason;
+        private string? _rolledBack;
 
         private KeyStatus? Active => _keys.FirstOrDefault(k => k.State == KeyState.Active);
 
@@ -78,6 +80,36 @@ public static class RotationPlanner
         public void RevokeKeysListedInSpec() => _activeWasRevoked = SafetyRules.Revoke(_keys, _policy.RevokedKeyIds, _now, _events, _disable);
 
         public void RetireKeysWhoseOverlapEnded() => SafetyRules.Retire(_keys, _now, _events, _disable);
+
+        /// <summary>
+        /// A spike of unknown_kid failures naming the key that just started signing means verifiers do not
+        /// have it: signing goes back to the previous key (still published, never a revoked one), which
+        /// stops retiring; the new key stays published as pending and activates again only once verifiers
+        /// hold it (or at maxActivationDelay). keyrotator.io/no-rollback: &lt;kid&gt; forbids it for that key.
+        /// </summary>
+        public void RollBackWhenVerifiersRejectTheNewKey()
+        {
+            if (input.UnknownKidSpikeOnActiveKey is not { } spike || Active is not { ActivatedAt: not null } active
+                || input.Status?.ActiveKeyId != active.Kid || input.NoRollbackKid == active.Kid || Pending is not null)
+                return;
+
+            // Every verifier heard holds the key: the failures are old news, not a reason to go back.
+            if (input.Propagation is { Verifiers: > 0 } seen && seen.VerifiersWithActiveKey >= seen.Verifiers)
+                return;
+            var previous = _keys
+                .Where(k => k.State == KeyState.Retiring && k.RetiresAt > _now && !_policy.RevokedKeyIds.Contains(k.Kid))
+                .OrderByDescending(k => k.Generation)
+                .FirstOrDefault();
+            if (previous is null)
+                return;
+
+            ReplaceKey(previous, previous with { State = KeyState.Active, RetiresAt = null });
+            ReplaceKey(active, active with { State = KeyState.Pending, ActivatedAt = null, ActivatesAt = _now, RolledBackAt = _now });
+            var stale = input.Propagation?.StaleVerifiers is { Count: > 0 } names ? $"; stale verifiers: {string.Join(", ", names)}" : "";
+            _rolledBack = $"Signing went back from key {active.Kid} to {previous.Kid} at {Format(_now)}: {spike}{stale}. Key {active.Kid} stays published and signs again once every verifier heard holds it (at the latest {Format(_now + _policy.MaxActivationDelay)})";
+            _trigger = RotationTriggers.Rollback;
+            _events.Add(PlanEvent.Warning("RolledBack", _rolledBack));
+        }
 
         /// <summary>
         /// When signers report and some still sign with an older key, a Retiring key whose overlap ends now
@@ -193,6 +225,25 @@ public static class RotationPlanner
         /// </summary>
         private bool MayActivate(KeyStatus pending)
         {
+            if (input.ForceActivationKid == pending.Kid || _activeWasRevoked)
+                return true;
+
+            // A key that was rolled back waits for verifiers whatever the activation mode, and with nobody
+            // reporting it waits for the bound rather than activating into the same failures.
+            if (pending.RolledBackAt is { } rolledBack && Active is not null)
+            {
+                if (_rolledBack is not null)
+                    return false; // rolled back in this very plan
+                var seenNow = input.Propagation;
+                var confirmed = seenNow is { Verifiers: > 0, VerifiersWithNextKey: { } held } && held >= seenNow.Verifiers && input.Status?.NextKeyId == pending.Kid;
+                var limit = rolledBack + _policy.MaxActivationDelay;
+                if (confirmed || _now >= limit)
+                    return true;
+                _waitUntil = limit;
+                _waitingFor = $"Key {pending.Kid} was rolled back and waits for verifiers until {Format(limit)}: {seenNow?.VerifiersWithNextKey ?? 0} of {seenNow?.Verifiers ?? 0} verifiers heard hold it";
+                return false;
+            }
+
             if (!_policy.ConfirmedActivation || Active is null || _activeWasRevoked
                 || input.Status?.NextKeyId != pending.Kid || input.Propagation is not { Verifiers: > 0, VerifiersWithNextKey: { } holding } seen
                 || holding >= seen.Verifiers)
@@ -282,6 +333,11 @@ public static class RotationPlanner
                 _propagationReason = "VerifiersStale";
                 _propagationIncomplete = $"{seen.Verifiers - seen.VerifiersWithActiveKey} of {seen.Verifiers} verifiers do not hold the active key {active.Kid} and reject its tokens: {string.Join(", ", seen.StaleVerifiers ?? [])}";
             }
+
+            if (_rolledBack is not null)
+                conditions = ConditionSet.Set(conditions, ConditionSet.RolledBack, true, "UnknownKidSpike", _rolledBack, input.Generation, _now);
+            else if (_trigger is not null && ConditionSet.IsTrue(conditions, ConditionSet.RolledBack))
+                conditions = ConditionSet.Set(conditions, ConditionSet.RolledBack, false, "Reactivated", $"Key {active?.Kid} signs again", input.Generation, _now);
 
             if (_propagationIncomplete is not null)
                 conditions = ConditionSet.Set(conditions, ConditionSet.PropagationIncomplete, true, _propagationReason!, _propagationIncomplete, input.Generation, _now);

@@ -9,6 +9,9 @@ public static class RotationTriggers
     /// <summary>The interval or cron schedule came due.</summary>
     public const string Scheduled = "scheduled";
 
+    /// <summary>Signing went back to the previous key after verifiers rejected the new one (unknown_kid spike).</summary>
+    public const string Rollback = "rollback";
+
     /// <summary>keyrotator.io/rotate-now.</summary>
     public const string Manual = "manual";
 

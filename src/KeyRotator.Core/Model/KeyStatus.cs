@@ -24,6 +24,9 @@ public sealed record KeyStatus
 
     public DateTimeOffset? RevokedAt { get; init; }
 
+    /// <summary>When signing went back from this key to the previous one; it activates again only once verifiers hold it.</summary>
+    public DateTimeOffset? RolledBackAt { get; init; }
+
     /// <summary>Where the private key lives: a Secret key, an Azure key id or a PKCS#11 label.</summary>
     public string? VaultRef { get; init; }
 }

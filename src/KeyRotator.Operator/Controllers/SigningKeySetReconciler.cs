@@ -283,6 +283,12 @@ public sealed partial class SigningKeySetReconciler(
         {
             // Which keys verifiers and signers hold, counted against the keys status names as active and pending.
             Propagation = propagation.Evaluate(set.Metadata.NamespaceProperty, set.Metadata.Name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
+            // The spike rule on the failures reported since the active key started signing, naming that key.
+            UnknownKidSpikeOnActiveKey = set.Status?.Keys?.FirstOrDefault(k => k.Kid == set.Status.ActiveKeyId)?.ActivatedAt is { } activatedAt
+                && failures.Evaluate(set.Metadata.NamespaceProperty, set.Metadata.Name, set.Spec.SignatureFailureAlert, activatedAt) is { Spiking: true, Reason: "unknown_kid" } spike
+                && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null,
+            NoRollbackKid = set.Metadata.Annotations?.TryGetValue(Labels.NoRollbackAnnotation, out var noRollback) == true ? noRollback : null,
+            ForceActivationKid = set.Metadata.Annotations?.TryGetValue(Labels.ForceActivationAnnotation, out var force) == true ? force : null,
             Policy = policy,
             Status = set.Status,
             StoredKeys = stored,

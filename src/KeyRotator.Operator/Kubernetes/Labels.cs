@@ -14,6 +14,12 @@ public static class Labels
     public const string ContentHashAnnotation = "keyrotator.io/content-hash";
     public const string RotateNowAnnotation = "keyrotator.io/rotate-now";
 
+    /// <summary>A kid whose activation is never rolled back, whatever verifiers report.</summary>
+    public const string NoRollbackAnnotation = "keyrotator.io/no-rollback";
+
+    /// <summary>A pending kid that activates when due without waiting for verifiers (Confirmed, or after a rollback).</summary>
+    public const string ForceActivationAnnotation = "keyrotator.io/force-activation";
+
     /// <summary>On every object the operator writes: the UID of the set it belongs to (owner references cannot cross namespaces).</summary>
     public const string SetUidAnnotation = "keyrotator.io/set-uid";
 

@@ -23,7 +23,8 @@ public sealed class SignatureFailureTracker(TimeProvider time)
             series.Entries.Enqueue((time.GetUtcNow(), reason, kid ?? "", count));
     }
 
-    public FailureSpike Evaluate(string ns, string name, SignatureFailureAlertSpec? alert)
+    /// <summary>The verdict now; with <paramref name="since"/>, only failures reported from then on count in the window.</summary>
+    public FailureSpike Evaluate(string ns, string name, SignatureFailureAlertSpec? alert, DateTimeOffset? since = null)
     {
         var window = GoDuration.TryParse(alert?.Window, out var w) && w > TimeSpan.Zero ? w : TimeSpan.FromMinutes(5);
         var threshold = alert?.Threshold ?? 20;
@@ -42,7 +43,7 @@ public sealed class SignatureFailureTracker(TimeProvider time)
             entries = [.. series.Entries];
         }
 
-        var inWindow = entries.Where(e => e.At > windowStart).ToList();
+        var inWindow = entries.Where(e => e.At > windowStart && (since is null || e.At >= since)).ToList();
         var count = inWindow.Sum(e => e.Count);
         var baseline = entries.Where(e => e.At <= windowStart).Sum(e => e.Count) / (double)BaselineWindows;
         var dominant = inWindow.GroupBy(e => (e.Reason, e.Kid)).OrderByDescending(g => g.Sum(e => e.Count)).FirstOrDefault()?.Key;

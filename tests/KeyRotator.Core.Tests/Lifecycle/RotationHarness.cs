@@ -34,6 +34,11 @@ internal sealed class RotationHarness
     /// <summary>What verifiers and signers report (the tracker's view), handed to every plan.</summary>
     public PropagationStatus? Propagation { get; set; }
 
+    /// <summary>The unknown_kid spike on the active key, as the reconciler hands it over.</summary>
+    public string? Spike { get; set; }
+
+    public string? NoRollbackKid { get; set; }
+
     public RotationPlan? LastPlan { get; private set; }
 
     public DateTimeOffset Now => _jumpedTo ?? Clock.GetUtcNow();
@@ -62,6 +67,8 @@ internal sealed class RotationHarness
         Generation = 1,
         Now = Now,
         Propagation = Propagation,
+        UnknownKidSpikeOnActiveKey = Spike,
+        NoRollbackKid = NoRollbackKid,
     });
 
     /// <summary>One reconcile: create the key the plan asks for, then keep the resulting status.</summary>

@@ -51,7 +51,15 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         Assert.InRange(first.Headers.CacheControl.MaxAge!.Value, TimeSpan.FromSeconds(4), JwksEndpoint.MaxAge(TimeSpan.FromSeconds(20)));
 
         // A client whose copy is current gets a 304 and no body; many requests cost the API server nothing
-        // (the operator's only requests meanwhile would be Lease renewals).
+        // (the operator's only requests meanwhile would be Lease renewals). The first fetch was news (a
+        // verifier now holds this JWKS), so let the reconcile it caused, and the one its status write causes, finish.
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 1, TimeSpan.FromSeconds(10), "the fetch counted", ct);
+        await Eventually.HoldsAsync(async () =>
+        {
+            var count = requests.Count;
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            return requests.Count == count;
+        }, quiet => quiet, TimeSpan.FromSeconds(30), "the operator idle", ct);
         var before = requests.Count;
         for (var i = 0; i < 50; i++)
         {

@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using k8s;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Observability;
+
+/// <summary>A rotation that verifiers reject (unknown_kid) is rolled back, and activated again once they hold the key.</summary>
+public sealed class RollbackTests(KubernetesEnvironment env)
+{
+    private const string Issuer = "https://auth.example.com";
+    private const string Audience = "payments";
+
+    [Fact]
+    public async Task Unknown_kid_reports_after_a_rotation_roll_signing_back_until_every_verifier_holds_the_new_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("rollback", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "2s", MaxActivationDelay = "5m" })
+            .WithSpec(s => s with { SignatureFailureAlert = new Core.Model.SignatureFailureAlertSpec { Window = "10s", Threshold = 5, Ratio = 5 } })
+            .Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth");
+        var tokens = new List<string>();
+        for (var i = 1; i <= 3; i++)
+            tokens.Add(await ServiceAccounts.TokenAsync(env, ns, $"verifier-{i}", "keyrotator", grantReporter: true));
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+
+        // Three verifiers validate a token from the signing Secret every 250 ms; the third holds a frozen JWKS
+        // while `frozen` is set and reports its unknown_kid rejections, as KeyRotator.Client would.
+        var frozenJwks = await JwksAsync(ns, ct);
+        var frozen = true;
+        var healthyFailures = new List<string>();
+        var staleFailures = 0;
+        var signingKids = new List<(DateTimeOffset At, string Kid)>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var verifying = Task.Run(async () =>
+        {
+            var lastReport = DateTime.UtcNow;
+            var pending = new Dictionary<string, long>();
+            while (!stop.IsCancellationRequested)
+            {
+                var (kid, pem, alg) = await scenario.SigningAsync("auth-signing");
+                signingKids.Add((DateTimeOffset.UtcNow, kid!));
+                var now = DateTime.UtcNow;
+                var token = TokenSigner.Sign(pem!, kid!, alg!, Issuer, Audience, now, TimeSpan.FromMinutes(1));
+                var current = await JwksAsync(ns, stop.Token);
+                for (var i = 0; i < 2; i++)
+                {
+                    var result = await TokenSigner.VerifyAsync(token, current.Json, alg!, Issuer, Audience, now);
+                    if (!result.IsValid)
+                        healthyFailures.Add($"{now:HH:mm:ss.fff} v{i + 1} rejected a token of {kid}: {result.Exception?.Message}");
+                }
+
+                var held = frozen ? frozenJwks : current;
+                if (!(await TokenSigner.VerifyAsync(token, held.Json, alg!, Issuer, Audience, now)).IsValid)
+                {
+                    staleFailures++;
+                    pending[kid!] = pending.GetValueOrDefault(kid!) + 1;
+                }
+
+                if (DateTime.UtcNow - lastReport > TimeSpan.FromSeconds(1))
+                {
+                    lastReport = DateTime.UtcNow;
+                    for (var i = 0; i < 3; i++)
+                    {
+                        var failures = i == 2 ? pending.Select(p => new { reason = "unknown_kid", kid = p.Key, count = p.Value }).ToArray() : [];
+                        await PostAsync(http, ns, tokens[i], new { failures, instance = $"v{i + 1}", jwksHash = i == 2 ? held.Hash : current.Hash }, stop.Token);
+                    }
+
+                    pending.Clear();
+                }
+
+                await Task.Delay(250, stop.Token);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 3, TimeSpan.FromSeconds(15), "three verifiers heard", ct);
+
+            // A rotation while the third verifier is stale: it rejects the new key's tokens, and signing goes back.
+            var rotate = await scenario.GetAsync("auth");
+            rotate.Metadata.Annotations ??= new Dictionary<string, string>();
+            rotate.Metadata.Annotations[Labels.RotateNowAnnotation] = "while-stale";
+            await scenario.Sets.ReplaceAsync(rotate, ct);
+            var fresh = (await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } a && a != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(15), "the new key signing", ct)).Status!.ActiveKeyId!;
+            var activatedAt = DateTimeOffset.UtcNow;
+            var rolledBack = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.RolledBack), TimeSpan.FromSeconds(15), "a rollback", ct);
+            Assert.True(DateTimeOffset.UtcNow - activatedAt < TimeSpan.FromSeconds(12), "rolled back within one spike window (10 s)");
+            Assert.Equal(first.Status!.ActiveKeyId, rolledBack.Status!.ActiveKeyId);
+            Assert.Equal(fresh, rolledBack.Status.NextKeyId);
+            var condition = ConditionSet.Find(rolledBack.Status.Conditions, ConditionSet.RolledBack)!;
+            Assert.Contains("unknown_kid", condition.Message, StringComparison.Ordinal);
+            Assert.Contains($"verifier-3/v3", condition.Message, StringComparison.Ordinal);
+            Assert.Single(await scenario.EventsAsync("auth"), e => e.Reason == "RolledBack");
+            await Eventually.HoldsAsync(() => scenario.SigningAsync("auth-signing"), s => s.Kid == first.Status.ActiveKeyId, TimeSpan.FromSeconds(5), "signing back on the previous key", ct);
+            Assert.Contains(fresh, (await JwksAsync(ns, ct)).Json, StringComparison.Ordinal);
+
+            // The stale verifier's failures stop.
+            var failuresAfterRollback = staleFailures;
+            await Task.Delay(TimeSpan.FromSeconds(3), ct);
+            Assert.InRange(staleFailures - failuresAfterRollback, 0, 2);
+
+            // It reloads; the new key signs again, and nobody rejects anything.
+            frozen = false;
+            var again = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == fresh, TimeSpan.FromSeconds(20), "the new key activated again", ct);
+            Assert.Equal("False", ConditionSet.Find(again.Status!.Conditions, ConditionSet.RolledBack)!.Status);
+            var failuresAfterReload = staleFailures;
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            Assert.Equal(failuresAfterReload, staleFailures);
+            Assert.True(healthyFailures.Count == 0, string.Join('\n', healthyFailures.Take(10)));
+            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            Assert.True(metrics.Contains($"keyrotator_rotations_total{{namespace=\"{ns}\",name=\"auth\",trigger=\"rollback\"}} 1", StringComparison.Ordinal),
+                string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("keyrotator_rotations_total", StringComparison.Ordinal)))
+                + "\n" + string.Join('\n', (await scenario.EventsAsync("auth")).OrderBy(e => e.LastTimestamp).Take(12).Select(e => $"{e.LastTimestamp:HH:mm:ss.fff} {e.Reason}: {e.Message}")));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            try
+            {
+                await verifying;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private async Task<(string Json, string Hash)> JwksAsync(string ns, CancellationToken ct)
+    {
+        var cm = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct);
+        return (cm.Data[JwksPublisher.JwksKey], cm.Metadata.Annotations[Labels.ContentHashAnnotation]);
+    }
+
+    private static async Task PostAsync(HttpClient http, string ns, string token, object body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures") { Content = JsonContent.Create(body) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request, ct);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+}
