@@ -104,6 +104,74 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
         }
     }
 
+    [Fact]
+    public async Task A_signer_that_has_not_switched_keeps_the_old_key_published_past_its_overlap_and_status_says_why()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("signers", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "2s", Overlap = "8s", MaxActivationDelay = "30s" })
+            .WithSpec(s => s with { MaxTokenLifetime = "5s", ClockSkew = "1s" })
+            .Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth");
+        var old = first.Status!.ActiveKeyId!;
+        var token = await ServiceAccounts.TokenAsync(env, ns, "signer", "keyrotator", grantReporter: true);
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        var signingWith = old;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var beating = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures")
+                {
+                    Content = JsonContent.Create(new { failures = Array.Empty<object>(), instance = "signer-0", signingKid = signingWith }),
+                };
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using var response = await http.SendAsync(request, stop.Token);
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+                await Task.Delay(1000, stop.Token);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Signers == 1, TimeSpan.FromSeconds(15), "the signer heard", ct);
+            var rotated = await scenario.RotateNowAsync("auth", old, ct);
+            var activatedAt = rotated.Status!.Keys!.Single(k => k.Kid == rotated.Status.ActiveKeyId).ActivatedAt!.Value;
+
+            // Past the nominal overlap (8 s) the old key is still published, and status says why.
+            await Task.Delay(activatedAt + TimeSpan.FromSeconds(11) - DateTimeOffset.UtcNow is { } wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero, ct);
+            var held = await scenario.GetAsync("auth");
+            Assert.Contains(old, (await scenario.JwksJsonAsync("auth-jwks"))!, StringComparison.Ordinal);
+            Assert.Equal("Retiring", held.Status!.Keys!.Single(k => k.Kid == old).State);
+            var condition = ConditionSet.Find(held.Status.Conditions, ConditionSet.PropagationIncomplete)!;
+            Assert.Equal(("True", "SignersNotSwitched"), (condition.Status, condition.Reason));
+            Assert.Contains($"system:serviceaccount:{ns}:signer/signer-0", condition.Message, StringComparison.Ordinal);
+            Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "SignersNotSwitched");
+
+            // The signer switches: the old key leaves at the end of the extended overlap, within the bound.
+            signingWith = rotated.Status.ActiveKeyId!;
+            await Eventually.HoldsAsync(() => scenario.JwksJsonAsync("auth-jwks"), j => !j!.Contains(old, StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the old key retired", ct);
+            Assert.True(DateTimeOffset.UtcNow < activatedAt + TimeSpan.FromSeconds(8 + 30 + 3), "retired within activation + overlap + maxActivationDelay");
+            var done = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+                s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.PropagationIncomplete) is { Status: "False" }, TimeSpan.FromSeconds(10), "the condition clearing", ct);
+            Assert.Equal(1, done.Status!.Propagation!.SignersOnActiveKey);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            try
+            {
+                await beating;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
     private static async Task<Entities.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string request, CancellationToken ct)
     {
         var set = await scenario.GetAsync("auth");
