@@ -105,6 +105,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
             nextRotation = s.Status?.NextRotationTime,
             ready = s.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status ?? "Unknown",
             reason = s.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Reason,
+            propagation = s.Status?.Propagation,
         }).ToList();
 
         if (line.Json)
@@ -125,9 +126,19 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
             string.Join(" ", r.keys.Select(k => $"{Short(k.kid)}={k.state}")),
             r.nextRotation?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-",
             r.reason is null ? r.ready : $"{r.ready} ({r.reason})",
+            Propagation(r.propagation),
         }).ToList();
-        await WriteTableAsync(["NAMESPACE", "NAME", "ALG", "ACTIVE KID", "KEYS", "NEXT ROTATION", "READY"], table);
+        await WriteTableAsync(["NAMESPACE", "NAME", "ALG", "ACTIVE KID", "KEYS", "NEXT ROTATION", "READY", "VERIFIERS / SIGNERS"], table);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>"12 (11 with next), 3/3 signing": verifiers heard and how many hold the pending (else active) key; signers on the active key.</summary>
+    private static string Propagation(KeyRotator.Core.Model.PropagationStatus? p)
+    {
+        if (p is null)
+            return "-";
+        var verifiers = p.VerifiersWithNextKey is { } next ? $"{p.Verifiers} ({next} with next)" : $"{p.Verifiers} ({p.VerifiersWithActiveKey} with active)";
+        return p.Signers > 0 ? $"{verifiers}, {p.SignersOnActiveKey}/{p.Signers} signing" : verifiers;
     }
 
     private async Task<int> RotateAsync(CommandLine line)

@@ -61,6 +61,12 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         Assert.Contains($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}} 4", metrics, StringComparison.Ordinal);
         Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 3", metrics, StringComparison.Ordinal);
         Assert.Contains($"keyrotator_signers_on_active_key{{namespace=\"{ns}\",name=\"auth\"}} 1", metrics, StringComparison.Ordinal);
+        using (var stdout = new StringWriter())
+        using (var stderr = new StringWriter())
+        {
+            Assert.Equal(0, await new KeyRotator.Cli.CliApp(stdout, stderr).RunAsync(["status", "-n", ns, "--kubeconfig", env.ControlPlane?.AdminKubeconfigPath ?? Environment.GetEnvironmentVariable(KubernetesEnvironment.ExternalKubeconfigVariable)!]));
+            Assert.Contains("4 (3 with next), 1/1 signing", stdout.ToString(), StringComparison.Ordinal);
+        }
 
         // Heartbeats that say nothing new change nothing (no status churn).
         var version = counted.Metadata.ResourceVersion;
