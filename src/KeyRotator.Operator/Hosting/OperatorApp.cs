@@ -72,6 +72,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<OperatorMetrics>();
         builder.Services.AddSingleton<SignatureFailureTracker>();
         builder.Services.AddSingleton<PropagationTracker>();
+        builder.Services.AddSingleton<PeerForwarder>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
         builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddTransient<WakeSigningKeySetJob>();

@@ -31,4 +31,20 @@ public sealed class ReportOptions
     /// within this window; three heartbeat intervals of the client library by default.
     /// </summary>
     public TimeSpan PropagationWindow { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Shared by the operator's replicas (the chart makes a Secret): a report accepted by one replica is
+    /// passed on to the others with it, so that every replica, the leader and whoever leads next, holds
+    /// every report and heartbeat. Unset: no forwarding (one replica).
+    /// </summary>
+    public string? PeerSecret { get; set; }
+
+    /// <summary>The other replicas' base URLs (static setups and tests).</summary>
+    public IList<string> Peers { get; init; } = [];
+
+    /// <summary>
+    /// host:port of a headless Service whose DNS answers every replica's address (the chart's
+    /// "-peers" Service); this replica's own address (POD_IP) is skipped.
+    /// </summary>
+    public string? PeerService { get; set; }
 }

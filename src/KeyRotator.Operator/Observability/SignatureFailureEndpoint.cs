@@ -29,6 +29,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     private readonly IKubernetes _kubernetes;
     private readonly SignatureFailureTracker _tracker;
     private readonly PropagationTracker _propagation;
+    private readonly PeerForwarder _peers;
     private readonly OperatorMetrics _metrics;
     private readonly SigningKeySetController _controller;
     private readonly TimeProvider _time;
@@ -41,12 +42,13 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     private long _tokenReviews;
 
     public SignatureFailureEndpoint(
-        IKubernetes kubernetes, SignatureFailureTracker tracker, PropagationTracker propagation, OperatorMetrics metrics, SigningKeySetController controller,
+        IKubernetes kubernetes, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, SigningKeySetController controller,
         TimeProvider time, IOptions<OperatorOptions> options, ILogger<SignatureFailureEndpoint> logger)
     {
         _kubernetes = kubernetes;
         _tracker = tracker;
         _propagation = propagation;
+        _peers = peers;
         _metrics = metrics;
         _controller = controller;
         _time = time;
@@ -69,24 +71,40 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         if (context.Request.ContentLength > _options.MaxBodyBytes)
             return Error(StatusCodes.Status413PayloadTooLarge, $"the report is larger than {_options.MaxBodyBytes} bytes; send smaller batches");
 
-        var authorization = context.Request.Headers.Authorization.ToString();
-        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
-            return Unauthorized("a service-account token is required (Authorization: Bearer …, audience " + _options.Audience + ")");
-        var user = await AuthenticateAsync(authorization[7..].Trim(), cancellationToken);
-        if (user is null)
-            return Unauthorized($"the token is not a valid service-account token for audience {_options.Audience}");
-
-        using (var lease = _perCaller.AttemptAcquire(user.Username))
+        // A report another replica accepted and passed on: its caller was authenticated and authorized there.
+        var peerSecret = context.Request.Headers[PeerForwarder.SecretHeader].ToString();
+        var forwarded = peerSecret.Length > 0;
+        string caller;
+        if (forwarded)
         {
-            if (!lease.IsAcquired)
-            {
-                context.Response.Headers.RetryAfter = "1";
-                return Error(StatusCodes.Status429TooManyRequests, "too many reports from this caller; batch failures and report at most a few times per second");
-            }
+            if (!_peers.IsPeer(peerSecret))
+                return Unauthorized("not a replica of this operator (the peer secret does not match)");
+            caller = context.Request.Headers[PeerForwarder.CallerHeader].ToString();
+            if (caller.Length is 0 or > 512)
+                return Error(StatusCodes.Status400BadRequest, $"a forwarded report needs the {PeerForwarder.CallerHeader} header");
         }
+        else
+        {
+            var authorization = context.Request.Headers.Authorization.ToString();
+            if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
+                return Unauthorized("a service-account token is required (Authorization: Bearer …, audience " + _options.Audience + ")");
+            var user = await AuthenticateAsync(authorization[7..].Trim(), cancellationToken);
+            if (user is null)
+                return Unauthorized($"the token is not a valid service-account token for audience {_options.Audience}");
 
-        if (!await AuthorizeAsync(user, ns, name, cancellationToken))
-            return Error(StatusCodes.Status403Forbidden, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}");
+            using (var lease = _perCaller.AttemptAcquire(user.Username))
+            {
+                if (!lease.IsAcquired)
+                {
+                    context.Response.Headers.RetryAfter = "1";
+                    return Error(StatusCodes.Status429TooManyRequests, "too many reports from this caller; batch failures and report at most a few times per second");
+                }
+            }
+
+            if (!await AuthorizeAsync(user, ns, name, cancellationToken))
+                return Error(StatusCodes.Status403Forbidden, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}");
+            caller = user.Username;
+        }
 
         var body = await ReadBodyAsync(context.Request, cancellationToken);
         if (body is null)
@@ -110,17 +128,21 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         foreach (var failure in report!.Failures!)
         {
             _tracker.Record(ns, name, failure.Reason!, failure.Kid, failure.Count);
-            _metrics.SignatureFailures.WithLabels(ns, name, failure.Reason!).Inc(failure.Count);
+            // Counted by the replica that received it only, so that a sum over replicas counts each failure once.
+            if (!forwarded)
+                _metrics.SignatureFailures.WithLabels(ns, name, failure.Reason!).Inc(failure.Count);
         }
 
         // The caller, as the API server vouched for it, plus the instance it names (pods of one service share a service account).
-        var identity = $"{user.Username}/{report.Instance ?? "-"}";
+        var identity = $"{caller}/{report.Instance ?? "-"}";
         var news = report.JwksHash is { } held && _propagation.ObserveVerifier(ns, name, identity, held);
         news |= report.SigningKid is { } signing && _propagation.ObserveSigner(ns, name, identity, signing);
 
         // A heartbeat that says nothing new costs no reconcile.
         if (news || report.Failures!.Any(f => f.Count > 0))
             _controller.Enqueue(new SetKey(ns, name));
+        if (!forwarded)
+            _peers.Forward(context.Request.Path, caller, body);
         return Results.Json(new { accepted = report.Failures!.Sum(f => f.Count) }, statusCode: StatusCodes.Status202Accepted);
     }
 

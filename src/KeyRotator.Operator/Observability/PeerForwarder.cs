@@ -1,0 +1,96 @@
+using System.Net;
+using System.Net.Http.Headers;
+using KeyRotator.Operator.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Observability;
+
+/// <summary>
+/// Passes every report this replica accepted on to the other replicas, so that reports and heartbeats
+/// that reach any replica are held by all of them: the leader evaluates them, and a standby that takes
+/// over starts with the same spike baseline and propagation state. The caller was authenticated and
+/// authorized here; peers trust the shared PeerSecret and count the report once (only the replica
+/// that received it adds it to keyrotator_signature_failures_total).
+/// </summary>
+public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, ILogger<PeerForwarder> logger) : IDisposable
+{
+    public const string SecretHeader = "X-KeyRotator-Peer";
+    public const string CallerHeader = "X-KeyRotator-Caller";
+
+    private readonly ReportOptions _options = options.Value.Reports;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private (DateTimeOffset At, IReadOnlyList<Uri> Peers) _resolved = (DateTimeOffset.MinValue, []);
+
+    public bool Enabled => _options.PeerSecret is { Length: > 0 };
+
+    /// <summary>Whether a request carries the replicas' shared secret (compared in constant time).</summary>
+    public bool IsPeer(string? presented) =>
+        Enabled && presented is { Length: > 0 }
+        && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.UTF8.GetBytes(presented), System.Text.Encoding.UTF8.GetBytes(_options.PeerSecret!));
+
+    /// <summary>Sends the report to every other replica, in the background; a peer that does not answer misses it.</summary>
+    public void Forward(string path, string caller, byte[] body)
+    {
+        if (!Enabled)
+            return;
+        _ = Task.Run(async () =>
+        {
+            foreach (var peer in await PeersAsync())
+            {
+                try
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(peer, path)) { Content = new ByteArrayContent(body) };
+                    request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                    request.Headers.Add(SecretHeader, _options.PeerSecret);
+                    request.Headers.Add(CallerHeader, caller);
+                    using var response = await _http.SendAsync(request);
+                    if (!response.IsSuccessStatusCode)
+                        LogRefused(logger, peer.ToString(), (int)response.StatusCode);
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    LogUnreachable(logger, peer.ToString(), e.GetType().Name);
+                }
+            }
+        });
+    }
+
+    private async Task<IReadOnlyList<Uri>> PeersAsync()
+    {
+        var peers = _options.Peers.Select(p => new Uri(p)).ToList();
+        if (_options.PeerService is not { Length: > 0 } service)
+            return peers;
+        if (DateTimeOffset.UtcNow - _resolved.At < TimeSpan.FromSeconds(10))
+            return [.. peers, .. _resolved.Peers];
+
+        var (host, port) = service.Split(':') is [var h, var p] ? (h, p) : (service, "8080");
+        var self = Environment.GetEnvironmentVariable("POD_IP");
+        try
+        {
+            var addresses = await Dns.GetHostAddressesAsync(host);
+            var resolved = addresses.Where(a => a.ToString() != self)
+                .Select(a => new Uri($"http://{(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{a}]" : a.ToString())}:{port}"))
+                .ToList();
+            _resolved = (DateTimeOffset.UtcNow, resolved);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            LogUnresolved(logger, host, e.Message);
+        }
+
+        return [.. peers, .. _resolved.Peers];
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Peer} refused a forwarded report with HTTP {Status}")]
+    private static partial void LogRefused(ILogger logger, string peer, int status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Peer} could not be reached to forward a report ({Error})")]
+    private static partial void LogUnreachable(ILogger logger, string peer, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The peer Service {Host} does not resolve: {Error}")]
+    private static partial void LogUnresolved(ILogger logger, string host, string error);
+}
