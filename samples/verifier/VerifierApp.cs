@@ -4,7 +4,8 @@ namespace KeyRotator.Samples.Verifier;
 
 /// <summary>
 /// GET /hello answers only to a valid token. Configuration (section "Verifier"): JwksPath, Issuer,
-/// Audience, and, to report failures to the operator, ReportEndpoint, SetNamespace, SetName, ReportTokenPath.
+/// Audience, and, to report failures (and heartbeats: which JWKS it holds) to the operator, ReportEndpoint,
+/// SetNamespace, SetName, ReportTokenPath, ReportIntervalSeconds, Instance (default: the pod name).
 /// </summary>
 public static class VerifierApp
 {
@@ -24,6 +25,7 @@ public static class VerifierApp
                 options.SetName = config["SetName"];
                 options.ReportTokenPath = config["ReportTokenPath"] ?? options.ReportTokenPath;
                 options.ReportInterval = TimeSpan.FromSeconds(double.Parse(config["ReportIntervalSeconds"] ?? "10", System.Globalization.CultureInfo.InvariantCulture));
+                options.Instance = config["Instance"] ?? options.Instance;
             }
         });
         builder.Services.AddAuthorization();

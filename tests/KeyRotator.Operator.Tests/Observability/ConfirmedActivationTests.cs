@@ -6,6 +6,7 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
+using Microsoft.AspNetCore.Builder;
 
 namespace KeyRotator.Operator.Tests.Observability;
 
@@ -101,6 +102,74 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             catch (OperationCanceledException)
             {
             }
+        }
+    }
+
+    [Fact]
+    public async Task Three_sample_verifiers_one_never_reloading_hold_a_Confirmed_activation_past_the_bound_with_onTimeout_Wait()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("confirmed-samples", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "4s", Activation = "Confirmed", MaxActivationDelay = "8s", OnTimeout = "Wait" })
+            .Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+
+        // Two verifiers read the JWKS from a volume the "kubelet" keeps current; the third from a copy nobody updates.
+        await using var volume = VolumeMirror.ForConfigMap(env.Admin, ns, "auth-jwks");
+        await Eventually.HoldsAsync(() => Task.FromResult(volume.Updates), n => n >= 1, TimeSpan.FromSeconds(10), "the volume populated", ct);
+        var frozen = Directory.CreateTempSubdirectory("frozen-jwks-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(frozen, "jwks.json"), await File.ReadAllTextAsync(Path.Combine(volume.Directory, "jwks.json"), ct), ct);
+        var tokenFile = Path.Combine(frozen, "report-token");
+        await File.WriteAllTextAsync(tokenFile, await ServiceAccounts.TokenAsync(env, ns, "verifier", "keyrotator", grantReporter: true), ct);
+        var verifiers = new List<WebApplication>();
+        foreach (var (instance, directory) in new[] { ("v1", volume.Directory), ("v2", volume.Directory), ("v3", frozen) })
+        {
+            var app = KeyRotator.Samples.Verifier.VerifierApp.Build([
+                "--urls", "http://127.0.0.1:0",
+                "--Verifier:JwksPath", Path.Combine(directory, "jwks.json"),
+                "--Verifier:ReportEndpoint", op.BaseAddress.ToString(),
+                "--Verifier:SetNamespace", ns,
+                "--Verifier:SetName", "auth",
+                "--Verifier:ReportTokenPath", tokenFile,
+                "--Verifier:ReportIntervalSeconds", "1",
+                "--Verifier:Instance", instance,
+            ]);
+            await app.StartAsync(ct);
+            verifiers.Add(app);
+        }
+
+        try
+        {
+            await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 3, TimeSpan.FromSeconds(15), "three sample verifiers heard", ct);
+            var pending = await RotateNowAsync(scenario, "samples", ct);
+            var next = pending.Status!.NextKeyId!;
+            var due = pending.Status.Keys!.Single(k => k.Kid == next).ActivatesAt!.Value;
+
+            // Past the due time, 2 of 3: it waits; past the bound it still waits (onTimeout: Wait) and says so.
+            var waiting = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+                s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Rotating) is { Reason: "WaitingForVerifiers" }, TimeSpan.FromSeconds(15), "waiting for verifiers", ct);
+            Assert.Equal(2, waiting.Status!.Propagation!.VerifiersWithNextKey);
+            var incomplete = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+                s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.PropagationIncomplete), TimeSpan.FromSeconds(25), "PropagationIncomplete at the bound", ct);
+            Assert.True(DateTimeOffset.UtcNow >= due + TimeSpan.FromSeconds(8));
+            Assert.Equal(next, incomplete.Status!.NextKeyId);
+            Assert.NotEqual(next, incomplete.Status.ActiveKeyId);
+            Assert.Contains("onTimeout: Wait", ConditionSet.Find(incomplete.Status.Conditions, ConditionSet.PropagationIncomplete)!.Message, StringComparison.Ordinal);
+            Assert.Contains("verifier/v3", ConditionSet.Find(incomplete.Status.Conditions, ConditionSet.PropagationIncomplete)!.Message, StringComparison.Ordinal);
+            Assert.Single(await scenario.EventsAsync("auth"), e => e.Reason == "PropagationIncomplete");
+
+            // The third verifier gets the current JWKS: the key activates, and the condition clears.
+            await File.WriteAllTextAsync(Path.Combine(frozen, "jwks.json"), await File.ReadAllTextAsync(Path.Combine(volume.Directory, "jwks.json"), ct), ct);
+            var activated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == next, TimeSpan.FromSeconds(30), "activation once every verifier holds the key", ct);
+            Assert.Equal("False", ConditionSet.Find(activated.Status!.Conditions, ConditionSet.PropagationIncomplete)!.Status);
+        }
+        finally
+        {
+            foreach (var app in verifiers)
+                await app.DisposeAsync();
         }
     }
 
