@@ -18,9 +18,10 @@ public sealed class OperatorProcess : IAsyncDisposable
     private readonly List<string> _logFiles = [];
     private ManagedProcess? _process;
 
-    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IDictionary<string, string?>? settings = null)
+    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IDictionary<string, string?>? settings = null, int? port = null)
     {
         _env = env;
+        BaseAddress = port is { } p ? new Uri($"http://127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}") : null;
         Identity = identity;
         _kubeconfig = kubeconfig;
         _namespaces = namespaces;
@@ -29,6 +30,40 @@ public sealed class OperatorProcess : IAsyncDisposable
     }
 
     public string Identity { get; }
+
+    /// <summary>Where the process serves HTTP (reports, JWKS, metrics) when started on a fixed port.</summary>
+    public Uri? BaseAddress { get; }
+
+    /// <summary>Starts the process on a free loopback port and waits until it answers /healthz.</summary>
+    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IDictionary<string, string?>? settings = null)
+    {
+        var plane = env.ControlPlane ?? throw new InvalidOperationException("operator processes need the envtest control plane (its operator kubeconfig)");
+        var process = new OperatorProcess(env, identity, plane.OperatorKubeconfigPath, namespaces, settings, FreePort.Next());
+        process.Start();
+        using var http = new HttpClient { BaseAddress = process.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                    return process;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline || !process.IsRunning)
+            {
+                var tail = process.Tail();
+                await process.DisposeAsync();
+                throw new InvalidOperationException($"the operator process did not come up:\n{tail}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
 
     /// <summary>How many times this replica has been started.</summary>
     public int Starts => _logFiles.Count;
@@ -56,7 +91,7 @@ public sealed class OperatorProcess : IAsyncDisposable
             throw new InvalidOperationException($"{Identity} is already running");
         var log = Path.Combine(_logDirectory, $"run-{_logFiles.Count.ToString("D3", CultureInfo.InvariantCulture)}.log");
         _logFiles.Add(log);
-        var args = new List<string> { Assembly, "--kubeconfig", _kubeconfig, "--urls", "http://127.0.0.1:0" };
+        var args = new List<string> { Assembly, "--kubeconfig", _kubeconfig, "--urls", BaseAddress?.ToString() ?? "http://127.0.0.1:0" };
         args.AddRange(OperatorInstance.Arguments(_namespaces, Identity, _settings));
         _process?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _process = ManagedProcess.Start(Identity, "dotnet", args, log, Path.GetDirectoryName(Assembly));

@@ -111,7 +111,8 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("confirmed-samples", ct);
         var scenario = new OperatorScenario(env, ns);
-        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
+        // The built operator in its own process; the sample verifiers talk to it over HTTP.
+        await using var op = await OperatorProcess.StartServingAsync(env, "operator-samples", [ns], new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "4s", Activation = "Confirmed", MaxActivationDelay = "8s", OnTimeout = "Wait" })
             .Build(), ct);
@@ -130,7 +131,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             var app = KeyRotator.Samples.Verifier.VerifierApp.Build([
                 "--urls", "http://127.0.0.1:0",
                 "--Verifier:JwksPath", Path.Combine(directory, "jwks.json"),
-                "--Verifier:ReportEndpoint", op.BaseAddress.ToString(),
+                "--Verifier:ReportEndpoint", op.BaseAddress!.ToString(),
                 "--Verifier:SetNamespace", ns,
                 "--Verifier:SetName", "auth",
                 "--Verifier:ReportTokenPath", tokenFile,
@@ -152,6 +153,10 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             var waiting = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
                 s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Rotating) is { Reason: "WaitingForVerifiers" }, TimeSpan.FromSeconds(15), "waiting for verifiers", ct);
             Assert.Equal(2, waiting.Status!.Propagation!.VerifiersWithNextKey);
+            using var http = new HttpClient { BaseAddress = op.BaseAddress };
+            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            Assert.Contains($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}} 3", metrics, StringComparison.Ordinal);
+            Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 2", metrics, StringComparison.Ordinal);
             var incomplete = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
                 s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.PropagationIncomplete), TimeSpan.FromSeconds(25), "PropagationIncomplete at the bound", ct);
             Assert.True(DateTimeOffset.UtcNow >= due + TimeSpan.FromSeconds(8));
@@ -165,6 +170,14 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             await File.WriteAllTextAsync(Path.Combine(frozen, "jwks.json"), await File.ReadAllTextAsync(Path.Combine(volume.Directory, "jwks.json"), ct), ct);
             var activated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == next, TimeSpan.FromSeconds(30), "activation once every verifier holds the key", ct);
             Assert.Equal("False", ConditionSet.Find(activated.Status!.Conditions, ConditionSet.PropagationIncomplete)!.Status);
+
+            // With three healthy verifiers (the third's file now updated as soon as the ConfigMap changes) the next key activates on time.
+            var healthy = await RotateNowAsync(scenario, "samples-healthy", ct);
+            await Eventually.HoldsAsync(() => File.ReadAllTextAsync(Path.Combine(volume.Directory, "jwks.json"), ct), j => j.Contains(healthy.Status!.NextKeyId!, StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the volume updated", ct);
+            await File.WriteAllTextAsync(Path.Combine(frozen, "jwks.json"), await File.ReadAllTextAsync(Path.Combine(volume.Directory, "jwks.json"), ct), ct);
+            var healthyDue = healthy.Status!.Keys!.Single(k => k.Kid == healthy.Status.NextKeyId).ActivatesAt!.Value;
+            var onTime = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == healthy.Status.NextKeyId, TimeSpan.FromSeconds(20), "activation on time", ct);
+            Assert.InRange(onTime.Status!.Keys!.Single(k => k.Kid == onTime.Status.ActiveKeyId).ActivatedAt!.Value - healthyDue, TimeSpan.Zero, TimeSpan.FromSeconds(3));
         }
         finally
         {

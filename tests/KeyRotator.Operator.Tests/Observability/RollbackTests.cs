@@ -22,7 +22,8 @@ public sealed class RollbackTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("rollback", ct);
         var scenario = new OperatorScenario(env, ns);
-        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
+        // The built operator in its own process; verifiers report to it over HTTP.
+        await using var op = await OperatorProcess.StartServingAsync(env, "operator-rollback", [ns], new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "2s", MaxActivationDelay = "5m" })
             .WithSpec(s => s with { SignatureFailureAlert = new Core.Model.SignatureFailureAlertSpec { Window = "10s", Threshold = 5, Ratio = 5 } })
