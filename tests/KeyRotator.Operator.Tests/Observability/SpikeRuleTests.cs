@@ -70,6 +70,23 @@ public sealed class SpikeRuleTests
     }
 
     [Fact]
+    public void A_replica_restarted_mid_window_has_no_baseline_and_errs_towards_alerting()
+    {
+        // Twelve windows of 10 failures each, then a burst of 40 in the current window.
+        var running = WithBaseline(10);
+        running.Record("ns", "auth", "unknown_kid", "new", 40);
+        Assert.False(running.Evaluate("ns", "auth", Alert).Spiking, "40 is under 5 × the baseline of 10");
+
+        // A replica restarted in the middle of that window hears only what came after: 25 of the 40.
+        var restarted = new SignatureFailureTracker(_clock);
+        restarted.Record("ns", "auth", "unknown_kid", "new", 25);
+        var verdict = restarted.Evaluate("ns", "auth", Alert);
+        Assert.Equal(0, verdict.BaselinePerWindow);
+        Assert.Equal(25, verdict.WindowCount);
+        Assert.True(verdict.Spiking, "with its history gone only the threshold applies: a restart can raise a spike the baseline would have absorbed, never hide one");
+    }
+
+    [Fact]
     public void A_deleted_set_forgets_its_series()
     {
         var tracker = new SignatureFailureTracker(_clock);

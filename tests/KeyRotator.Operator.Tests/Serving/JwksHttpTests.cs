@@ -93,7 +93,8 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("jwks-http-rotate", ct);
         var scenario = new OperatorScenario(env, ns);
-        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        // The built operator in its own process; the consumer fetches over HTTP as a service would.
+        await using var op = await OperatorProcess.StartServingAsync(env, "operator-jwks-http", [ns]);
         var prePublish = TimeSpan.FromSeconds(8);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "12s", PrePublish = "8s", Overlap = "6s" })
@@ -104,7 +105,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         using var http = new HttpClient();
         var retriever = new HttpCachingRetriever(http);
         var manager = new ConfigurationManager<OpenIdConnectConfiguration>(
-            new Uri(op.BaseAddress, $"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration").ToString(),
+            new Uri(op.BaseAddress!, $"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration").ToString(),
             new OpenIdConnectConfigurationRetriever(), retriever)
         { RefreshInterval = TimeSpan.FromSeconds(1) };
 
