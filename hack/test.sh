@@ -23,6 +23,9 @@ export KEYROTATOR_LEAK_REPORT="$results/leak-scan.txt"
 # A real Helm binary for the chart checks (cached; see hack/helm.sh).
 export HELM="${HELM:-$(hack/helm.sh)}"
 
+# Debian's promtool (and Prometheus) for the alert-rule and metrics checks (cached; see hack/prometheus.sh).
+export PROMETHEUS_BIN="${PROMETHEUS_BIN:-$(hack/prometheus.sh)}"
+
 # A CEL evaluator for the CRD's validation rules, which the 1.20 test API server does not run.
 if [ ! -d tests/crd-rules/node_modules/@marcbachmann/cel-js ]; then
   command -v npm >/dev/null || { echo "error: the CRD rule check needs Node.js 20 and npm" >&2; exit 1; }
