@@ -63,6 +63,41 @@ public sealed class AlertRuleTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task The_dashboard_ships_in_a_labelled_ConfigMap_covers_the_SRE_views_and_every_query_parses()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (code, rendered) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "--set", "grafanaDashboard.enabled=true", "--show-only", "templates/dashboard.yaml");
+        Assert.True(code == 0, rendered);
+        var configMap = k8s.KubernetesYaml.Deserialize<k8s.Models.V1ConfigMap>(rendered[rendered.IndexOf("apiVersion", StringComparison.Ordinal)..]);
+        Assert.Equal("1", configMap.Metadata.Labels["grafana_dashboard"]);
+        using var dashboard = System.Text.Json.JsonDocument.Parse(configMap.Data["keyrotator.json"]);
+        var panels = dashboard.RootElement.GetProperty("panels").EnumerateArray().ToList();
+        var titles = panels.Select(p => p.GetProperty("title").GetString()!).ToList();
+        foreach (var view in new[] { "Sets by readiness", "Time to next rotation", "Keys by state", "Rotations by trigger", "Rotation errors by stage", "Signature failures by reason and kid (spike marked)", "Reconcile latency", "Vault latency", "Leader and watch health" })
+            Assert.Contains(view, titles);
+
+        // Every query is valid PromQL: promtool checks them as recording rules (Grafana's $__rate_interval as 5m).
+        var rules = new System.Text.StringBuilder("groups:\n  - name: dashboard\n    rules:\n");
+        var count = 0;
+        foreach (var panel in panels)
+        {
+            var targets = panel.GetProperty("targets").EnumerateArray().ToList();
+            Assert.NotEmpty(targets);
+            foreach (var target in targets)
+            {
+                var expr = target.GetProperty("expr").GetString()!.Replace("$__rate_interval", "5m", StringComparison.Ordinal);
+                rules.Append(System.Globalization.CultureInfo.InvariantCulture, $"      - record: keyrotator_dashboard_query_{++count}\n        expr: '{expr.Replace("'", "''", StringComparison.Ordinal)}'\n");
+            }
+        }
+
+        var work = Directory.CreateTempSubdirectory("keyrotator-dashboard-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(work, "queries.yaml"), rules.ToString(), ct);
+        var (checkCode, check) = await RunAsync(work, null, "check", "rules", "queries.yaml");
+        Assert.True(checkCode == 0, check);
+        Assert.Contains($"SUCCESS: {count} rules found", check, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_scrape_of_the_operator_passes_promtool_check_metrics()
     {
         var ct = TestContext.Current.CancellationToken;
