@@ -74,12 +74,29 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         }
         catch (HttpOperationException e)
         {
-            await stderr.WriteLineAsync($"error: the API server answered {(int)e.Response.StatusCode} {e.Response.ReasonPhrase}");
+            var hint = (int)e.Response.StatusCode switch
+            {
+                401 => ": the kubeconfig's credentials were refused; log in again or fix the user in the kubeconfig",
+                403 => ": your user may not do this; ask for access to signingkeysets (and configmaps for jwks) in that namespace",
+                _ => "",
+            };
+            await stderr.WriteLineAsync($"error: the API server answered {(int)e.Response.StatusCode} {e.Response.ReasonPhrase}{hint}");
             return ExitCodes.Error;
         }
         catch (HttpRequestException e)
         {
-            await stderr.WriteLineAsync($"error: cannot reach the API server: {e.Message}");
+            await stderr.WriteLineAsync($"error: cannot reach the API server ({e.Message}); check the server address in the kubeconfig and your network");
+            return ExitCodes.Error;
+        }
+        catch (TaskCanceledException)
+        {
+            await stderr.WriteLineAsync("error: the API server did not answer in time; check the server address in the kubeconfig and your network");
+            return ExitCodes.Error;
+        }
+        catch (Exception e)
+        {
+            // Never a stack trace: one line, and the exit code for failures.
+            await stderr.WriteLineAsync($"error: {e.GetType().Name}: {e.Message} (this is a bug in keyrotator; please report it with the command you ran)");
             return ExitCodes.Error;
         }
     }
@@ -202,7 +219,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         {
             if (!File.Exists(file))
                 throw new NotFoundException($"no JWKS file at {file}");
-            jwks = JwksDocument.Parse(await File.ReadAllTextAsync(file));
+            jwks = await ReadJwksFileAsync(file);
         }
         else if (line.Get("--set") is { } setName)
         {
@@ -258,6 +275,29 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         }
     }
 
+    /// <summary>A JWKS file for inspect, or a usage error that says what is wrong with it.</summary>
+    private static async Task<JwksDocument> ReadJwksFileAsync(string file)
+    {
+        string text;
+        try
+        {
+            text = await File.ReadAllTextAsync(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read the JWKS file {file}: {e.Message}");
+        }
+
+        try
+        {
+            return JwksDocument.Parse(text);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException or ArgumentException)
+        {
+            throw new UsageException($"{file} is not a usable JWKS ({e.Message}); every key needs kty, kid and alg. Save a set's JWKS with `keyrotator jwks NAME -n NAMESPACE > jwks.json`");
+        }
+    }
+
     private static k8s.Kubernetes Connect(CommandLine line)
     {
         var path = line.Get("--kubeconfig") ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
@@ -272,7 +312,14 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
 
         if (path is null || !File.Exists(path))
             throw new KubeConfigException($"no kubeconfig found{(path is null ? "" : $" at {path}")}: pass --kubeconfig PATH or set KUBECONFIG");
-        return new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.Get("--context")));
+        try
+        {
+            return new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.Get("--context")));
+        }
+        catch (Exception e) when (e is not KubeConfigException && (e is NullReferenceException or ArgumentException or InvalidOperationException or FormatException or IOException || e.GetType().Namespace?.StartsWith("YamlDotNet", StringComparison.Ordinal) == true))
+        {
+            throw new KubeConfigException($"the kubeconfig {path ?? "(default)"} is empty or not a kubeconfig ({e.GetType().Name}); pass --kubeconfig PATH to a valid one, or set KUBECONFIG");
+        }
     }
 
     private static string Namespace(CommandLine line, k8s.Kubernetes client) =>

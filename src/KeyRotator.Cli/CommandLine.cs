@@ -5,6 +5,9 @@ public sealed class CommandLine
 {
     private static readonly HashSet<string> Flags = ["--all-namespaces", "-A", "--help", "-h", "--force"];
 
+    /// <summary>Options that take a value.</summary>
+    private static readonly HashSet<string> Valued = ["--namespace", "-n", "--kubeconfig", "--context", "--output", "-o", "--jwks", "--set"];
+
     private CommandLine(string command, List<string> positional, Dictionary<string, string> options)
     {
         Command = command;
@@ -34,6 +37,9 @@ public sealed class CommandLine
             if (arg.StartsWith('-') && arg.Length > 1)
             {
                 var eq = arg.IndexOf('=', StringComparison.Ordinal);
+                var name = eq > 0 ? arg[..eq] : arg;
+                if (!Flags.Contains(name) && !Valued.Contains(name))
+                    throw new UsageException($"unknown flag {name}; see the flags below");
                 if (eq > 0)
                     options[arg[..eq]] = arg[(eq + 1)..];
                 else if (Flags.Contains(arg))

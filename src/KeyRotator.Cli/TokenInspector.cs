@@ -43,6 +43,19 @@ public static class TokenInspector
             findings.Add($"alg_unknown: {alg} is not an allowed algorithm");
         if (kid is null)
             findings.Add("kid_missing: the header has no kid");
+        if (header.TryGetProperty("crit", out _))
+            findings.Add("crit: the header names critical extensions; KeyRotator.Client rejects such tokens (RFC 7515 §4.1.11)");
+        foreach (var (name, risk) in new[]
+        {
+            ("jku", "a URL to fetch keys from"),
+            ("x5u", "a URL to fetch a certificate from"),
+            ("x5c", "an embedded certificate chain"),
+            ("jwk", "an embedded public key"),
+        })
+        {
+            if (header.TryGetProperty(name, out _))
+                findings.Add($"{name}: the header carries {risk}; a verifier that trusts it lets the token choose its own key (verification here ignores it and uses only the JWKS)");
+        }
         if (String(payload, "iss") is null)
             findings.Add("iss_missing: the token has no issuer");
         if (!payload.TryGetProperty("aud", out _))

@@ -81,6 +81,87 @@ public sealed class CliTests(KubernetesEnvironment env)
         Assert.Contains("no kubeconfig found at /nonexistent/kubeconfig", stderr.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>Every error is one line that says what is wrong and what to do, with the documented exit code; never a stack trace.</summary>
+    public static TheoryData<string, int, string> Errors => new()
+    {
+        { "JWKS file that is not JSON", ExitCodes.Usage, "is not a usable JWKS" },
+        { "JWKS file with a key without kid", ExitCodes.Usage, "every key needs kty, kid and alg" },
+        { "kubeconfig /dev/null", ExitCodes.Error, "is empty or not a kubeconfig" },
+        { "empty kubeconfig file", ExitCodes.Error, "is empty or not a kubeconfig" },
+        { "missing kubeconfig", ExitCodes.Error, "no kubeconfig found" },
+        { "unreachable API server", ExitCodes.Error, "cannot reach the API server" },
+        { "403 from the API server", ExitCodes.Error, "answered 403 Forbidden: your user may not do this" },
+        { "unknown flag", ExitCodes.Usage, "unknown flag --bogus" },
+        { "missing argument", ExitCodes.Usage, "usage: keyrotator revoke NAME KID" },
+        { "flag without its value", ExitCodes.Usage, "-n needs a value" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Errors))]
+    public async Task Each_error_is_one_clear_line_with_its_exit_code_and_never_a_stack_trace(string error, int exitCode, string message)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dir = Directory.CreateTempSubdirectory("cli-errors-").FullName;
+        var token = $"{Base64Url.Encode("{\"alg\":\"ES256\",\"kid\":\"k\"}"u8.ToArray())}.{Base64Url.Encode("{\"sub\":\"x\"}"u8.ToArray())}.c2ln";
+        string File(string name, string content)
+        {
+            var path = Path.Combine(dir, name);
+            System.IO.File.WriteAllText(path, content);
+            return path;
+        }
+
+        string Kubeconfig(string server, string userToken) => File("kubeconfig", string.Join('\n',
+            "apiVersion: v1",
+            "kind: Config",
+            "clusters:",
+            "- name: c",
+            "  cluster:",
+            $"    server: \"{server}\"",
+            "    insecure-skip-tls-verify: true",
+            "users:",
+            "- name: u",
+            "  user:",
+            $"    token: \"{userToken}\"",
+            "contexts:",
+            "- name: x",
+            "  context: { cluster: c, user: u, namespace: default }",
+            "current-context: x",
+            ""));
+
+        string[] args = error switch
+        {
+            "JWKS file that is not JSON" => ["inspect", token, "--jwks", File("bad.json", "{bad")],
+            "JWKS file with a key without kid" => ["inspect", token, "--jwks", File("nokid.json", """{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}""")],
+            "kubeconfig /dev/null" => ["status", "--kubeconfig", "/dev/null"],
+            "empty kubeconfig file" => ["status", "--kubeconfig", File("empty", "")],
+            "missing kubeconfig" => ["status", "--kubeconfig", Path.Combine(dir, "none")],
+            "unreachable API server" => ["status", "--kubeconfig", Kubeconfig($"https://127.0.0.1:{UnusedPort()}", "t")],
+            "403 from the API server" => ["status", "-n", "default", "--kubeconfig", Kubeconfig(env.ControlPlane?.Server.ToString() ?? "", await ServiceAccounts.TokenAsync(env, await env.CreateNamespaceAsync("cli-403", ct), "nobody", "https://kubernetes.default.svc"))],
+            "unknown flag" => ["status", "--bogus", "x"],
+            "missing argument" => ["revoke"],
+            _ => ["status", "-n"],
+        };
+        Assert.SkipWhen(error == "403 from the API server" && env.ControlPlane is null, "needs the envtest control plane");
+
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await new CliApp(stdout, stderr).RunAsync(args);
+
+        var err = stderr.ToString();
+        Assert.Equal(exitCode, code);
+        Assert.Contains(message, err, StringComparison.Ordinal);
+        Assert.StartsWith("error: ", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception:", err, StringComparison.Ordinal);
+    }
+
+    private static int UnusedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     public static TheoryData<string, string> Findings => new()
     {
         { "alg none", "alg_none" },
@@ -90,6 +171,11 @@ public sealed class CliTests(KubernetesEnvironment env)
         { "missing aud", "aud_missing" },
         { "missing iss", "iss_missing" },
         { "expired", "expired" },
+        { "crit header", "crit" },
+        { "jku header", "jku" },
+        { "x5u header", "x5u" },
+        { "x5c header", "x5c" },
+        { "embedded jwk", "jwk" },
     };
 
     [Theory]
@@ -107,6 +193,11 @@ public sealed class CliTests(KubernetesEnvironment env)
             case "lifetime over 15 minutes": payload["exp"] = now + 7200; break;
             case "missing aud": payload.Remove("aud"); break;
             case "missing iss": payload.Remove("iss"); break;
+            case "crit header": header["crit"] = new[] { "exp" }; break;
+            case "jku header": header["jku"] = "https://attacker.example/jwks.json"; break;
+            case "x5u header": header["x5u"] = "https://attacker.example/cert.pem"; break;
+            case "x5c header": header["x5c"] = new[] { "MIIB" }; break;
+            case "embedded jwk": header["jwk"] = new Dictionary<string, string> { ["kty"] = "EC", ["crv"] = "P-256", ["x"] = "AAAA", ["y"] = "AAAA" }; break;
             default: payload["iat"] = now - 900; payload["exp"] = now - 600; break;
         }
 
