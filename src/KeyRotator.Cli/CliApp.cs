@@ -298,7 +298,10 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         }
     }
 
-    private static k8s.Kubernetes Connect(CommandLine line)
+    /// <summary>The namespace of the kubeconfig context in use, the default when -n is not given (as with kubectl).</summary>
+    private string? _contextNamespace;
+
+    private k8s.Kubernetes Connect(CommandLine line)
     {
         var path = line.Get("--kubeconfig") ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
         if (path is null)
@@ -314,7 +317,9 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
             throw new KubeConfigException($"no kubeconfig found{(path is null ? "" : $" at {path}")}: pass --kubeconfig PATH or set KUBECONFIG");
         try
         {
-            return new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.Get("--context")));
+            var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.Get("--context"));
+            _contextNamespace = config.Namespace;
+            return new k8s.Kubernetes(config);
         }
         catch (Exception e) when (e is not KubeConfigException && (e is NullReferenceException or ArgumentException or InvalidOperationException or FormatException or IOException || e.GetType().Namespace?.StartsWith("YamlDotNet", StringComparison.Ordinal) == true))
         {
@@ -322,8 +327,8 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         }
     }
 
-    private static string Namespace(CommandLine line, k8s.Kubernetes client) =>
-        line.Get("--namespace", "-n") ?? "default";
+    private string Namespace(CommandLine line, k8s.Kubernetes client) =>
+        line.Get("--namespace", "-n") ?? (_contextNamespace is { Length: > 0 } ns ? ns : "default");
 
     private static string Arg(CommandLine line, int index, string usage) =>
         index < line.Positional.Count ? line.Positional[index] : throw new UsageException($"usage: keyrotator {usage}");

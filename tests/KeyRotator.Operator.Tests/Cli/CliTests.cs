@@ -81,6 +81,32 @@ public sealed class CliTests(KubernetesEnvironment env)
         Assert.Contains("no kubeconfig found at /nonexistent/kubeconfig", stderr.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_namespace_defaults_to_the_kubeconfig_contexts_as_with_kubectl()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var plane = env.ControlPlane;
+        Assert.SkipWhen(plane is null, "needs the envtest control plane (its admin token)");
+        var ns = await env.CreateNamespaceAsync("cli-context", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var kubeconfig = Path.Combine(Directory.CreateTempSubdirectory("cli-context-").FullName, "kubeconfig");
+        await File.WriteAllTextAsync(kubeconfig, string.Join('\n',
+            "apiVersion: v1", "kind: Config",
+            "clusters:", "- name: c", "  cluster:", $"    server: \"{plane.Server}\"", "    insecure-skip-tls-verify: true",
+            "users:", "- name: u", "  user:", $"    token: \"{plane.AdminToken}\"",
+            "contexts:", "- name: x", $"  context: {{ cluster: c, user: u, namespace: {ns} }}",
+            "current-context: x", ""), ct);
+
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await new CliApp(stdout, stderr).RunAsync(["status", "-o", "json", "--kubeconfig", kubeconfig]);
+
+        Assert.Equal(ExitCodes.Ok, code);
+        using var rows = JsonDocument.Parse(stdout.ToString());
+        Assert.Equal(ns, Assert.Single(rows.RootElement.EnumerateArray()).GetProperty("namespace").GetString());
+    }
+
     /// <summary>Every error is one line that says what is wrong and what to do, with the documented exit code; never a stack trace.</summary>
     public static TheoryData<string, int, string> Errors => new()
     {
