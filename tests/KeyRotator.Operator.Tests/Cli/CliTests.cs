@@ -82,6 +82,42 @@ public sealed class CliTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task Kubectl_runs_the_CLI_as_its_keyrotator_plugin()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var plane = env.ControlPlane;
+        Assert.SkipWhen(plane is null, "needs the envtest control plane (its kubectl and admin kubeconfig)");
+        var ns = await env.CreateNamespaceAsync("cli-plugin", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var active = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+
+        // What README's install step does: an executable named kubectl-keyrotator on PATH.
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var cli = Path.Combine(Repository.Root, "src", "KeyRotator.Cli", "bin", configuration, "net10.0", "keyrotator.dll");
+        Assert.True(File.Exists(cli), $"the CLI is not built at {cli}");
+        var bin = Directory.CreateTempSubdirectory("kubectl-plugins-").FullName;
+        var plugin = Path.Combine(bin, "kubectl-keyrotator");
+        await File.WriteAllTextAsync(plugin, $"#!/bin/sh\nexec dotnet \"{cli}\" \"$@\"\n", ct);
+        Assert.SkipUnless(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "kubectl plugins are executables on PATH; this test makes a shell script one");
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+            File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        var info = new System.Diagnostics.ProcessStartInfo(Repository.Kubectl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "keyrotator", "status", "-n", ns, "--kubeconfig", plane.AdminKubeconfigPath })
+            info.ArgumentList.Add(argument);
+        info.Environment["PATH"] = $"{bin}:{Environment.GetEnvironmentVariable("PATH")}";
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+
+        Assert.True(process.ExitCode == 0, await stderr);
+        Assert.Contains($"{active[..12]}…=Active", await stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_namespace_defaults_to_the_kubeconfig_contexts_as_with_kubectl()
     {
         var ct = TestContext.Current.CancellationToken;
