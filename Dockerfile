@@ -5,9 +5,11 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 # Restore first, from the project files only, so that the restore layer is cached across source changes.
 COPY Directory.Build.props Directory.Packages.props .editorconfig ./
+COPY src/KeyRotator.Model/KeyRotator.Model.csproj src/KeyRotator.Model/
 COPY src/KeyRotator.Core/KeyRotator.Core.csproj src/KeyRotator.Core/
 COPY src/KeyRotator.Operator/KeyRotator.Operator.csproj src/KeyRotator.Operator/
 RUN dotnet restore src/KeyRotator.Operator/KeyRotator.Operator.csproj
+COPY src/KeyRotator.Model/ src/KeyRotator.Model/
 COPY src/KeyRotator.Core/ src/KeyRotator.Core/
 COPY src/KeyRotator.Operator/ src/KeyRotator.Operator/
 RUN dotnet publish src/KeyRotator.Operator/KeyRotator.Operator.csproj -c Release --no-restore -o /app /p:UseAppHost=false

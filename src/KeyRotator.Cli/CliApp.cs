@@ -7,7 +7,6 @@ using k8s.Exceptions;
 using KeyRotator.Core.Jose;
 using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Kubernetes;
-using KeyRotator.Operator.Publishing;
 
 namespace KeyRotator.Cli;
 
@@ -254,12 +253,12 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
     {
         try
         {
-            var cm = await client.CoreV1.ReadNamespacedConfigMapAsync(JwksPublisher.ConfigMapName(set), set.Metadata.NamespaceProperty);
-            return cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true ? json : throw new NotFoundException($"ConfigMap {JwksPublisher.ConfigMapName(set)} has no {JwksPublisher.JwksKey}");
+            var cm = await client.CoreV1.ReadNamespacedConfigMapAsync(JwksNames.ConfigMapName(set), set.Metadata.NamespaceProperty);
+            return cm.Data?.TryGetValue(JwksNames.JwksKey, out var json) == true ? json : throw new NotFoundException($"ConfigMap {JwksNames.ConfigMapName(set)} has no {JwksNames.JwksKey}");
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
-            throw new NotFoundException($"the JWKS of {set.Metadata.NamespaceProperty}/{set.Metadata.Name} is not published yet (ConfigMap {JwksPublisher.ConfigMapName(set)})");
+            throw new NotFoundException($"the JWKS of {set.Metadata.NamespaceProperty}/{set.Metadata.Name} is not published yet (ConfigMap {JwksNames.ConfigMapName(set)})");
         }
     }
 

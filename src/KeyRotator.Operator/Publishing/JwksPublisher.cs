@@ -16,10 +16,10 @@ namespace KeyRotator.Operator.Publishing;
 /// </summary>
 public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
 {
-    public const string JwksKey = "jwks.json";
-    public const string OpenIdConfigurationKey = "openid-configuration";
+    public const string JwksKey = JwksNames.JwksKey;
+    public const string OpenIdConfigurationKey = JwksNames.OpenIdConfigurationKey;
 
-    public static string ConfigMapName(V1Alpha1SigningKeySet set) => set.Spec.Jwks?.ConfigMapName ?? $"{set.Metadata.Name}-jwks";
+    public static string ConfigMapName(V1Alpha1SigningKeySet set) => JwksNames.ConfigMapName(set);
 
     /// <summary>The namespaces that hold a copy: the set's own first.</summary>
     public static IReadOnlyList<string> Namespaces(V1Alpha1SigningKeySet set) =>

@@ -82,6 +82,20 @@ public sealed class CliTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public void The_CLI_depends_on_the_shared_model_only_not_on_the_operators_ASP_NET_Azure_PKCS11_or_Quartz()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var deps = Path.Combine(Repository.Root, "src", "KeyRotator.Cli", "bin", configuration, "net10.0", "keyrotator.deps.json");
+        using var json = JsonDocument.Parse(File.ReadAllText(deps));
+        var libraries = json.RootElement.GetProperty("libraries").EnumerateObject().Select(l => l.Name).ToList();
+        Assert.Contains(libraries, l => l.StartsWith("KeyRotator.Model/", StringComparison.Ordinal));
+        foreach (var forbidden in new[] { "KeyRotator.Operator", "KeyRotator.Core/", "Microsoft.AspNetCore", "Azure.", "Pkcs11Interop", "Quartz", "prometheus-net" })
+            Assert.DoesNotContain(libraries, l => l.StartsWith(forbidden, StringComparison.OrdinalIgnoreCase));
+        var runtimeConfig = File.ReadAllText(Path.ChangeExtension(deps, null).Replace(".deps", ".runtimeconfig.json", StringComparison.Ordinal));
+        Assert.DoesNotContain("Microsoft.AspNetCore.App", runtimeConfig, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Kubectl_runs_the_CLI_as_its_keyrotator_plugin()
     {
         var ct = TestContext.Current.CancellationToken;
