@@ -89,7 +89,8 @@ public sealed partial class SigningKeySetReconciler(
             return await HoldDegradedAsync(set, e, "vault", cancellationToken);
         }
 
-        var plan = Plan(set, context.Policy, stored, time.GetUtcNow());
+        var signals = SignalsFor(set);
+        var plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
         KeyStoreException? vaultError = null;
         if (plan.CreateGeneration is { } generation)
         {
@@ -101,7 +102,7 @@ public sealed partial class SigningKeySetReconciler(
             try
             {
                 stored.Add(await store.CreateAsync(context, generation, cancellationToken));
-                plan = Plan(set, context.Policy, stored, time.GetUtcNow());
+                plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
             }
             catch (KeyStoreException e)
             {
@@ -122,7 +123,7 @@ public sealed partial class SigningKeySetReconciler(
         {
             // Record transition times as of now, after the writes: a key is never said to have been
             // published, or to have stopped signing, before verifiers and signers could see it.
-            var settled = Plan(set, context.Policy, stored, time.GetUtcNow());
+            var settled = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
             if (!settled.PublishedKeyIds.SequenceEqual(plan.PublishedKeyIds) || settled.ActiveKeyId != plan.ActiveKeyId)
                 return ReconcileResult.At(time.GetUtcNow());
             plan = settled;
@@ -278,15 +279,26 @@ public sealed partial class SigningKeySetReconciler(
 
     private const string AnotherOwner = "another owner";
 
-    private RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, DateTimeOffset now) =>
+    /// <summary>What verifiers and signers say about the set, evaluated once per reconcile however often it is planned.</summary>
+    private sealed record Signals(PropagationStatus? Propagation, string? UnknownKidSpikeOnActiveKey);
+
+    private Signals SignalsFor(V1Alpha1SigningKeySet set)
+    {
+        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
+        return new Signals(
+            // Which keys verifiers and signers hold, counted against the keys status names as active and pending.
+            propagation.Evaluate(ns, name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
+            // The spike rule on the failures reported since the active key started signing, naming that key.
+            set.Status?.Keys?.FirstOrDefault(k => k.Kid == set.Status.ActiveKeyId)?.ActivatedAt is { } activatedAt
+                && failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert, activatedAt) is { Spiking: true, Reason: "unknown_kid" } spike
+                && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null);
+    }
+
+    private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, Signals signals, DateTimeOffset now) =>
         RotationPlanner.Plan(new RotationInput
         {
-            // Which keys verifiers and signers hold, counted against the keys status names as active and pending.
-            Propagation = propagation.Evaluate(set.Metadata.NamespaceProperty, set.Metadata.Name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
-            // The spike rule on the failures reported since the active key started signing, naming that key.
-            UnknownKidSpikeOnActiveKey = set.Status?.Keys?.FirstOrDefault(k => k.Kid == set.Status.ActiveKeyId)?.ActivatedAt is { } activatedAt
-                && failures.Evaluate(set.Metadata.NamespaceProperty, set.Metadata.Name, set.Spec.SignatureFailureAlert, activatedAt) is { Spiking: true, Reason: "unknown_kid" } spike
-                && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null,
+            Propagation = signals.Propagation,
+            UnknownKidSpikeOnActiveKey = signals.UnknownKidSpikeOnActiveKey,
             NoRollbackKid = set.Metadata.Annotations?.TryGetValue(Labels.NoRollbackAnnotation, out var noRollback) == true ? noRollback : null,
             ForceActivationKid = set.Metadata.Annotations?.TryGetValue(Labels.ForceActivationAnnotation, out var force) == true ? force : null,
             Policy = policy,

@@ -13,7 +13,7 @@ namespace KeyRotator.Operator.Observability;
 /// authorized here; peers trust the shared PeerSecret and count the report once (only the replica
 /// that received it adds it to keyrotator_signature_failures_total).
 /// </summary>
-public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, ILogger<PeerForwarder> logger) : IDisposable
+public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, TimeProvider time, ILogger<PeerForwarder> logger) : IDisposable
 {
     public const string SecretHeader = "X-KeyRotator-Peer";
     public const string CallerHeader = "X-KeyRotator-Caller";
@@ -62,7 +62,7 @@ public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, ILo
         var peers = _options.Peers.Select(p => new Uri(p)).ToList();
         if (_options.PeerService is not { Length: > 0 } service)
             return peers;
-        if (DateTimeOffset.UtcNow - _resolved.At < TimeSpan.FromSeconds(10))
+        if (time.GetUtcNow() - _resolved.At < TimeSpan.FromSeconds(10))
             return [.. peers, .. _resolved.Peers];
 
         var (host, port) = service.Split(':') is [var h, var p] ? (h, p) : (service, "8080");
@@ -73,7 +73,7 @@ public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, ILo
             var resolved = addresses.Where(a => a.ToString() != self)
                 .Select(a => new Uri($"http://{(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{a}]" : a.ToString())}:{port}"))
                 .ToList();
-            _resolved = (DateTimeOffset.UtcNow, resolved);
+            _resolved = (time.GetUtcNow(), resolved);
         }
         catch (System.Net.Sockets.SocketException e)
         {

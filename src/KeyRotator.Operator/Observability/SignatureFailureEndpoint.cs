@@ -39,7 +39,6 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
-    private long _tokenReviews;
 
     public SignatureFailureEndpoint(
         IKubernetes kubernetes, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, SigningKeySetController controller,
@@ -208,7 +207,6 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
 
     private async Task<V1UserInfo?> ReviewAsync(string key, string token)
     {
-        Interlocked.Increment(ref _tokenReviews);
         var review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
         {
             Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
@@ -229,9 +227,6 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         return review.Status.User;
     }
 
-    /// <summary>TokenReviews this replica has made (each token is reviewed about once per lifetime).</summary>
-    public long TokenReviews => Interlocked.Read(ref _tokenReviews);
-
     private static DateTimeOffset? ExpiryOf(string token)
     {
         var parts = token.Split('.');
@@ -239,9 +234,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
             return null;
         try
         {
-            var payload = parts[1].Replace('-', '+').Replace('_', '/');
-            payload = payload.PadRight(payload.Length + ((4 - (payload.Length % 4)) % 4), '=');
-            using var json = JsonDocument.Parse(Convert.FromBase64String(payload));
+            using var json = JsonDocument.Parse(KeyRotator.Core.Jose.Base64Url.Decode(parts[1]));
             return json.RootElement.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds)
                 ? DateTimeOffset.FromUnixTimeSeconds(seconds)
                 : null;
