@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace KeyRotator.Testing;
 
-internal static class FreePort
+public static class FreePort
 {
     /// <summary>A loopback port that was free a moment ago; callers retry when a race takes it.</summary>
     public static int Next()

@@ -77,11 +77,10 @@ public sealed class OperatorProcess : IAsyncDisposable
     {
         get
         {
-            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-            var path = Path.Combine(Repository.Root, "src", "KeyRotator.Operator", "bin", configuration, "net10.0", "KeyRotator.Operator.dll");
+            var path = Repository.BuildOutput("KeyRotator.Operator", "KeyRotator.Operator.dll");
             return File.Exists(path)
                 ? path
-                : throw new InvalidOperationException($"the operator is not built at {path}: run `dotnet build KeyRotator.sln -c {configuration}` first");
+                : throw new InvalidOperationException($"the operator is not built at {path}: run `dotnet build KeyRotator.sln -c {Repository.Configuration}` first");
         }
     }
 

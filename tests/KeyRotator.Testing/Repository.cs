@@ -7,6 +7,12 @@ public static class Repository
 {
     public static string Root { get; } = FindRoot();
 
+    /// <summary>The build configuration the tests were built in (Debug or Release).</summary>
+    public static string Configuration { get; } = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+
+    /// <summary>Where a project of src/ puts <paramref name="file"/> when built in the tests' configuration.</summary>
+    public static string BuildOutput(string project, string file) => Path.Combine(Root, "src", project, "bin", Configuration, "net10.0", file);
+
     /// <summary>The Helm binary: $HELM (hack/test.sh sets it from hack/helm.sh), else helm on PATH.</summary>
     public static string Helm => Environment.GetEnvironmentVariable("HELM") is { Length: > 0 } helm ? helm : "helm";
 

@@ -84,8 +84,7 @@ public sealed class CliTests(KubernetesEnvironment env)
     [Fact]
     public void The_CLI_depends_on_the_shared_model_only_not_on_the_operators_ASP_NET_Azure_PKCS11_or_Quartz()
     {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var deps = Path.Combine(Repository.Root, "src", "KeyRotator.Cli", "bin", configuration, "net10.0", "keyrotator.deps.json");
+        var deps = Repository.BuildOutput("KeyRotator.Cli", "keyrotator.deps.json");
         using var json = JsonDocument.Parse(File.ReadAllText(deps));
         var libraries = json.RootElement.GetProperty("libraries").EnumerateObject().Select(l => l.Name).ToList();
         Assert.Contains(libraries, l => l.StartsWith("KeyRotator.Model/", StringComparison.Ordinal));
@@ -108,8 +107,7 @@ public sealed class CliTests(KubernetesEnvironment env)
         var active = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
 
         // What README's install step does: an executable named kubectl-keyrotator on PATH.
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var cli = Path.Combine(Repository.Root, "src", "KeyRotator.Cli", "bin", configuration, "net10.0", "keyrotator.dll");
+        var cli = Repository.BuildOutput("KeyRotator.Cli", "keyrotator.dll");
         Assert.True(File.Exists(cli), $"the CLI is not built at {cli}");
         var bin = Directory.CreateTempSubdirectory("kubectl-plugins-").FullName;
         var plugin = Path.Combine(bin, "kubectl-keyrotator");
@@ -211,7 +209,7 @@ public sealed class CliTests(KubernetesEnvironment env)
             "kubeconfig /dev/null" => ["status", "--kubeconfig", "/dev/null"],
             "empty kubeconfig file" => ["status", "--kubeconfig", File("empty", "")],
             "missing kubeconfig" => ["status", "--kubeconfig", Path.Combine(dir, "none")],
-            "unreachable API server" => ["status", "--kubeconfig", Kubeconfig($"https://127.0.0.1:{UnusedPort()}", "t")],
+            "unreachable API server" => ["status", "--kubeconfig", Kubeconfig($"https://127.0.0.1:{FreePort.Next()}", "t")],
             "403 from the API server" => ["status", "-n", "default", "--kubeconfig", Kubeconfig(env.ControlPlane?.Server.ToString() ?? "", await ServiceAccounts.TokenAsync(env, await env.CreateNamespaceAsync("cli-403", ct), "nobody", "https://kubernetes.default.svc"))],
             "unknown flag" => ["status", "--bogus", "x"],
             "missing argument" => ["revoke"],
@@ -229,13 +227,6 @@ public sealed class CliTests(KubernetesEnvironment env)
         Assert.StartsWith("error: ", err, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception:", err, StringComparison.Ordinal);
-    }
-
-    private static int UnusedPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public static TheoryData<string, string> Findings => new()

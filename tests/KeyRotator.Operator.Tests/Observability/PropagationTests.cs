@@ -86,7 +86,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("heartbeats", ct);
         var scenario = new OperatorScenario(env, ns);
-        var reviews = new TokenReviewCounter();
+        var reviews = new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/tokenreviews", StringComparison.Ordinal) == true);
         await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reviews]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
@@ -137,20 +137,5 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await http.SendAsync(request);
         return response.StatusCode;
-    }
-
-    /// <summary>Counts the TokenReviews the operator asks the API server for.</summary>
-    private sealed class TokenReviewCounter : DelegatingHandler
-    {
-        private int _count;
-
-        public int Count => Volatile.Read(ref _count);
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            if (request.Method == HttpMethod.Post && request.RequestUri?.AbsolutePath.EndsWith("/tokenreviews", StringComparison.Ordinal) == true)
-                Interlocked.Increment(ref _count);
-            return base.SendAsync(request, cancellationToken);
-        }
     }
 }

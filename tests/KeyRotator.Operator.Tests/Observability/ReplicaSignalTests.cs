@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using k8s;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Operator.Kubernetes;
@@ -22,7 +21,7 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
         Assert.SkipWhen(plane is null, "needs the envtest control plane (its operator credentials) to run operator processes");
         var ns = await env.CreateNamespaceAsync("replicas", ct);
         var scenario = new OperatorScenario(env, ns);
-        int portA = FreePort(), portB = FreePort();
+        int portA = FreePort.Next(), portB = FreePort.Next();
         Dictionary<string, string?> Settings(int peer) => new()
         {
             ["KeyRotator:Reports:PeerSecret"] = "replica-secret",
@@ -97,11 +96,4 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
 
     private static double Sum(string metrics, string series) =>
         metrics.Split('\n').Where(l => l.StartsWith(series + " ", StringComparison.Ordinal)).Sum(l => double.Parse(l[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
