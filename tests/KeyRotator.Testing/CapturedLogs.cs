@@ -19,6 +19,13 @@ public sealed class CapturedLogs : ILoggerProvider
             _lines.Enqueue(line);
     }
 
+    /// <summary>
+    /// The last lines at Information or above, for a failed test's output: what the operator was
+    /// doing when a wait ran out is usually the whole diagnosis.
+    /// </summary>
+    public IEnumerable<string> Tail(int count) =>
+        _lines.Where(line => !line.Contains(" Debug ", StringComparison.Ordinal) && !line.Contains(" Trace ", StringComparison.Ordinal)).TakeLast(count);
+
     public void Dispose()
     {
     }
@@ -31,6 +38,6 @@ public sealed class CapturedLogs : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+            lines.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
     }
 }

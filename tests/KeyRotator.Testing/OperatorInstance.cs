@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Xunit;
 
 namespace KeyRotator.Testing;
 
@@ -41,7 +42,7 @@ public sealed class OperatorInstance : IAsyncDisposable
         KubernetesEnvironment env,
         IReadOnlyList<string> namespaces,
         string? identity = null,
-        IDictionary<string, string?>? settings = null,
+        IEnumerable<KeyValuePair<string, string?>>? settings = null,
         IEnumerable<DelegatingHandler>? handlers = null,
         Action<IServiceCollection>? configure = null,
         CapturedLogs? logs = null,
@@ -68,10 +69,22 @@ public sealed class OperatorInstance : IAsyncDisposable
     }
 
     /// <summary>
-    /// The settings every operator under test runs with, in process or as a process: short minimums
-    /// and lease timings, watching the test's namespaces, the Lease in the first of them.
+    /// Lease timings for tests of failover (6 s lease, 4 s renew deadline, 1 s retry), so that a
+    /// takeover happens in seconds. Every other test keeps the shipped 15/10/2: a replica that cannot
+    /// renew within the deadline ends itself, and on a busy shared test API server 4 s is not enough.
     /// </summary>
-    public static List<string> Arguments(IReadOnlyList<string> namespaces, string identity, IDictionary<string, string?>? settings)
+    public static IReadOnlyDictionary<string, string?> FastFailover { get; } = new Dictionary<string, string?>
+    {
+        ["KeyRotator:LeaderElection:LeaseDuration"] = "00:00:06",
+        ["KeyRotator:LeaderElection:RenewDeadline"] = "00:00:04",
+        ["KeyRotator:LeaderElection:RetryPeriod"] = "00:00:01",
+    };
+
+    /// <summary>
+    /// The settings every operator under test runs with, in process or as a process: short minimums,
+    /// watching the test's namespaces, the Lease in the first of them, then the test's own settings.
+    /// </summary>
+    public static List<string> Arguments(IReadOnlyList<string> namespaces, string identity, IEnumerable<KeyValuePair<string, string?>>? settings)
     {
         var args = new List<string>
         {
@@ -80,14 +93,11 @@ public sealed class OperatorInstance : IAsyncDisposable
             "--KeyRotator:SignerPropagationAllowance", "00:00:01",
             "--KeyRotator:LeaderElection:Namespace", namespaces[0],
             "--KeyRotator:LeaderElection:Identity", identity,
-            "--KeyRotator:LeaderElection:LeaseDuration", "00:00:06",
-            "--KeyRotator:LeaderElection:RenewDeadline", "00:00:04",
-            "--KeyRotator:LeaderElection:RetryPeriod", "00:00:01",
             "--Logging:LogLevel:Default", "Information",
         };
         for (var i = 0; i < namespaces.Count; i++)
             args.AddRange([$"--KeyRotator:WatchNamespaces:{i.ToString(CultureInfo.InvariantCulture)}", namespaces[i]]);
-        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        foreach (var (key, value) in settings ?? [])
             args.AddRange([$"--{key}", value ?? ""]);
         return args;
     }
@@ -107,5 +117,13 @@ public sealed class OperatorInstance : IAsyncDisposable
         await StopAsync();
         await _app.DisposeAsync();
         _stop.Dispose();
+
+        // xUnit prints a test's output only when it fails (every test's lands in the results file).
+        if (TestContext.Current.TestOutputHelper is { } output)
+        {
+            output.WriteLine($"--- operator {Identity}: last log lines");
+            foreach (var line in Logs.Tail(150))
+                output.WriteLine(line);
+        }
     }
 }

@@ -13,12 +13,12 @@ public sealed class OperatorProcess : IAsyncDisposable
     private readonly KubernetesEnvironment _env;
     private readonly string _kubeconfig;
     private readonly IReadOnlyList<string> _namespaces;
-    private readonly IDictionary<string, string?>? _settings;
+    private readonly IEnumerable<KeyValuePair<string, string?>>? _settings;
     private readonly string _logDirectory;
     private readonly List<string> _logFiles = [];
     private ManagedProcess? _process;
 
-    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IDictionary<string, string?>? settings = null, int? port = null)
+    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null, int? port = null)
     {
         _env = env;
         BaseAddress = port is { } p ? new Uri($"http://127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}") : null;
@@ -35,7 +35,7 @@ public sealed class OperatorProcess : IAsyncDisposable
     public Uri? BaseAddress { get; }
 
     /// <summary>Starts the process on a free loopback port and waits until it answers /healthz.</summary>
-    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IDictionary<string, string?>? settings = null)
+    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null)
     {
         var plane = env.ControlPlane ?? throw new InvalidOperationException("operator processes need the envtest control plane (its operator kubeconfig)");
         var process = new OperatorProcess(env, identity, plane.OperatorKubeconfigPath, namespaces, settings, FreePort.Next());

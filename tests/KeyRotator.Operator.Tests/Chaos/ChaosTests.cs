@@ -65,8 +65,8 @@ public sealed class ChaosTests(KubernetesEnvironment env)
         }.Select(b => b.Build()).ToList();
 
         var kubeconfig = plane.OperatorKubeconfigPath;
-        await using var a = new OperatorProcess(env, "replica-a", kubeconfig, [ns, target]);
-        await using var b = new OperatorProcess(env, "replica-b", kubeconfig, [ns, target]);
+        await using var a = new OperatorProcess(env, "replica-a", kubeconfig, [ns, target], OperatorInstance.FastFailover);
+        await using var b = new OperatorProcess(env, "replica-b", kubeconfig, [ns, target], OperatorInstance.FastFailover);
         var replicas = new[] { a, b };
 
         var watcher = new InvariantWatcher(env.Admin, ns, target, [.. sets.Select(s => s.Metadata.Name)]);

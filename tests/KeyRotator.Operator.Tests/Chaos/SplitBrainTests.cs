@@ -13,7 +13,7 @@ namespace KeyRotator.Operator.Tests.Chaos;
 [Collection(RealProcesses.Name)]
 public sealed class SplitBrainTests(KubernetesEnvironment env)
 {
-    // OperatorInstance.Arguments: LeaseDuration 6 s, RenewDeadline 4 s, RetryPeriod 1 s.
+    // OperatorInstance.FastFailover: LeaseDuration 6 s, RenewDeadline 4 s, RetryPeriod 1 s.
     private static readonly TimeSpan LeaseDuration = TimeSpan.FromSeconds(6);
 
     [Fact]
@@ -27,8 +27,8 @@ public sealed class SplitBrainTests(KubernetesEnvironment env)
 
         await using var proxyA = await ApiServerProxy.StartAsync(plane.Server);
         await using var proxyB = await ApiServerProxy.StartAsync(plane.Server);
-        await using var a = new OperatorProcess(env, "replica-a", plane.WriteOperatorKubeconfig($"replica-a-{ns}", proxyA.Address), [ns]);
-        await using var b = new OperatorProcess(env, "replica-b", plane.WriteOperatorKubeconfig($"replica-b-{ns}", proxyB.Address), [ns]);
+        await using var a = new OperatorProcess(env, "replica-a", plane.WriteOperatorKubeconfig($"replica-a-{ns}", proxyA.Address), [ns], OperatorInstance.FastFailover);
+        await using var b = new OperatorProcess(env, "replica-b", plane.WriteOperatorKubeconfig($"replica-b-{ns}", proxyB.Address), [ns], OperatorInstance.FastFailover);
 
         a.Start();
         await WaitForHolderAsync(ns, a, TimeSpan.FromSeconds(60), ct);

@@ -107,22 +107,19 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         }));
 
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        // Twelve rounds, one every 10 s at most (a slow machine makes rounds longer, never fewer): two minutes of heartbeats.
         var refused = 0;
-        var sent = 0;
-        var end = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (DateTime.UtcNow < end)
+        for (var round = 0; round < 12; round++)
         {
-            var round = DateTime.UtcNow;
+            var started = DateTime.UtcNow;
             var answers = await Task.WhenAll(tokens.Select((token, i) => PostAsync(http, ns, token, new { failures = Array.Empty<object>(), instance = $"pod-{i:000}", jwksHash = hash })));
-            sent += answers.Length;
             refused += answers.Count(a => a != HttpStatusCode.Accepted);
-            var rest = round + TimeSpan.FromSeconds(10) - DateTime.UtcNow;
-            if (rest > TimeSpan.Zero)
+            var rest = started + TimeSpan.FromSeconds(10) - DateTime.UtcNow;
+            if (rest > TimeSpan.Zero && round < 11)
                 await Task.Delay(rest, ct);
         }
 
         Assert.Equal(0, refused);
-        Assert.True(sent >= 200 * 11, $"only {sent} heartbeats sent");
         Assert.InRange(reviews.Count, 200, 200);
         var counted = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 200, TimeSpan.FromSeconds(10), "200 verifiers counted", ct);
         Assert.Equal(200, counted.Status!.Propagation!.VerifiersWithActiveKey);

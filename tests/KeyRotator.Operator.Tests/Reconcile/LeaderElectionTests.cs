@@ -7,7 +7,7 @@ namespace KeyRotator.Operator.Tests.Reconcile;
 
 public sealed class LeaderElectionTests(KubernetesEnvironment env)
 {
-    // OperatorInstance runs with LeaseDuration 6 s and RenewDeadline 4 s.
+    // OperatorInstance.FastFailover: LeaseDuration 6 s, RenewDeadline 4 s.
     private static readonly TimeSpan TakeoverBound = TimeSpan.FromSeconds(6 + 4);
 
     [Fact]
@@ -18,8 +18,8 @@ public sealed class LeaderElectionTests(KubernetesEnvironment env)
         var scenario = new OperatorScenario(env, ns);
         var handlerA = new CrashingHandler(_ => false);
         var handlerB = new CrashingHandler(_ => false);
-        var a = await OperatorInstance.StartAsync(env, [ns], identity: "operator-a", handlers: [handlerA]);
-        var b = await OperatorInstance.StartAsync(env, [ns], identity: "operator-b", handlers: [handlerB]);
+        var a = await OperatorInstance.StartAsync(env, [ns], identity: "operator-a", settings: OperatorInstance.FastFailover, handlers: [handlerA]);
+        var b = await OperatorInstance.StartAsync(env, [ns], identity: "operator-b", settings: OperatorInstance.FastFailover, handlers: [handlerB]);
         try
         {
             await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)

@@ -351,7 +351,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
                 .WithSpec(s => s with { Vault = Vault(name) })
                 .Build(), token));
         var first = await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Where(s => s.Status?.ActiveKeyId is not null).ToList(),
-            sets => sets.Count == 100, TimeSpan.FromSeconds(150), "every set having its first key", ct);
+            sets => sets.Count == 100, TimeSpan.FromSeconds(240), "every set having its first key", ct);
 
         // Storm 2: every set is told to rotate now.
         await Parallel.ForEachAsync(first, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (set, token) =>
@@ -362,7 +362,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         });
         var active = first.ToDictionary(s => s.Metadata.Name, s => s.Status!.ActiveKeyId);
         await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Count(s => s.Status?.ActiveKeyId is { } kid && kid != active[s.Metadata.Name]),
-            rotated => rotated == 100, TimeSpan.FromSeconds(150), "every set rotated", ct);
+            rotated => rotated == 100, TimeSpan.FromSeconds(240), "every set rotated", ct);
 
         Assert.Equal(0, _fake.ThrottledByLimit);
         Assert.DoesNotContain(_fake.Requests, r => r.Status == 429);
