@@ -24,7 +24,7 @@ public sealed class CapturedLogs : ILoggerProvider
     /// doing when a wait ran out is usually the whole diagnosis.
     /// </summary>
     public IEnumerable<string> Tail(int count) =>
-        _lines.Where(line => !line.Contains(" Debug ", StringComparison.Ordinal) && !line.Contains(" Trace ", StringComparison.Ordinal)).TakeLast(count);
+        _lines.Where(line => !line.Contains(" Debug ", StringComparison.Ordinal) && !line.Contains(" Trace ", StringComparison.Ordinal) && !line.Contains(" Microsoft.AspNetCore.", StringComparison.Ordinal)).TakeLast(count);
 
     public void Dispose()
     {

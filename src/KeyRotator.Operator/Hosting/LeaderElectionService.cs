@@ -1,6 +1,7 @@
 using k8s;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;
+using k8s.Models;
 using KeyRotator.Operator.Controllers;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -59,17 +60,30 @@ public sealed partial class LeaderElectionService(
             };
 
             LogCompeting(logger, identity, ns, election.LeaseName);
-            await elector.RunUntilLeadershipLostAsync(stoppingToken);
+            try
+            {
+                await elector.RunUntilLeadershipLostAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+            }
+
             await leading.CancelAsync();
             if (workers is not null)
                 await workers.ContinueWith(_ => { }, TaskScheduler.Default);
 
-            if (!stoppingToken.IsCancellationRequested)
+            if (stoppingToken.IsCancellationRequested)
             {
-                LogLostLeadership(logger, identity);
-                Environment.ExitCode = 1;
-                lifetime.StopApplication();
+                // A graceful stop (a rolling update, a drain): hand the Lease over now that no worker runs,
+                // so that a standby leads within its retry period instead of waiting out the lease.
+                if (workers is not null)
+                    await ReleaseAsync(ns, election.LeaseName, identity);
+                return;
             }
+
+            LogLostLeadership(logger, identity);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -88,6 +102,38 @@ public sealed partial class LeaderElectionService(
             await informers.ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
+
+    /// <summary>
+    /// Deletes the Lease if this replica still holds it, with its resourceVersion as a precondition so
+    /// that a Lease someone else took meanwhile is never touched. (Deleting rather than emptying the
+    /// holder: the KubernetesClient elector treats a Lease without holder as one it must create, and
+    /// waits out a full LeaseDuration after any change it observes.) Best effort: on failure the Lease
+    /// simply expires.
+    /// </summary>
+    private async Task ReleaseAsync(string ns, string leaseName, string identity)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            var lease = await kubernetes.CoordinationV1.ReadNamespacedLeaseAsync(leaseName, ns, cancellationToken: timeout.Token);
+            if (lease.Spec?.HolderIdentity != identity)
+                return;
+            await kubernetes.CoordinationV1.DeleteNamespacedLeaseAsync(leaseName, ns,
+                new V1DeleteOptions { Preconditions = new V1Preconditions { ResourceVersion = lease.Metadata.ResourceVersion, Uid = lease.Metadata.Uid } },
+                cancellationToken: timeout.Token);
+            LogReleased(logger, identity, ns, leaseName);
+        }
+        catch (Exception e) when (e is k8s.Autorest.HttpOperationException or HttpRequestException or OperationCanceledException)
+        {
+            LogReleaseFailed(logger, identity, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Identity} released Lease {Namespace}/{Lease} on shutdown")]
+    private static partial void LogReleased(ILogger logger, string identity, string @namespace, string lease);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} could not release its Lease on shutdown ({Message}); it expires instead")]
+    private static partial void LogReleaseFailed(ILogger logger, string identity, string message);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Identity} competes for Lease {Namespace}/{Lease}")]
     private static partial void LogCompeting(ILogger logger, string identity, string @namespace, string lease);
