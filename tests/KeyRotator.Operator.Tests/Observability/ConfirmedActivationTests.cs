@@ -78,7 +78,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             Assert.Equal("True", incomplete.Status);
             Assert.Equal("VerifiersStale", incomplete.Reason);
             Assert.Contains("verifier-3/v3", incomplete.Message, StringComparison.Ordinal);
-            Assert.Single(await scenario.EventsAsync("auth"), e => e.Reason == "PropagationIncomplete");
+            Assert.Single(await scenario.WaitForEventAsync("auth", "PropagationIncomplete", ct), e => e.Reason == "PropagationIncomplete");
             metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
             Assert.Contains($"keyrotator_propagation_incomplete{{namespace=\"{ns}\",name=\"auth\"}} 1", metrics, StringComparison.Ordinal);
 
@@ -164,7 +164,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             Assert.NotEqual(next, incomplete.Status.ActiveKeyId);
             Assert.Contains("onTimeout: Wait", ConditionSet.Find(incomplete.Status.Conditions, ConditionSet.PropagationIncomplete)!.Message, StringComparison.Ordinal);
             Assert.Contains("verifier/v3", ConditionSet.Find(incomplete.Status.Conditions, ConditionSet.PropagationIncomplete)!.Message, StringComparison.Ordinal);
-            Assert.Single(await scenario.EventsAsync("auth"), e => e.Reason == "PropagationIncomplete");
+            Assert.Single(await scenario.WaitForEventAsync("auth", "PropagationIncomplete", ct), e => e.Reason == "PropagationIncomplete");
 
             // The third verifier gets the current JWKS: the key activates, and the condition clears.
             await File.WriteAllTextAsync(Path.Combine(frozen, "jwks.json"), await File.ReadAllTextAsync(Path.Combine(volume.Directory, "jwks.json"), ct), ct);
@@ -231,7 +231,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             var condition = ConditionSet.Find(held.Status.Conditions, ConditionSet.PropagationIncomplete)!;
             Assert.Equal(("True", "SignersNotSwitched"), (condition.Status, condition.Reason));
             Assert.Contains($"system:serviceaccount:{ns}:signer/signer-0", condition.Message, StringComparison.Ordinal);
-            Assert.Contains(await scenario.EventsAsync("auth"), e => e.Reason == "SignersNotSwitched");
+            Assert.Contains(await scenario.WaitForEventAsync("auth", "SignersNotSwitched", ct), e => e.Reason == "SignersNotSwitched");
 
             // The signer switches: the old key leaves at the end of the extended overlap, within the bound.
             signingWith = rotated.Status.ActiveKeyId!;

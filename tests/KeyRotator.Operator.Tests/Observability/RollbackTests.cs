@@ -100,7 +100,7 @@ public sealed class RollbackTests(KubernetesEnvironment env)
             var condition = ConditionSet.Find(rolledBack.Status.Conditions, ConditionSet.RolledBack)!;
             Assert.Contains("unknown_kid", condition.Message, StringComparison.Ordinal);
             Assert.Contains($"verifier-3/v3", condition.Message, StringComparison.Ordinal);
-            Assert.Single(await scenario.EventsAsync("auth"), e => e.Reason == "RolledBack");
+            Assert.Single(await scenario.WaitForEventAsync("auth", "RolledBack", ct), e => e.Reason == "RolledBack");
             await Eventually.HoldsAsync(() => scenario.SigningAsync("auth-signing"), s => s.Kid == first.Status.ActiveKeyId, TimeSpan.FromSeconds(5), "signing back on the previous key", ct);
             Assert.Contains(fresh, (await JwksAsync(ns, ct)).Json, StringComparison.Ordinal);
 

@@ -92,4 +92,11 @@ internal sealed class OperatorScenario(KubernetesEnvironment env, string ns)
 
     public async Task<IList<Corev1Event>> EventsAsync(string name) =>
         (await env.Admin.CoreV1.ListNamespacedEventAsync(ns)).Items.Where(e => e.InvolvedObject.Name == name).ToList();
+
+    /// <summary>
+    /// The set's Events once one with <paramref name="reason"/> is there: the operator records Events
+    /// after it writes status, so a test that has just seen the status must wait for the Event.
+    /// </summary>
+    public Task<IList<Corev1Event>> WaitForEventAsync(string name, string reason, CancellationToken cancellationToken = default) =>
+        Eventually.HoldsAsync(() => EventsAsync(name), e => e.Any(x => x.Reason == reason), TimeSpan.FromSeconds(10), $"a {reason} Event", cancellationToken);
 }

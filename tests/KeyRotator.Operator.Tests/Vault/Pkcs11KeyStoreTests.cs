@@ -296,7 +296,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         await scenario.Sets.DeleteAsync(ns, "hsm", ct);
 
         await scenario.WaitUntilGoneAsync("hsm", cancellationToken: ct);
-        var events = await scenario.EventsAsync("hsm");
+        var events = await scenario.WaitForEventAsync("hsm", "KeysNotRemoved", ct);
         var notRemoved = Assert.Single(events, e => e.Reason == "KeysNotRemoved");
         Assert.Contains("PIN Secret", notRemoved.Message, StringComparison.Ordinal);
         Assert.Contains($"kr:{set.Metadata.Uid}", notRemoved.Message, StringComparison.Ordinal);
