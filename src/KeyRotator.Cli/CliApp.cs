@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -16,49 +18,55 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
     private static readonly JsonSerializerOptions Indented = new(JsonSerializerDefaults.Web) { WriteIndented = true };
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    public const string Usage = """
-        keyrotator: JWT signing keys on Kubernetes (also usable as `kubectl keyrotator`)
+    private readonly Commands _commands = new();
 
-          keyrotator status [-n NAMESPACE | -A]        sets, active kid, key states, next rotation, readiness
-          keyrotator rotate NAME [-n NAMESPACE]         rotate once the next key has been pre-published
-          keyrotator revoke NAME KID [-n NAMESPACE]     compromise: out of every JWKS at once, never signs again
-          keyrotator jwks NAME [-n NAMESPACE]           the published JWKS
-          keyrotator inspect TOKEN [--jwks FILE | --set NAME -n NAMESPACE]
-                                                        decode without trusting; hardening findings; optional verification
-
-        Options: --kubeconfig PATH, --context NAME, -o/--output json|table
-        Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 findings or failed verification
-        """;
+    /// <summary>The help text (System.CommandLine's), as `keyrotator --help` prints it.</summary>
+    public string Usage
+    {
+        get
+        {
+            using var writer = new StringWriter();
+            _commands.Root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = writer, Error = writer });
+            return writer.ToString();
+        }
+    }
 
     public async Task<int> RunAsync(string[] args)
     {
-        CommandLine line;
-        try
+        var result = _commands.Root.Parse(args);
+        var command = result.CommandResult.Command;
+
+        // Help, and completion through the [suggest] directive, are System.CommandLine's own actions
+        // (the commands themselves carry none: they run below, inside one error policy).
+        if (result.Action is { } action and not ParseErrorAction)
+            return await result.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        if (args.Length == 0 || command == _commands.Help)
         {
-            line = CommandLine.Parse(args);
+            await stdout.WriteAsync(Usage);
+            return ExitCodes.Ok;
         }
-        catch (UsageException e)
+
+        if (result.Errors.Count > 0)
         {
-            await stderr.WriteLineAsync($"error: {e.Message}\n\n{Usage}");
+            await stderr.WriteLineAsync($"error: {Commands.Describe(result)}");
             return ExitCodes.Usage;
         }
 
         try
         {
-            return line.Command switch
-            {
-                "help" or "--help" or "-h" => await HelpAsync(),
-                "status" => await StatusAsync(line),
-                "rotate" => await RotateAsync(line),
-                "revoke" => await RevokeAsync(line),
-                "jwks" => await JwksAsync(line),
-                "inspect" => await InspectAsync(line),
-                _ => throw new UsageException($"unknown command \"{line.Command}\""),
-            };
+            if (command == _commands.Status)
+                return await StatusAsync(result);
+            if (command == _commands.Rotate)
+                return await RotateAsync(result);
+            if (command == _commands.Revoke)
+                return await RevokeAsync(result);
+            if (command == _commands.JwksCommand)
+                return await JwksAsync(result);
+            return await InspectAsync(result);
         }
         catch (UsageException e)
         {
-            await stderr.WriteLineAsync($"error: {e.Message}\n\n{Usage}");
+            await stderr.WriteLineAsync($"error: {e.Message}");
             return ExitCodes.Usage;
         }
         catch (NotFoundException e)
@@ -100,17 +108,11 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         }
     }
 
-    private async Task<int> HelpAsync()
-    {
-        await stdout.WriteLineAsync(Usage);
-        return ExitCodes.Ok;
-    }
-
-    private async Task<int> StatusAsync(CommandLine line)
+    private async Task<int> StatusAsync(ParseResult line)
     {
         using var client = Connect(line);
         var sets = new SigningKeySetClient(client);
-        var list = line.Has("--all-namespaces", "-A") ? await sets.ListAsync() : await sets.ListAsync(Namespace(line, client));
+        var list = line.GetValue(_commands.AllNamespaces) ? await sets.ListAsync() : await sets.ListAsync(Namespace(line, client));
         var rows = list.Items.OrderBy(s => s.Metadata.NamespaceProperty, StringComparer.Ordinal).ThenBy(s => s.Metadata.Name, StringComparer.Ordinal).Select(s => new
         {
             @namespace = s.Metadata.NamespaceProperty,
@@ -124,7 +126,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
             propagation = s.Status?.Propagation,
         }).ToList();
 
-        if (line.Json)
+        if (Json(line))
         {
             await stdout.WriteLineAsync(JsonSerializer.Serialize(rows, Indented));
             return ExitCodes.Ok;
@@ -157,9 +159,9 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         return p.Signers > 0 ? $"{verifiers}, {p.SignersOnActiveKey}/{p.Signers} signing" : verifiers;
     }
 
-    private async Task<int> RotateAsync(CommandLine line)
+    private async Task<int> RotateAsync(ParseResult line)
     {
-        var name = Arg(line, 0, "rotate NAME");
+        var name = line.GetRequiredValue(_commands.Name);
         using var client = Connect(line);
         var ns = Namespace(line, client);
         var sets = new SigningKeySetClient(client);
@@ -173,16 +175,16 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         return ExitCodes.Ok;
     }
 
-    private async Task<int> RevokeAsync(CommandLine line)
+    private async Task<int> RevokeAsync(ParseResult line)
     {
-        var name = Arg(line, 0, "revoke NAME KID");
-        var kid = Arg(line, 1, "revoke NAME KID");
+        var name = line.GetRequiredValue(_commands.Name);
+        var kid = line.GetRequiredValue(_commands.Kid);
         using var client = Connect(line);
         var ns = Namespace(line, client);
         var sets = new SigningKeySetClient(client);
         var set = await GetSetAsync(sets, ns, name);
         var key = set.Status?.Keys?.FirstOrDefault(k => k.Kid == kid);
-        if (key is null && !line.Has("--force"))
+        if (key is null && !line.GetValue(_commands.Force))
             throw new NotFoundException($"{ns}/{name} has no key {kid} (see `keyrotator status -n {ns}`); use --force to revoke it anyway");
         var revoked = set.Spec.RevokedKeyIds ?? [];
         if (!revoked.Contains(kid))
@@ -197,9 +199,9 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         return ExitCodes.Ok;
     }
 
-    private async Task<int> JwksAsync(CommandLine line)
+    private async Task<int> JwksAsync(ParseResult line)
     {
-        var name = Arg(line, 0, "jwks NAME");
+        var name = line.GetRequiredValue(_commands.Name);
         using var client = Connect(line);
         var ns = Namespace(line, client);
         var set = await GetSetAsync(new SigningKeySetClient(client), ns, name);
@@ -208,19 +210,19 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         return ExitCodes.Ok;
     }
 
-    private async Task<int> InspectAsync(CommandLine line)
+    private async Task<int> InspectAsync(ParseResult line)
     {
-        var token = Arg(line, 0, "inspect TOKEN");
+        var token = line.GetRequiredValue(_commands.Token);
         if (token == "-")
             token = (await Console.In.ReadToEndAsync()).Trim();
         JwksDocument? jwks = null;
-        if (line.Get("--jwks") is { } file)
+        if (line.GetValue(_commands.Jwks) is { } file)
         {
             if (!File.Exists(file))
                 throw new NotFoundException($"no JWKS file at {file}");
             jwks = await ReadJwksFileAsync(file);
         }
-        else if (line.Get("--set") is { } setName)
+        else if (line.GetValue(_commands.Set) is { } setName)
         {
             using var client = Connect(line);
             var set = await GetSetAsync(new SigningKeySetClient(client), Namespace(line, client), setName);
@@ -229,7 +231,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
 
         var report = TokenInspector.Inspect(token, _time.GetUtcNow(), jwks);
         var failed = report.Findings.Count > 0 || (report.Verification is not null && report.Verification != "valid signature");
-        if (line.Json)
+        if (Json(line))
         {
             await stdout.WriteLineAsync(JsonSerializer.Serialize(new { header = report.Header, payload = report.Payload, findings = report.Findings, verification = report.Verification }, Indented));
         }
@@ -300,9 +302,9 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
     /// <summary>The namespace of the kubeconfig context in use, the default when -n is not given (as with kubectl).</summary>
     private string? _contextNamespace;
 
-    private k8s.Kubernetes Connect(CommandLine line)
+    private k8s.Kubernetes Connect(ParseResult line)
     {
-        var path = line.Get("--kubeconfig") ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
+        var path = line.GetValue(_commands.Kubeconfig) ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
         if (path is null)
         {
             var home = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
@@ -316,7 +318,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
             throw new KubeConfigException($"no kubeconfig found{(path is null ? "" : $" at {path}")}: pass --kubeconfig PATH or set KUBECONFIG");
         try
         {
-            var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.Get("--context"));
+            var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.GetValue(_commands.Context));
             _contextNamespace = config.Namespace;
             return new k8s.Kubernetes(config);
         }
@@ -326,14 +328,13 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         }
     }
 
-    private string Namespace(CommandLine line, k8s.Kubernetes client) =>
-        line.Get("--namespace", "-n") ?? (_contextNamespace is { Length: > 0 } ns ? ns : "default");
+    private string Namespace(ParseResult line, k8s.Kubernetes client) =>
+        line.GetValue(_commands.Namespace) ?? (_contextNamespace is { Length: > 0 } ns ? ns : "default");
 
-    private static string Arg(CommandLine line, int index, string usage) =>
-        index < line.Positional.Count ? line.Positional[index] : throw new UsageException($"usage: keyrotator {usage}");
+    private bool Json(ParseResult line) => line.GetValue(_commands.Output) == "json";
 
-    private async Task Write(CommandLine line, object json, string text) =>
-        await stdout.WriteLineAsync(line.Json ? JsonSerializer.Serialize(json, Indented) : text);
+    private async Task Write(ParseResult line, object json, string text) =>
+        await stdout.WriteLineAsync(Json(line) ? JsonSerializer.Serialize(json, Indented) : text);
 
     private async Task WriteTableAsync(string[] headers, List<string[]> rows)
     {
@@ -346,4 +347,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
     private static string Short(string? kid) => kid is null ? "-" : kid.Length > 12 ? kid[..12] + "…" : kid;
 
     private sealed class NotFoundException(string message) : Exception(message);
+
+    /// <summary>The input is wrong in a way the parser cannot see (an unreadable JWKS file): exit code 2.</summary>
+    private sealed class UsageException(string message) : Exception(message);
 }

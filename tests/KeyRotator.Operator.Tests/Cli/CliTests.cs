@@ -168,6 +168,8 @@ public sealed class CliTests(KubernetesEnvironment env)
         { "unknown flag", ExitCodes.Usage, "unknown flag --bogus" },
         { "missing argument", ExitCodes.Usage, "usage: keyrotator revoke NAME KID" },
         { "flag without its value", ExitCodes.Usage, "-n needs a value" },
+        { "unknown output format", ExitCodes.Usage, "-o: Argument 'yaml' not recognized. Must be one of: 'json' 'table'" },
+        { "extra argument", ExitCodes.Usage, "unexpected argument \"b\"; usage: keyrotator rotate NAME" },
     };
 
     [Theory]
@@ -213,6 +215,8 @@ public sealed class CliTests(KubernetesEnvironment env)
             "403 from the API server" => ["status", "-n", "default", "--kubeconfig", Kubeconfig(env.ControlPlane?.Server.ToString() ?? "", await ServiceAccounts.TokenAsync(env, await env.CreateNamespaceAsync("cli-403", ct), "nobody", "https://kubernetes.default.svc"))],
             "unknown flag" => ["status", "--bogus", "x"],
             "missing argument" => ["revoke"],
+            "unknown output format" => ["status", "-o", "yaml"],
+            "extra argument" => ["rotate", "a", "b"],
             _ => ["status", "-n"],
         };
         Assert.SkipWhen(error == "403 from the API server" && env.ControlPlane is null, "needs the envtest control plane");
@@ -227,6 +231,33 @@ public sealed class CliTests(KubernetesEnvironment env)
         Assert.StartsWith("error: ", err, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception:", err, StringComparison.Ordinal);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public async Task Help_and_shell_completion_come_from_System_CommandLine()
+    {
+        var (code, help, _) = await RunAsync("--help");
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Contains("Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 findings", help, StringComparison.Ordinal);
+        Assert.All(["status", "rotate <NAME>", "revoke <NAME> <KID>", "jwks <NAME>", "inspect <TOKEN>"], c => Assert.Contains(c, help, StringComparison.Ordinal));
+
+        (code, help, _) = await RunAsync("revoke", "--help");
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Contains("keyrotator revoke <NAME> <KID> [options]", help, StringComparison.Ordinal);
+        Assert.Contains("--force", help, StringComparison.Ordinal);
+
+        // What dotnet-suggest (and so bash, zsh and PowerShell completion) asks the command.
+        static async Task<string[]> SuggestAsync(params string[] args)
+        {
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            Assert.Equal(ExitCodes.Ok, await new CliApp(stdout, stderr).RunAsync(args));
+            return stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        }
+
+        Assert.Equal(["revoke"], await SuggestAsync("[suggest:2]", "re"));
+        Assert.Equal(["--force"], await SuggestAsync("[suggest:10]", "revoke --f"));
     }
 
     public static TheoryData<string, string> Findings => new()
