@@ -61,9 +61,10 @@ public sealed partial class SigningKeySetController : IDisposable
         {
             var sets = new ResourceInformer<V1Alpha1SigningKeySet>(
                 InformerSources.SigningKeySets(kubernetes, ns, item => OnUndecodable(item, informerLogger)), time, _options.WatchdogTimeout, informerLogger);
-            sets.Changed += (_, set) =>
+            sets.Changed += (type, set) =>
             {
                 _undecodable.TryRemove($"{set.Metadata.NamespaceProperty}/{set.Metadata.Name}", out var _);
+                MirrorStatus(type, set);
                 Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
             };
             _setInformers.Add(sets);
@@ -116,6 +117,20 @@ public sealed partial class SigningKeySetController : IDisposable
         _configMapInformers.Select(i => i.Get(ns, name)).FirstOrDefault(c => c is not null);
 
     public void Enqueue(SetKey key) => Queue.Add(key);
+
+    /// <summary>
+    /// Every replica, the standby too, exports each set's status gauges (readiness, keys, next rotation,
+    /// propagation) from the status it watches. Alert rules take the max over replicas, so a failover
+    /// neither hides a per-set alert (the killed leader's series go stale, the standby's remain) nor
+    /// raises it twice.
+    /// </summary>
+    private void MirrorStatus(WatchEventType type, V1Alpha1SigningKeySet set)
+    {
+        if (!WorkersRunning && type == WatchEventType.Deleted)
+            _metrics.ForgetSet(set.Metadata.NamespaceProperty, set.Metadata.Name);
+        else if (type != WatchEventType.Deleted && set.Status is { } status)
+            _metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
+    }
 
     private void EnqueueOwner(V1ObjectMeta metadata)
     {

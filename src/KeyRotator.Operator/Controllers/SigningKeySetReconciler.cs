@@ -222,6 +222,7 @@ public sealed partial class SigningKeySetReconciler(
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
         var status = WithDegraded(withdrawal.Status, error, [], set.Metadata.Generation ?? 0);
         await WriteStatusAsync(set, status, cancellationToken);
+        metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
         foreach (var planEvent in withdrawal.Events)
             await events.RecordAsync(set, planEvent, cancellationToken);
         if (previous?.Status != "True" || previous.Message != error.Message)

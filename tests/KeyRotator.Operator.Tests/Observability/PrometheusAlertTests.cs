@@ -1,0 +1,284 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.RegularExpressions;
+using Azure.Core;
+using k8s;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Tests.Chaos;
+using KeyRotator.Operator.Tests.Chart;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+using KeyRotator.Testing.Azure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KeyRotator.Operator.Tests.Observability;
+
+/// <summary>
+/// The chart's alert rules, rendered from the chart with short `for:` durations set through chart
+/// values, loaded into a real Prometheus that scrapes the operator under test every second. Each
+/// condition is driven for real and each alert is seen through Prometheus's API to go pending, fire
+/// and resolve. A deliberately broken copy of the rules (metric names misspelt) is loaded next to
+/// them and never behaves like the real ones; every dashboard query returns series.
+/// </summary>
+[Collection(RealProcesses.Name)]
+public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IAsyncLifetime
+{
+    private static readonly string[] ShortRules =
+    [
+        "prometheusRule.for.rotationOverdue=3s",
+        "prometheusRule.for.rotationFailing=3s",
+        "prometheusRule.for.jwksMissingActiveKey=3s",
+        "prometheusRule.for.propagationIncomplete=3s",
+        "prometheusRule.for.signatureFailureSpike=2s",
+        "prometheusRule.for.operatorAbsent=3s",
+        "prometheusRule.rotationOverdueGrace=3s",
+        "prometheusRule.rotationFailingWindow=20s",
+    ];
+
+    /// <summary>The content hash of a JWKS the operator never published: a verifier holding it lacks the active key.</summary>
+    private const string StaleHash = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    private readonly FakeTokenCredential _credential = new();
+    private readonly string _host = $"kr-{Guid.NewGuid():N}"[..16] + ".vault.azure.net";
+    private AzureKeyVaultFake _fake = null!;
+
+    public async ValueTask InitializeAsync() => _fake = await AzureKeyVaultFake.StartAsync();
+
+    public async ValueTask DisposeAsync() => await _fake.DisposeAsync();
+
+    [Fact]
+    public async Task Every_alert_goes_pending_fires_and_resolves_on_a_real_Prometheus_and_a_broken_copy_never_does()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("alerts", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var port = FreePort.Next();
+        var settings = new Dictionary<string, string?> { ["urls"] = $"http://127.0.0.1:{port}" };
+        void UseFake(IServiceCollection services)
+        {
+            services.AddSingleton<TokenCredential>(_credential);
+            services.AddSingleton(_fake.ClientOptions(1, 2));
+        }
+
+        var rules = await AlertRuleTests.RenderRulesAsync(ShortRules);
+        var op = await OperatorInstance.StartAsync(env, [ns], settings: settings, configure: UseFake);
+        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], new Dictionary<string, string> { ["rules.yaml"] = rules, ["broken.yaml"] = Broken(rules) });
+        await using var alerts = new AlertRecorder(prometheus, ns);
+        using var stopBeating = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var heartbeats = Task.CompletedTask;
+        try
+        {
+            // Four sets: one whose verifiers report failures, one in a long rotation with a healthy verifier and
+            // signer, one on a vault that will go down, and later one created while that vault is down.
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("spiky", ns)
+                .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+                .WithSpec(s => s with { SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "60s", Threshold = 5, Ratio = 5 } })
+                .Build(), ct);
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("rolling", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+            await scenario.Sets.CreateAsync(AzureSet("overdue", ns, "20s"), ct);
+            await scenario.WaitForActiveKeyAsync("spiky");
+            var rolling = await scenario.WaitForActiveKeyAsync("rolling");
+            await scenario.WaitForActiveKeyAsync("overdue");
+            await Eventually.HoldsAsync(() => prometheus.SeriesAsync($"keyrotator_signingkeyset_ready{{namespace=\"{ns}\"}} == 1", ct), n => n == 3, TimeSpan.FromSeconds(30), "the sets ready in Prometheus", ct);
+
+            // Prometheus evaluates its rules before its first scrapes land: start from a quiet state.
+            await Eventually.HoldsAsync(() => prometheus.AlertsAsync(ct), a => !a.Any(x => x.Name.StartsWith("KeyRotator", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "no real alert active", ct);
+            alerts.Clear();
+
+            // "rolling" pre-publishes its next key for ten minutes; a verifier and a signer that hold the keys report.
+            rolling.Spec = rolling.Spec with { Rotation = rolling.Spec.Rotation with { PrePublish = "10m" } };
+            rolling.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "dashboard" };
+            await scenario.Sets.ReplaceAsync(rolling, ct);
+            await Eventually.HoldsAsync(() => scenario.GetAsync("rolling"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(30), "rolling pre-publishing", ct);
+
+            // A verifier with a JWKS that lacks the active key reports a burst of bad signatures, then keeps
+            // heartbeating (the operator forgets callers silent for 30 s); so does a signer of "rolling".
+            var token = await ServiceAccounts.TokenAsync(env, ns, "verifier", "keyrotator", grantReporter: true);
+            using var http = new HttpClient { BaseAddress = op.BaseAddress };
+            Assert.Equal(HttpStatusCode.Accepted, await ReportAsync(http, ns, "spiky", token, new { failures = new[] { new { reason = "bad_signature", kid = "forged-kid", count = 20 } }, instance = "verifier-pod", jwksHash = StaleHash }, ct));
+            var spikyHash = StaleHash;
+            heartbeats = Task.Run(async () =>
+            {
+                while (!stopBeating.IsCancellationRequested)
+                {
+                    try
+                    {
+                        await ReportAsync(http, ns, "spiky", token, new { failures = Array.Empty<object>(), instance = "verifier-pod", jwksHash = Volatile.Read(ref spikyHash) }, stopBeating.Token);
+                        await ReportAsync(http, ns, "rolling", token, new { failures = Array.Empty<object>(), instance = "signer-pod", jwksHash = await HashAsync(ns, "rolling", stopBeating.Token), signingKid = rolling.Status!.ActiveKeyId }, stopBeating.Token);
+                        await Task.Delay(3000, stopBeating.Token);
+                    }
+                    catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+                    {
+                    }
+                }
+            }, CancellationToken.None);
+            (await http.GetAsync(new Uri($"/v1/namespaces/{ns}/signingkeysets/rolling/jwks.json", UriKind.Relative), ct)).Dispose();
+
+            // The vault goes down: "overdue" passes its due time, its rotations fail, and "nokey" never gets a key.
+            _fake.Down = true;
+            await scenario.Sets.CreateAsync(AzureSet("nokey", ns, "1h"), ct);
+
+            var firing = new (string Alert, string Set)[]
+            {
+                ("KeyRotatorSignatureFailureSpike", "spiky"),
+                ("KeyRotatorPropagationIncomplete", "spiky"),
+                ("KeyRotatorRotationOverdue", "overdue"),
+                ("KeyRotatorRotationFailing", "overdue"),
+                ("KeyRotatorJwksMissingActiveKey", "nokey"),
+            };
+            await Eventually.HoldsAsync(() => Task.FromResult(firing.Where(f => !alerts.HasFired(f.Alert, f.Set)).ToList()), missing => missing.Count == 0,
+                TimeSpan.FromSeconds(120), "every condition's alert firing", ct);
+
+            // While they fire, every dashboard query returns series (the spike and propagation markers included).
+            foreach (var query in DashboardQueries())
+                Assert.True(await prometheus.SeriesAsync(query, ct) > 0, $"the dashboard query {query} returned no series");
+
+            // Everything heals: the vault is back, the verifier reloads, the failures stop.
+            _fake.Down = false;
+            Volatile.Write(ref spikyHash, await HashAsync(ns, "spiky", ct));
+            await Eventually.HoldsAsync(() => Task.FromResult(firing.Where(f => !alerts.HasResolved(f.Alert, f.Set)).ToList()), missing => missing.Count == 0,
+                TimeSpan.FromSeconds(120), "every alert resolving", ct);
+
+            // The operator goes away: its series go stale and OperatorAbsent fires; a new operator resolves it.
+            await op.DisposeAsync();
+            await Eventually.HoldsAsync(() => Task.FromResult(alerts.HasFired("KeyRotatorOperatorAbsent", null)), fired => fired, TimeSpan.FromSeconds(60), "OperatorAbsent firing", ct);
+            op = await OperatorInstance.StartAsync(env, [ns], settings: settings, configure: UseFake);
+            await Eventually.HoldsAsync(() => Task.FromResult(alerts.HasResolved("KeyRotatorOperatorAbsent", null)), resolved => resolved, TimeSpan.FromSeconds(60), "OperatorAbsent resolving", ct);
+
+            // Each real alert went pending before firing (a `for:` was honoured) and fired once per set, not per series.
+            foreach (var (alert, set) in firing.Append(("KeyRotatorOperatorAbsent", null!)))
+            {
+                var history = alerts.History(alert, set);
+                Assert.True(history.IndexOf("pending") >= 0 && history.IndexOf("pending") < history.IndexOf("firing"), $"{alert} {set}: {string.Join(" → ", history)}");
+            }
+
+            Assert.DoesNotContain(alerts.Seen(real: true), a => a.Set == "rolling");
+
+            // The broken copy: none of its per-set alerts ever went pending, and its absent() fires while the operator leads.
+            var broken = alerts.Seen(real: false);
+            Assert.DoesNotContain(broken, a => a.Alert != "BrokenKeyRotatorOperatorAbsent");
+            Assert.Contains(await prometheus.AlertsAsync(ct), a => a.Name == "BrokenKeyRotatorOperatorAbsent" && a.State == "firing");
+        }
+        catch (Exception e) when (e is TimeoutException or Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException($"{e.Message}\nalerts seen:\n{alerts.Describe()}\nPrometheus log:\n{prometheus.Log()}", e);
+        }
+        finally
+        {
+            await stopBeating.CancelAsync();
+            await heartbeats;
+            await op.DisposeAsync();
+        }
+    }
+
+    private V1Alpha1SigningKeySet AzureSet(string name, string ns, string interval) => SigningKeySetBuilder.Named(name, ns)
+        .WithAlgorithm("ES256")
+        .WithRotation(r => r with { Interval = interval, PrePublish = "1s" })
+        .WithSpec(s => s with { Vault = new VaultSpec { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = $"https://{_host}", KeyName = name } } })
+        .Build();
+
+    private async Task<string> HashAsync(string ns, string set, CancellationToken ct) =>
+        (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync($"{set}-jwks", ns, cancellationToken: ct)).Metadata.Annotations[Labels.ContentHashAnnotation];
+
+    private static async Task<HttpStatusCode> ReportAsync(HttpClient http, string ns, string set, string token, object report, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/{set}/signaturefailures") { Content = JsonContent.Create(report) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request, ct);
+        return response.StatusCode;
+    }
+
+    /// <summary>The same rules with every metric name misspelt and every alert renamed Broken…: what a typo in the chart would ship.</summary>
+    private static string Broken(string rules) =>
+        MetricName().Replace(rules.Replace("alert: KeyRotator", "alert: BrokenKeyRotator", StringComparison.Ordinal).Replace("name: keyrotator", "name: keyrotator-broken", StringComparison.Ordinal), "keyrotator_misspelt_");
+
+    /// <summary>Every query of the shipped dashboard, with Grafana's $__rate_interval as 30s.</summary>
+    private static IEnumerable<string> DashboardQueries()
+    {
+        using var dashboard = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Repository.Root, "charts", "keyrotator", "dashboards", "keyrotator.json")));
+        return [.. dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray())
+            .Select(t => t.GetProperty("expr").GetString()!.Replace("$__rate_interval", "30s", StringComparison.Ordinal))];
+    }
+
+    [GeneratedRegex("keyrotator_(?=[a-z])")]
+    private static partial Regex MetricName();
+
+    /// <summary>Polls Prometheus's alerts twice a second and keeps each alert's history of states (pending, firing, resolved).</summary>
+    private sealed class AlertRecorder : IAsyncDisposable
+    {
+        private readonly ConcurrentDictionary<(string Alert, string? Set), List<string>> _history = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _polling;
+
+        public AlertRecorder(PrometheusServer prometheus, string ns) => _polling = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var now = (await prometheus.AlertsAsync(_stop.Token)).Where(a => a.Label("namespace") is null || a.Label("namespace") == ns).ToList();
+                    foreach (var alert in now)
+                        Append((alert.Name, alert.Label("name")), alert.State);
+                    foreach (var key in _history.Keys.Where(k => !now.Any(a => a.Name == k.Alert && a.Label("name") == k.Set)))
+                        Append(key, "resolved");
+                }
+                catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException)
+                {
+                }
+
+                try
+                {
+                    await Task.Delay(500, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        });
+
+        public void Clear() => _history.Clear();
+
+        public IReadOnlyList<(string Alert, string? Set)> Seen(bool real) =>
+            [.. _history.Keys.Where(k => k.Alert.StartsWith("Broken", StringComparison.Ordinal) != real)];
+
+        public List<string> History(string alert, string? set)
+        {
+            if (!_history.TryGetValue((alert, set), out var states))
+                return [];
+            lock (states)
+                return [.. states];
+        }
+
+        public bool HasFired(string alert, string? set) => History(alert, set).Contains("firing");
+
+        public bool HasResolved(string alert, string? set)
+        {
+            var history = History(alert, set);
+            return history.Contains("firing") && history[^1] == "resolved";
+        }
+
+        public string Describe() => string.Join('\n', _history.Keys.Select(k => $"  {k.Alert} {k.Set}: {string.Join(" → ", History(k.Alert, k.Set))}"));
+
+        private void Append((string Alert, string? Set) key, string state)
+        {
+            var states = _history.GetOrAdd(key, _ => []);
+            lock (states)
+            {
+                if (states.Count == 0 || states[^1] != state)
+                    states.Add(state);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _polling;
+            _stop.Dispose();
+        }
+    }
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace KeyRotator.Testing;
+
+/// <summary>
+/// A real Prometheus server (Debian's, from hack/prometheus.sh; PROMETHEUS_BIN) on loopback: it scrapes
+/// the given targets every second, evaluates the given rule files every second, and is read through
+/// its HTTP API (/api/v1/alerts, /api/v1/query).
+/// </summary>
+public sealed class PrometheusServer : IAsyncDisposable
+{
+    private readonly ManagedProcess _process;
+    private readonly HttpClient _http;
+
+    private PrometheusServer(ManagedProcess process, Uri address)
+    {
+        _process = process;
+        Address = address;
+        _http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    public Uri Address { get; }
+
+    public static string Binary(string name) =>
+        Environment.GetEnvironmentVariable("PROMETHEUS_BIN") is { Length: > 0 } bin ? Path.Combine(bin, name) : name;
+
+    /// <summary>Starts Prometheus scraping <paramref name="targets"/> (host:port) with the rule files given as name → content.</summary>
+    public static async Task<PrometheusServer> StartAsync(IEnumerable<string> targets, IReadOnlyDictionary<string, string> ruleFiles)
+    {
+        var work = Directory.CreateTempSubdirectory("keyrotator-prometheus-").FullName;
+        foreach (var (name, content) in ruleFiles)
+            await File.WriteAllTextAsync(Path.Combine(work, name), content);
+        var config = new StringBuilder();
+        config.AppendLine("global:");
+        config.AppendLine("  scrape_interval: 1s");
+        config.AppendLine("  scrape_timeout: 1s");
+        config.AppendLine("  evaluation_interval: 1s");
+        config.AppendLine("rule_files:");
+        foreach (var name in ruleFiles.Keys)
+            config.AppendLine(CultureInfo.InvariantCulture, $"  - {name}");
+        config.AppendLine("scrape_configs:");
+        config.AppendLine("  - job_name: keyrotator");
+        config.AppendLine("    static_configs:");
+        config.AppendLine(CultureInfo.InvariantCulture, $"      - targets: [{string.Join(", ", targets.Select(t => $"'{t}'"))}]");
+        await File.WriteAllTextAsync(Path.Combine(work, "prometheus.yml"), config.ToString());
+
+        var port = FreePort.Next();
+        var process = ManagedProcess.Start("prometheus", Binary("prometheus"),
+        [
+            "--config.file=prometheus.yml",
+            $"--storage.tsdb.path={Path.Combine(work, "data")}",
+            $"--web.listen-address=127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}",
+            "--storage.tsdb.retention.time=1h",
+        ], Path.Combine(work, "prometheus.log"), work);
+        var server = new PrometheusServer(process, new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                using var response = await server._http.GetAsync(new Uri("/-/ready", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                    return server;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline || process.HasExited)
+            {
+                await process.DisposeAsync();
+                throw new InvalidOperationException($"Prometheus did not become ready:\n{server.Log()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The alerts Prometheus holds now (pending or firing), with their labels.</summary>
+    public async Task<IReadOnlyList<PrometheusAlert>> AlertsAsync(CancellationToken cancellationToken = default)
+    {
+        using var document = await GetJsonAsync("/api/v1/alerts", cancellationToken);
+        return [.. document.RootElement.GetProperty("data").GetProperty("alerts").EnumerateArray().Select(a => new PrometheusAlert(
+            a.GetProperty("labels").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal),
+            a.GetProperty("state").GetString() ?? ""))];
+    }
+
+    /// <summary>An instant query: how many series it returns.</summary>
+    public async Task<int> SeriesAsync(string query, CancellationToken cancellationToken = default)
+    {
+        using var document = await GetJsonAsync($"/api/v1/query?query={Uri.EscapeDataString(query)}", cancellationToken);
+        var data = document.RootElement.GetProperty("data");
+        return data.GetProperty("resultType").GetString() == "scalar" ? 1 : data.GetProperty("result").GetArrayLength();
+    }
+
+    /// <summary>Whether every scrape target is up (the last scrape succeeded).</summary>
+    public async Task<int> TargetsUpAsync(CancellationToken cancellationToken = default)
+    {
+        using var document = await GetJsonAsync("/api/v1/targets", cancellationToken);
+        return document.RootElement.GetProperty("data").GetProperty("activeTargets").EnumerateArray().Count(t => t.GetProperty("health").GetString() == "up");
+    }
+
+    public string Log() => File.Exists(_process.LogPath) ? string.Join('\n', File.ReadLines(_process.LogPath).TakeLast(40)) : "";
+
+    private async Task<JsonDocument> GetJsonAsync(string path, CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"Prometheus answered {(int)response.StatusCode} to {path}: {body}");
+        return JsonDocument.Parse(body);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _process.DisposeAsync();
+    }
+}
+
+/// <summary>One alert as Prometheus reports it: its labels (alertname, namespace, name, …) and state (pending or firing).</summary>
+public sealed record PrometheusAlert(IReadOnlyDictionary<string, string> Labels, string State)
+{
+    public string Name => Labels.GetValueOrDefault("alertname", "");
+
+    public string? Label(string name) => Labels.GetValueOrDefault(name);
+}
