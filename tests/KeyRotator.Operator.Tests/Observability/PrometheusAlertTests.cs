@@ -175,6 +175,56 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
         }
     }
 
+    [Fact]
+    public async Task Two_scraped_replicas_raise_each_alert_once_and_a_failover_neither_hides_it_nor_reports_the_operator_absent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var plane = env.ControlPlane;
+        Assert.SkipWhen(plane is null, "needs the envtest control plane (its operator credentials) to run operator processes");
+        var ns = await env.CreateNamespaceAsync("alerts-ha", ct);
+        var scenario = new OperatorScenario(env, ns);
+        int portA = FreePort.Next(), portB = FreePort.Next();
+
+        // The takeover (a 6 s lease) is shorter than OperatorAbsent's for: (30 s here, 10 m shipped).
+        var rules = await AlertRuleTests.RenderRulesAsync([.. ShortRules, "prometheusRule.for.operatorAbsent=30s"]);
+        await using var a = new OperatorProcess(env, "replica-a", plane.OperatorKubeconfigPath, [ns], OperatorInstance.FastFailover, portA);
+        await using var b = new OperatorProcess(env, "replica-b", plane.OperatorKubeconfigPath, [ns], OperatorInstance.FastFailover, portB);
+        a.Start();
+        await Eventually.HoldsAsync(() => env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", ns, cancellationToken: ct),
+            l => l.Spec.HolderIdentity == "replica-a", TimeSpan.FromSeconds(60), "replica-a leading", ct);
+        b.Start();
+        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{portA}", $"127.0.0.1:{portB}"], new Dictionary<string, string> { ["rules.yaml"] = rules });
+        await using var alerts = new AlertRecorder(prometheus, ns);
+
+        // A set whose JWKS ConfigMap name belongs to someone else never gets a key: JwksMissingActiveKey.
+        await env.Admin.CoreV1.CreateNamespacedConfigMapAsync(new k8s.Models.V1ConfigMap { Metadata = new() { Name = "held-jwks" }, Data = new Dictionary<string, string> { ["owner"] = "another team" } }, ns, cancellationToken: ct);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("held", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        try
+        {
+            await Eventually.HoldsAsync(() => Task.FromResult(alerts.HasFired("KeyRotatorJwksMissingActiveKey", "held")), f => f, TimeSpan.FromSeconds(60), "JwksMissingActiveKey firing", ct);
+
+            // Both replicas export the set (the standby from the status it watches); the alert is raised once.
+            Assert.Equal(2, await prometheus.SeriesAsync($"keyrotator_signingkeyset_ready{{namespace=\"{ns}\",name=\"held\"}} == 0", ct));
+            Assert.Single(await prometheus.AlertsAsync(ct), x => x.Name == "KeyRotatorJwksMissingActiveKey" && x.Label("name") == "held");
+
+            // The leader dies (SIGKILL); the standby takes over. The alert keeps firing throughout, once,
+            // and no replica leading for a few seconds is not an absent operator.
+            await a.KillAsync();
+            await Eventually.HoldsAsync(() => prometheus.SeriesAsync($"keyrotator_leader{{instance=\"127.0.0.1:{portB}\"}} == 1", ct), n => n == 1, TimeSpan.FromSeconds(60), "replica-b leading in Prometheus", ct);
+            await Eventually.HoldsAsync(() => env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", ns, cancellationToken: ct),
+                l => l.Spec.HolderIdentity == "replica-b", TimeSpan.FromSeconds(5), "replica-b holding the Lease", ct);
+            await Eventually.HoldsAsync(() => prometheus.SeriesAsync($"keyrotator_signingkeyset_ready{{namespace=\"{ns}\",name=\"held\"}}", ct), n => n == 1,
+                TimeSpan.FromSeconds(30), "the killed leader's series gone stale", ct);
+            Assert.Equal(["pending", "firing"], alerts.History("KeyRotatorJwksMissingActiveKey", "held"));
+            Assert.Single(await prometheus.AlertsAsync(ct), x => x.Name == "KeyRotatorJwksMissingActiveKey" && x.Label("name") == "held" && x.State == "firing");
+            Assert.False(alerts.HasFired("KeyRotatorOperatorAbsent", null), string.Join(" → ", alerts.History("KeyRotatorOperatorAbsent", null)));
+        }
+        catch (Exception e) when (e is TimeoutException or Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException($"{e.Message}\nalerts seen:\n{alerts.Describe()}\nreplica-a:\n{a.Tail()}\nreplica-b:\n{b.Tail()}", e);
+        }
+    }
+
     private V1Alpha1SigningKeySet AzureSet(string name, string ns, string interval) => SigningKeySetBuilder.Named(name, ns)
         .WithAlgorithm("ES256")
         .WithRotation(r => r with { Interval = interval, PrePublish = "1s" })
