@@ -43,6 +43,7 @@ public sealed partial class SigningKeySetController : IDisposable
         OperatorMetrics metrics,
         EventRecorder events,
         PropagationTracker propagation,
+        ObjectCache cache,
         TimeProvider time,
         IOptions<OperatorOptions> options,
         ILoggerFactory loggers)
@@ -68,6 +69,7 @@ public sealed partial class SigningKeySetController : IDisposable
                 Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
             };
             _setInformers.Add(sets);
+            cache.Register(sets);
 
             var configMaps = new ResourceInformer<V1ConfigMap>(InformerSources.ConfigMaps(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
             configMaps.Changed += (_, cm) =>
@@ -76,10 +78,12 @@ public sealed partial class SigningKeySetController : IDisposable
                 EnqueueOwner(cm.Metadata);
             };
             _configMapInformers.Add(configMaps);
+            cache.Register(ns, configMaps);
 
             var secrets = new ResourceInformer<V1Secret>(InformerSources.Secrets(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
             secrets.Changed += (_, secret) => EnqueueOwner(secret.Metadata);
             _secretInformers.Add(secrets);
+            cache.Register(ns, secrets);
         }
     }
 

@@ -8,6 +8,7 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Model;
 using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
@@ -32,6 +33,7 @@ public sealed partial class SigningKeySetReconciler(
     OperatorMetrics metrics,
     SignatureFailureTracker failures,
     PropagationTracker propagation,
+    ObjectCache cache,
     TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<SigningKeySetReconciler> logger)
@@ -51,6 +53,7 @@ public sealed partial class SigningKeySetReconciler(
         if (set is null)
         {
             metrics.ForgetSet(ns, name);
+            cache.Forget(ns, name);
             failures.Forget(ns, name);
             propagation.Forget(ns, name);
             return ReconcileResult.Done;
@@ -62,7 +65,9 @@ public sealed partial class SigningKeySetReconciler(
         {
             set.Metadata.Finalizers ??= [];
             set.Metadata.Finalizers.Add(Labels.Finalizer);
+            var over = set.Metadata.ResourceVersion;
             set = await _sets.ReplaceAsync(set, cancellationToken);
+            cache.Wrote(over, set);
         }
 
         var validation = SpecValidator.Validate(set.Spec, _policyOptions);
@@ -243,10 +248,15 @@ public sealed partial class SigningKeySetReconciler(
     {
         var owner = SetIdentity.Of(set);
         var ns = set.Metadata.NamespaceProperty;
-        var jwks = await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
+
+        // The informers hold only labelled objects: one of this set's settles it without a GET; anything
+        // else (absent from the cache, or another set's) is read from the API server.
+        var (_, cachedJwks) = cache.TryGetConfigMap(ns, JwksPublisher.ConfigMapName(set));
+        var jwks = cachedJwks is not null && Ownership.IsOwnedBy(cachedJwks.Metadata, owner) ? cachedJwks : await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
         if (jwks is not null && !Ownership.IsOwnedBy(jwks.Metadata, owner))
             return JwksNameConflict(ns, jwks.Metadata.Name, Ownership.DescribeHolder(jwks.Metadata));
-        var signing = await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
+        var (_, cachedSigning) = cache.TryGetSecret(ns, SigningSecretPublisher.SecretName(set));
+        var signing = cachedSigning is not null && Ownership.IsOwnedBy(cachedSigning.Metadata, owner) ? cachedSigning : await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
         if (signing is not null && !Ownership.IsOwnedBy(signing.Metadata, owner))
             return SigningNameConflict(ns, signing.Metadata.Name, Ownership.DescribeHolder(signing.Metadata));
         return null;
@@ -513,7 +523,8 @@ public sealed partial class SigningKeySetReconciler(
         set.Status = status;
         try
         {
-            await _sets.ReplaceStatusAsync(set, cancellationToken);
+            var over = set.Metadata.ResourceVersion;
+            cache.Wrote(over, await _sets.ReplaceStatusAsync(set, cancellationToken));
             return true;
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
@@ -524,8 +535,12 @@ public sealed partial class SigningKeySetReconciler(
 
     private static readonly JsonSerializerOptions KubernetesJsonOptions = new(JsonSerializerDefaults.Web);
 
+    /// <summary>The set from the informer (with the operator's own last write), or from the API server when the cache cannot say.</summary>
     private async Task<V1Alpha1SigningKeySet?> GetAsync(string ns, string name, CancellationToken cancellationToken)
     {
+        var (known, cached) = cache.TryGetSet(ns, name);
+        if (known)
+            return cached;
         try
         {
             return await _sets.GetAsync(ns, name, cancellationToken);

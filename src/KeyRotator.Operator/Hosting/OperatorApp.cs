@@ -2,6 +2,7 @@ using Azure.Core;
 using Azure.Identity;
 using k8s;
 using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
@@ -40,6 +41,7 @@ public static class OperatorApp
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<IKubernetes>(_ => new k8s.Kubernetes(ClientConfiguration(builder.Configuration)));
+        builder.Services.AddSingleton<ObjectCache>();
         builder.Services.AddSingleton<ObjectWriter>();
         builder.Services.AddSingleton<JwksPublisher>();
         builder.Services.AddSingleton<KeyWithdrawer>();

@@ -20,7 +20,15 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
     private readonly ConcurrentDictionary<(string? Namespace, string Name), T> _cache = new();
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<(string? Namespace, string Name), T>> _index = new(StringComparer.Ordinal);
+    private Func<T, string?>? _indexBy;
     private volatile bool _healthy;
+
+    /// <summary>Keeps an index of the cached objects by a key (one per object, or none); set before RunAsync.</summary>
+    public void IndexBy(Func<T, string?> key) => _indexBy = key;
+
+    /// <summary>The cached objects whose index key is <paramref name="key"/>.</summary>
+    public IReadOnlyCollection<T> ByIndex(string key) => _index.TryGetValue(key, out var items) ? [.. items.Values] : [];
 
     /// <summary>Called for every added, modified or deleted object (and for each object on a re-list).</summary>
     public event Action<WatchEventType, T>? Changed;
@@ -72,6 +80,27 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
         _healthy = false;
     }
 
+    private void Store((string?, string) key, T item)
+    {
+        _cache.TryGetValue(key, out var previous);
+        _cache[key] = item;
+        if (_indexBy is null)
+            return;
+        if (previous is not null && _indexBy(previous) is { } old && old != _indexBy(item) && _index.TryGetValue(old, out var oldItems))
+            oldItems.TryRemove(key, out _);
+        if (_indexBy(item) is { } now)
+            _index.GetOrAdd(now, _ => new())[key] = item;
+    }
+
+    private T? Remove((string?, string) key)
+    {
+        if (!_cache.TryRemove(key, out var gone))
+            return default;
+        if (_indexBy?.Invoke(gone) is { } old && _index.TryGetValue(old, out var items))
+            items.TryRemove(key, out _);
+        return gone;
+    }
+
     private async Task<string> ListAsync(CancellationToken cancellationToken)
     {
         var (items, resourceVersion) = await source.List(cancellationToken);
@@ -80,13 +109,13 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
         {
             var key = Key(item);
             seen.Add(key);
-            _cache[key] = item;
+            Store(key, item);
             Changed?.Invoke(WatchEventType.Modified, item);
         }
 
         foreach (var key in _cache.Keys.Where(k => !seen.Contains(k)).ToList())
         {
-            if (_cache.TryRemove(key, out var gone))
+            if (Remove(key) is { } gone)
                 Changed?.Invoke(WatchEventType.Deleted, gone);
         }
 
@@ -114,11 +143,11 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
                 {
                     case WatchEventType.Added:
                     case WatchEventType.Modified:
-                        _cache[Key(item!)] = item!;
+                        Store(Key(item!), item!);
                         Changed?.Invoke(type, item!);
                         break;
                     case WatchEventType.Deleted:
-                        _cache.TryRemove(Key(item!), out _);
+                        Remove(Key(item!));
                         Changed?.Invoke(type, item!);
                         break;
                     case WatchEventType.Bookmark:

@@ -6,6 +6,7 @@ using k8s.Models;
 using KeyRotator.Core.Jose;
 using KeyRotator.Core.Model;
 using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Publishing;
@@ -14,7 +15,7 @@ namespace KeyRotator.Operator.Publishing;
 /// Publishes the merged JWKS ConfigMap (and its copies in spec.jwks.targetNamespaces, and the optional
 /// openid-configuration document) that verifiers mount.
 /// </summary>
-public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
+public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKubernetes kubernetes)
 {
     public const string JwksKey = JwksNames.JwksKey;
     public const string OpenIdConfigurationKey = JwksNames.OpenIdConfigurationKey;
@@ -91,7 +92,12 @@ public sealed class JwksPublisher(ObjectWriter writer, IKubernetes kubernetes)
         var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={set.Metadata.NamespaceProperty},{Labels.Role}=jwks";
         var scopes = searchNamespaces.ToList();
         var found = new List<V1ConfigMap>();
-        if (scopes.Count == 0)
+
+        // The informers hold every labelled ConfigMap in the watched namespaces, indexed by set: no LIST
+        // per reconcile (that was O(all ConfigMaps) on the API server, so convergence was quadratic).
+        if (cache.JwksCopies(set.Metadata.NamespaceProperty, set.Metadata.Name) is { } cached)
+            found.AddRange(cached);
+        else if (scopes.Count == 0)
             found.AddRange((await kubernetes.CoreV1.ListConfigMapForAllNamespacesAsync(labelSelector: selector, cancellationToken: cancellationToken)).Items);
         else
             foreach (var ns in scopes)

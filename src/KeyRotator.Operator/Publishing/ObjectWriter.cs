@@ -2,6 +2,7 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Publishing;
@@ -12,13 +13,35 @@ namespace KeyRotator.Operator.Publishing;
 /// objects that belong to the set (<see cref="Ownership"/>); a name held by anything else is reported
 /// as <see cref="ApplyResult.NotOwned"/> and left exactly as it is.
 /// </summary>
-public sealed class ObjectWriter(IKubernetes kubernetes)
+public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
 {
-    /// <summary>Makes the ConfigMap match, if it is the set's (or does not exist yet).</summary>
+    /// <summary>
+    /// Makes the ConfigMap match, if it is the set's (or does not exist yet). It compares with the
+    /// informer's copy and calls the API server only to write; when the cache is behind (the create
+    /// finds the name taken, the replace a newer version) it reads the object and decides again.
+    /// </summary>
     public async Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, SetIdentity owner, CancellationToken cancellationToken)
     {
+        var (known, cached) = cache.TryGetConfigMap(desired.Metadata.NamespaceProperty, desired.Metadata.Name);
+        if (known)
+        {
+            try
+            {
+                return await ApplyConfigMapAsync(desired, cached, owner, cancellationToken);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                // The cache was behind: what is there now decides.
+            }
+        }
+
+        var existing = await ReadConfigMapAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken);
+        return await ApplyConfigMapAsync(desired, existing, owner, cancellationToken);
+    }
+
+    private async Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, V1ConfigMap? existing, SetIdentity owner, CancellationToken cancellationToken)
+    {
         var ns = desired.Metadata.NamespaceProperty;
-        var existing = await ReadConfigMapAsync(ns, desired.Metadata.Name, cancellationToken);
         if (existing is null)
         {
             await kubernetes.CoreV1.CreateNamespacedConfigMapAsync(desired, ns, cancellationToken: cancellationToken);
@@ -36,11 +59,29 @@ public sealed class ObjectWriter(IKubernetes kubernetes)
         return ApplyResult.Written;
     }
 
-    /// <summary>Makes the Secret match, if it is the set's (or does not exist yet).</summary>
+    /// <summary>Makes the Secret match, if it is the set's (or does not exist yet); the informer's copy first, as for ConfigMaps.</summary>
     public async Task<ApplyResult> ApplySecretAsync(V1Secret desired, SetIdentity owner, CancellationToken cancellationToken)
     {
+        var (known, cached) = cache.TryGetSecret(desired.Metadata.NamespaceProperty, desired.Metadata.Name);
+        if (known)
+        {
+            try
+            {
+                return await ApplySecretAsync(desired, cached, owner, cancellationToken);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                // The cache was behind: what is there now decides.
+            }
+        }
+
+        var existing = await ReadSecretAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken);
+        return await ApplySecretAsync(desired, existing, owner, cancellationToken);
+    }
+
+    private async Task<ApplyResult> ApplySecretAsync(V1Secret desired, V1Secret? existing, SetIdentity owner, CancellationToken cancellationToken)
+    {
         var ns = desired.Metadata.NamespaceProperty;
-        var existing = await ReadSecretAsync(ns, desired.Metadata.Name, cancellationToken);
         if (existing is null)
         {
             await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken);

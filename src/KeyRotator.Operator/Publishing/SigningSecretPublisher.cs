@@ -1,6 +1,7 @@
 using System.Text;
 using k8s.Models;
 using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Vault;
 
@@ -10,7 +11,7 @@ namespace KeyRotator.Operator.Publishing;
 /// The Secret signers read: the active key (PKCS#8 PEM for the Kubernetes provider, a vault reference
 /// otherwise), its kid and alg, and the next key once it is pending.
 /// </summary>
-public sealed class SigningSecretPublisher(ObjectWriter writer)
+public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cache)
 {
     public const string KidKey = "kid";
     public const string AlgKey = "alg";
@@ -35,7 +36,8 @@ public sealed class SigningSecretPublisher(ObjectWriter writer)
         var ns = set.Metadata.NamespaceProperty;
         var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={ns},{Labels.Role}=signing";
         var removed = 0;
-        foreach (var stale in await writer.ListSecretsAsync(ns, selector, cancellationToken))
+        IEnumerable<V1Secret> found = cache.SigningSecrets(ns, set.Metadata.Name) ?? [.. await writer.ListSecretsAsync(ns, selector, cancellationToken)];
+        foreach (var stale in found)
         {
             if (stale.Metadata.Name == SecretName(set) || stale.Metadata.OwnerReferences?.Any(o => o.Uid == set.Metadata.Uid) != true)
                 continue;

@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using k8s;
+using k8s.Models;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Kubernetes;
+
+namespace KeyRotator.Operator.Informers;
+
+/// <summary>
+/// Reads from the informers the controller runs, so that a reconcile does not GET what a watch already
+/// delivered nor LIST to find what belongs to a set. Every answer is either exact or "ask the API
+/// server" (null from the Try methods): before the informers have listed, for namespaces they do not
+/// watch, and for objects the operator has not labelled (a name held by someone else is never in the
+/// cache, so callers that find nothing still meet it as a conflict when they write).
+/// Objects handed out are copies: callers may change them.
+/// </summary>
+public sealed class ObjectCache
+{
+    private readonly List<ResourceInformer<V1Alpha1SigningKeySet>> _sets = [];
+    private readonly List<(string? Namespace, ResourceInformer<V1ConfigMap> Informer)> _configMaps = [];
+    private readonly List<(string? Namespace, ResourceInformer<V1Secret> Informer)> _secrets = [];
+
+    /// <summary>
+    /// Read-your-writes for sets: the object the operator last wrote and the resourceVersion it wrote
+    /// over. While the cache still holds that older version, the written one is the truth.
+    /// </summary>
+    private readonly ConcurrentDictionary<(string Namespace, string Name), (string? Over, V1Alpha1SigningKeySet Written)> _written = new();
+
+    /// <summary>The index key of a set's JWKS copies.</summary>
+    public static string SetKey(string ns, string name) => $"{ns}/{name}";
+
+    public void Register(ResourceInformer<V1Alpha1SigningKeySet> sets) => _sets.Add(sets);
+
+    /// <summary>Registers the ConfigMap informer of <paramref name="ns"/> (null: every namespace), indexed by set.</summary>
+    public void Register(string? ns, ResourceInformer<V1ConfigMap> configMaps)
+    {
+        configMaps.IndexBy(SetIndexKey);
+        _configMaps.Add((ns, configMaps));
+    }
+
+    /// <summary>Registers the Secret informer of <paramref name="ns"/> (null: every namespace), indexed by set.</summary>
+    public void Register(string? ns, ResourceInformer<V1Secret> secrets)
+    {
+        secrets.IndexBy(SetIndexKey);
+        _secrets.Add((ns, secrets));
+    }
+
+    private static string? SetIndexKey(IKubernetesObject<V1ObjectMeta> item) =>
+        item.Metadata.Labels is { } labels && labels.TryGetValue(Labels.SetNamespace, out var setNs) && labels.TryGetValue(Labels.SetName, out var setName)
+            ? SetKey(setNs, setName) : null;
+
+    /// <summary>The set as last seen or written, or null when the cache cannot say (not listed yet); absent sets come back as (true, null).</summary>
+    public (bool Known, V1Alpha1SigningKeySet? Set) TryGetSet(string ns, string name)
+    {
+        if (_sets.Count == 0 || !_sets.TrueForAll(i => i.HasSynced))
+            return (false, null);
+        var cached = _sets.Select(i => i.Get(ns, name)).FirstOrDefault(s => s is not null);
+        if (_written.TryGetValue((ns, name), out var written))
+        {
+            if (cached is not null && cached.Metadata.ResourceVersion == written.Over)
+                return (true, Copy(written.Written));
+            _written.TryRemove(new KeyValuePair<(string, string), (string?, V1Alpha1SigningKeySet)>((ns, name), written));
+        }
+
+        return (true, cached is null ? null : Copy(cached));
+    }
+
+    /// <summary>Records a write of the set (<paramref name="over"/>: the resourceVersion it replaced).</summary>
+    public void Wrote(string? over, V1Alpha1SigningKeySet written) =>
+        _written[(written.Metadata.NamespaceProperty, written.Metadata.Name)] = (over, Copy(written));
+
+    public void Forget(string ns, string name) => _written.TryRemove((ns, name), out _);
+
+    /// <summary>The labelled ConfigMap, absent (Known, null), or unknown (the namespace is not watched or not listed yet).</summary>
+    public (bool Known, V1ConfigMap? ConfigMap) TryGetConfigMap(string ns, string name)
+    {
+        var informer = For(_configMaps, ns);
+        if (informer is null)
+            return (false, null);
+        return informer.Get(ns, name) is { } cm ? (true, Copy(cm)) : (true, null);
+    }
+
+    /// <summary>The labelled Secret (its metadata is what callers use), absent (Known, null), or unknown.</summary>
+    public (bool Known, V1Secret? Secret) TryGetSecret(string ns, string name)
+    {
+        var informer = For(_secrets, ns);
+        if (informer is null)
+            return (false, null);
+        return informer.Get(ns, name) is { } secret ? (true, Copy(secret)) : (true, null);
+    }
+
+    /// <summary>The JWKS copies of a set in every watched namespace, or null when the cache cannot say.</summary>
+    public IReadOnlyList<V1ConfigMap>? JwksCopies(string setNamespace, string setName) => ByRole(_configMaps, setNamespace, setName, "jwks");
+
+    /// <summary>The signing Secrets of a set (the current one and any under an earlier name), or null when the cache cannot say.</summary>
+    public IReadOnlyList<V1Secret>? SigningSecrets(string setNamespace, string setName) => ByRole(_secrets, setNamespace, setName, "signing");
+
+    private static List<T>? ByRole<T>(List<(string? Namespace, ResourceInformer<T> Informer)> informers, string setNamespace, string setName, string role)
+        where T : IKubernetesObject<V1ObjectMeta>
+    {
+        if (informers.Count == 0 || !informers.TrueForAll(c => c.Informer.HasSynced))
+            return null;
+        var found = new List<T>();
+        foreach (var (_, informer) in informers)
+        {
+            foreach (var item in informer.ByIndex(SetKey(setNamespace, setName)))
+            {
+                if (item.Metadata.Labels is { } labels && labels.TryGetValue(Labels.Role, out var value) && value == role)
+                    found.Add(Copy(item));
+            }
+        }
+
+        return found;
+    }
+
+    private static ResourceInformer<T>? For<T>(List<(string? Namespace, ResourceInformer<T> Informer)> informers, string ns)
+        where T : IKubernetesObject<V1ObjectMeta>
+    {
+        foreach (var (scope, informer) in informers)
+        {
+            if ((scope is null || scope == ns) && informer.HasSynced)
+                return informer;
+        }
+
+        return null;
+    }
+
+    private static T Copy<T>(T item) => KubernetesJson.Deserialize<T>(KubernetesJson.Serialize(item));
+}
