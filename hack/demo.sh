@@ -25,41 +25,9 @@ elif [ -n "$KUBECTL" ] && "$KUBECTL" config current-context >/dev/null 2>&1 && "
   echo "== using the current kube context: $("$KUBECTL" config current-context)"
 else
   echo "== no reachable kube context: starting a throwaway control plane in $work"
-  eval "$(hack/envtest-assets.sh)"
-  [ -x "$KUBEBUILDER_ASSETS/kubectl" ] && KUBECTL="$KUBEBUILDER_ASSETS/kubectl"
-  [ -n "$KUBECTL" ] || { echo "error: no kubectl found" >&2; exit 1; }
-  port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-40000 -n 1; }
-  etcd_port=$(port); peer_port=$(port); api_port=$(port)
-  token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  echo "$token,demo-admin,demo-admin,\"system:masters\"" > "$work/tokens.csv"
-  openssl genrsa -out "$work/sa.key" 2048 2>/dev/null
-  "$KUBEBUILDER_ASSETS/etcd" --name demo --data-dir "$work/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-    --initial-cluster "demo=http://127.0.0.1:$peer_port" > "$work/etcd.log" 2>&1 &
-  pids+=($!)
-  "$KUBEBUILDER_ASSETS/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 \
-    --advertise-address 127.0.0.1 --secure-port "$api_port" --insecure-port 0 --cert-dir "$work/certs" \
-    --service-account-key-file "$work/sa.key" --service-account-signing-key-file "$work/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc --token-auth-file "$work/tokens.csv" \
-    --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 > "$work/kube-apiserver.log" 2>&1 &
-  pids+=($!)
-  kubeconfig="$work/kubeconfig"
-  cat > "$kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: demo, cluster: {server: "https://127.0.0.1:$api_port", insecure-skip-tls-verify: true}}]
-users: [{name: demo-admin, user: {token: "$token"}}]
-contexts: [{name: demo, context: {cluster: demo, user: demo-admin}}]
-current-context: demo
-KC
-  printf '== waiting for kube-apiserver on 127.0.0.1:%s ' "$api_port"
-  for _ in $(seq 1 120); do
-    "$KUBECTL" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1 && break
-    printf .; sleep 0.5
-  done
-  echo
-  "$KUBECTL" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null || { echo "error: kube-apiserver did not start:" >&2; tail -20 "$work/kube-apiserver.log" >&2; exit 1; }
+  # shellcheck source=hack/lib/control-plane.sh
+  . hack/lib/control-plane.sh
+  start_control_plane "$work" demo
 fi
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# A scale run on a throwaway local control plane (etcd + kube-apiserver, as hack/demo.sh starts them):
+#   hack/scale.sh [N=100] [ALG=ES256]
+# N SigningKeySets are applied before the operator (Release build) starts. It prints: operator start
+# to every set's JWKS published and to every set Ready; the API requests the operator sent, by verb
+# and resource, during convergence and during STEADY_SECONDS (default 300) of steady state; the
+# operator's resident memory (idle with no sets, peak, steady); a rotation storm (every set annotated
+# keyrotator.io/rotate-now at once) and its completion time. UNRELATED_SECRETS=10000 first creates
+# that many unrelated Secrets and reports the operator's memory with them.
+# Progress is read from the operator's own /metrics, so the script's polling adds no API requests;
+# the request counts are the API server's apiserver_request_total, before and after.
+# Numbers from this machine are in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-100}"
+ALG="${2:-ES256}"
+STEADY_SECONDS="${STEADY_SECONDS:-300}"
+UNRELATED_SECRETS="${UNRELATED_SECRETS:-0}"
+PREPUBLISH="${PREPUBLISH:-5s}"
+NS=scale
+work="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-scale.XXXXXX")"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# shellcheck source=hack/lib/control-plane.sh
+. hack/lib/control-plane.sh
+start_control_plane "$work" scale
+k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
+rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# apiserver_request_total for the resources the operator touches, summed by verb and resource.
+requests() {
+  k get --raw /metrics | python3 -c '
+import re, sys, collections
+totals = collections.Counter()
+for line in sys.stdin:
+    if not line.startswith("apiserver_request_total{"):
+        continue
+    labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", line))
+    resource = labels.get("resource", "")
+    if labels.get("subresource"):
+        resource += "/" + labels["subresource"]
+    if resource.split("/")[0] in ("signingkeysets", "configmaps", "secrets", "leases", "events", "namespaces", "tokenreviews", "subjectaccessreviews"):
+        totals[(labels.get("verb", ""), resource)] += float(line.rsplit(" ", 1)[1])
+for (verb, resource), count in sorted(totals.items()):
+    print(f"{verb} {resource} {int(count)}")
+'
+}
+diff_requests() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+def load(path):
+    out = {}
+    for line in open(path):
+        verb, resource, count = line.split()
+        out[(verb, resource)] = int(count)
+    return out
+before, after = load(sys.argv[1]), load(sys.argv[2])
+total = 0
+for key in sorted(after):
+    delta = after[key] - before.get(key, 0)
+    if delta and key[0] != "WATCH":
+        print(f"    {key[0]:<7} {key[1]:<28} {delta}")
+        total += delta
+print(f"    total (without WATCH): {total}")
+PY
+}
+
+echo "== CRD, namespace, $N $ALG sets (prePublish $PREPUBLISH)"
+k apply --validate=false -f config/crds/ >/dev/null
+k wait --for condition=established --timeout=60s crd/signingkeysets.keyrotator.io >/dev/null
+k create namespace "$NS" >/dev/null
+k create namespace idle >/dev/null
+if [ "$UNRELATED_SECRETS" -gt 0 ]; then
+  echo "== $UNRELATED_SECRETS unrelated Secrets (1 KiB each) in namespace $NS"
+  python3 - "$UNRELATED_SECRETS" "$NS" > "$work/unrelated.yaml" <<'PY'
+import sys, base64, os
+n, ns = int(sys.argv[1]), sys.argv[2]
+print("apiVersion: v1\nkind: List\nitems:")
+for i in range(n):
+    data = base64.b64encode(os.urandom(768)).decode()
+    print(f"- apiVersion: v1\n  kind: Secret\n  metadata: {{name: unrelated-{i:05d}, namespace: {ns}}}\n  data: {{blob: {data}}}")
+PY
+  k create -f "$work/unrelated.yaml" >/dev/null
+fi
+python3 - "$N" "$ALG" "$NS" "$PREPUBLISH" > "$work/sets.yaml" <<'PY'
+import sys
+n, alg, ns, pre = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+print("apiVersion: v1\nkind: List\nitems:")
+for i in range(n):
+    print(f"- apiVersion: keyrotator.io/v1alpha1\n  kind: SigningKeySet\n  metadata: {{name: set-{i:04d}, namespace: {ns}}}\n"
+          f"  spec: {{algorithm: {alg}, rotation: {{interval: 24h, prePublish: {pre}}}}}")
+PY
+k create -f "$work/sets.yaml" >/dev/null
+
+echo "== building the operator (Release)"
+dotnet build src/KeyRotator.Operator -c Release -nologo -v q -o "$work/bin" >/dev/null
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+operator() { # namespace port log
+  dotnet "$work/bin/KeyRotator.Operator.dll" --kubeconfig "$kubeconfig" --urls "http://127.0.0.1:$2" \
+    --KeyRotator:WatchNamespaces:0 "$1" --KeyRotator:LeaderElection:Namespace "$1" \
+    --KeyRotator:MinimumPrePublish 00:00:05 --Logging:LogLevel:Default Warning > "$3" 2>&1 &
+  pids+=($!)
+}
+gauge_count() { # metrics-url, python condition on the sample
+  curl -fsS "$1/metrics" 2>/dev/null | python3 -c "
+import sys, re
+names = set()
+for line in sys.stdin:
+    m = re.match(r'(keyrotator_\w+)\{([^}]*)\} (\S+)', line)
+    if not m: continue
+    metric, labels, value = m.group(1), dict(re.findall(r'(\w+)=\"([^\"]*)\"', m.group(2))), float(m.group(3))
+    if $2: names.add(labels.get('name'))
+print(len(names))" 2>/dev/null || echo 0
+}
+
+echo "== idle: an operator watching an empty namespace"
+idle_port=$(port)
+operator idle "$idle_port" "$work/idle.log"
+idle_pid=${pids[-1]}
+until curl -fsS "http://127.0.0.1:$idle_port/readyz" >/dev/null 2>&1; do sleep 0.5; done
+sleep 15
+idle_rss=$(rss_mb "$idle_pid")
+kill "$idle_pid"; wait "$idle_pid" 2>/dev/null || true
+
+requests > "$work/r0"
+op_port=$(port)
+url="http://127.0.0.1:$op_port"
+start=$(now)
+operator "$NS" "$op_port" "$work/operator.log"
+op_pid=${pids[-1]}
+echo "== operator started (pid $op_pid); converging"
+published_at=""; ready_at=""; peak=0
+while [ -z "$ready_at" ]; do
+  kill -0 "$op_pid" 2>/dev/null || { echo "error: the operator exited:" >&2; tail -20 "$work/operator.log" >&2; exit 1; }
+  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+  if [ -z "$published_at" ] && [ "$(gauge_count "$url" "metric == 'keyrotator_keys' and labels.get('state') in ('Pending', 'Active') and value > 0")" -ge "$N" ]; then
+    published_at=$(now)
+  fi
+  if [ -n "$published_at" ] && [ "$(gauge_count "$url" "metric == 'keyrotator_signingkeyset_ready' and value == 1")" -ge "$N" ]; then
+    ready_at=$(now)
+  fi
+  sleep 0.5
+done
+requests > "$work/r1"
+echo "== converged; $STEADY_SECONDS s of steady state"
+steady_end=$(( $(date +%s) + STEADY_SECONDS ))
+while [ "$(date +%s)" -lt "$steady_end" ]; do
+  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+  sleep 5
+done
+steady_rss=$(rss_mb "$op_pid")
+requests > "$work/r2"
+
+echo "== rotation storm: every set annotated keyrotator.io/rotate-now"
+storm_start=$(now)
+k annotate signingkeysets --all -n "$NS" keyrotator.io/rotate-now=storm --overwrite >/dev/null
+until [ "$(gauge_count "$url" "metric == 'keyrotator_keys' and labels.get('state') == 'Retiring' and value > 0")" -ge "$N" ]; do
+  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+  sleep 0.5
+done
+storm_done=$(now)
+requests > "$work/r3"
+
+cat <<REPORT
+
+== KeyRotator scale run: $N $ALG sets, prePublish $PREPUBLISH, $(nproc) cores, $(uname -r)
+  operator start -> every JWKS published : $(since "$start" "$published_at") s
+  operator start -> every set Ready      : $(since "$start" "$ready_at") s
+  rotation storm ($N rotate-now)         : $(since "$storm_start" "$storm_done") s until every new key signs
+  resident memory: idle (no sets) ${idle_rss} MB, peak ${peak} MB, steady ${steady_rss} MB$( [ "$UNRELATED_SECRETS" -gt 0 ] && echo " (with $UNRELATED_SECRETS unrelated Secrets)")
+  API requests during convergence ($(( N )) sets, $(python3 -c "print(round($(since "$start" "$ready_at")))") s):
+$(diff_requests "$work/r0" "$work/r1")
+  API requests during $STEADY_SECONDS s of steady state:
+$(diff_requests "$work/r1" "$work/r2")
+  API requests during the rotation storm:
+$(diff_requests "$work/r2" "$work/r3")
+REPORT
