@@ -462,9 +462,17 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         set.Metadata.Finalizers.Remove(Labels.Finalizer);
+        var over = set.Metadata.ResourceVersion;
         try
         {
-            await _sets.ReplaceAsync(set, CancellationToken.None);
+            var updated = await _sets.ReplaceAsync(set, CancellationToken.None);
+
+            // With the last finalizer gone the API server deletes the set: until the cache hears of it,
+            // the set is gone for this operator (finalizing it again would repeat its Events).
+            if (updated.Metadata.Finalizers is not { Count: > 0 })
+                cache.WroteGone(ns, set.Metadata.Name, over);
+            else
+                cache.Wrote(over, updated);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {

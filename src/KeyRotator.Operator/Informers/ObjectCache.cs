@@ -24,7 +24,7 @@ public sealed class ObjectCache
     /// Read-your-writes for sets: the object the operator last wrote and the resourceVersion it wrote
     /// over. While the cache still holds that older version, the written one is the truth.
     /// </summary>
-    private readonly ConcurrentDictionary<(string Namespace, string Name), (string? Over, V1Alpha1SigningKeySet Written)> _written = new();
+    private readonly ConcurrentDictionary<(string Namespace, string Name), (string? Over, V1Alpha1SigningKeySet? Written)> _written = new();
 
     /// <summary>The index key of a set's JWKS copies.</summary>
     public static string SetKey(string ns, string name) => $"{ns}/{name}";
@@ -58,8 +58,8 @@ public sealed class ObjectCache
         if (_written.TryGetValue((ns, name), out var written))
         {
             if (cached is not null && cached.Metadata.ResourceVersion == written.Over)
-                return (true, Copy(written.Written));
-            _written.TryRemove(new KeyValuePair<(string, string), (string?, V1Alpha1SigningKeySet)>((ns, name), written));
+                return (true, written.Written is null ? null : Copy(written.Written));
+            _written.TryRemove(new KeyValuePair<(string, string), (string?, V1Alpha1SigningKeySet?)>((ns, name), written));
         }
 
         return (true, cached is null ? null : Copy(cached));
@@ -68,6 +68,9 @@ public sealed class ObjectCache
     /// <summary>Records a write of the set (<paramref name="over"/>: the resourceVersion it replaced).</summary>
     public void Wrote(string? over, V1Alpha1SigningKeySet written) =>
         _written[(written.Metadata.NamespaceProperty, written.Metadata.Name)] = (over, Copy(written));
+
+    /// <summary>Records that the operator's write (removing the last finalizer) deleted the set.</summary>
+    public void WroteGone(string ns, string name, string? over) => _written[(ns, name)] = (over, null);
 
     public void Forget(string ns, string name) => _written.TryRemove((ns, name), out _);
 
