@@ -15,6 +15,7 @@ public sealed class VolumeMirror : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _watch;
     private int _version;
+    private int _completed;
 
     private VolumeMirror(string directory, Func<CancellationToken, IAsyncEnumerable<IDictionary<string, byte[]>>> updates)
     {
@@ -24,7 +25,8 @@ public sealed class VolumeMirror : IAsyncDisposable
 
     public string Directory { get; }
 
-    public int Updates => _version;
+    /// <summary>Updates completed: the files are readable through their links.</summary>
+    public int Updates => Volatile.Read(ref _completed);
 
     public static VolumeMirror ForConfigMap(IKubernetes admin, string ns, string name) =>
         new(System.IO.Directory.CreateTempSubdirectory("configmap-").FullName, ct => Select(
@@ -81,6 +83,8 @@ public sealed class VolumeMirror : IAsyncDisposable
             if (!File.Exists(link))
                 File.CreateSymbolicLink(link, Path.Combine("..data", key));
         }
+
+        Interlocked.Increment(ref _completed);
     }
 
     public async ValueTask DisposeAsync()
