@@ -33,7 +33,7 @@ start_control_plane "$work" scale
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
-rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_mb() { local kb; kb=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || true); echo $(( ${kb:-0} / 1024 )); }
 
 # apiserver_request_total for the resources the operator touches, summed by verb and resource.
 requests() {
@@ -149,6 +149,13 @@ while [ -z "$ready_at" ]; do
   fi
   sleep 0.5
 done
+# Converged: every set signs with an active key and the work queue is empty.
+until [ "$(gauge_count "$url" "metric == 'keyrotator_keys' and labels.get('state') == 'Active' and value > 0")" -ge "$N" ] \
+  && curl -fsS "$url/metrics" | grep -q '^keyrotator_workqueue_depth 0'; do
+  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+  sleep 0.5
+done
+signing_at=$(now)
 requests > "$work/r1"
 echo "== converged; $STEADY_SECONDS s of steady state"
 steady_end=$(( $(date +%s) + STEADY_SECONDS ))
@@ -174,9 +181,10 @@ cat <<REPORT
 == KeyRotator scale run: $N $ALG sets, prePublish $PREPUBLISH, $(nproc) cores, $(uname -r)
   operator start -> every JWKS published : $(since "$start" "$published_at") s
   operator start -> every set Ready      : $(since "$start" "$ready_at") s
+  operator start -> every set signing, queue empty : $(since "$start" "$signing_at") s
   rotation storm ($N rotate-now)         : $(since "$storm_start" "$storm_done") s until every new key signs
   resident memory: idle (no sets) ${idle_rss} MB, peak ${peak} MB, steady ${steady_rss} MB$( [ "$UNRELATED_SECRETS" -gt 0 ] && echo " (with $UNRELATED_SECRETS unrelated Secrets)")
-  API requests during convergence ($(( N )) sets, $(python3 -c "print(round($(since "$start" "$ready_at")))") s):
+  API requests during convergence ($(( N )) sets, $(python3 -c "print(round($(since "$start" "$signing_at")))") s):
 $(diff_requests "$work/r0" "$work/r1")
   API requests during $STEADY_SECONDS s of steady state:
 $(diff_requests "$work/r1" "$work/r2")

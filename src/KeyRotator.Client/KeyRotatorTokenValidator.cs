@@ -23,6 +23,25 @@ public sealed class KeyRotatorTokenValidator(
     /// </summary>
     public const int MaximumTokenSizeInBytes = TokenValidationParameters.DefaultMaximumTokenSizeInBytes;
 
+    /// <summary>
+    /// The signature-only parameters of each published key, made once per key (the JWKS snapshot owns
+    /// the keys, so they go when a reload drops the key): a token costs no parameters object.
+    /// </summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonWebKey, TokenValidationParameters> _signatureParameters = [];
+
+    private TokenValidationParameters SignatureOnly(JsonWebKey key) => _signatureParameters.GetValue(key, k => new TokenValidationParameters
+    {
+        IssuerSigningKey = k,
+        ValidAlgorithms = [k.Alg],
+        RequireSignedTokens = true,
+        ValidateIssuerSigningKey = false,
+        ValidateIssuer = false,
+        ValidateAudience = false,
+        ValidateLifetime = false,
+        RequireExpirationTime = false,
+        TryAllIssuerSigningKeys = false,
+    });
+
     public static bool IsAsymmetric(string? alg) =>
         alg is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512" or "ES256" or "ES384" or "ES512";
 
@@ -83,18 +102,7 @@ public sealed class KeyRotatorTokenValidator(
         if (key.Alg != alg)
             return KeyRotatorValidationResult.Failure(FailureReason.AlgRejected, kid, $"key {kid} is for {key.Alg}, not {alg}");
 
-        var signature = await _handler.ValidateTokenAsync(jwt, new TokenValidationParameters
-        {
-            IssuerSigningKey = key,
-            ValidAlgorithms = [alg],
-            RequireSignedTokens = true,
-            ValidateIssuerSigningKey = false,
-            ValidateIssuer = false,
-            ValidateAudience = false,
-            ValidateLifetime = false,
-            RequireExpirationTime = false,
-            TryAllIssuerSigningKeys = false,
-        });
+        var signature = await _handler.ValidateTokenAsync(jwt, SignatureOnly(key));
         if (!signature.IsValid)
             return KeyRotatorValidationResult.Failure(FailureReason.BadSignature, kid, "the signature does not verify");
 
