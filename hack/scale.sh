@@ -109,8 +109,8 @@ operator() { # namespace port log
     --KeyRotator:MinimumPrePublish 00:00:05 --Logging:LogLevel:Default Warning > "$3" 2>&1 &
   pids+=($!)
 }
-gauge_count() { # metrics-url, python condition on the sample
-  curl -fsS "$1/metrics" 2>/dev/null | python3 -c "
+gauge_count() { # metrics-url, python condition on the sample; prints one number (0 when the operator does not answer)
+  { curl -fsS "$1/metrics" 2>/dev/null || true; } | python3 -c "
 import sys, re
 names = set()
 for line in sys.stdin:
@@ -118,7 +118,7 @@ for line in sys.stdin:
     if not m: continue
     metric, labels, value = m.group(1), dict(re.findall(r'(\w+)=\"([^\"]*)\"', m.group(2))), float(m.group(3))
     if $2: names.add(labels.get('name'))
-print(len(names))" 2>/dev/null || echo 0
+print(len(names))" 2>/dev/null | tail -1 | grep . || echo 0
 }
 
 echo "== idle: an operator watching an empty namespace"

@@ -82,6 +82,9 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
 
     private void Store((string?, string) key, T item)
     {
+        // managedFields (server-side apply bookkeeping) are often most of an object's size and nothing
+        // here reads them; an update sent without them leaves the server's copy unchanged.
+        item.Metadata.ManagedFields = null;
         _cache.TryGetValue(key, out var previous);
         _cache[key] = item;
         if (_indexBy is null)
