@@ -20,24 +20,11 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
     /// informer's copy and calls the API server only to write; when the cache is behind (the create
     /// finds the name taken, the replace a newer version) it reads the object and decides again.
     /// </summary>
-    public async Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, SetIdentity owner, CancellationToken cancellationToken)
-    {
-        var (known, cached) = cache.TryGetConfigMap(desired.Metadata.NamespaceProperty, desired.Metadata.Name);
-        if (known)
-        {
-            try
-            {
-                return await ApplyConfigMapAsync(desired, cached, owner, cancellationToken);
-            }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
-            {
-                // The cache was behind: what is there now decides.
-            }
-        }
-
-        var existing = await ReadConfigMapAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken);
-        return await ApplyConfigMapAsync(desired, existing, owner, cancellationToken);
-    }
+    public Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, SetIdentity owner, CancellationToken cancellationToken) =>
+        CacheFirstAsync(
+            cache.TryGetConfigMap(desired.Metadata.NamespaceProperty, desired.Metadata.Name),
+            existing => ApplyConfigMapAsync(desired, existing, owner, cancellationToken),
+            () => ReadConfigMapAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken));
 
     private async Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, V1ConfigMap? existing, SetIdentity owner, CancellationToken cancellationToken)
     {
@@ -60,24 +47,11 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
     }
 
     /// <summary>Makes the Secret match, if it is the set's (or does not exist yet); the informer's copy first, as for ConfigMaps.</summary>
-    public async Task<ApplyResult> ApplySecretAsync(V1Secret desired, SetIdentity owner, CancellationToken cancellationToken)
-    {
-        var (known, cached) = cache.TryGetSecret(desired.Metadata.NamespaceProperty, desired.Metadata.Name);
-        if (known)
-        {
-            try
-            {
-                return await ApplySecretAsync(desired, cached, owner, cancellationToken);
-            }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
-            {
-                // The cache was behind: what is there now decides.
-            }
-        }
-
-        var existing = await ReadSecretAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken);
-        return await ApplySecretAsync(desired, existing, owner, cancellationToken);
-    }
+    public Task<ApplyResult> ApplySecretAsync(V1Secret desired, SetIdentity owner, CancellationToken cancellationToken) =>
+        CacheFirstAsync(
+            cache.TryGetSecret(desired.Metadata.NamespaceProperty, desired.Metadata.Name),
+            existing => ApplySecretAsync(desired, existing, owner, cancellationToken),
+            () => ReadSecretAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken));
 
     private async Task<ApplyResult> ApplySecretAsync(V1Secret desired, V1Secret? existing, SetIdentity owner, CancellationToken cancellationToken)
     {
@@ -97,6 +71,28 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         existing.StringData = null;
         await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
         return ApplyResult.Written;
+    }
+
+    /// <summary>
+    /// Applies against the informer's copy when the cache can say; when it was behind (a create found the
+    /// name taken, a replace met a newer version) the object is read and decides again.
+    /// </summary>
+    private static async Task<ApplyResult> CacheFirstAsync<T>((bool Known, T? Item) cached, Func<T?, Task<ApplyResult>> apply, Func<Task<T?>> read)
+        where T : class
+    {
+        if (cached.Known)
+        {
+            try
+            {
+                return await apply(cached.Item);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                // The cache was behind: what is there now decides.
+            }
+        }
+
+        return await apply(await read());
     }
 
     /// <summary>Writes back a Secret read a moment ago and checked to be the set's (a conflict means someone wrote since: the caller retries).</summary>
