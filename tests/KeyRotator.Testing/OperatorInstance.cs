@@ -34,6 +34,9 @@ public sealed class OperatorInstance : IAsyncDisposable
 
     public OperatorHealth Health => _app.Services.GetRequiredService<OperatorHealth>();
 
+    /// <summary>The operator's object cache (what its informers hold).</summary>
+    public Operator.Informers.ObjectCache Cache => _app.Services.GetRequiredService<Operator.Informers.ObjectCache>();
+
     public Uri BaseAddress { get; private set; } = null!;
 
     public string Identity { get; private set; } = "";

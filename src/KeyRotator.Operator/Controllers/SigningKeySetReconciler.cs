@@ -358,13 +358,19 @@ public sealed partial class SigningKeySetReconciler(
 
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
 
-            SignerMaterial? active = null, next = null;
-            if (plan.ActiveKeyId is { } activeKid)
-                active = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == activeKid), cancellationToken);
-            if (plan.Status.NextKeyId is { } nextKid)
-                next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
-            if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
-                return new PublishOutcome(null, SigningNameConflict(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), AnotherOwner), problems);
+            // The vault is asked for private keys only when the signing Secret needs them written: on a
+            // new active or next key, after a restart, or when someone changed the Secret.
+            if (!signingPublisher.IsCurrent(set, plan.ActiveKeyId, plan.Status.NextKeyId))
+            {
+                SignerMaterial? active = null, next = null;
+                if (plan.ActiveKeyId is { } activeKid)
+                    active = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == activeKid), cancellationToken);
+                if (plan.Status.NextKeyId is { } nextKid)
+                    next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
+                if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
+                    return new PublishOutcome(null, SigningNameConflict(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), AnotherOwner), problems);
+            }
+
             await signingPublisher.RemoveStaleAsync(set, cancellationToken);
             return new PublishOutcome(null, null, problems);
         }
@@ -426,6 +432,7 @@ public sealed partial class SigningKeySetReconciler(
         await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, CancellationToken.None);
         await writer.DeleteOwnedSecretAsync(ns, SigningSecretPublisher.SecretName(set), owner, CancellationToken.None);
         await signingPublisher.RemoveStaleAsync(set, CancellationToken.None);
+        signingPublisher.Forget(set.Metadata.Uid);
 
         var deleteKeys = set.Spec.DeletionPolicy == "Delete";
         if (KeySetSpecRules.RemovalContext(set, _policyOptions) is not { } context)

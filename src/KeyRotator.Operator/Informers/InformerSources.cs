@@ -85,6 +85,7 @@ public static class InformerSources
             : kubernetes.CoreV1.WatchListNamespacedConfigMapAsync(ns, allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
                 resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct));
 
+    /// <summary>Managed Secrets, cached without their data (<see cref="SecretData"/>): private keys are not kept in memory.</summary>
     public static ListWatch<V1Secret> Secrets(IKubernetes kubernetes, string? ns) => new(
         $"managed secrets in {ns ?? "all namespaces"}",
         async ct =>
@@ -92,13 +93,19 @@ public static class InformerSources
             var list = ns is null
                 ? await kubernetes.CoreV1.ListSecretForAllNamespacesAsync(labelSelector: Labels.ManagedBySelector, cancellationToken: ct)
                 : await kubernetes.CoreV1.ListNamespacedSecretAsync(ns, labelSelector: Labels.ManagedBySelector, cancellationToken: ct);
-            return (list.Items, list.Metadata.ResourceVersion);
+            return ([.. list.Items.Select(SecretData.Strip)], list.Metadata.ResourceVersion);
         },
-        (resourceVersion, timeoutSeconds, onError, ct) => ns is null
+        (resourceVersion, timeoutSeconds, onError, ct) => Stripped(ns is null
             ? kubernetes.CoreV1.WatchListSecretForAllNamespacesAsync(allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
                 resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct)
             : kubernetes.CoreV1.WatchListNamespacedSecretAsync(ns, allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
-                resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct));
+                resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct)));
+
+    private static async IAsyncEnumerable<(WatchEventType, V1Secret)> Stripped(IAsyncEnumerable<(WatchEventType, V1Secret)> events)
+    {
+        await foreach (var (type, secret) in events)
+            yield return (type, secret is null ? secret! : SecretData.Strip(secret));
+    }
 }
 
 /// <summary>A listed or watched object that does not decode into the operator's model, and why.</summary>

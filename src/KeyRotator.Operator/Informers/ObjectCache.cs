@@ -26,6 +26,9 @@ public sealed class ObjectCache
     /// </summary>
     private readonly ConcurrentDictionary<(string Namespace, string Name), (string? Over, V1Alpha1SigningKeySet? Written)> _written = new();
 
+    /// <summary>The same for Secrets the operator wrote (kept without data, as the informer keeps them).</summary>
+    private readonly ConcurrentDictionary<(string Namespace, string Name), (string? Over, V1Secret Written)> _writtenSecrets = new();
+
     /// <summary>The index key of a set's JWKS copies.</summary>
     public static string SetKey(string ns, string name) => $"{ns}/{name}";
 
@@ -42,6 +45,14 @@ public sealed class ObjectCache
     public void Register(string? ns, ResourceInformer<V1Secret> secrets)
     {
         secrets.IndexBy(SetIndexKey);
+        secrets.Changed += (type, secret) =>
+        {
+            // Any news of the Secret other than the version the write replaced (the write itself, a later
+            // change, a deletion) ends the written copy's reign: from now on the informer knows better.
+            var key = (secret.Metadata.NamespaceProperty, secret.Metadata.Name);
+            if (_writtenSecrets.TryGetValue(key, out var written) && (type == WatchEventType.Deleted || secret.Metadata.ResourceVersion != written.Over))
+                _writtenSecrets.TryRemove(new KeyValuePair<(string, string), (string?, V1Secret)>(key, written));
+        };
         _secrets.Add((ns, secrets));
     }
 
@@ -83,14 +94,40 @@ public sealed class ObjectCache
         return informer.Get(ns, name) is { } cm ? (true, Copy(cm)) : (true, null);
     }
 
-    /// <summary>The labelled Secret (its metadata is what callers use), absent (Known, null), or unknown.</summary>
+    /// <summary>
+    /// The labelled Secret as last seen or written, absent (Known, null), or unknown. Its data is not
+    /// cached: the copy carries <see cref="SecretData.DigestAnnotation"/> instead.
+    /// </summary>
     public (bool Known, V1Secret? Secret) TryGetSecret(string ns, string name)
     {
         var informer = For(_secrets, ns);
         if (informer is null)
             return (false, null);
-        return informer.Get(ns, name) is { } secret ? (true, Copy(secret)) : (true, null);
+        var cached = informer.Get(ns, name);
+        if (_writtenSecrets.TryGetValue((ns, name), out var written))
+        {
+            if (cached?.Metadata.ResourceVersion == written.Over)
+                return (true, Copy(written.Written));
+            _writtenSecrets.TryRemove(new KeyValuePair<(string, string), (string?, V1Secret)>((ns, name), written));
+        }
+
+        return cached is not null ? (true, Copy(cached)) : (true, null);
     }
+
+    /// <summary>
+    /// Records a write of a labelled Secret (<paramref name="over"/>: the resourceVersion it replaced, null
+    /// for a create), so that reads until the informer catches up see it. Its data is not kept.
+    /// </summary>
+    public void WroteSecret(string? over, V1Secret written)
+    {
+        if (written.Metadata?.Labels is not { } labels || !labels.TryGetValue(Labels.ManagedBy, out var by) || by != Labels.ManagedByValue)
+            return;
+        var copy = SecretData.StrippedCopy(written, Copy(written.Metadata));
+        _writtenSecrets[(copy.Metadata.NamespaceProperty, copy.Metadata.Name)] = (over, copy);
+    }
+
+    /// <summary>Every Secret the informers hold (for tests: what a replica keeps in memory).</summary>
+    internal IEnumerable<V1Secret> CachedSecrets => _secrets.SelectMany(s => s.Informer.Items);
 
     /// <summary>The JWKS copies of a set in every watched namespace, or null when the cache cannot say.</summary>
     public IReadOnlyList<V1ConfigMap>? JwksCopies(string setNamespace, string setName) => ByRole(_configMaps, setNamespace, setName, "jwks");

@@ -58,18 +58,20 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         var ns = desired.Metadata.NamespaceProperty;
         if (existing is null)
         {
-            await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken);
+            cache.WroteSecret(null, await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken));
             return ApplyResult.Written;
         }
 
         if (!Ownership.IsOwnedBy(existing.Metadata, owner))
             return ApplyResult.NotOwned;
-        if (MetadataMatches(existing.Metadata, desired.Metadata) && BytesEqual(existing.Data, desired.Data) && existing.Type == desired.Type)
+
+        // The cached copy has no data, only its digest (SecretData): compare digests.
+        if (MetadataMatches(existing.Metadata, desired.Metadata) && SecretData.DigestOf(existing) == SecretData.Digest(desired.Data, desired.Type))
             return ApplyResult.Unchanged;
-        Merge(existing.Metadata, desired.Metadata);
+        Merge(SecretData.WithoutDigest(existing.Metadata), desired.Metadata);
         existing.Data = desired.Data;
         existing.StringData = null;
-        await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
+        await ReplaceOwnedSecretAsync(existing, cancellationToken);
         return ApplyResult.Written;
     }
 
@@ -96,8 +98,11 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
     }
 
     /// <summary>Writes back a Secret read a moment ago and checked to be the set's (a conflict means someone wrote since: the caller retries).</summary>
-    public Task ReplaceOwnedSecretAsync(V1Secret secret, CancellationToken cancellationToken) =>
-        kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
+    public async Task ReplaceOwnedSecretAsync(V1Secret secret, CancellationToken cancellationToken)
+    {
+        var over = secret.Metadata.ResourceVersion;
+        cache.WroteSecret(over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken));
+    }
 
     /// <summary>Deletes the ConfigMap if it is the set's; returns false when a foreign object holds the name.</summary>
     public Task<bool> DeleteOwnedConfigMapAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken) =>
@@ -153,7 +158,7 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         }
     }
 
-    private static bool MetadataMatches(V1ObjectMeta existing, V1ObjectMeta desired) =>
+    internal static bool MetadataMatches(V1ObjectMeta existing, V1ObjectMeta desired) =>
         Contains(existing.Labels, desired.Labels)
         && Contains(existing.Annotations, desired.Annotations)
         && (desired.OwnerReferences ?? []).All(o => existing.OwnerReferences?.Any(e => e.Uid == o.Uid) == true);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using k8s.Models;
 using KeyRotator.Operator.Entities;
@@ -13,6 +14,13 @@ namespace KeyRotator.Operator.Publishing;
 /// </summary>
 public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cache)
 {
+    /// <summary>
+    /// Per set (by UID): the kids and data digest of the signing Secret this replica last published or
+    /// found current. With the informer's digest it answers "is the Secret already right?" without
+    /// reading any private key from the vault.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, (string? Active, string? Next, string Digest)> _published = new(StringComparer.Ordinal);
+
     public const string KidKey = "kid";
     public const string AlgKey = "alg";
     public const string PrivateKeyKey = "private-key.pem";
@@ -23,8 +31,36 @@ public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cach
 
     public static string SecretName(V1Alpha1SigningKeySet set) => set.Spec.SigningSecretName ?? $"{set.Metadata.Name}-signing";
 
-    public Task<ApplyResult> PublishAsync(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next, CancellationToken cancellationToken) =>
-        writer.ApplySecretAsync(Desired(set, active, next), SetIdentity.Of(set), cancellationToken);
+    public async Task<ApplyResult> PublishAsync(V1Alpha1SigningKeySet set, SignerMaterial? active, SignerMaterial? next, CancellationToken cancellationToken)
+    {
+        var desired = Desired(set, active, next);
+        var result = await writer.ApplySecretAsync(desired, SetIdentity.Of(set), cancellationToken);
+        if (result == ApplyResult.NotOwned)
+            _published.TryRemove(set.Metadata.Uid, out _);
+        else
+            _published[set.Metadata.Uid] = (active?.Kid, next?.Kid, SecretData.Digest(desired.Data, desired.Type));
+        return result;
+    }
+
+    /// <summary>
+    /// True when the set's signing Secret, as the informer (or this replica's last write) has it, holds
+    /// exactly what this replica last published for these kids: publishing again would change nothing,
+    /// so the vault need not be asked for the private keys. False whenever in doubt (no record after a
+    /// restart, the cache cannot say, someone changed the Secret): then the caller publishes.
+    /// </summary>
+    public bool IsCurrent(V1Alpha1SigningKeySet set, string? activeKid, string? nextKid)
+    {
+        if (!_published.TryGetValue(set.Metadata.Uid, out var last) || last.Active != activeKid || last.Next != nextKid)
+            return false;
+        var (known, existing) = cache.TryGetSecret(set.Metadata.NamespaceProperty, SecretName(set));
+        return known && existing is not null
+            && Ownership.IsOwnedBy(existing.Metadata, SetIdentity.Of(set))
+            && ObjectWriter.MetadataMatches(existing.Metadata, DesiredMetadata(set, activeKid))
+            && SecretData.DigestOf(existing) == last.Digest;
+    }
+
+    /// <summary>The set is gone: nothing to remember about its signing Secret.</summary>
+    public void Forget(string uid) => _published.TryRemove(uid, out _);
 
     /// <summary>
     /// Deletes the signing Secrets this set wrote under an earlier spec.signingSecretName: nobody reads
@@ -66,22 +102,19 @@ public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cach
             Add(data, NextKeyReferenceKey, next.KeyReference);
         }
 
-        return new V1Secret
-        {
-            Metadata = new V1ObjectMeta
-            {
-                Name = SecretName(set),
-                NamespaceProperty = set.Metadata.NamespaceProperty,
-                Labels = Labels.For(set.Metadata.NamespaceProperty, set.Metadata.Name, "signing"),
-                Annotations = active is null
-                    ? new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Metadata.Uid }
-                    : new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Metadata.Uid, [Labels.ActiveKidAnnotation] = active.Kid },
-                OwnerReferences = [JwksPublisher.OwnerReferenceFor(set)],
-            },
-            Type = "Opaque",
-            Data = data,
-        };
+        return new V1Secret { Metadata = DesiredMetadata(set, active?.Kid), Type = "Opaque", Data = data };
     }
+
+    private static V1ObjectMeta DesiredMetadata(V1Alpha1SigningKeySet set, string? activeKid) => new()
+    {
+        Name = SecretName(set),
+        NamespaceProperty = set.Metadata.NamespaceProperty,
+        Labels = Labels.For(set.Metadata.NamespaceProperty, set.Metadata.Name, "signing"),
+        Annotations = activeKid is null
+            ? new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Metadata.Uid }
+            : new Dictionary<string, string> { [Labels.SetUidAnnotation] = set.Metadata.Uid, [Labels.ActiveKidAnnotation] = activeKid },
+        OwnerReferences = [JwksPublisher.OwnerReferenceFor(set)],
+    };
 
     private static void Add(Dictionary<string, byte[]> data, string key, string? value)
     {

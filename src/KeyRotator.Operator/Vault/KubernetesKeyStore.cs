@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -8,6 +9,7 @@ using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Vault;
@@ -17,10 +19,17 @@ namespace KeyRotator.Operator.Vault;
 /// ("&lt;set&gt;-keyrotator-keys"), owned by the set's UID, one entry per rotation generation. A Secret of that
 /// name that belongs to anything else (an application's Secret, the keys of an earlier set of the same
 /// name) is a NameConflict: it is never read as this set's keys, never written.
+/// The Secret is read when a key's private half is needed (to store a new key, to publish a signing key,
+/// to disable or delete one). Listing the keys reads it only when it changed: the public half of what
+/// was last read or written is remembered per set with the Secret's resourceVersion, and the informer
+/// (which caches the Secret without data) says whether that version is still the current one.
 /// </summary>
-public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time) : IKeyStore
+public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, TimeProvider time) : IKeyStore
 {
     private const int MaxConflictRetries = 5;
+
+    /// <summary>Per set UID: the key-store Secret's resourceVersion (null: there was none) and its entries without private keys.</summary>
+    private readonly ConcurrentDictionary<string, (string? ResourceVersion, IReadOnlyList<Entry> Entries)> _known = new(StringComparer.Ordinal);
 
     public string Provider => "Kubernetes";
 
@@ -28,15 +37,41 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
 
     public async Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken)
     {
-        var secret = await ReadAsync(set, cancellationToken);
-        return secret is null ? [] : Entries(secret).Select(e => e.ToStoredKey(set)).ToList();
+        var entries = KnownEntries(set) ?? Remember(set, await ReadAsync(set, cancellationToken));
+        return [.. entries.Select(e => e.ToStoredKey(set))];
+    }
+
+    /// <summary>The entries remembered for the set, if the cache says the Secret is still the version they came from.</summary>
+    private IReadOnlyList<Entry>? KnownEntries(KeySetContext set)
+    {
+        var (known, cached) = cache.TryGetSecret(set.Namespace, SecretName(set.Name));
+        return known && _known.TryGetValue(set.Uid, out var last) && last.ResourceVersion == cached?.Metadata.ResourceVersion ? last.Entries : null;
+    }
+
+    /// <summary>Remembers the public half of what was just read or written (null: there is no Secret).</summary>
+    private IReadOnlyList<Entry> Remember(KeySetContext set, V1Secret? secret)
+    {
+        IReadOnlyList<Entry> entries = secret is null ? [] : [.. Entries(secret).Select(e => e with { Pkcs8 = null })];
+        _known[set.Uid] = (secret?.Metadata.ResourceVersion, entries);
+        return entries;
+    }
+
+    /// <summary>Records a write the operator made, for the cache (read-your-writes) and for the list.</summary>
+    private void Wrote(KeySetContext set, string? over, V1Secret written)
+    {
+        cache.WroteSecret(over, written);
+        Remember(set, written);
     }
 
     public async Task<StoredKey> CreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
-            var secret = await ReadAsync(set, cancellationToken);
+            // The first key of a set: when the cache and the last read agree that there is no Secret yet, create
+            // it without reading (a name taken meanwhile answers 409, and the next attempt reads).
+            var secret = attempt == 0 && KnownEntries(set) is [] && _known.TryGetValue(set.Uid, out var last) && last.ResourceVersion is null
+                ? null
+                : await ReadAsync(set, cancellationToken);
             var existing = secret is null ? null : Entries(secret).FirstOrDefault(e => e.Generation == generation);
             if (existing is not null)
                 return existing.ToStoredKey(set);
@@ -61,13 +96,14 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
                         Data = new Dictionary<string, byte[]>(),
                     };
                     secret.Data[EntryName(generation)] = entry.ToBytes();
-                    await kubernetes.CoreV1.CreateNamespacedSecretAsync(secret, set.Namespace, cancellationToken: cancellationToken);
+                    Wrote(set, null, await kubernetes.CoreV1.CreateNamespacedSecretAsync(secret, set.Namespace, cancellationToken: cancellationToken));
                 }
                 else
                 {
                     secret.Data ??= new Dictionary<string, byte[]>();
                     secret.Data[EntryName(generation)] = entry.ToBytes();
-                    await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+                    var over = secret.Metadata.ResourceVersion;
+                    Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
                 }
 
                 return entry.ToStoredKey(set);
@@ -86,6 +122,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
     public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken)
     {
         var secret = await ReadAsync(set, cancellationToken);
+        Remember(set, secret);
         var entry = (secret is null ? null : Entries(secret).FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null))
             ?? throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" };
         var pem = PemEncodingText(Convert.FromBase64String(entry.Pkcs8!));
@@ -101,6 +138,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
 
     public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
     {
+        _known.TryRemove(set.Uid, out _);
         var secret = await ReadAsync(set, cancellationToken);
         if (secret is null)
             return;
@@ -168,7 +206,8 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, TimeProvider time
             secret.Data = after.ToDictionary(e => EntryName(e.Generation), e => e.ToBytes());
             try
             {
-                await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
+                var over = secret.Metadata.ResourceVersion;
+                Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
                 return;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt < MaxConflictRetries)

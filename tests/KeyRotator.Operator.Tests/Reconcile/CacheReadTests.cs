@@ -1,18 +1,19 @@
 using System.Collections.Concurrent;
+using k8s;
 using KeyRotator.Testing;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 
 /// <summary>
 /// A reconcile reads the set and what it publishes from the informers: once a set has converged, the
-/// reconciles that follow send the API server no LIST and no GET of the set, its JWKS ConfigMaps or its
-/// signing Secret (only watches stay open). The one read left is the vault itself, which for the
-/// Kubernetes provider is the key-store Secret.
+/// reconciles that follow send the API server no LIST and no GET at all (only watches stay open), not
+/// even of the key-store Secret, whose private keys are read only when one must be written somewhere.
+/// Secrets are cached without their data, so no replica holds private keys it is not using.
 /// </summary>
 public sealed class CacheReadTests(KubernetesEnvironment env)
 {
     [Fact]
-    public async Task Reconciles_of_a_converged_set_read_only_the_vault_from_the_API_server()
+    public async Task Reconciles_of_a_converged_set_send_no_reads_to_the_API_server()
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("cache-reads", ct);
@@ -38,8 +39,46 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
             await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Reconciles), r => r >= reconciled, TimeSpan.FromSeconds(10), "a reconcile", ct);
         }
 
-        var keyStore = $"GET /api/v1/namespaces/{ns}/secrets/auth-keyrotator-keys";
-        Assert.True(reads.Seen.All(r => r == keyStore), "reads during steady-state reconciles:\n" + string.Join('\n', reads.Seen.Where(r => r != keyStore)));
+        Assert.True(reads.Seen.IsEmpty, "reads during steady-state reconciles:\n" + string.Join('\n', reads.Seen));
+    }
+
+    [Fact]
+    public async Task Secrets_are_cached_without_their_data_and_a_changed_signing_Secret_is_still_put_back()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("cache-nodata", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var reads = new ReadRecorder();
+        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reads]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var (kid, pem, _) = await scenario.SigningAsync("auth-signing");
+        Assert.Equal(set.Status!.ActiveKeyId, kid);
+        Assert.NotNull(pem);
+
+        // What the replica keeps: the signing Secret and the key store, by name and digest, no data.
+        var cached = op.Cache.CachedSecrets.ToList();
+        Assert.Contains(cached, s => s.Metadata.Name == "auth-signing");
+        Assert.Contains(cached, s => s.Metadata.Name == "auth-keyrotator-keys");
+        Assert.All(cached, s =>
+        {
+            Assert.Null(s.Data);
+            Assert.Null(s.StringData);
+            Assert.True(s.Metadata.Annotations?.ContainsKey(Operator.Informers.SecretData.DigestAnnotation), s.Metadata.Name);
+        });
+
+        // The digest lives only in memory: the API server's copies never carry it.
+        var signing = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-signing", ns, cancellationToken: ct);
+        Assert.False(signing.Metadata.Annotations?.ContainsKey(Operator.Informers.SecretData.DigestAnnotation) ?? false);
+
+        // Someone overwrites the private key: the digest differs, the operator reads the vault and puts it back.
+        reads.Clear();
+        signing.Data[Operator.Publishing.SigningSecretPublisher.PrivateKeyKey] = System.Text.Encoding.UTF8.GetBytes("not a key");
+        await env.Admin.CoreV1.ReplaceNamespacedSecretAsync(signing, "auth-signing", ns, cancellationToken: ct);
+        await Eventually.HoldsAsync(() => scenario.SigningAsync("auth-signing"), s => s.Pem == pem, TimeSpan.FromSeconds(20), "the signing Secret put back", ct);
+        Assert.Contains($"GET /api/v1/namespaces/{ns}/secrets/auth-keyrotator-keys", reads.Seen);
+        var restored = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-signing", ns, cancellationToken: ct);
+        Assert.False(restored.Metadata.Annotations?.ContainsKey(Operator.Informers.SecretData.DigestAnnotation) ?? false);
     }
 
     /// <summary>Records the GETs and LISTs (not the watches) of sets, ConfigMaps and Secrets.</summary>
