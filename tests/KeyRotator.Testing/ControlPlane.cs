@@ -18,10 +18,13 @@ public sealed class ControlPlane : IAsyncDisposable
     private readonly List<ManagedProcess> _processes = [];
     private Process? _watchdog;
 
-    private ControlPlane(string root, string assets)
+    private readonly IReadOnlyList<string> _apiServerArgs;
+
+    private ControlPlane(string root, string assets, IReadOnlyList<string> apiServerArgs)
     {
         _root = root;
         Assets = assets;
+        _apiServerArgs = apiServerArgs;
         AdminToken = NewToken();
         OperatorToken = NewToken();
     }
@@ -52,10 +55,11 @@ public sealed class ControlPlane : IAsyncDisposable
         return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "etcd")) && File.Exists(Path.Combine(d, "kube-apiserver")));
     }
 
-    public static async Task<ControlPlane> StartAsync(string assets, CancellationToken cancellationToken)
+    /// <summary>Starts etcd and kube-apiserver; <paramref name="apiServerArgs"/> are added to kube-apiserver's flags.</summary>
+    public static async Task<ControlPlane> StartAsync(string assets, CancellationToken cancellationToken, IReadOnlyList<string>? apiServerArgs = null)
     {
         var root = Directory.CreateTempSubdirectory("keyrotator-envtest-").FullName;
-        var plane = new ControlPlane(root, assets);
+        var plane = new ControlPlane(root, assets, apiServerArgs ?? []);
         try
         {
             await plane.StartProcessesAsync(cancellationToken);
@@ -126,6 +130,7 @@ public sealed class ControlPlane : IAsyncDisposable
             "--authorization-mode=RBAC",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
+            .. _apiServerArgs,
         ], Path.Combine(_root, "kube-apiserver.log"));
         _processes.Add(apiserver);
         StartWatchdog();

@@ -15,6 +15,14 @@ namespace KeyRotator.Testing;
 /// </summary>
 public sealed class KubernetesEnvironment : IAsyncLifetime
 {
+    private string[] _apiServerArgs = [];
+
+    /// <summary>
+    /// An environment of a test's own (initialize and dispose it in the test) on a control plane whose
+    /// kube-apiserver runs with <paramref name="flags"/> besides the usual ones.
+    /// </summary>
+    public static KubernetesEnvironment WithApiServerFlags(params string[] flags) => new() { _apiServerArgs = flags };
+
     public const string ExternalKubeconfigVariable = "KEYROTATOR_TEST_KUBECONFIG";
 
     private readonly List<string> _namespaces = [];
@@ -38,7 +46,8 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         using var startup = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        if (Environment.GetEnvironmentVariable(ExternalKubeconfigVariable) is { Length: > 0 } kubeconfig)
+        // A test that asks for kube-apiserver flags of its own always gets a control plane of its own.
+        if (_apiServerArgs.Length == 0 && Environment.GetEnvironmentVariable(ExternalKubeconfigVariable) is { Length: > 0 } kubeconfig)
         {
             AdminConfig = KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig);
             Description = $"the cluster in {kubeconfig}";
@@ -49,7 +58,7 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
                 "No etcd and kube-apiserver for the integration tests. Run `eval \"$(hack/envtest-assets.sh)\"` " +
                 "(builds them once on Debian and caches them), point KUBEBUILDER_ASSETS at a directory holding both " +
                 "(for example from setup-envtest), or set " + ExternalKubeconfigVariable + " to test against an existing cluster.");
-            _controlPlane = await ControlPlane.StartAsync(assets, startup.Token);
+            _controlPlane = await ControlPlane.StartAsync(assets, startup.Token, _apiServerArgs);
             AdminConfig = _controlPlane.ConfigFor(_controlPlane.AdminToken);
             Description = $"envtest control plane at {_controlPlane.Server} (binaries in {assets})";
         }

@@ -59,7 +59,7 @@ public sealed class OperatorInstance : IAsyncDisposable
 
         var app = OperatorApp.Build([.. args], services =>
         {
-            services.AddSingleton<IKubernetes>(_ => new Kubernetes(clientConfig ?? env.OperatorConfig, [.. handlers ?? []]));
+            services.AddSingleton(s => OperatorApp.KubernetesClient(s, clientConfig ?? env.OperatorConfig, handlers));
             services.AddLogging(b => b.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
             services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
             configure?.Invoke(services);

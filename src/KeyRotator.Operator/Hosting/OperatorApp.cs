@@ -36,11 +36,15 @@ public static class OperatorApp
             .Validate(o => o.AzureKeyVault.SoftwareCreatesPer10Seconds is > 0 and <= KeyVaultCreateLimiter.SoftwareCreates, "KeyRotator:AzureKeyVault:SoftwareCreatesPer10Seconds must be between 1 and Key Vault's limit of 20")
             .Validate(o => o.AzureKeyVault.HsmCreatesPer10Seconds is > 0 and <= KeyVaultCreateLimiter.HsmCreates, "KeyRotator:AzureKeyVault:HsmCreatesPer10Seconds must be between 1 and Key Vault's limit of 10")
             .Validate(o => o.AzureKeyVault.MaxRetries is >= 0 and <= 10, "KeyRotator:AzureKeyVault:MaxRetries must be between 0 and 10")
+            .Validate(o => o.Api.Qps >= 0 && double.IsFinite(o.Api.Qps), "KeyRotator:Api:Qps must be 0 (no client-side limit) or a positive number of requests per second")
+            .Validate(o => o.Api.Burst >= 1, "KeyRotator:Api:Burst must be at least 1")
+            .Validate(o => o.Api.MaxRetries is >= 0 and <= 100, "KeyRotator:Api:MaxRetries must be between 0 and 100")
+            .Validate(o => o.Api.MaxRetryDelay > TimeSpan.Zero, "KeyRotator:Api:MaxRetryDelay must be positive")
             .Validate(o => o.AzureKeyVault.NetworkTimeout > TimeSpan.Zero, "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.TryAddSingleton<IKubernetes>(_ => new k8s.Kubernetes(ClientConfiguration(builder.Configuration)));
+        builder.Services.TryAddSingleton<IKubernetes>(s => KubernetesClient(s, ClientConfiguration(builder.Configuration)));
         builder.Services.AddSingleton<ObjectCache>();
         builder.Services.AddSingleton<ObjectWriter>();
         builder.Services.AddSingleton<JwksPublisher>();
@@ -110,6 +114,20 @@ public static class OperatorApp
 
     private static IResult Respond((bool Ok, string Detail) check) =>
         check.Ok ? Results.Text(check.Detail) : Results.Text(check.Detail, statusCode: StatusCodes.Status503ServiceUnavailable);
+
+    /// <summary>
+    /// The operator's Kubernetes client: <paramref name="config"/>, paced by <see cref="ApiRateLimitHandler"/>
+    /// (KeyRotator:Api), then <paramref name="handlers"/> (tests add recorders) nearest the wire.
+    /// </summary>
+    public static IKubernetes KubernetesClient(IServiceProvider services, KubernetesClientConfiguration config, IEnumerable<DelegatingHandler>? handlers = null)
+    {
+        var pacing = new ApiRateLimitHandler(
+            services.GetRequiredService<IOptions<OperatorOptions>>().Value.Api,
+            services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<OperatorMetrics>(),
+            services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("KeyRotator.Operator.Kubernetes"));
+        return new k8s.Kubernetes(config, [pacing, .. handlers ?? []]);
+    }
 
     /// <summary>In a pod: the service account. Elsewhere: --kubeconfig, $KUBECONFIG or ~/.kube/config.</summary>
     private static KubernetesClientConfiguration ClientConfiguration(ConfigurationManager configuration)

@@ -28,6 +28,8 @@ public sealed class OperatorOptions
 
     public LeaderElectionOptions LeaderElection { get; init; } = new();
 
+    public ApiClientOptions Api { get; init; } = new();
+
     public KeyRotator.Operator.Observability.ReportOptions Reports { get; init; } = new();
 
     public AzureKeyVaultOptions AzureKeyVault { get; init; } = new();
@@ -47,4 +49,28 @@ public sealed class AzureKeyVaultOptions
 
     /// <summary>HSM-key creates per vault per 10 s; never above the service limit of 10.</summary>
     public int HsmCreatesPer10Seconds { get; set; } = KeyRotator.Operator.Vault.Azure.KeyVaultCreateLimiter.HsmCreates;
+}
+
+/// <summary>
+/// How fast the operator talks to the Kubernetes API (section KeyRotator:Api), in the manner of
+/// controller-runtime's --kube-api-qps and --kube-api-burst.
+/// </summary>
+public sealed class ApiClientOptions
+{
+    /// <summary>
+    /// Requests per second, on average; 0 (the default) sets no client-side limit. As in controller-runtime
+    /// since v0.21, the API server's own priority and fairness is what protects it: the operator's
+    /// concurrency is already bounded by Workers, and every 429 it gets is waited out and retried.
+    /// Set a limit to be gentler than that on a shared or small control plane.
+    /// </summary>
+    public double Qps { get; set; }
+
+    /// <summary>Requests that may go at once above Qps after a quiet spell.</summary>
+    public int Burst { get; set; } = 100;
+
+    /// <summary>Times a request answered 429 (or 5xx with Retry-After) is sent again before its error reaches the reconcile, which then backs off.</summary>
+    public int MaxRetries { get; set; } = 10;
+
+    /// <summary>The longest wait before one retry, whatever Retry-After asks for.</summary>
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -49,6 +49,8 @@ public sealed class OperatorMetrics
         Leader = factory.CreateGauge("keyrotator_leader", "1 on the replica that holds the lease.");
         Clock = factory.CreateGauge("keyrotator_clock_time_seconds", "The operator's clock, for skew-safe alert arithmetic (time() - this).");
         WatchHealthy = factory.CreateGauge("keyrotator_watch_healthy", "1 while every informer holds a live watch.");
+        ApiThrottled = factory.CreateCounter("keyrotator_api_throttled_total", "Kubernetes API requests held back: by the operator's own rate limit (by=client) or answered 429 by the API server's priority and fairness, then retried (by=server).", ["by"]);
+        ApiThrottledSeconds = factory.CreateCounter("keyrotator_api_throttled_seconds_total", "Time Kubernetes API requests spent waiting on a rate limit before being sent or retried, by whose limit.", ["by"]);
         Registry.AddBeforeCollectCallback(() =>
         {
             Clock.Set(_time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0);
@@ -57,6 +59,10 @@ public sealed class OperatorMetrics
     }
 
     public CollectorRegistry Registry { get; }
+
+    public Counter ApiThrottled { get; }
+
+    public Counter ApiThrottledSeconds { get; }
 
     /// <summary>Runs before each scrape, to sample gauges owned by other components.</summary>
     public event Action? BeforeCollect;
