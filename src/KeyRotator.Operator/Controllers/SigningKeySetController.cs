@@ -8,6 +8,7 @@ using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Vault;
 using KeyRotator.Operator.Scheduling;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -44,6 +45,7 @@ public sealed partial class SigningKeySetController : IDisposable
         EventRecorder events,
         PropagationTracker propagation,
         ObjectCache cache,
+        KeyGenerator keys,
         TimeProvider time,
         IOptions<OperatorOptions> options,
         ILoggerFactory loggers)
@@ -55,6 +57,7 @@ public sealed partial class SigningKeySetController : IDisposable
         _options = options.Value;
         _logger = loggers.CreateLogger<SigningKeySetController>();
         Queue = new WorkQueue<SetKey>(time, baseDelay: TimeSpan.FromMilliseconds(200), maxDelay: TimeSpan.FromMinutes(5));
+        keys.Generated += (ns, name) => Enqueue(new SetKey(ns, name));
 
         var informerLogger = loggers.CreateLogger("KeyRotator.Operator.Informers");
         IEnumerable<string?> scopes = _options.WatchNamespaces.Count == 0 ? [null] : _options.WatchNamespaces.Select(n => (string?)n);

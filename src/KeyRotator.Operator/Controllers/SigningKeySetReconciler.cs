@@ -104,14 +104,23 @@ public sealed partial class SigningKeySetReconciler(
             // steady state free of extra reads.)
             if (await FindNameConflictAsync(set, cancellationToken) is { } conflict)
                 return await HoldAsync(set, "NameConflict", conflict, cancellationToken);
-            try
+            if (store is IPreparesKeys keys && !keys.IsReady(context, generation))
             {
-                stored.Add(await store.CreateAsync(context, generation, cancellationToken));
-                plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
+                // The key is being generated off the workers; this set is reconciled again when it is
+                // ready. Meanwhile everything else goes ahead as planned, revocations and retirements
+                // included: safety never waits for a key to be made.
             }
-            catch (KeyStoreException e)
+            else
             {
-                vaultError = e;
+                try
+                {
+                    stored.Add(await store.CreateAsync(context, generation, cancellationToken));
+                    plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
+                }
+                catch (KeyStoreException e)
+                {
+                    vaultError = e;
+                }
             }
         }
 

@@ -51,6 +51,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<KeyWithdrawer>();
         builder.Services.AddSingleton<SigningSecretPublisher>();
         builder.Services.AddSingleton<EventRecorder>();
+        builder.Services.AddSingleton<KeyGenerator>();
         builder.Services.AddSingleton<IKeyStore, KubernetesKeyStore>();
         builder.Services.AddSingleton<IKeyStore, Pkcs11KeyStore>();
         // Workload identity in the cluster (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE), else the usual chain.

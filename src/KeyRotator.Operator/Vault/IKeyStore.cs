@@ -28,3 +28,13 @@ public interface IKeyStore
     /// <summary>The set is being deleted: remove every key (deletionPolicy Delete) or leave them, detached (Retain).</summary>
     Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A key store whose new keys take long enough to make that a reconcile should not wait for them: it
+/// asks, goes on with what it can do, and is woken when the key is ready.
+/// </summary>
+public interface IPreparesKeys
+{
+    /// <summary>True when <see cref="IKeyStore.CreateAsync"/> for <paramref name="generation"/> would not wait; otherwise starts preparing the key.</summary>
+    bool IsReady(KeySetContext set, long generation);
+}

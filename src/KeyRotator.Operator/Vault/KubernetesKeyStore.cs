@@ -24,7 +24,7 @@ namespace KeyRotator.Operator.Vault;
 /// was last read or written is remembered per set with the Secret's resourceVersion, and the informer
 /// (which caches the Secret without data) says whether that version is still the current one.
 /// </summary>
-public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, TimeProvider time) : IKeyStore
+public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys
 {
     private const int MaxConflictRetries = 5;
 
@@ -32,6 +32,8 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     private readonly ConcurrentDictionary<string, (string? ResourceVersion, IReadOnlyList<Entry> Entries)> _known = new(StringComparer.Ordinal);
 
     public string Provider => "Kubernetes";
+
+    public bool IsReady(KeySetContext set, long generation) => generator.IsReady(set, generation);
 
     public static string SecretName(string setName) => $"{setName}-keyrotator-keys";
 
@@ -76,7 +78,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
             if (existing is not null)
                 return existing.ToStoredKey(set);
 
-            var key = PrivateSigningKey.Generate(set.Policy.Algorithm, set.Policy.RsaKeySize);
+            var key = generator.Take(set, generation);
             var entry = new Entry(key.Kid, set.Policy.Algorithm.Name, generation, time.GetUtcNow(), true, key.PublicJwk.ToJson(), Convert.ToBase64String(key.ExportPkcs8()));
             try
             {
@@ -139,6 +141,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
     {
         _known.TryRemove(set.Uid, out _);
+        generator.Forget(set.Uid);
         var secret = await ReadAsync(set, cancellationToken);
         if (secret is null)
             return;

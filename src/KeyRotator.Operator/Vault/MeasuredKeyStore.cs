@@ -5,9 +5,11 @@ using KeyRotator.Operator.Observability;
 namespace KeyRotator.Operator.Vault;
 
 /// <summary>Times every vault request into keyrotator_vault_request_duration_seconds{provider,operation,outcome}.</summary>
-public sealed class MeasuredKeyStore(IKeyStore inner, OperatorMetrics metrics) : IKeyStore
+public sealed class MeasuredKeyStore(IKeyStore inner, OperatorMetrics metrics) : IKeyStore, IPreparesKeys
 {
     public string Provider => inner.Provider;
+
+    public bool IsReady(KeySetContext set, long generation) => inner is not IPreparesKeys keys || keys.IsReady(set, generation);
 
     public Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken) =>
         Measure("list", () => inner.ListAsync(set, cancellationToken));

@@ -1,0 +1,46 @@
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Reconcile;
+
+/// <summary>
+/// RSA keys are generated off the reconcile workers: a set whose key is still being generated does not
+/// hold a worker, so other sets go ahead meanwhile, and the set is woken when its key is ready.
+/// </summary>
+public sealed class KeyGenerationTests(KubernetesEnvironment env)
+{
+    [Fact]
+    public async Task Sets_waiting_for_RSA_keys_do_not_hold_back_a_set_queued_after_them()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("keygen", ct);
+        var scenario = new OperatorScenario(env, ns);
+
+        // Six RSA-4096 sets (seconds of key generation each on two cores) ahead of one ES256 set, and a
+        // single worker: if the worker generated the keys itself, the ES256 set would come last.
+        const int RsaSets = 6;
+        for (var i = 0; i < RsaSets; i++)
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named($"a-rsa-{i}", ns).WithAlgorithm("RS256", 4096).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("z-ec", ns).WithAlgorithm("ES256").WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+
+        await using var op = await OperatorInstance.StartAsync(env, [ns], settings: [new("KeyRotator:Workers", "1")]);
+        var ec = await scenario.WaitForActiveKeyAsync("z-ec", TimeSpan.FromMinutes(2));
+        var rsaActiveBeforeEc = 0;
+        for (var i = 0; i < RsaSets; i++)
+        {
+            var rsa = await scenario.GetAsync($"a-rsa-{i}");
+            if (rsa.Status?.ActiveKeyId is not null)
+                rsaActiveBeforeEc++;
+        }
+
+        Assert.True(rsaActiveBeforeEc < RsaSets, "every RSA set was signing before the ES256 set queued after them: the worker waited for key generation");
+
+        // And every RSA set gets its key without any further event: the generator wakes it.
+        for (var i = 0; i < RsaSets; i++)
+        {
+            var rsa = await scenario.WaitForActiveKeyAsync($"a-rsa-{i}", TimeSpan.FromMinutes(3));
+            Assert.Contains(rsa.Status!.Keys!, k => k.State == "Active" && k.Kid == rsa.Status.ActiveKeyId);
+        }
+
+        Assert.NotNull(ec.Status!.ActiveKeyId);
+    }
+}
