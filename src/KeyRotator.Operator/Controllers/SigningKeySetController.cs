@@ -8,8 +8,8 @@ using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
-using KeyRotator.Operator.Vault;
 using KeyRotator.Operator.Scheduling;
+using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
