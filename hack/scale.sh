@@ -6,7 +6,10 @@
 # and resource, during convergence and during STEADY_SECONDS (default 300) of steady state; the
 # operator's resident memory (idle with no sets, peak, steady); a rotation storm (every set annotated
 # keyrotator.io/rotate-now at once) and its completion time. UNRELATED_SECRETS=10000 first creates
-# that many unrelated Secrets and reports the operator's memory with them.
+# that many unrelated Secrets and reports the operator's memory with them. Before the operator starts,
+# a bare client (hack/lib/bare-client.py) sends the same 10 writes per set, to other objects, over
+# WORKERS (default 2, the operator's default too) keep-alive connections: the baseline the
+# convergence target is measured against.
 # Progress is read from the operator's own /metrics, so the script's polling adds no API requests;
 # the request counts are the API server's apiserver_request_total, before and after.
 # Numbers from this machine are in docs/benchmarks.md.
@@ -17,6 +20,7 @@ ALG="${2:-ES256}"
 STEADY_SECONDS="${STEADY_SECONDS:-300}"
 UNRELATED_SECRETS="${UNRELATED_SECRETS:-0}"
 PREPUBLISH="${PREPUBLISH:-5s}"
+WORKERS="${WORKERS:-2}"
 NS=scale
 work="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-scale.XXXXXX")"
 pids=()
@@ -100,13 +104,26 @@ for i in range(n):
 PY
 k create -f "$work/sets.yaml" >/dev/null
 
+echo "== bare-client baseline: $N x 10 writes over $WORKERS connections (namespace bare, no operator)"
+k create namespace bare >/dev/null
+sed -e "s/namespace: $NS/namespace: bare/" -e 's/name: set-/name: bare-/' "$work/sets.yaml" | k create -f - >/dev/null
+bare_seconds=$(python3 hack/lib/bare-client.py "$kubeconfig" bare "$N" "$WORKERS")
+echo "   $bare_seconds s"
+
 echo "== building the operator (Release)"
 dotnet build src/KeyRotator.Operator -c Release -nologo -v q -o "$work/bin" >/dev/null
+keygen_seconds=""
+case "$ALG" in RS*|PS*)
+  echo "== the RSA yardstick: $N RSA-2048 keys generated on $(nproc) threads (bench/KeyRotator.Benchmarks rsa-keygen)"
+  dotnet build bench/KeyRotator.Benchmarks -c Release -nologo -v q -o "$work/bench" >/dev/null
+  keygen_seconds=$(dotnet "$work/bench/KeyRotator.Benchmarks.dll" rsa-keygen "$N" "$(nproc)")
+  echo "   $keygen_seconds s"
+esac
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 operator() { # namespace port log
   dotnet "$work/bin/KeyRotator.Operator.dll" --kubeconfig "$kubeconfig" --urls "http://127.0.0.1:$2" \
     --KeyRotator:WatchNamespaces:0 "$1" --KeyRotator:LeaderElection:Namespace "$1" \
-    --KeyRotator:MinimumPrePublish 00:00:05 --Logging:LogLevel:Default Warning > "$3" 2>&1 &
+    --KeyRotator:MinimumPrePublish 00:00:05 --KeyRotator:Workers "$WORKERS" --Logging:LogLevel:Default Warning > "$3" 2>&1 &
   pids+=($!)
 }
 gauge_count() { # metrics-url, python condition on the sample; prints one number (0 when the operator does not answer)
@@ -159,11 +176,14 @@ signing_at=$(now)
 requests > "$work/r1"
 echo "== converged; $STEADY_SECONDS s of steady state"
 steady_end=$(( $(date +%s) + STEADY_SECONDS ))
+steady_series=()
 while [ "$(date +%s)" -lt "$steady_end" ]; do
   rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+  steady_series+=("$rss")
   sleep 5
 done
 steady_rss=$(rss_mb "$op_pid")
+steady_summary=$(python3 -c "import sys; v=[int(x) for x in sys.argv[1:]]; print(f'first {v[0]} MB, last {v[-1]} MB, min {min(v)} MB, max {max(v)} MB over {len(v)} samples 5 s apart')" "${steady_series[@]}" "$steady_rss")
 requests > "$work/r2"
 
 echo "== rotation storm: every set annotated keyrotator.io/rotate-now"
@@ -180,10 +200,13 @@ cat <<REPORT
 
 == KeyRotator scale run: $N $ALG sets, prePublish $PREPUBLISH, $(nproc) cores, $(uname -r)
   operator start -> every JWKS published : $(since "$start" "$published_at") s
-  operator start -> every set Ready      : $(since "$start" "$ready_at") s
+  operator start -> every set Ready      : $(since "$start" "$ready_at") s (target <= 1.5 x (prePublish + bare client) = $(python3 -c "import re; p='$PREPUBLISH'; v=float(re.sub('[a-z]+','',p)); v*= {'s':1,'m':60,'h':3600}[re.sub('[0-9.]+','',p) or 's']; print(round(1.5*(v+$bare_seconds),1))") s)
+  bare client, the same $(( N * 10 )) writes over $WORKERS connections : $bare_seconds s$( [ -n "$keygen_seconds" ] && echo "
+  $N RSA-2048 keys generated on $(nproc) threads  : $keygen_seconds s (RSA target: every set Ready <= 1.2 x that + prePublish)")
   operator start -> every set signing, queue empty : $(since "$start" "$signing_at") s
   rotation storm ($N rotate-now)         : $(since "$storm_start" "$storm_done") s until every new key signs
   resident memory: idle (no sets) ${idle_rss} MB, peak ${peak} MB, steady ${steady_rss} MB$( [ "$UNRELATED_SECRETS" -gt 0 ] && echo " (with $UNRELATED_SECRETS unrelated Secrets)")
+  resident memory over the steady state: $steady_summary
   API requests during convergence ($(( N )) sets, $(python3 -c "print(round($(since "$start" "$signing_at")))") s):
 $(diff_requests "$work/r0" "$work/r1")
   API requests during $STEADY_SECONDS s of steady state:

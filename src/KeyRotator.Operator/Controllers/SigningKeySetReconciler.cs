@@ -107,8 +107,11 @@ public sealed partial class SigningKeySetReconciler(
             if (store is IPreparesKeys keys && !keys.IsReady(context, generation))
             {
                 // The key is being generated off the workers; this set is reconciled again when it is
-                // ready. Meanwhile everything else goes ahead as planned, revocations and retirements
-                // included: safety never waits for a key to be made.
+                // ready. A set with no key yet has nothing to publish or withdraw meanwhile. Otherwise
+                // everything else goes ahead as planned, revocations and retirements included: safety
+                // never waits for a key to be made.
+                if (stored.Count == 0)
+                    return ReconcileResult.Done;
             }
             else
             {
@@ -371,11 +374,10 @@ public sealed partial class SigningKeySetReconciler(
             // new active or next key, after a restart, or when someone changed the Secret.
             if (!signingPublisher.IsCurrent(set, plan.ActiveKeyId, plan.Status.NextKeyId))
             {
-                SignerMaterial? active = null, next = null;
-                if (plan.ActiveKeyId is { } activeKid)
-                    active = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == activeKid), cancellationToken);
-                if (plan.Status.NextKeyId is { } nextKid)
-                    next = await store.GetSignerMaterialAsync(context, stored.First(k => k.Kid == nextKid), cancellationToken);
+                var wanted = new[] { plan.ActiveKeyId, plan.Status.NextKeyId }.OfType<string>().Select(kid => stored.First(k => k.Kid == kid)).ToList();
+                var materials = wanted.Count == 0 ? [] : await store.GetSignerMaterialsAsync(context, wanted, cancellationToken);
+                var active = materials.FirstOrDefault(m => m.Kid == plan.ActiveKeyId);
+                var next = materials.FirstOrDefault(m => m.Kid == plan.Status.NextKeyId);
                 if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
                     return new PublishOutcome(null, SigningNameConflict(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), AnotherOwner), problems);
             }

@@ -20,6 +20,15 @@ public interface IKeyStore
     /// <summary>What signers get for <paramref name="key"/>: private PEM or a vault reference.</summary>
     Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken);
 
+    /// <summary>What signers get for each of <paramref name="keys"/> (the active and the next key), in one vault read where the vault allows.</summary>
+    async Task<IReadOnlyList<SignerMaterial>> GetSignerMaterialsAsync(KeySetContext set, IReadOnlyList<StoredKey> keys, CancellationToken cancellationToken)
+    {
+        var materials = new List<SignerMaterial>(keys.Count);
+        foreach (var key in keys)
+            materials.Add(await GetSignerMaterialAsync(set, key, cancellationToken));
+        return materials;
+    }
+
     /// <summary>The key can never sign again (retired or revoked).</summary>
     Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken);
 

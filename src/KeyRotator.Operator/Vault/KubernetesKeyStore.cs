@@ -121,14 +121,22 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
         }
     }
 
-    public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken)
+    public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
+        (await GetSignerMaterialsAsync(set, [key], cancellationToken))[0];
+
+    /// <summary>Every key's material from one read of the Secret.</summary>
+    public async Task<IReadOnlyList<SignerMaterial>> GetSignerMaterialsAsync(KeySetContext set, IReadOnlyList<StoredKey> keys, CancellationToken cancellationToken)
     {
         var secret = await ReadAsync(set, cancellationToken);
         Remember(set, secret);
-        var entry = (secret is null ? null : Entries(secret).FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null))
-            ?? throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" };
-        var pem = PemEncodingText(Convert.FromBase64String(entry.Pkcs8!));
-        return new SignerMaterial(key.Kid, entry.Alg, pem, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(entry.Generation)}");
+        var entries = secret is null ? [] : Entries(secret).ToList();
+        return [.. keys.Select(key =>
+        {
+            var entry = entries.FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null)
+                ?? throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" };
+            var pem = PemEncodingText(Convert.FromBase64String(entry.Pkcs8!));
+            return new SignerMaterial(key.Kid, entry.Alg, pem, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(entry.Generation)}");
+        })];
     }
 
     public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>

@@ -20,6 +20,9 @@ public sealed class MeasuredKeyStore(IKeyStore inner, OperatorMetrics metrics) :
     public Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
         Measure("get_signer", () => inner.GetSignerMaterialAsync(set, key, cancellationToken));
 
+    public Task<IReadOnlyList<SignerMaterial>> GetSignerMaterialsAsync(KeySetContext set, IReadOnlyList<StoredKey> keys, CancellationToken cancellationToken) =>
+        Measure("get_signer", () => inner.GetSignerMaterialsAsync(set, keys, cancellationToken));
+
     public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
         Measure("disable", async () => { await inner.DisableAsync(set, kid, cancellationToken); return true; });
 
