@@ -129,7 +129,6 @@ public sealed class KeyRotatorTokenValidator(
         if (jwt.ValidTo - start > options.MaxTokenLifetime)
             return KeyRotatorValidationResult.Failure(FailureReason.Lifetime, kid, $"the token lives {jwt.ValidTo - start}, more than {options.MaxTokenLifetime}");
 
-        var identity = new ClaimsIdentity(jwt.Claims, "KeyRotator", "sub", "role");
-        return KeyRotatorValidationResult.Success(kid, identity, jwt);
+        return KeyRotatorValidationResult.Success(kid, jwt);
     }
 }
