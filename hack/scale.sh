@@ -34,9 +34,11 @@ trap cleanup EXIT
 # shellcheck source=hack/lib/control-plane.sh
 . hack/lib/control-plane.sh
 start_control_plane "$work" scale
+etcd_pid=${pids[0]}; apiserver_pid=${pids[1]}
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
+cpu_s() { awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }  # user+system CPU seconds (USER_HZ 100)
 rss_mb() { local kb; kb=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || true); echo $(( ${kb:-0} / 1024 )); }
 
 # apiserver_request_total for the resources the operator touches, summed by verb and resource.
@@ -148,6 +150,7 @@ idle_rss=$(rss_mb "$idle_pid")
 kill "$idle_pid"; wait "$idle_pid" 2>/dev/null || true
 
 requests > "$work/r0"
+cpu0_api=$(cpu_s "$apiserver_pid"); cpu0_etcd=$(cpu_s "$etcd_pid")
 op_port=$(port)
 url="http://127.0.0.1:$op_port"
 start=$(now)
@@ -173,6 +176,7 @@ until [ "$(gauge_count "$url" "metric == 'keyrotator_keys' and labels.get('state
   sleep 0.5
 done
 signing_at=$(now)
+cpu1_op=$(cpu_s "$op_pid"); cpu1_api=$(cpu_s "$apiserver_pid"); cpu1_etcd=$(cpu_s "$etcd_pid")
 requests > "$work/r1"
 echo "== converged; $STEADY_SECONDS s of steady state"
 steady_end=$(( $(date +%s) + STEADY_SECONDS ))
@@ -207,6 +211,7 @@ cat <<REPORT
   rotation storm ($N rotate-now)         : $(since "$storm_start" "$storm_done") s until every new key signs
   resident memory: idle (no sets) ${idle_rss} MB, peak ${peak} MB, steady ${steady_rss} MB$( [ "$UNRELATED_SECRETS" -gt 0 ] && echo " (with $UNRELATED_SECRETS unrelated Secrets)")
   resident memory over the steady state: $steady_summary
+  CPU seconds during convergence (2 cores: at most $(python3 -c "print(round(2*$(since "$start" "$signing_at"),1))")): operator $cpu1_op, kube-apiserver $(python3 -c "print(round($cpu1_api-$cpu0_api,1))"), etcd $(python3 -c "print(round($cpu1_etcd-$cpu0_etcd,1))")
   API requests during convergence ($(( N )) sets, $(python3 -c "print(round($(since "$start" "$signing_at")))") s):
 $(diff_requests "$work/r0" "$work/r1")
   API requests during $STEADY_SECONDS s of steady state:

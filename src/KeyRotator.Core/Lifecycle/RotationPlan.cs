@@ -33,4 +33,10 @@ public sealed record RotationPlan
 
     /// <summary>When the next transition is due; the scheduler wakes the set then.</summary>
     public DateTimeOffset? NextWakeTime { get; init; }
+
+    /// <summary>
+    /// When the next timed transition is due, leaving out the key to create (which makes
+    /// <see cref="NextWakeTime"/> "now"): the wake-up for a set whose new key is still being made.
+    /// </summary>
+    public DateTimeOffset? NextTimedWakeTime { get; init; }
 }

@@ -367,6 +367,7 @@ public static class RotationPlanner
                 Events = _events,
                 RotationTrigger = _trigger,
                 NextWakeTime = _createGeneration is null ? nextWake : _now,
+                NextTimedWakeTime = nextWake,
             };
         }
 

@@ -97,6 +97,7 @@ public sealed partial class SigningKeySetReconciler(
         var signals = SignalsFor(set);
         var plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
         KeyStoreException? vaultError = null;
+        var keyPending = false;
         if (plan.CreateGeneration is { } generation)
         {
             // No key is made for names the set cannot publish under. (Publishing finds a conflict too, but
@@ -112,6 +113,7 @@ public sealed partial class SigningKeySetReconciler(
                 // never waits for a key to be made.
                 if (stored.Count == 0)
                     return ReconcileResult.Done;
+                keyPending = true;
             }
             else
             {
@@ -175,7 +177,8 @@ public sealed partial class SigningKeySetReconciler(
         await CleanUpVaultAsync(context, store, stored, status, cancellationToken);
 
         // While failures spike, look again soon so that the condition clears once the window is quiet.
-        var wake = plan.NextWakeTime;
+        // (A key still being generated wakes the set itself: until then only the timed transitions count.)
+        var wake = keyPending ? plan.NextTimedWakeTime : plan.NextWakeTime;
         if (spike.Spiking || spike.WindowCount > 0)
         {
             var recheck = time.GetUtcNow() + TimeSpan.FromTicks(Math.Min(spike.Window.Ticks / 10, TimeSpan.FromSeconds(30).Ticks));

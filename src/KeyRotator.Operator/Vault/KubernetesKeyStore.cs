@@ -31,6 +31,13 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     /// <summary>Per set UID: the key-store Secret's resourceVersion (null: there was none) and its entries without private keys.</summary>
     private readonly ConcurrentDictionary<string, (string? ResourceVersion, IReadOnlyList<Entry> Entries)> _known = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Per set UID: the key this reconcile has just created, for the signing Secret it publishes next,
+    /// so that publishing a key just made needs no read. Held for that one reconcile only: the next
+    /// reconcile of the set (which starts with <see cref="ListAsync"/>) drops it.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, SignerMaterial> _fresh = new(StringComparer.Ordinal);
+
     public string Provider => "Kubernetes";
 
     public bool IsReady(KeySetContext set, long generation) => generator.IsReady(set, generation);
@@ -39,6 +46,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
 
     public async Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken)
     {
+        _fresh.TryRemove(set.Uid, out _);
         var entries = KnownEntries(set) ?? Remember(set, await ReadAsync(set, cancellationToken));
         return [.. entries.Select(e => e.ToStoredKey(set))];
     }
@@ -108,6 +116,8 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
                     Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
                 }
 
+                _fresh[set.Uid] = Material(set, entry);
+
                 return entry.ToStoredKey(set);
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt < MaxConflictRetries)
@@ -124,20 +134,22 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
         (await GetSignerMaterialsAsync(set, [key], cancellationToken))[0];
 
-    /// <summary>Every key's material from one read of the Secret.</summary>
+    /// <summary>Every key's material from one read of the Secret (none for a key this reconcile has just created).</summary>
     public async Task<IReadOnlyList<SignerMaterial>> GetSignerMaterialsAsync(KeySetContext set, IReadOnlyList<StoredKey> keys, CancellationToken cancellationToken)
     {
+        if (_fresh.TryRemove(set.Uid, out var fresh) && keys.All(k => k.Kid == fresh.Kid))
+            return [.. keys.Select(_ => fresh)];
         var secret = await ReadAsync(set, cancellationToken);
         Remember(set, secret);
         var entries = secret is null ? [] : Entries(secret).ToList();
         return [.. keys.Select(key =>
-        {
-            var entry = entries.FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null)
-                ?? throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" };
-            var pem = PemEncodingText(Convert.FromBase64String(entry.Pkcs8!));
-            return new SignerMaterial(key.Kid, entry.Alg, pem, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(entry.Generation)}");
-        })];
+            entries.FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null) is { } entry
+                ? Material(set, entry)
+                : throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" })];
     }
+
+    private static SignerMaterial Material(KeySetContext set, Entry entry) =>
+        new(entry.Kid, entry.Alg, PemEncodingText(Convert.FromBase64String(entry.Pkcs8!)), $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(entry.Generation)}");
 
     public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
         // A retired key needs no private half: drop it, keep the public record.
@@ -149,6 +161,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
     {
         _known.TryRemove(set.Uid, out _);
+        _fresh.TryRemove(set.Uid, out _);
         generator.Forget(set.Uid);
         var secret = await ReadAsync(set, cancellationToken);
         if (secret is null)

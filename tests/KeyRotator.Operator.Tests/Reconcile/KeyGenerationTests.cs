@@ -43,4 +43,23 @@ public sealed class KeyGenerationTests(KubernetesEnvironment env)
 
         Assert.NotNull(ec.Status!.ActiveKeyId);
     }
+
+    [Fact]
+    public async Task A_set_rotating_to_an_RSA_key_still_being_generated_is_not_reconciled_in_a_loop()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("keygen-rotate", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithAlgorithm("RS256", 4096).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth", TimeSpan.FromMinutes(2));
+        await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+
+        // While the new 4096-bit key is generated (seconds), the set waits for it rather than coming back at once.
+        var before = op.Controller.Reconciles;
+        await scenario.RotateNowAsync("auth", first.Status!.ActiveKeyId!, ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first.Status.ActiveKeyId, TimeSpan.FromMinutes(2), "the new key signing", ct);
+        var reconciles = op.Controller.Reconciles - before;
+        Assert.True(reconciles < 30, $"{reconciles} reconciles for one rotation: the set was requeued in a loop while its key was generated");
+    }
 }
