@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A scale run on a throwaway local control plane (etcd + kube-apiserver, as hack/demo.sh starts them):
 #   hack/scale.sh [N=100] [ALG=ES256]
-# N SigningKeySets are applied before the operator (Release build) starts. It prints: operator start
+# N SigningKeySets (RSA ones with rsaKeySize 2048, the yardstick's size) are applied before the operator (Release build) starts. It prints: operator start
 # to every set's JWKS published and to every set Ready; the API requests the operator sent, by verb
 # and resource, during convergence and during STEADY_SECONDS (default 300) of steady state; the
 # operator's resident memory (idle with no sets, peak, steady); a rotation storm (every set annotated
@@ -101,8 +101,9 @@ import sys
 n, alg, ns, pre = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 print("apiVersion: v1\nkind: List\nitems:")
 for i in range(n):
+    size = ", rsaKeySize: 2048" if alg[:2] in ("RS", "PS") else ""
     print(f"- apiVersion: keyrotator.io/v1alpha1\n  kind: SigningKeySet\n  metadata: {{name: set-{i:04d}, namespace: {ns}}}\n"
-          f"  spec: {{algorithm: {alg}, rotation: {{interval: 24h, prePublish: {pre}}}}}")
+          f"  spec: {{algorithm: {alg}{size}, rotation: {{interval: 24h, prePublish: {pre}}}}}")
 PY
 k create -f "$work/sets.yaml" >/dev/null
 
