@@ -14,6 +14,7 @@ namespace KeyRotator.Operator.Tests.Reconcile;
 /// Retry-After) it waits and sends again, and every set converges; with a client-side limit
 /// (KeyRotator:Api:Qps and Burst) it never sends faster than that limit allows.
 /// </summary>
+[Collection(HeavyLoad.Name)]
 public sealed partial class ApiPacingTests(KubernetesEnvironment env)
 {
     private const string FlowControl = "flowcontrol.apiserver.k8s.io";

@@ -6,6 +6,7 @@ namespace KeyRotator.Operator.Tests.Reconcile;
 /// RSA keys are generated off the reconcile workers: a set whose key is still being generated does not
 /// hold a worker, so other sets go ahead meanwhile, and the set is woken when its key is ready.
 /// </summary>
+[Collection(HeavyLoad.Name)]
 public sealed class KeyGenerationTests(KubernetesEnvironment env)
 {
     [Fact]
