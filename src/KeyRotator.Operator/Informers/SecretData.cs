@@ -21,19 +21,16 @@ public static class SecretData
     {
         if (secret.Metadata is null)
             return secret;
-        var digest = Digest(secret.Data, secret.Type);
+        Annotate(secret.Metadata, Digest(secret.Data, secret.Type));
         secret.Data = null;
         secret.StringData = null;
-        secret.Metadata.Annotations ??= new Dictionary<string, string>();
-        secret.Metadata.Annotations[DigestAnnotation] = digest;
         return secret;
     }
 
     /// <summary>A data-less copy of <paramref name="secret"/> around <paramref name="metadata"/> (already a copy).</summary>
     public static V1Secret StrippedCopy(V1Secret secret, V1ObjectMeta metadata)
     {
-        metadata.Annotations ??= new Dictionary<string, string>();
-        metadata.Annotations[DigestAnnotation] = DigestOf(secret);
+        Annotate(metadata, DigestOf(secret));
         return new V1Secret { ApiVersion = secret.ApiVersion, Kind = secret.Kind, Metadata = metadata, Type = secret.Type, Immutable = secret.Immutable };
     }
 
@@ -62,6 +59,12 @@ public static class SecretData
         }
 
         return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static void Annotate(V1ObjectMeta metadata, string digest)
+    {
+        metadata.Annotations ??= new Dictionary<string, string>();
+        metadata.Annotations[DigestAnnotation] = digest;
     }
 
     private static void Append(IncrementalHash hash, byte[] bytes)

@@ -184,8 +184,4 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
 
     private static bool DataEquals(IDictionary<string, string>? a, IDictionary<string, string>? b) =>
         (a?.Count ?? 0) == (b?.Count ?? 0) && Contains(a, b);
-
-    private static bool BytesEqual(IDictionary<string, byte[]>? a, IDictionary<string, byte[]>? b) =>
-        (a?.Count ?? 0) == (b?.Count ?? 0)
-        && (b ?? new Dictionary<string, byte[]>()).All(w => a is not null && a.TryGetValue(w.Key, out var v) && v.AsSpan().SequenceEqual(w.Value));
 }
