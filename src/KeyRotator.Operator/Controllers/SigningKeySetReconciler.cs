@@ -102,10 +102,11 @@ public sealed partial class SigningKeySetReconciler(
         {
             // No key is made for names the set cannot publish under. (Publishing finds a conflict too, but
             // only after the vault has made a key; checking here, not on every reconcile, keeps the
-            // steady state free of extra reads.)
-            if (await FindNameConflictAsync(set, cancellationToken) is { } conflict)
+            // steady state free of extra reads.) A key asked for already was checked when it was asked for.
+            var preparing = store as IPreparesKeys;
+            if (preparing?.IsRequested(context, generation) != true && await FindNameConflictAsync(set, cancellationToken) is { } conflict)
                 return await HoldAsync(set, "NameConflict", conflict, cancellationToken);
-            if (store is IPreparesKeys keys && !keys.IsReady(context, generation))
+            if (preparing is not null && !preparing.IsReady(context, generation))
             {
                 // The key is being generated off the workers; this set is reconciled again when it is
                 // ready. A set with no key yet has nothing to publish or withdraw meanwhile. Otherwise

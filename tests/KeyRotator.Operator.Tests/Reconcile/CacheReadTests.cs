@@ -43,6 +43,24 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task A_new_RSA_set_checks_its_names_once_not_again_when_its_key_has_been_generated()
+    {
+        // The name-conflict check reads the JWKS ConfigMap and the signing Secret before a key is asked
+        // for; the reconcile that the generated key wakes does not repeat it (publishing still refuses a
+        // name taken in between).
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("cache-rsa", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var reads = new ReadRecorder();
+        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reads]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithAlgorithm("RS256", 2048).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+
+        Assert.Equal(1, reads.Seen.Count(r => r == $"GET /api/v1/namespaces/{ns}/configmaps/auth-jwks"));
+        Assert.Equal(1, reads.Seen.Count(r => r == $"GET /api/v1/namespaces/{ns}/secrets/auth-signing"));
+    }
+
+    [Fact]
     public async Task Secrets_are_cached_without_their_data_and_a_changed_signing_Secret_is_still_put_back()
     {
         var ct = TestContext.Current.CancellationToken;
