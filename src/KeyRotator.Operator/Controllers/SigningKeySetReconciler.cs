@@ -123,6 +123,10 @@ public sealed partial class SigningKeySetReconciler(
                     stored.Add(await store.CreateAsync(context, generation, cancellationToken));
                     plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
                 }
+                catch (KeyStoreException e) when (e.Reason == "NameConflict")
+                {
+                    return await HoldAsync(set, "NameConflict", e.Message, cancellationToken);
+                }
                 catch (KeyStoreException e)
                 {
                     vaultError = e;

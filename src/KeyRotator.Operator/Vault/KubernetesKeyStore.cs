@@ -49,9 +49,17 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     public async Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken)
     {
         _fresh.TryRemove(set.Uid, out _);
-        var entries = KnownEntries(set) ?? Remember(set, await ReadAsync(set, cancellationToken));
+        var entries = KnownEntries(set) ?? NoneYet(set) ?? Remember(set, await ReadAsync(set, cancellationToken));
         return [.. entries.Select(e => e.ToStoredKey(set))];
     }
+
+    /// <summary>
+    /// A set this replica has not listed before, whose Secret the informer does not hold: it has no keys
+    /// yet (a new set). A Secret of that name that is not the set's is invisible to the label-selected
+    /// informer; the create answers 409 for it, reads it, and the set reports the NameConflict.
+    /// </summary>
+    private IReadOnlyList<Entry>? NoneYet(KeySetContext set) =>
+        !_known.ContainsKey(set.Uid) && cache.TryGetSecret(set.Namespace, SecretName(set.Name)) is (true, null) ? Remember(set, null) : null;
 
     /// <summary>The entries remembered for the set, if the cache says the Secret is still the version they came from.</summary>
     private IReadOnlyList<Entry>? KnownEntries(KeySetContext set)

@@ -43,7 +43,7 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
     }
 
     [Fact]
-    public async Task A_new_RSA_set_checks_its_names_once_not_again_when_its_key_has_been_generated()
+    public async Task A_new_RSA_set_checks_its_names_once_and_reads_its_key_store_only_to_activate()
     {
         // The name-conflict check reads the JWKS ConfigMap and the signing Secret before a key is asked
         // for; the reconcile that the generated key wakes does not repeat it (publishing still refuses a
@@ -58,6 +58,10 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
 
         Assert.Equal(1, reads.Seen.Count(r => r == $"GET /api/v1/namespaces/{ns}/configmaps/auth-jwks"));
         Assert.Equal(1, reads.Seen.Count(r => r == $"GET /api/v1/namespaces/{ns}/secrets/auth-signing"));
+
+        // The key store is read once, for the private key the signing Secret needs at activation: a new
+        // set's first list trusts the informer's word that there is no key-store Secret yet.
+        Assert.Equal(1, reads.Seen.Count(r => r == $"GET /api/v1/namespaces/{ns}/secrets/auth-keyrotator-keys"));
     }
 
     [Fact]

@@ -98,6 +98,30 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    public async Task A_Secret_someone_else_keeps_under_the_key_store_name_is_never_read_nor_written_and_the_set_reports_NameConflict()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("own-keystore", ct);
+        var scenario = new OperatorScenario(env, ns);
+        var foreign = await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "auth-keyrotator-keys" },
+            Data = new Dictionary<string, byte[]> { ["token"] = Encoding.UTF8.GetBytes("someone else's") },
+        }, ns, cancellationToken: ct);
+        await using var op = await OperatorInstance.StartAsync(env, [ns]);
+
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        var held = await scenario.WaitForReadyReasonAsync("auth", "NameConflict", ct);
+
+        var message = ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message;
+        Assert.Contains($"Secret {ns}/auth-keyrotator-keys", message, StringComparison.Ordinal);
+        Assert.Null(held.Status.ActiveKeyId);
+        var after = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
+        Assert.Equal(foreign.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
+        Assert.Equal("someone else's", Encoding.UTF8.GetString(after.Data["token"]));
+    }
+
+    [Fact]
     public async Task A_signing_Secret_named_like_the_key_store_is_refused_and_no_stored_key_is_lost()
     {
         var ct = TestContext.Current.CancellationToken;
