@@ -100,12 +100,9 @@ public sealed partial class SigningKeySetReconciler(
         var keyPending = false;
         if (plan.CreateGeneration is { } generation)
         {
-            // No key is made for names the set cannot publish under. (Publishing finds a conflict too, but
-            // only after the vault has made a key; checking here, not on every reconcile, keeps the
-            // steady state free of extra reads.) A key asked for already was checked when it was asked for.
+            // Names are checked where they are written: publishing creates without reading, and a name held
+            // by anything else answers 409, is read, and holds the set at NameConflict before a key signs.
             var preparing = store as IPreparesKeys;
-            if (preparing?.IsRequested(context, generation) != true && await FindNameConflictAsync(set, cancellationToken) is { } conflict)
-                return await HoldAsync(set, "NameConflict", conflict, cancellationToken);
             if (preparing is not null && !preparing.IsReady(context, generation))
             {
                 // The key is being generated off the workers; this set is reconciled again when it is
@@ -263,24 +260,10 @@ public sealed partial class SigningKeySetReconciler(
         return withdrawal;
     }
 
-    /// <summary>The set's JWKS ConfigMap or signing Secret name held by something that is not this set's.</summary>
-    private async Task<string?> FindNameConflictAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
-    {
-        var owner = SetIdentity.Of(set);
-        var ns = set.Metadata.NamespaceProperty;
+    /// <summary>Who holds a name that publishing found taken (read when it happens, for the NameConflict message).</summary>
+    private static async Task<string> HolderAsync(Task<V1ObjectMeta?> read) => await read is { } holder ? Ownership.DescribeHolder(holder) : AnotherOwner;
 
-        // The informers hold only labelled objects: one of this set's settles it without a GET; anything
-        // else (absent from the cache, or another set's) is read from the API server.
-        var (_, cachedJwks) = cache.TryGetConfigMap(ns, JwksPublisher.ConfigMapName(set));
-        var jwks = cachedJwks is not null && Ownership.IsOwnedBy(cachedJwks.Metadata, owner) ? cachedJwks : await writer.ReadConfigMapAsync(ns, JwksPublisher.ConfigMapName(set), cancellationToken);
-        if (jwks is not null && !Ownership.IsOwnedBy(jwks.Metadata, owner))
-            return JwksNameConflict(ns, jwks.Metadata.Name, Ownership.DescribeHolder(jwks.Metadata));
-        var (_, cachedSigning) = cache.TryGetSecret(ns, SigningSecretPublisher.SecretName(set));
-        var signing = cachedSigning is not null && Ownership.IsOwnedBy(cachedSigning.Metadata, owner) ? cachedSigning : await writer.ReadSecretAsync(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
-        if (signing is not null && !Ownership.IsOwnedBy(signing.Metadata, owner))
-            return SigningNameConflict(ns, signing.Metadata.Name, Ownership.DescribeHolder(signing.Metadata));
-        return null;
-    }
+    private static async Task<V1ObjectMeta?> MetadataOf<T>(Task<T?> read) where T : class, IMetadata<V1ObjectMeta> => (await read)?.Metadata;
 
     /// <summary>A publishing request the API server refused, named by request and answer (never by content).</summary>
     private static KeyStoreException PublishFailed(HttpOperationException e)
@@ -371,7 +354,10 @@ public sealed partial class SigningKeySetReconciler(
                 if (result != ApplyResult.NotOwned)
                     written.Add(ns);
                 else if (ns == set.Metadata.NamespaceProperty)
-                    return new PublishOutcome(null, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner), []);
+                {
+                    var name = JwksPublisher.ConfigMapName(set);
+                    return new PublishOutcome(null, JwksNameConflict(ns, name, await HolderAsync(MetadataOf(writer.ReadConfigMapAsync(ns, name, cancellationToken)))), []);
+                }
                 else
                     problems.Add(JwksPublisher.Skipped(ns, "NameConflict", JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
             }
@@ -387,7 +373,10 @@ public sealed partial class SigningKeySetReconciler(
                 var active = materials.FirstOrDefault(m => m.Kid == plan.ActiveKeyId);
                 var next = materials.FirstOrDefault(m => m.Kid == plan.Status.NextKeyId);
                 if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
-                    return new PublishOutcome(null, SigningNameConflict(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), AnotherOwner), problems);
+                {
+                    var (ns, name) = (set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set));
+                    return new PublishOutcome(null, SigningNameConflict(ns, name, await HolderAsync(MetadataOf(writer.ReadSecretAsync(ns, name, cancellationToken)))), problems);
+                }
             }
 
             await signingPublisher.RemoveStaleAsync(set, cancellationToken);

@@ -46,7 +46,4 @@ public interface IPreparesKeys
 {
     /// <summary>True when <see cref="IKeyStore.CreateAsync"/> for <paramref name="generation"/> would not wait; otherwise starts preparing the key.</summary>
     bool IsReady(KeySetContext set, long generation);
-
-    /// <summary>True when the key for <paramref name="generation"/> was asked for already (being prepared, or ready).</summary>
-    bool IsRequested(KeySetContext set, long generation);
 }

@@ -41,9 +41,6 @@ public sealed class KeyGenerator : IDisposable
         return _keys.GetOrAdd((set.Uid, generation), _ => Start(set)).IsCompleted;
     }
 
-    /// <summary>True when the key for <paramref name="generation"/> was asked for (being generated, or ready).</summary>
-    public bool IsRequested(KeySetContext set, long generation) => _keys.ContainsKey((set.Uid, generation));
-
     /// <summary>The key for <paramref name="generation"/>: the one generated in the background if there is one, else made now.</summary>
     public PrivateSigningKey Take(KeySetContext set, long generation)
     {

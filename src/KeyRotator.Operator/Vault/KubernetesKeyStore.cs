@@ -42,8 +42,6 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
 
     public bool IsReady(KeySetContext set, long generation) => generator.IsReady(set, generation);
 
-    public bool IsRequested(KeySetContext set, long generation) => generator.IsRequested(set, generation);
-
     public static string SecretName(string setName) => $"{setName}-keyrotator-keys";
 
     public async Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken)

@@ -11,8 +11,6 @@ public sealed class MeasuredKeyStore(IKeyStore inner, OperatorMetrics metrics) :
 
     public bool IsReady(KeySetContext set, long generation) => inner is not IPreparesKeys keys || keys.IsReady(set, generation);
 
-    public bool IsRequested(KeySetContext set, long generation) => inner is IPreparesKeys keys && keys.IsRequested(set, generation);
-
     public Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken) =>
         Measure("list", () => inner.ListAsync(set, cancellationToken));
 
