@@ -168,7 +168,7 @@ while [ -z "$ready_at" ]; do
 done
 # Converged: every set signs with an active key and the work queue is empty.
 until [ "$(sets_with "$url" keyrotator_keys 'state="Active"')" -ge "$N" ] \
-  && curl -fsS "$url/metrics" | grep -q '^keyrotator_workqueue_depth 0'; do
+  && [ "$({ curl -fsS "$url/metrics" 2>/dev/null || true; } | grep -c '^keyrotator_workqueue_depth 0$')" -gt 0 ]; do
   rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
   sleep 0.5
 done
