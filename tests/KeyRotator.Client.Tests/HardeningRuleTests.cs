@@ -37,6 +37,30 @@ public sealed class HardeningRuleTests : IDisposable
         Assert.Empty(_sink.Recorded);
     }
 
+    [Theory]
+    [InlineData("RS256")]
+    [InlineData("PS256")]
+    [InlineData("ES384")]
+    [InlineData("RS512")]
+    public async Task A_token_signed_with_any_published_algorithm_verifies_and_a_flipped_bit_does_not(string alg)
+    {
+        var tokens = new TokenFactory(alg);
+        var path = Path.Combine(_directory, $"jwks-{alg}.json");
+        File.WriteAllText(path, tokens.Jwks());
+        using var jwks = new JwksFileSource(path);
+        var options = new KeyRotatorValidationOptions { JwksPath = path, ClockSkew = TimeSpan.FromSeconds(30), MaxTokenLifetime = TimeSpan.FromMinutes(15) };
+        options.ValidIssuers.Add(TokenFactory.Issuer);
+        options.ValidAudiences.Add(TokenFactory.Audience);
+        var validator = new KeyRotatorTokenValidator(jwks, options, new FakeTimeProvider(new DateTimeOffset(TokenFactory.Now).AddSeconds(10)));
+
+        var good = await validator.ValidateAsync(tokens.Token());
+        var bad = await validator.ValidateAsync(tokens.Token(signature: s => { s[^1] ^= 0x01; return s; }));
+
+        Assert.True(good.IsValid, good.Message);
+        Assert.False(bad.IsValid);
+        Assert.Equal(FailureReason.BadSignature, bad.Reason);
+    }
+
     public static TheoryData<string, FailureReason> BrokenRules => new()
     {
         { "alg none", FailureReason.AlgRejected },
@@ -47,6 +71,9 @@ public sealed class HardeningRuleTests : IDisposable
         { "unknown kid", FailureReason.UnknownKid },
         { "bad signature", FailureReason.BadSignature },
         { "tampered payload", FailureReason.BadSignature },
+        { "empty signature", FailureReason.BadSignature },
+        { "signature not base64url", FailureReason.BadSignature },
+        { "truncated signature", FailureReason.BadSignature },
         { "wrong issuer", FailureReason.Issuer },
         { "missing issuer", FailureReason.Issuer },
         { "wrong audience", FailureReason.Audience },
@@ -89,6 +116,9 @@ public sealed class HardeningRuleTests : IDisposable
             "unknown kid" => _tokens.Token(h => h["kid"] = PrivateSigningKey.Generate(JwsAlgorithm.ES256, 0).Kid),
             "bad signature" => _tokens.Token(signature: s => { s[5] ^= 0xFF; return s; }),
             "tampered payload" => Tamper(_tokens.Token()),
+            "empty signature" => _tokens.Token()[..(_tokens.Token().LastIndexOf('.') + 1)],
+            "signature not base64url" => _tokens.Token()[..(_tokens.Token().LastIndexOf('.') + 1)] + "!!not*base64url!!",
+            "truncated signature" => _tokens.Token(signature: s => s[..^1]),
             "wrong issuer" => _tokens.Token(payload: p => p["iss"] = "https://evil.example.com"),
             "missing issuer" => _tokens.Token(payload: p => p.Remove("iss")),
             "wrong audience" => _tokens.Token(payload: p => p["aud"] = "orders"),
