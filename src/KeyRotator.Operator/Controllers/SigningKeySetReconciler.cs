@@ -102,8 +102,7 @@ public sealed partial class SigningKeySetReconciler(
         {
             // Names are checked where they are written: publishing creates without reading, and a name held
             // by anything else answers 409, is read, and holds the set at NameConflict before a key signs.
-            var preparing = store as IPreparesKeys;
-            if (preparing is not null && !preparing.IsReady(context, generation))
+            if (store is IPreparesKeys keys && !keys.IsReady(context, generation))
             {
                 // The key is being generated off the workers; this set is reconciled again when it is
                 // ready. A set with no key yet has nothing to publish or withdraw meanwhile. Otherwise
@@ -261,9 +260,9 @@ public sealed partial class SigningKeySetReconciler(
     }
 
     /// <summary>Who holds a name that publishing found taken (read when it happens, for the NameConflict message).</summary>
-    private static async Task<string> HolderAsync(Task<V1ObjectMeta?> read) => await read is { } holder ? Ownership.DescribeHolder(holder) : AnotherOwner;
-
-    private static async Task<V1ObjectMeta?> MetadataOf<T>(Task<T?> read) where T : class, IMetadata<V1ObjectMeta> => (await read)?.Metadata;
+    private static async Task<string> HolderAsync<T>(Task<T?> read)
+        where T : class, IMetadata<V1ObjectMeta> =>
+        await read is { } holder ? Ownership.DescribeHolder(holder.Metadata) : AnotherOwner;
 
     /// <summary>A publishing request the API server refused, named by request and answer (never by content).</summary>
     private static KeyStoreException PublishFailed(HttpOperationException e)
@@ -356,7 +355,7 @@ public sealed partial class SigningKeySetReconciler(
                 else if (ns == set.Metadata.NamespaceProperty)
                 {
                     var name = JwksPublisher.ConfigMapName(set);
-                    return new PublishOutcome(null, JwksNameConflict(ns, name, await HolderAsync(MetadataOf(writer.ReadConfigMapAsync(ns, name, cancellationToken)))), []);
+                    return new PublishOutcome(null, JwksNameConflict(ns, name, await HolderAsync(writer.ReadConfigMapAsync(ns, name, cancellationToken))), []);
                 }
                 else
                     problems.Add(JwksPublisher.Skipped(ns, "NameConflict", JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
@@ -375,7 +374,7 @@ public sealed partial class SigningKeySetReconciler(
                 if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
                 {
                     var (ns, name) = (set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set));
-                    return new PublishOutcome(null, SigningNameConflict(ns, name, await HolderAsync(MetadataOf(writer.ReadSecretAsync(ns, name, cancellationToken)))), problems);
+                    return new PublishOutcome(null, SigningNameConflict(ns, name, await HolderAsync(writer.ReadSecretAsync(ns, name, cancellationToken))), problems);
                 }
             }
 
