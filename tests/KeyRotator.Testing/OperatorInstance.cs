@@ -41,6 +41,10 @@ public sealed class OperatorInstance : IAsyncDisposable
 
     public string Identity { get; private set; } = "";
 
+    /// <summary>Waits until the work queue is empty: every reconcile enqueued so far has run.</summary>
+    public Task WaitForQuietQueueAsync(CancellationToken cancellationToken, TimeSpan? timeout = null) =>
+        Eventually.HoldsAsync(() => Task.FromResult(Controller.Queue.Depth), d => d == 0, timeout ?? TimeSpan.FromSeconds(10), "a quiet queue", cancellationToken);
+
     public static async Task<OperatorInstance> StartAsync(
         KubernetesEnvironment env,
         IReadOnlyList<string> namespaces,

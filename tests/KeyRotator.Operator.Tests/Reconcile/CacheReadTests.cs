@@ -27,7 +27,7 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
             .Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
         await Eventually.HoldsAsync(() => scenario.JwksJsonAsync("auth-jwks", target), j => j is not null, TimeSpan.FromSeconds(10), "the copy", ct);
-        await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await op.WaitForQuietQueueAsync(ct);
 
         // Ten more reconciles of the converged set.
         reads.Clear();
@@ -56,7 +56,7 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
         await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reads]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithAlgorithm("RS256", 2048).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
-        await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await op.WaitForQuietQueueAsync(ct);
 
         // (The informers' initial LISTs aside.)
         Assert.Equal([$"GET /api/v1/namespaces/{ns}/secrets/auth-keyrotator-keys"], reads.Seen.Where(r => !r.Contains('?', StringComparison.Ordinal)));

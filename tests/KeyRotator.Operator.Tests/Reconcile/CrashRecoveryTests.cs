@@ -33,7 +33,7 @@ public sealed class CrashRecoveryTests(KubernetesEnvironment env)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "2s" })
             .Build(), ct);
         var before = await scenario.WaitForActiveKeyAsync("auth");
-        await Eventually.HoldsAsync(() => Task.FromResult(first.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await first.WaitForQuietQueueAsync(ct);
 
         crash.Armed = true;
         before.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "now" };

@@ -55,7 +55,7 @@ public sealed class KeyGenerationTests(KubernetesEnvironment env)
         await using var op = await OperatorInstance.StartAsync(env, [ns]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithAlgorithm("RS256", 3072).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         var first = await scenario.WaitForActiveKeyAsync("auth", TimeSpan.FromMinutes(2));
-        await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await op.WaitForQuietQueueAsync(ct);
 
         // While the new key is generated, the set waits for it rather than coming back at once.
         var before = op.Controller.Reconciles;

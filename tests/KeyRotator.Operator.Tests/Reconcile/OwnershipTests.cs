@@ -76,11 +76,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("own-secret", ct);
         var scenario = new OperatorScenario(env, ns);
-        var password = await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
-        {
-            Metadata = new V1ObjectMeta { Name = "db-password" },
-            Data = new Dictionary<string, byte[]> { ["password"] = Encoding.UTF8.GetBytes("hunter2") },
-        }, ns, cancellationToken: ct);
+        var password = await ApplicationSecretAsync(ns, "db-password", "password", "hunter2", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns]);
 
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
@@ -92,9 +88,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
         await scenario.WaitUntilGoneAsync("auth", cancellationToken: ct);
-        var after = await env.Admin.CoreV1.ReadNamespacedSecretAsync("db-password", ns, cancellationToken: ct);
-        Assert.Equal(password.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
-        Assert.Equal("hunter2", Encoding.UTF8.GetString(after.Data["password"]));
+        await AssertUntouchedAsync(password, "password", "hunter2", ct);
     }
 
     [Fact]
@@ -103,11 +97,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("own-keystore", ct);
         var scenario = new OperatorScenario(env, ns);
-        var foreign = await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
-        {
-            Metadata = new V1ObjectMeta { Name = "auth-keyrotator-keys" },
-            Data = new Dictionary<string, byte[]> { ["token"] = Encoding.UTF8.GetBytes("someone else's") },
-        }, ns, cancellationToken: ct);
+        var foreign = await ApplicationSecretAsync(ns, "auth-keyrotator-keys", "token", "someone else's", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns]);
 
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
@@ -116,9 +106,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
         var message = ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message;
         Assert.Contains($"Secret {ns}/auth-keyrotator-keys", message, StringComparison.Ordinal);
         Assert.Null(held.Status.ActiveKeyId);
-        var after = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
-        Assert.Equal(foreign.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
-        Assert.Equal("someone else's", Encoding.UTF8.GetString(after.Data["token"]));
+        await AssertUntouchedAsync(foreign, "token", "someone else's", ct);
     }
 
     [Fact]
@@ -143,5 +131,21 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
         Assert.Equal(storeBefore.Metadata.ResourceVersion, storeAfter.Metadata.ResourceVersion);
         Assert.Contains(storeAfter.Data.Values.Select(v => Encoding.UTF8.GetString(v)), v => v.Contains(set.Status!.ActiveKeyId!, StringComparison.Ordinal) && v.Contains("\"pkcs8\":\"", StringComparison.Ordinal));
         Assert.Contains((await scenario.JwksAsync("auth-jwks"))!.Keys, k => k.Kid == set.Status!.ActiveKeyId);
+    }
+
+    /// <summary>An application's own Secret (unlabelled, one key): nothing KeyRotator made.</summary>
+    private Task<V1Secret> ApplicationSecretAsync(string ns, string name, string key, string value, CancellationToken ct) =>
+        env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Data = new Dictionary<string, byte[]> { [key] = Encoding.UTF8.GetBytes(value) },
+        }, ns, cancellationToken: ct);
+
+    /// <summary>The application's Secret is exactly as it was created: never written, never deleted.</summary>
+    private async Task AssertUntouchedAsync(V1Secret created, string key, string value, CancellationToken ct)
+    {
+        var after = await env.Admin.CoreV1.ReadNamespacedSecretAsync(created.Metadata.Name, created.Metadata.NamespaceProperty, cancellationToken: ct);
+        Assert.Equal(created.Metadata.ResourceVersion, after.Metadata.ResourceVersion);
+        Assert.Equal(value, Encoding.UTF8.GetString(after.Data[key]));
     }
 }

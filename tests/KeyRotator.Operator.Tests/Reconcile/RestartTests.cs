@@ -29,7 +29,7 @@ public sealed class RestartTests(KubernetesEnvironment env)
         Assert.Equal(System.Net.HttpStatusCode.NotFound, lease.Response.StatusCode);
         await using var second = await OperatorInstance.StartAsync(env, [ns]);
         await Eventually.HoldsAsync(() => Task.FromResult(second.Controller.Reconciles), r => r > 0, TimeSpan.FromSeconds(15), "the new operator reconciling", ct);
-        await Eventually.HoldsAsync(() => Task.FromResult(second.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await second.WaitForQuietQueueAsync(ct);
 
         var after = await scenario.GetAsync("auth");
         Assert.Equal(KubernetesJson.Serialize(before.Status), KubernetesJson.Serialize(after.Status));

@@ -28,7 +28,7 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
             l => l.Items.Count == Sets && l.Items.All(s => s.Status?.ActiveKeyId is not null && ConditionSet.IsTrue(s.Status.Conditions, ConditionSet.Ready)),
             TimeSpan.FromSeconds(120), "all sets active", ct);
         // Let the reconciles that our own last writes triggered drain, as the queue would in production.
-        await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(30), "an empty work queue", ct);
+        await op.WaitForQuietQueueAsync(ct, TimeSpan.FromSeconds(30));
         var reconcilesBefore = op.Controller.Reconciles;
 
         var writes = new ConcurrentQueue<string>();

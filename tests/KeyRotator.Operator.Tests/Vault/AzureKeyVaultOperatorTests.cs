@@ -313,7 +313,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         var crash = new CrashingHandler(_ => false);
         var first = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, handlers: [crash], configure: UseFake());
         var (scenario, before) = await CreateSetAsync(ns, "akv");
-        await Eventually.HoldsAsync(() => Task.FromResult(first.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await first.WaitForQuietQueueAsync(ct);
 
         // The process dies the moment the vault has made the key: nothing after it reaches the API server.
         _fake.OnCreated = _ => crash.Kill();

@@ -215,7 +215,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var crash = new CrashingHandler(r => r.Method == HttpMethod.Put && r.RequestUri!.AbsolutePath.EndsWith("/configmaps/hsm-jwks", StringComparison.Ordinal));
         var first = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, handlers: [crash]);
         var (scenario, before) = await CreateHsmSetAsync(context, "ES256");
-        await Eventually.HoldsAsync(() => Task.FromResult(first.Controller.Queue.Depth), d => d == 0, TimeSpan.FromSeconds(10), "a quiet queue", ct);
+        await first.WaitForQuietQueueAsync(ct);
 
         crash.Armed = true;
         before.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "crash" };
