@@ -118,7 +118,8 @@ public static class OperatorApp
 
     /// <summary>
     /// The operator's Kubernetes client: <paramref name="config"/>, paced by <see cref="ApiRateLimitHandler"/>
-    /// (KeyRotator:Api), then <paramref name="handlers"/> (tests add recorders) nearest the wire.
+    /// (KeyRotator:Api), each answer read in full by <see cref="ResponseBufferingHandler"/> (so that no
+    /// thread waits on a body), then <paramref name="handlers"/> (tests add recorders) nearest the wire.
     /// </summary>
     public static IKubernetes KubernetesClient(IServiceProvider services, KubernetesClientConfiguration config, IEnumerable<DelegatingHandler>? handlers = null)
     {
@@ -127,7 +128,7 @@ public static class OperatorApp
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<OperatorMetrics>(),
             services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("KeyRotator.Operator.Kubernetes"));
-        return new k8s.Kubernetes(config, [pacing, .. handlers ?? []]);
+        return new k8s.Kubernetes(config, [pacing, new ResponseBufferingHandler(), .. handlers ?? []]);
     }
 
     /// <summary>In a pod: the service account. Elsewhere: --kubeconfig, $KUBECONFIG or ~/.kube/config.</summary>

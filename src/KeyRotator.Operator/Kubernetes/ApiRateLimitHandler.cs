@@ -20,8 +20,8 @@ public sealed partial class ApiRateLimitHandler(ApiClientOptions options, TimePr
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var watch = request.RequestUri?.Query.Contains("watch=true", StringComparison.Ordinal) == true;
-        var lease = request.RequestUri?.AbsolutePath.Contains("/leases", StringComparison.Ordinal) == true;
+        var watch = ApiRequests.IsWatch(request);
+        var lease = ApiRequests.IsLease(request);
         for (var attempt = 0; ; attempt++)
         {
             if (_bucket is not null && !watch && !lease && _bucket.Reserve() is var wait && wait > TimeSpan.Zero)

@@ -123,6 +123,10 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         Assert.InRange(reviews.Count, 200, 200);
         var counted = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 200, TimeSpan.FromSeconds(10), "200 verifiers counted", ct);
         Assert.Equal(200, counted.Status!.Propagation!.VerifiersWithActiveKey);
+
+        // The burst of reviews never cost the operator its Lease (it used to: threads blocked on their answers starved its renewals).
+        Assert.True(op.Health.IsLeader);
+        Assert.DoesNotContain(op.Logs.Lines, l => l.Contains("lost the Lease", StringComparison.Ordinal));
     }
 
     private async Task<string> HashAsync(string ns, CancellationToken ct) =>
