@@ -88,6 +88,7 @@ public sealed class KeyGenerator : IDisposable
 
     private void Generate()
     {
+        BackgroundPriority.LowerCurrentThread();
         try
         {
             foreach (var (set, done) in _requests.GetConsumingEnumerable())

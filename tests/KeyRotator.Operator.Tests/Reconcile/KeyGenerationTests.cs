@@ -44,6 +44,38 @@ public sealed class KeyGenerationTests(KubernetesEnvironment env)
         }
 
         Assert.NotNull(ec.Status!.ActiveKeyId);
+
+        // Key generation runs below the operator's other work, so that lease renewals and the writes that
+        // publish and activate keys never wait behind a thousand RSA keys.
+        var generators = KeyGenerationThreadNiceValues();
+        Assert.NotEmpty(generators);
+        Assert.All(generators, nice => Assert.Equal(10, nice));
+    }
+
+    /// <summary>The nice value of each key-generation thread in this process (from /proc: the operator runs in process).</summary>
+    private static List<int> KeyGenerationThreadNiceValues()
+    {
+        var values = new List<int>();
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            string stat;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).Trim() != "KeyRotator keys")
+                    continue;
+                stat = File.ReadAllText(Path.Combine(task, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // the thread ended meanwhile
+            }
+
+            // Fields after the parenthesised name (which has a space in it) start at field 3, state; nice is field 19.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            values.Add(int.Parse(fields[19 - 3], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return values;
     }
 
     [Fact]
