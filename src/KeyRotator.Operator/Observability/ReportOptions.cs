@@ -20,6 +20,13 @@ public sealed class ReportOptions
     /// </summary>
     public TimeSpan ReviewCacheTtl { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// TokenReviews and SubjectAccessReviews the endpoint has in flight at once; more wait their turn. A
+    /// fleet of verifiers starting together (each a new token) would otherwise send the API server
+    /// hundreds at once, in the same priority-and-fairness flow as this operator's own Lease renewals.
+    /// </summary>
+    public int MaxConcurrentReviews { get; set; } = 8;
+
     /// <summary>How long a SubjectAccessReview that allowed a report is reused (kube-apiserver's webhook authorizer default).</summary>
     public TimeSpan AllowedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 

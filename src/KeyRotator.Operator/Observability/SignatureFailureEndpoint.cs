@@ -39,6 +39,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
+    private readonly SemaphoreSlim _reviews;
 
     public SignatureFailureEndpoint(
         IKubernetes kubernetes, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, SigningKeySetController controller,
@@ -53,6 +54,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         _time = time;
         _options = options.Value.Reports;
         _logger = logger;
+        _reviews = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentReviews));
         var rate = Math.Max(1, _options.RequestsPerSecondPerCaller);
         _perCaller = PartitionedRateLimiter.Create<string, string>(caller => RateLimitPartition.GetTokenBucketLimiter(caller, _ => new TokenBucketRateLimiterOptions
         {
@@ -207,10 +209,20 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
 
     private async Task<V1UserInfo?> ReviewAsync(string key, string token)
     {
-        var review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
+        V1TokenReview review;
+        await _reviews.WaitAsync();
+        try
         {
-            Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
-        });
+            review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
+            {
+                Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
+            });
+        }
+        finally
+        {
+            _reviews.Release();
+        }
+
         if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
         {
             LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
@@ -252,30 +264,42 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
             return cached.Allowed;
 
-        var review = await _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(new V1SubjectAccessReview
+        V1SubjectAccessReview review;
+        await _reviews.WaitAsync(cancellationToken);
+        try
         {
-            Spec = new V1SubjectAccessReviewSpec
-            {
-                User = user.Username,
-                Uid = user.Uid,
-                Groups = user.Groups,
-                Extra = user.Extra,
-                ResourceAttributes = new V1ResourceAttributes
-                {
-                    NamespaceProperty = ns,
-                    Verb = "create",
-                    Group = V1Alpha1SigningKeySet.Group,
-                    Resource = V1Alpha1SigningKeySet.Plural,
-                    Subresource = "signaturefailures",
-                    Name = name,
-                },
-            },
-        }, cancellationToken: cancellationToken);
+            review = await _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: cancellationToken);
+        }
+        finally
+        {
+            _reviews.Release();
+        }
+
         var allowed = review.Status?.Allowed == true;
         Prune(_decisions, now);
         _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
         return allowed;
     }
+
+    private static V1SubjectAccessReview Access(V1UserInfo user, string ns, string name) => new()
+    {
+        Spec = new V1SubjectAccessReviewSpec
+        {
+            User = user.Username,
+            Uid = user.Uid,
+            Groups = user.Groups,
+            Extra = user.Extra,
+            ResourceAttributes = new V1ResourceAttributes
+            {
+                NamespaceProperty = ns,
+                Verb = "create",
+                Group = V1Alpha1SigningKeySet.Group,
+                Resource = V1Alpha1SigningKeySet.Plural,
+                Subresource = "signaturefailures",
+                Name = name,
+            },
+        },
+    };
 
     private static void Prune<T>(ConcurrentDictionary<string, (DateTimeOffset Until, T Value)> cache, DateTimeOffset now)
     {
@@ -293,7 +317,11 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
 
-    public void Dispose() => _perCaller.Dispose();
+    public void Dispose()
+    {
+        _perCaller.Dispose();
+        _reviews.Dispose();
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused a failure report: {Reason}")]
     private static partial void LogUnauthenticated(ILogger logger, string reason);

@@ -87,7 +87,8 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         var ns = await env.CreateNamespaceAsync("heartbeats", ct);
         var scenario = new OperatorScenario(env, ns);
         var reviews = new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/tokenreviews", StringComparison.Ordinal) == true);
-        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reviews]);
+        var inFlight = new InFlightRecorder(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("reviews", StringComparison.Ordinal) == true);
+        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reviews, inFlight]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
         var hash = await HashAsync(ns, ct);
@@ -121,6 +122,8 @@ public sealed class PropagationTests(KubernetesEnvironment env)
 
         Assert.Equal(0, refused);
         Assert.InRange(reviews.Count, 200, 200);
+        // 200 new tokens at once, yet never more than KeyRotator:Reports:MaxConcurrentReviews reviews in flight.
+        Assert.InRange(inFlight.Max, 1, 8);
         var counted = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 200, TimeSpan.FromSeconds(10), "200 verifiers counted", ct);
         Assert.Equal(200, counted.Status!.Propagation!.VerifiersWithActiveKey);
 
