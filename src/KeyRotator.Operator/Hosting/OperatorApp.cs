@@ -41,6 +41,7 @@ public static class OperatorApp
             .Validate(o => o.Api.MaxRetries is >= 0 and <= 100, "KeyRotator:Api:MaxRetries must be between 0 and 100")
             .Validate(o => o.Api.MaxRetryDelay > TimeSpan.Zero, "KeyRotator:Api:MaxRetryDelay must be positive")
             .Validate(o => o.Reports.MaxConcurrentReviews >= 1, "KeyRotator:Reports:MaxConcurrentReviews must be at least 1")
+            .Validate(o => o.Reports.ReviewTimeout > TimeSpan.Zero, "KeyRotator:Reports:ReviewTimeout must be positive")
             .Validate(o => o.AzureKeyVault.NetworkTimeout > TimeSpan.Zero, "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")
             .ValidateOnStart();
 

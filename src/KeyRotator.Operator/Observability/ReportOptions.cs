@@ -27,6 +27,12 @@ public sealed class ReportOptions
     /// </summary>
     public int MaxConcurrentReviews { get; set; } = 8;
 
+    /// <summary>
+    /// The longest a review may take, its wait for a turn included. A report whose review fails or runs
+    /// out of time is answered 503 with Retry-After, and its turn goes to the next.
+    /// </summary>
+    public TimeSpan ReviewTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a SubjectAccessReview that allowed a report is reused (kube-apiserver's webhook authorizer default).</summary>
     public TimeSpan AllowedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -89,7 +89,16 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
             var authorization = context.Request.Headers.Authorization.ToString();
             if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
                 return Unauthorized("a service-account token is required (Authorization: Bearer …, audience " + _options.Audience + ")");
-            var user = await AuthenticateAsync(authorization[7..].Trim(), cancellationToken);
+            V1UserInfo? user;
+            try
+            {
+                user = await AuthenticateAsync(authorization[7..].Trim(), cancellationToken);
+            }
+            catch (Exception e) when (IsReviewFailure(e, cancellationToken))
+            {
+                return ReviewUnavailable(context, "TokenReview", e);
+            }
+
             if (user is null)
                 return Unauthorized($"the token is not a valid service-account token for audience {_options.Audience}");
 
@@ -102,7 +111,17 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
                 }
             }
 
-            if (!await AuthorizeAsync(user, ns, name, cancellationToken))
+            bool allowed;
+            try
+            {
+                allowed = await AuthorizeAsync(user, ns, name, cancellationToken);
+            }
+            catch (Exception e) when (IsReviewFailure(e, cancellationToken))
+            {
+                return ReviewUnavailable(context, "SubjectAccessReview", e);
+            }
+
+            if (!allowed)
                 return Error(StatusCodes.Status403Forbidden, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}");
             caller = user.Username;
         }
@@ -209,14 +228,16 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
 
     private async Task<V1UserInfo?> ReviewAsync(string key, string token)
     {
+        // Shared by every report that carries this token, so bound by time rather than by one caller.
+        using var timeout = new CancellationTokenSource(_options.ReviewTimeout, _time);
         V1TokenReview review;
-        await _reviews.WaitAsync();
+        await _reviews.WaitAsync(timeout.Token);
         try
         {
             review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
             {
                 Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
-            });
+            }, cancellationToken: timeout.Token);
         }
         finally
         {
@@ -264,11 +285,13 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
             return cached.Allowed;
 
+        using var timeout = new CancellationTokenSource(_options.ReviewTimeout, _time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         V1SubjectAccessReview review;
-        await _reviews.WaitAsync(cancellationToken);
+        await _reviews.WaitAsync(either.Token);
         try
         {
-            review = await _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: cancellationToken);
+            review = await _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: either.Token);
         }
         finally
         {
@@ -312,6 +335,24 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         }
     }
 
+    /// <summary>The API server failed a review or did not answer it in time (the caller going away is not that).</summary>
+    private static bool IsReviewFailure(Exception e, CancellationToken request) =>
+        e is HttpOperationException or HttpRequestException || (e is OperationCanceledException && !request.IsCancellationRequested);
+
+    /// <summary>503 with Retry-After: the report may be fine, its credentials could not be checked now. Never names the token.</summary>
+    private IResult ReviewUnavailable(HttpContext context, string review, Exception e)
+    {
+        var why = e switch
+        {
+            HttpOperationException failed => $"the API server answered {(int)failed.Response.StatusCode}",
+            OperationCanceledException => $"the API server did not answer within {_options.ReviewTimeout.TotalSeconds:0.#} s",
+            _ => "the API server could not be reached",
+        };
+        LogReviewFailed(_logger, review, why);
+        context.Response.Headers.RetryAfter = "5";
+        return Error(StatusCodes.Status503ServiceUnavailable, $"the operator could not check this report's credentials ({review}: {why}); send it again later");
+    }
+
     private static IResult Unauthorized(string message) =>
         Results.Json(new { error = message }, statusCode: StatusCodes.Status401Unauthorized);
 
@@ -322,6 +363,9 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         _perCaller.Dispose();
         _reviews.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not check a failure report's credentials with a {Review}: {Reason}; answered 503")]
+    private static partial void LogReviewFailed(ILogger logger, string review, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused a failure report: {Reason}")]
     private static partial void LogUnauthenticated(ILogger logger, string reason);

@@ -15,6 +15,7 @@ public sealed class OperatorOptionsTests
     [InlineData("KeyRotator:AzureKeyVault:NetworkTimeout", "00:00:00", "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")]
     [InlineData("KeyRotator:Workers", "0", "KeyRotator:Workers must be at least 1")]
     [InlineData("KeyRotator:Reports:MaxConcurrentReviews", "0", "KeyRotator:Reports:MaxConcurrentReviews must be at least 1")]
+    [InlineData("KeyRotator:Reports:ReviewTimeout", "00:00:00", "KeyRotator:Reports:ReviewTimeout must be positive")]
     public async Task A_bad_setting_stops_start_up_with_a_message_naming_it(string key, string value, string message)
     {
         var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>

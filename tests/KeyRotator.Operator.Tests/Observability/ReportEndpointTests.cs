@@ -97,6 +97,40 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
 
     private static Uri Path(string ns) => new($"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures", UriKind.Relative);
 
+    [Fact]
+    public async Task A_report_whose_review_the_API_server_does_not_answer_gets_503_with_Retry_After_and_the_next_goes_through()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("review-stall", ct);
+        // The API server stops answering TokenReviews (the connection stays up); one review at a time, so
+        // that a turn not handed back would hold up the report after it.
+        var stall = new StallingHandler(r => r.RequestUri!.AbsolutePath.EndsWith("/tokenreviews", StringComparison.Ordinal));
+        await using var op = await OperatorInstance.StartAsync(env, [ns],
+            settings: [new("KeyRotator:Reports:ReviewTimeout", "00:00:01"), new("KeyRotator:Reports:MaxConcurrentReviews", "1")], handlers: [stall]);
+        var scenario = new OperatorScenario(env, ns);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        var token = await ServiceAccountTokenAsync(ns, "verifier", grantReporter: true, "keyrotator");
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+        var report = new { failures = new[] { new { reason = "bad_signature", kid = "kid-1", count = 1 } } };
+
+        stall.Stalling = true;
+        using (var request = new HttpRequestMessage(HttpMethod.Post, Path(ns)) { Content = JsonContent.Create(report) })
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var response = await http.SendAsync(request, ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.NotNull(response.Headers.RetryAfter);
+            Assert.Contains("could not check this report's credentials (TokenReview: the API server did not answer within 1 s); send it again later", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        }
+
+        // The timed-out review handed its turn back and was not remembered: the same token goes through now.
+        stall.Stalling = false;
+        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, token, report));
+        Assert.DoesNotContain(op.Logs.Lines, l => l.Contains(token, StringComparison.Ordinal));
+        Assert.Contains(op.Logs.Lines, l => l.Contains("Could not check a failure report's credentials with a TokenReview", StringComparison.Ordinal));
+    }
+
     private static async Task<HttpStatusCode> PostAsync(HttpClient http, string ns, string? token, object body)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, Path(ns)) { Content = JsonContent.Create(body) };
@@ -108,4 +142,17 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
 
     private Task<string> ServiceAccountTokenAsync(string ns, string name, bool grantReporter, string audience) =>
         ServiceAccounts.TokenAsync(env, ns, name, audience, grantReporter);
+
+    /// <summary>While <see cref="Stalling"/>, matching requests get no answer until they are cancelled: an API server that has stopped answering.</summary>
+    private sealed class StallingHandler(Func<HttpRequestMessage, bool> matches) : DelegatingHandler
+    {
+        public volatile bool Stalling;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (Stalling && matches(request))
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            return await base.SendAsync(request, cancellationToken);
+        }
+    }
 }
