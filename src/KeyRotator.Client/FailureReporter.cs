@@ -20,6 +20,8 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
     private readonly TimeProvider _time;
     private readonly ClientMetrics? _metrics;
     private readonly ILogger _logger;
+    private readonly Dictionary<(FailureReason, string?), long> _carried = [];
+    private readonly Lock _carryLock = new();
     private long _dropped;
 
     public FailureReporter(KeyRotatorValidationOptions options, HttpClient http, TimeProvider? time = null, ClientMetrics? metrics = null, ILogger<FailureReporter>? logger = null)
@@ -36,7 +38,10 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
         }, _ => { Interlocked.Increment(ref _dropped); _metrics?.Dropped(1); });
     }
 
-    /// <summary>Failures dropped because the queue was full.</summary>
+    /// <summary>The most distinct (reason, kid) entries one report carries (the operator's own limit is 1,000).</summary>
+    public const int MaxEntries = 1000;
+
+    /// <summary>Failures dropped: the queue was full, or a batch the operator refused for good (400, 403, …) or could not hold.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Batches the operator accepted.</summary>
@@ -56,8 +61,14 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
     /// </summary>
     public async Task<int?> FlushAsync(CancellationToken cancellationToken)
     {
-        var counts = new Dictionary<(FailureReason, string?), long>();
-        while (_queue.Reader.TryRead(out var failure))
+        Dictionary<(FailureReason, string?), long> counts;
+        lock (_carryLock)
+        {
+            counts = new Dictionary<(FailureReason, string?), long>(_carried);
+            _carried.Clear();
+        }
+
+        while (counts.Count < MaxEntries && _queue.Reader.TryRead(out var failure))
             counts[failure] = counts.GetValueOrDefault(failure) + 1;
         if ((counts.Count == 0 && !_options.Heartbeat) || _options.ReportEndpoint is null)
             return null;
@@ -75,17 +86,58 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
         try
         {
             using var response = await _http.SendAsync(request, cancellationToken);
+            var status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
+            {
                 Sent++;
+            }
+            else if (status is 429 or 503)
+            {
+                // Not now (a flood limit, or credentials the operator could not check yet): the next report carries these counts.
+                Carry(counts);
+                LogDeferred(_logger, status, counts.Count);
+            }
             else
-                LogRejected(_logger, (int)response.StatusCode, counts.Count);
-            return (int)response.StatusCode;
+            {
+                Drop(counts);
+                LogRejected(_logger, status, counts.Count);
+            }
+
+            return status;
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            LogUnreachable(_logger, e.Message);
+            // Unreachable, or no answer within the HttpClient's timeout: kept for the next report.
+            Carry(counts);
+            LogUnreachable(_logger, e is HttpRequestException ? e.Message : "no answer in time");
             return null;
         }
+    }
+
+    private void Carry(Dictionary<(FailureReason, string?), long> counts)
+    {
+        lock (_carryLock)
+        {
+            foreach (var (key, count) in counts)
+            {
+                if (_carried.Count < MaxEntries || _carried.ContainsKey(key))
+                    _carried[key] = _carried.GetValueOrDefault(key) + count;
+                else
+                    Drop(count);
+            }
+        }
+    }
+
+    private void Drop(Dictionary<(FailureReason, string?), long> counts)
+    {
+        foreach (var count in counts.Values)
+            Drop(count);
+    }
+
+    private void Drop(long count)
+    {
+        Interlocked.Add(ref _dropped, count);
+        _metrics?.Dropped(count);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -97,16 +149,19 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
                 await Task.Delay(_options.ReportInterval, _time, stoppingToken);
                 await FlushAsync(stoppingToken);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
         }
     }
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "The operator answered a failure report with HTTP {Status}; its {Entries} entries go with the next report")]
+    private static partial void LogDeferred(ILogger logger, int status, int entries);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "The operator refused a failure report with HTTP {Status} ({Entries} entries dropped)")]
     private static partial void LogRejected(ILogger logger, int status, int entries);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The operator could not be reached to report failures: {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The operator could not be reached to report failures: {Error}; the entries go with the next report")]
     private static partial void LogUnreachable(ILogger logger, string error);
 }

@@ -66,14 +66,58 @@ public sealed class FailureReporterTests
         Assert.Equal(995, reporter.Dropped);
     }
 
-    private sealed class CapturingHandler : HttpMessageHandler
+    [Fact]
+    public async Task A_batch_the_operator_cannot_take_now_goes_with_the_next_report_and_one_it_refuses_is_dropped_and_counted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var answers = new Queue<Func<HttpResponseMessage>>([
+            () => new HttpResponseMessage(HttpStatusCode.ServiceUnavailable),
+            () => throw new HttpRequestException("connection refused"),
+            () => throw new TaskCanceledException("HttpClient.Timeout"),
+            () => new HttpResponseMessage(HttpStatusCode.Accepted),
+            () => new HttpResponseMessage(HttpStatusCode.BadRequest),
+        ]);
+        var handler = new CapturingHandler(() => answers.Dequeue()());
+        var options = new KeyRotatorValidationOptions { ReportEndpoint = new Uri("http://operator:8080"), SetNamespace = "ns", SetName = "set", Heartbeat = false };
+        using var reporter = new FailureReporter(options, new HttpClient(handler));
+
+        reporter.Record(FailureReason.BadSignature, "kid-1");
+        reporter.Record(FailureReason.BadSignature, "kid-1");
+        Assert.Equal(503, await reporter.FlushAsync(ct));
+        reporter.Record(FailureReason.UnknownKid, "kid-9");
+        Assert.Null(await reporter.FlushAsync(ct)); // unreachable
+        Assert.Null(await reporter.FlushAsync(ct)); // no answer in time: no exception, and the reporter carries on
+        reporter.Record(FailureReason.BadSignature, "kid-1");
+        Assert.Equal(202, await reporter.FlushAsync(ct));
+
+        // Every attempt carried the counts so far; the one accepted holds them all, and nothing was dropped.
+        var accepted = Counts(handler.Requests[3].Body);
+        Assert.Equal(3, accepted[("bad_signature", "kid-1")]);
+        Assert.Equal(1, accepted[("unknown_kid", "kid-9")]);
+        Assert.Equal(0, reporter.Dropped);
+
+        // A refusal for good (400) is not sent again: it is dropped and counted.
+        reporter.Record(FailureReason.Expired, "kid-1");
+        Assert.Equal(400, await reporter.FlushAsync(ct));
+        Assert.Equal(1, reporter.Dropped);
+        Assert.Null(await reporter.FlushAsync(ct));
+    }
+
+    private static Dictionary<(string Reason, string Kid), long> Counts(string body)
+    {
+        using var json = JsonDocument.Parse(body);
+        return json.RootElement.GetProperty("failures").EnumerateArray()
+            .ToDictionary(f => (f.GetProperty("reason").GetString()!, f.GetProperty("kid").GetString()!), f => f.GetProperty("count").GetInt64());
+    }
+
+    private sealed class CapturingHandler(Func<HttpResponseMessage>? answer = null) : HttpMessageHandler
     {
         public List<(string Path, string? Authorization, string Body)> Requests { get; } = [];
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             Requests.Add((request.RequestUri!.AbsolutePath, request.Headers.Authorization?.ToString(), await request.Content!.ReadAsStringAsync(cancellationToken)));
-            return new HttpResponseMessage(HttpStatusCode.Accepted);
+            return answer is null ? new HttpResponseMessage(HttpStatusCode.Accepted) : answer();
         }
     }
 }
