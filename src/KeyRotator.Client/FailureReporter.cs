@@ -35,7 +35,7 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
         {
             FullMode = BoundedChannelFullMode.DropWrite,
             SingleReader = true,
-        }, _ => { Interlocked.Increment(ref _dropped); _metrics?.Dropped(1); });
+        }, _ => Drop(1));
     }
 
     /// <summary>The most distinct (reason, kid) entries one report carries (the operator's own limit is 1,000).</summary>

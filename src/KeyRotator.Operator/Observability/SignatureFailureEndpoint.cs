@@ -229,21 +229,10 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
     private async Task<V1UserInfo?> ReviewAsync(string key, string token)
     {
         // Shared by every report that carries this token, so bound by time rather than by one caller.
-        using var timeout = new CancellationTokenSource(_options.ReviewTimeout, _time);
-        V1TokenReview review;
-        await _reviews.WaitAsync(timeout.Token);
-        try
+        var review = await InTurnAsync(ct => _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
         {
-            review = await _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
-            {
-                Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
-            }, cancellationToken: timeout.Token);
-        }
-        finally
-        {
-            _reviews.Release();
-        }
-
+            Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
+        }, cancellationToken: ct), CancellationToken.None);
         if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
         {
             LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
@@ -285,23 +274,30 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
             return cached.Allowed;
 
+        var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: ct), cancellationToken);
+        var allowed = review.Status?.Allowed == true;
+        Prune(_decisions, now);
+        _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
+        return allowed;
+    }
+
+    /// <summary>
+    /// A review sent in its turn (at most MaxConcurrentReviews at once) and bound by ReviewTimeout, the
+    /// wait for the turn included; the turn is handed back however the review ends.
+    /// </summary>
+    private async Task<T> InTurnAsync<T>(Func<CancellationToken, Task<T>> review, CancellationToken cancellationToken)
+    {
         using var timeout = new CancellationTokenSource(_options.ReviewTimeout, _time);
         using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        V1SubjectAccessReview review;
         await _reviews.WaitAsync(either.Token);
         try
         {
-            review = await _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: either.Token);
+            return await review(either.Token);
         }
         finally
         {
             _reviews.Release();
         }
-
-        var allowed = review.Status?.Allowed == true;
-        Prune(_decisions, now);
-        _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
-        return allowed;
     }
 
     private static V1SubjectAccessReview Access(V1UserInfo user, string ns, string name) => new()

@@ -44,9 +44,9 @@ public sealed class ResponseBufferingTests(KubernetesEnvironment env)
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var response = await base.SendAsync(request, cancellationToken);
-            if (request.RequestUri!.Query.Contains("watch=true", StringComparison.Ordinal))
+            if (Operator.Kubernetes.ApiRequests.IsWatch(request))
                 return response;
-            var what = $"{request.Method} {request.RequestUri.AbsolutePath}";
+            var what = $"{request.Method} {request.RequestUri!.AbsolutePath}";
             Answers.Enqueue(what);
             response.Content = new RecordingContent(response.Content, () => SynchronousReads.Enqueue(what));
             return response;
