@@ -110,7 +110,9 @@ k create -f "$work/sets.yaml" >/dev/null
 echo "== bare-client baseline: $N x 10 writes over $WORKERS connections (namespace bare, no operator)"
 k create namespace bare >/dev/null
 sed -e "s/namespace: $NS/namespace: bare/" -e 's/name: set-/name: bare-/' "$work/sets.yaml" | k create -f - >/dev/null
+cpub0_api=$(cpu_s "$apiserver_pid"); cpub0_etcd=$(cpu_s "$etcd_pid")
 bare_seconds=$(python3 hack/lib/bare-client.py "$kubeconfig" bare "$N" "$WORKERS")
+bare_cpu="kube-apiserver $(python3 -c "print(round($(cpu_s "$apiserver_pid")-$cpub0_api,1))"), etcd $(python3 -c "print(round($(cpu_s "$etcd_pid")-$cpub0_etcd,1))")"
 echo "   $bare_seconds s"
 
 echo "== building the operator (Release)"
@@ -129,13 +131,14 @@ operator() { # namespace port log; DOTNET_GCgen0size as the image sets it (Docke
     --KeyRotator:MinimumPrePublish 00:00:05 --KeyRotator:Workers "$WORKERS" --Logging:LogLevel:Default Warning > "$3" 2>&1 &
   pids+=($!)
 }
-# How many sets have a sample of METRIC with the given label (a grep -E pattern) above 0, from the
-# operator's /metrics (0 when it does not answer). grep and awk, not an interpreter: the script polls
-# twice a second on the cores it measures, and a Python parse of 1,000 sets' metrics costs 0.1 CPU-s.
-sets_with() { # metrics-url metric label-pattern
-  { curl -fsS "$1/metrics" 2>/dev/null || true; } \
-    | grep -E "^$2\{[^}]*$3" | awk '$NF > 0' | grep -oE 'name="[^"]*"' | sort -u | wc -l
+# Progress is read from the operator's /metrics twice a second by one long-lived poller
+# (hack/lib/progress.py): a shell pipeline forked on every poll cost more CPU than the operator's own
+# work besides key generation, on the same two cores.
+progress() { # url pid goal... ; prints "goal <unix time>" lines and "peak_mb <MB>"
+  python3 hack/lib/progress.py "$1" "$2" "$N" "${@:3}" > "$work/progress" || { echo "error: the operator exited:" >&2; tail -20 "$work/operator.log" >&2; exit 1; }
 }
+reached() { awk -v goal="$1" '$1 == goal { print $2 }' "$work/progress"; }
+note_peak() { local p; p=$(reached peak_mb); [ "${p:-0}" -gt "$peak" ] && peak=$p; true; }
 
 echo "== idle: an operator watching an empty namespace"
 idle_port=$(port)
@@ -154,25 +157,11 @@ start=$(now)
 operator "$NS" "$op_port" "$work/operator.log"
 op_pid=${pids[-1]}
 echo "== operator started (pid $op_pid); converging"
-published_at=""; ready_at=""; peak=0
-while [ -z "$ready_at" ]; do
-  kill -0 "$op_pid" 2>/dev/null || { echo "error: the operator exited:" >&2; tail -20 "$work/operator.log" >&2; exit 1; }
-  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
-  if [ -z "$published_at" ] && [ "$(sets_with "$url" keyrotator_keys 'state="(Pending|Active)"')" -ge "$N" ]; then
-    published_at=$(now)
-  fi
-  if [ -n "$published_at" ] && [ "$(sets_with "$url" keyrotator_signingkeyset_ready '')" -ge "$N" ]; then
-    ready_at=$(now)
-  fi
-  sleep 0.5
-done
-# Converged: every set signs with an active key and the work queue is empty.
-until [ "$(sets_with "$url" keyrotator_keys 'state="Active"')" -ge "$N" ] \
-  && [ "$({ curl -fsS "$url/metrics" 2>/dev/null || true; } | grep -c '^keyrotator_workqueue_depth 0$')" -gt 0 ]; do
-  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
-  sleep 0.5
-done
-signing_at=$(now)
+peak=0
+progress "$url" "$op_pid" published ready signing
+published_at=$(reached published); ready_at=$(reached ready); signing_at=$(reached signing); note_peak
+poller=$(awk '$1 == "poller" { print $2 " polls of /metrics, " $3 " CPU-s" }' "$work/progress")
+reconciles=$({ curl -fsS "$url/metrics" 2>/dev/null || true; } | awk '/^keyrotator_reconcile_duration_seconds_count/ { n += $NF } END { printf "%d", n }')
 cpu1_op=$(cpu_s "$op_pid"); cpu1_api=$(cpu_s "$apiserver_pid"); cpu1_etcd=$(cpu_s "$etcd_pid")
 requests > "$work/r1"
 echo "== converged; $STEADY_SECONDS s of steady state"
@@ -190,11 +179,8 @@ requests > "$work/r2"
 echo "== rotation storm: every set annotated keyrotator.io/rotate-now"
 storm_start=$(now)
 k annotate signingkeysets --all -n "$NS" keyrotator.io/rotate-now=storm --overwrite >/dev/null
-until [ "$(sets_with "$url" keyrotator_keys 'state="Retiring"')" -ge "$N" ]; do
-  rss=$(rss_mb "$op_pid"); [ "$rss" -gt "$peak" ] && peak=$rss
-  sleep 0.5
-done
-storm_done=$(now)
+progress "$url" "$op_pid" rotated
+storm_done=$(reached rotated); note_peak
 requests > "$work/r3"
 
 cat <<REPORT
@@ -209,6 +195,9 @@ cat <<REPORT
   resident memory: idle (no sets) ${idle_rss} MB, peak ${peak} MB, steady ${steady_rss} MB$( [ "$UNRELATED_SECRETS" -gt 0 ] && echo " (with $UNRELATED_SECRETS unrelated Secrets)")
   resident memory over the steady state: $steady_summary
   CPU seconds during convergence (2 cores: at most $(python3 -c "print(round(2*$(since "$start" "$signing_at"),1))")): operator $cpu1_op, kube-apiserver $(python3 -c "print(round($cpu1_api-$cpu0_api,1))"), etcd $(python3 -c "print(round($cpu1_etcd-$cpu0_etcd,1))")
+  CPU seconds during the bare client's writes: $bare_cpu
+  the script's progress poller during convergence: $poller (and the operator's rendering of /metrics)
+  reconciles during convergence: $reconciles ($(python3 -c "print(round($reconciles/$N,1))") per set)
   API requests during convergence ($(( N )) sets, $(python3 -c "print(round($(since "$start" "$signing_at")))") s):
 $(diff_requests "$work/r0" "$work/r1")
   API requests during $STEADY_SECONDS s of steady state:
