@@ -32,11 +32,12 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     private readonly ConcurrentDictionary<string, (string? ResourceVersion, IReadOnlyList<Entry> Entries)> _known = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// Per set UID: the key this reconcile has just created, for the signing Secret it publishes next,
-    /// so that publishing a key just made needs no read. Held for that one reconcile only: the next
-    /// reconcile of the set (which starts with <see cref="ListAsync"/>) drops it.
+    /// Per set UID: the key this reconcile has just created, and the enabled keys it read to add it,
+    /// for the signing Secret it publishes next (the active key and the new next one), so that
+    /// publishing needs no second read. Held for that one reconcile only: the next reconcile of the set
+    /// (which starts with <see cref="ListAsync"/>) drops it.
     /// </summary>
-    private readonly ConcurrentDictionary<string, SignerMaterial> _fresh = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IReadOnlyList<SignerMaterial>> _fresh = new(StringComparer.Ordinal);
 
     public string Provider => "Kubernetes";
 
@@ -92,7 +93,11 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
                 : await ReadAsync(set, cancellationToken);
             var existing = secret is null ? null : Entries(secret).FirstOrDefault(e => e.Generation == generation);
             if (existing is not null)
+            {
+                // Made before (a reconcile that stopped after storing it): adopt it, and keep what was read for publishing.
+                HoldForPublishing(set, secret!);
                 return existing.ToStoredKey(set);
+            }
 
             var key = generator.Take(set, generation);
             var entry = new Entry(key.Kid, set.Policy.Algorithm.Name, generation, time.GetUtcNow(), true, key.PublicJwk.ToJson(), Convert.ToBase64String(key.ExportPkcs8()));
@@ -124,7 +129,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
                     Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
                 }
 
-                _fresh[set.Uid] = Material(set, entry);
+                HoldForPublishing(set, secret);
 
                 return entry.ToStoredKey(set);
             }
@@ -139,14 +144,18 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
         }
     }
 
+    /// <summary>The enabled keys of the Secret just read or written, for this reconcile's signing Secret (see <see cref="_fresh"/>).</summary>
+    private void HoldForPublishing(KeySetContext set, V1Secret secret) =>
+        _fresh[set.Uid] = [.. Entries(secret).Where(e => e.Enabled && e.Pkcs8 is not null).Select(e => Material(set, e))];
+
     public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
         (await GetSignerMaterialsAsync(set, [key], cancellationToken))[0];
 
-    /// <summary>Every key's material from one read of the Secret (none for a key this reconcile has just created).</summary>
+    /// <summary>Every key's material from one read of the Secret (none when this reconcile has just created a key and read the others to do so).</summary>
     public async Task<IReadOnlyList<SignerMaterial>> GetSignerMaterialsAsync(KeySetContext set, IReadOnlyList<StoredKey> keys, CancellationToken cancellationToken)
     {
-        if (_fresh.TryRemove(set.Uid, out var fresh) && keys.All(k => k.Kid == fresh.Kid))
-            return [.. keys.Select(_ => fresh)];
+        if (_fresh.TryRemove(set.Uid, out var fresh) && keys.All(k => fresh.Any(m => m.Kid == k.Kid)))
+            return [.. keys.Select(k => fresh.First(m => m.Kid == k.Kid))];
         var secret = await ReadAsync(set, cancellationToken);
         Remember(set, secret);
         var entries = secret is null ? [] : Entries(secret).ToList();
