@@ -145,7 +145,7 @@ idle_port=$(port)
 operator idle "$idle_port" "$work/idle.log"
 idle_pid=${pids[-1]}
 until curl -fsS "http://127.0.0.1:$idle_port/readyz" >/dev/null 2>&1; do sleep 0.5; done
-sleep 15
+sleep 45  # past the start-up burst and the memory trim that follows it (KeyRotator:MemoryTrimQuietPeriod, 30 s)
 idle_rss=$(rss_mb "$idle_pid")
 kill "$idle_pid"; wait "$idle_pid" 2>/dev/null || true
 

@@ -59,7 +59,10 @@ public sealed class OperatorInstance : IAsyncDisposable
         env.TrackLogs(logs);
         identity ??= $"operator-{Guid.NewGuid():N}"[..20];
         var args = Arguments(namespaces, identity, settings);
-        args.InsertRange(0, ["--urls", "http://127.0.0.1:0"]);
+
+        // In process the operator shares the test runner's GC: a memory trim there would collect the
+        // runner's heap, measure nothing real and pause every test at once. (OperatorProcess keeps it.)
+        args.InsertRange(0, ["--urls", "http://127.0.0.1:0", "--KeyRotator:MemoryTrimQuietPeriod", "00:00:00"]);
 
         var app = OperatorApp.Build([.. args], services =>
         {

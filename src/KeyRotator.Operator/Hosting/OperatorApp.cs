@@ -43,6 +43,7 @@ public static class OperatorApp
             .Validate(o => o.Reports.MaxConcurrentReviews >= 1, "KeyRotator:Reports:MaxConcurrentReviews must be at least 1")
             .Validate(o => o.Reports.ReviewTimeout > TimeSpan.Zero, "KeyRotator:Reports:ReviewTimeout must be positive")
             .Validate(o => o.AzureKeyVault.NetworkTimeout > TimeSpan.Zero, "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")
+            .Validate(o => o.MemoryTrimQuietPeriod >= TimeSpan.Zero, "KeyRotator:MemoryTrimQuietPeriod must be zero (off) or positive")
             .ValidateOnStart();
 
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -93,6 +94,8 @@ public static class OperatorApp
             q.UseDefaultThreadPool(pool => pool.MaxConcurrency = 2);
         });
         builder.Services.AddHostedService<LeaderElectionService>();
+        builder.Services.AddSingleton<MemoryTrimmer>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<MemoryTrimmer>());
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();

@@ -26,6 +26,12 @@ public sealed class OperatorOptions
     /// <summary>Restart a watch that has been silent this long (bookmarks included).</summary>
     public TimeSpan WatchdogTimeout { get; set; } = TimeSpan.FromMinutes(12);
 
+    /// <summary>
+    /// After a burst of work (a convergence, a rotation storm), once no reconcile has run this long, one
+    /// full collection returns the burst's garbage to the system. Zero turns it off.
+    /// </summary>
+    public TimeSpan MemoryTrimQuietPeriod { get; set; } = TimeSpan.FromSeconds(30);
+
     public LeaderElectionOptions LeaderElection { get; init; } = new();
 
     public ApiClientOptions Api { get; init; } = new();

@@ -16,6 +16,7 @@ public sealed class OperatorOptionsTests
     [InlineData("KeyRotator:Workers", "0", "KeyRotator:Workers must be at least 1")]
     [InlineData("KeyRotator:Reports:MaxConcurrentReviews", "0", "KeyRotator:Reports:MaxConcurrentReviews must be at least 1")]
     [InlineData("KeyRotator:Reports:ReviewTimeout", "00:00:00", "KeyRotator:Reports:ReviewTimeout must be positive")]
+    [InlineData("KeyRotator:MemoryTrimQuietPeriod", "-00:00:01", "KeyRotator:MemoryTrimQuietPeriod must be zero (off) or positive")]
     public async Task A_bad_setting_stops_start_up_with_a_message_naming_it(string key, string value, string message)
     {
         var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
