@@ -39,9 +39,9 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         // Two verifiers reloaded, one did not; a signer still signs with the active key; a gateway fetches over HTTP.
         async Task HeartbeatsAsync()
         {
-            Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, tokens[0], new { failures = Array.Empty<object>(), instance = "v1", jwksHash = after }));
-            Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, tokens[1], new { failures = Array.Empty<object>(), instance = "v2", jwksHash = after }));
-            Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, tokens[2], new { failures = Array.Empty<object>(), instance = "v3", jwksHash = before, signingKid = first.Status!.ActiveKeyId }));
+            Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, tokens[0], new { failures = Array.Empty<object>(), instance = "v1", jwksHash = after }));
+            Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, tokens[1], new { failures = Array.Empty<object>(), instance = "v2", jwksHash = after }));
+            Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, tokens[2], new { failures = Array.Empty<object>(), instance = "v3", jwksHash = before, signingKid = first.Status!.ActiveKeyId }));
             using var fetch = new HttpRequestMessage(HttpMethod.Get, $"/v1/namespaces/{ns}/signingkeysets/auth/jwks.json");
             fetch.Headers.Add(JwksEndpoint.InstanceHeader, "gateway-0");
             using var fetched = await http.SendAsync(fetch, ct);
@@ -113,7 +113,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         for (var round = 0; round < 12; round++)
         {
             var started = DateTime.UtcNow;
-            var answers = await Task.WhenAll(tokens.Select((token, i) => PostAsync(http, ns, token, new { failures = Array.Empty<object>(), instance = $"pod-{i:000}", jwksHash = hash })));
+            var answers = await Task.WhenAll(tokens.Select((token, i) => FailureReports.PostAsync(http, ns, token, new { failures = Array.Empty<object>(), instance = $"pod-{i:000}", jwksHash = hash })));
             refused += answers.Count(a => a != HttpStatusCode.Accepted);
             var rest = started + TimeSpan.FromSeconds(10) - DateTime.UtcNow;
             if (rest > TimeSpan.Zero && round < 11)
@@ -134,12 +134,4 @@ public sealed class PropagationTests(KubernetesEnvironment env)
 
     private async Task<string> HashAsync(string ns, CancellationToken ct) =>
         (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct)).Metadata.Annotations[Labels.ContentHashAnnotation];
-
-    private static async Task<HttpStatusCode> PostAsync(HttpClient http, string ns, string token, object body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures") { Content = JsonContent.Create(body) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await http.SendAsync(request);
-        return response.StatusCode;
-    }
 }

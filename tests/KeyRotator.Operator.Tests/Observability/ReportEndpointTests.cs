@@ -29,27 +29,27 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
         var report = new { failures = new[] { new { reason = "bad_signature", kid = "kid-1", count = 2 } } };
 
-        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(http, a, null, report));
-        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(http, a, "not-a-token", report));
-        Assert.Equal(HttpStatusCode.Unauthorized, await PostAsync(http, a, wrongAudience, report));
-        Assert.Equal(HttpStatusCode.Forbidden, await PostAsync(http, a, intruder, report));
-        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, a, reporter, report));
-        Assert.Equal(HttpStatusCode.Forbidden, await PostAsync(http, b, reporter, report));
-        Assert.Equal(HttpStatusCode.BadRequest, await PostAsync(http, a, reporter, new { failures = new[] { new { reason = "bored", kid = "k", count = 1 } } }));
-        using (var garbage = new HttpRequestMessage(HttpMethod.Post, Path(a)) { Content = new StringContent("{not json", System.Text.Encoding.UTF8, "application/json") })
+        Assert.Equal(HttpStatusCode.Unauthorized, await FailureReports.PostAsync(http, a, null, report));
+        Assert.Equal(HttpStatusCode.Unauthorized, await FailureReports.PostAsync(http, a, "not-a-token", report));
+        Assert.Equal(HttpStatusCode.Unauthorized, await FailureReports.PostAsync(http, a, wrongAudience, report));
+        Assert.Equal(HttpStatusCode.Forbidden, await FailureReports.PostAsync(http, a, intruder, report));
+        Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, a, reporter, report));
+        Assert.Equal(HttpStatusCode.Forbidden, await FailureReports.PostAsync(http, b, reporter, report));
+        Assert.Equal(HttpStatusCode.BadRequest, await FailureReports.PostAsync(http, a, reporter, new { failures = new[] { new { reason = "bored", kid = "k", count = 1 } } }));
+        using (var garbage = new HttpRequestMessage(HttpMethod.Post, FailureReports.Path(a)) { Content = new StringContent("{not json", System.Text.Encoding.UTF8, "application/json") })
         {
             garbage.Headers.Authorization = new AuthenticationHeaderValue("Bearer", reporter);
             Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(garbage, ct)).StatusCode);
         }
 
         var huge = new { failures = Enumerable.Range(0, 5000).Select(i => new { reason = "expired", kid = new string('k', 40), count = 1 }).ToArray() };
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await PostAsync(http, a, reporter, huge));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await FailureReports.PostAsync(http, a, reporter, huge));
 
         // A flood from one caller is throttled; another caller is not.
         var other = await ServiceAccountTokenAsync(a, "verifier-2", grantReporter: true, "keyrotator");
-        var flood = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => PostAsync(http, a, reporter, report)));
+        var flood = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => FailureReports.PostAsync(http, a, reporter, report)));
         Assert.Contains(HttpStatusCode.TooManyRequests, flood);
-        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, a, other, report));
+        Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, a, other, report));
 
         var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
         Assert.Contains($"keyrotator_signature_failures_total{{namespace=\"{a}\",name=\"auth\",reason=\"bad_signature\"}}", metrics, StringComparison.Ordinal);
@@ -72,11 +72,11 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
 
         // Below the threshold: no spike.
-        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, reporter, new { failures = new[] { new { reason = "bad_signature", kid, count = 5 } } }));
+        Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, reporter, new { failures = new[] { new { reason = "bad_signature", kid, count = 5 } } }));
         await Task.Delay(500, ct);
         Assert.False(ConditionSet.IsTrue((await scenario.GetAsync("auth")).Status!.Conditions, ConditionSet.SignatureFailureSpike));
 
-        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, reporter, new { failures = new[] { new { reason = "bad_signature", kid, count = 30 }, new { reason = "expired", kid, count = 2 } } }));
+        Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, reporter, new { failures = new[] { new { reason = "bad_signature", kid, count = 30 }, new { reason = "expired", kid, count = 2 } } }));
         var spiking = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
             s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.SignatureFailureSpike), TimeSpan.FromSeconds(5), "SignatureFailureSpike=True");
         var condition = ConditionSet.Find(spiking.Status!.Conditions, ConditionSet.SignatureFailureSpike)!;
@@ -95,7 +95,6 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "SignatureFailuresSubsided"), TimeSpan.FromSeconds(5), "a SignatureFailuresSubsided Event", ct);
     }
 
-    private static Uri Path(string ns) => new($"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures", UriKind.Relative);
 
     [Fact]
     public async Task A_report_whose_review_the_API_server_does_not_answer_gets_503_with_Retry_After_and_the_next_goes_through()
@@ -115,7 +114,7 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         var report = new { failures = new[] { new { reason = "bad_signature", kid = "kid-1", count = 1 } } };
 
         stall.Stalling = true;
-        using (var request = new HttpRequestMessage(HttpMethod.Post, Path(ns)) { Content = JsonContent.Create(report) })
+        using (var request = new HttpRequestMessage(HttpMethod.Post, FailureReports.Path(ns)) { Content = JsonContent.Create(report) })
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             using var response = await http.SendAsync(request, ct);
@@ -126,18 +125,9 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
 
         // The timed-out review handed its turn back and was not remembered: the same token goes through now.
         stall.Stalling = false;
-        Assert.Equal(HttpStatusCode.Accepted, await PostAsync(http, ns, token, report));
+        Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, token, report));
         Assert.DoesNotContain(op.Logs.Lines, l => l.Contains(token, StringComparison.Ordinal));
         Assert.Contains(op.Logs.Lines, l => l.Contains("Could not check a failure report's credentials with a TokenReview", StringComparison.Ordinal));
-    }
-
-    private static async Task<HttpStatusCode> PostAsync(HttpClient http, string ns, string? token, object body)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, Path(ns)) { Content = JsonContent.Create(body) };
-        if (token is not null)
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await http.SendAsync(request);
-        return response.StatusCode;
     }
 
     private Task<string> ServiceAccountTokenAsync(string ns, string name, bool grantReporter, string audience) =>

@@ -73,7 +73,7 @@ public sealed class RollbackTests(KubernetesEnvironment env)
                     for (var i = 0; i < 3; i++)
                     {
                         var failures = i == 2 ? pending.Select(p => new { reason = "unknown_kid", kid = p.Key, count = p.Value }).ToArray() : [];
-                        await PostAsync(http, ns, tokens[i], new { failures, instance = $"v{i + 1}", jwksHash = i == 2 ? held.Hash : current.Hash }, stop.Token);
+                        Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, tokens[i], new { failures, instance = $"v{i + 1}", jwksHash = i == 2 ? held.Hash : current.Hash }, stop.Token));
                     }
 
                     pending.Clear();
@@ -139,13 +139,5 @@ public sealed class RollbackTests(KubernetesEnvironment env)
     {
         var cm = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct);
         return (cm.Data[JwksPublisher.JwksKey], cm.Metadata.Annotations[Labels.ContentHashAnnotation]);
-    }
-
-    private static async Task PostAsync(HttpClient http, string ns, string token, object body, CancellationToken ct)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures") { Content = JsonContent.Create(body) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await http.SendAsync(request, ct);
-        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
     }
 }
