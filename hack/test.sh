@@ -32,6 +32,14 @@ if [ ! -d tests/crd-rules/node_modules/@marcbachmann/cel-js ]; then
   npm ci --prefix tests/crd-rules --no-audit --no-fund --loglevel=error >&2
 fi
 
+# JWT libraries that share no code with KeyRotator, for the interop tests: panva/jose (npm) and
+# PyJWT (Debian's python3-jwt, with Debian's /usr/bin/python3; .ci/run installs it).
+if [ ! -d tests/interop/node_modules/jose ]; then
+  command -v npm >/dev/null || { echo "error: the interop tests need Node.js 20 and npm" >&2; exit 1; }
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >&2
+fi
+/usr/bin/python3 -c 'import jwt' 2>/dev/null || { echo "error: the interop tests need PyJWT: apt-get install python3-jwt" >&2; exit 1; }
+
 status=0
 dotnet test KeyRotator.sln \
   --logger "trx" --logger "console;verbosity=minimal" \
