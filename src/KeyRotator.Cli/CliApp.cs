@@ -164,12 +164,15 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         var name = line.GetRequiredValue(_commands.Name);
         using var client = Connect(line);
         var ns = Namespace(line, client);
-        var sets = new SigningKeySetClient(client);
-        var set = await GetSetAsync(sets, ns, name);
+        var sets = new SigningKeySetClient(client, _time);
+        await GetSetAsync(sets, ns, name);
         var request = _time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
-        set.Metadata.Annotations ??= new Dictionary<string, string>();
-        set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
-        await sets.ReplaceAsync(set);
+        await sets.UpdateAsync(ns, name, set =>
+        {
+            set.Metadata.Annotations ??= new Dictionary<string, string>();
+            set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
+            return true;
+        });
         await Write(line, new { @namespace = ns, name, rotateNow = request },
             $"Rotation of {ns}/{name} requested ({Labels.RotateNowAnnotation}={request}): a new key is published now and signs after prePublish.");
         return ExitCodes.Ok;
@@ -181,17 +184,20 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         var kid = line.GetRequiredValue(_commands.Kid);
         using var client = Connect(line);
         var ns = Namespace(line, client);
-        var sets = new SigningKeySetClient(client);
+        var sets = new SigningKeySetClient(client, _time);
         var set = await GetSetAsync(sets, ns, name);
         var key = set.Status?.Keys?.FirstOrDefault(k => k.Kid == kid);
         if (key is null && !line.GetValue(_commands.Force))
             throw new NotFoundException($"{ns}/{name} has no key {kid} (see `keyrotator status -n {ns}`); use --force to revoke it anyway");
-        var revoked = set.Spec.RevokedKeyIds ?? [];
-        if (!revoked.Contains(kid))
+        // The operator updates the set's status while it works; a revocation that races it reads again, never fails on it.
+        await sets.UpdateAsync(ns, name, current =>
         {
-            set.Spec = set.Spec with { RevokedKeyIds = [.. revoked, kid] };
-            await sets.ReplaceAsync(set);
-        }
+            var revoked = current.Spec.RevokedKeyIds ?? [];
+            if (revoked.Contains(kid))
+                return false;
+            current.Spec = current.Spec with { RevokedKeyIds = [.. revoked, kid] };
+            return true;
+        });
 
         var forced = key?.State == "Active" ? " It was the active key: a replacement is activated at once (a forced rotation)." : "";
         await Write(line, new { @namespace = ns, name, revoked = kid, wasActive = key?.State == "Active" },

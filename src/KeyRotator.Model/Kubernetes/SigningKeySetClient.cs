@@ -1,12 +1,17 @@
+using System.Net;
 using System.Text.Json;
 using k8s;
+using k8s.Autorest;
 using KeyRotator.Operator.Entities;
 
 namespace KeyRotator.Operator.Kubernetes;
 
 /// <summary>Typed access to SigningKeySets over the raw custom-objects API.</summary>
-public sealed class SigningKeySetClient(IKubernetes kubernetes)
+public sealed class SigningKeySetClient(IKubernetes kubernetes, TimeProvider? time = null)
 {
+    /// <summary>How many times <see cref="UpdateAsync"/> reads and writes before it gives up on conflicts (client-go's retry.DefaultRetry: 5).</summary>
+    public const int UpdateAttempts = 5;
+
     private const string Group = V1Alpha1SigningKeySet.Group;
     private const string Version = V1Alpha1SigningKeySet.Version;
     private const string Plural = V1Alpha1SigningKeySet.Plural;
@@ -38,6 +43,34 @@ public sealed class SigningKeySetClient(IKubernetes kubernetes)
         var replaced = await kubernetes.CustomObjects.ReplaceNamespacedCustomObjectAsync(
             set, Group, Version, set.Metadata.NamespaceProperty, Plural, set.Metadata.Name, cancellationToken: cancellationToken);
         return Convert<V1Alpha1SigningKeySet>(replaced);
+    }
+
+    /// <summary>
+    /// Reads the set, applies <paramref name="change"/> and writes it back; when the write loses a race
+    /// (409 Conflict: another writer got in between, and the operator's own status updates count), reads
+    /// again and applies the change to what is there now, as client-go's retry.RetryOnConflict does, so
+    /// that neither this change nor the other writer's is lost. <paramref name="change"/> returns false
+    /// when the set already is as wanted: then nothing is written. After <see cref="UpdateAttempts"/>
+    /// conflicts in a row the last one is thrown.
+    /// </summary>
+    public async Task<V1Alpha1SigningKeySet> UpdateAsync(string ns, string name, Func<V1Alpha1SigningKeySet, bool> change, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        for (var attempt = 1; ; attempt++)
+        {
+            var set = await GetAsync(ns, name, cancellationToken);
+            if (!change(set))
+                return set;
+            try
+            {
+                return await ReplaceAsync(set, cancellationToken);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt < UpdateAttempts)
+            {
+                // client-go waits 10 ms between attempts; a little more each time spreads writers that collided.
+                await Task.Delay(TimeSpan.FromMilliseconds(10 * attempt), time ?? TimeProvider.System, cancellationToken);
+            }
+        }
     }
 
     /// <summary>Replaces status only; guarded by the resourceVersion in <paramref name="set"/>.</summary>

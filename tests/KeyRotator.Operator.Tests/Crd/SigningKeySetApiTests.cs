@@ -81,4 +81,50 @@ public sealed class SigningKeySetApiTests(KubernetesEnvironment env)
 
         Assert.Equal(HttpStatusCode.Conflict, error.Response.StatusCode);
     }
+
+    [Fact]
+    public async Task An_update_that_loses_a_race_reads_again_and_keeps_both_writers_changes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("crd-update-race", ct);
+        await _sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).Build(), ct);
+        var theirs = new string('a', 43);
+        var ours = new string('b', 43);
+
+        // Another writer revokes a kid between this client's read and its write: the write answers 409.
+        using var racing = new k8s.Kubernetes(env.AdminConfig, new BeforeFirstPut(async () =>
+        {
+            var set = await _sets.GetAsync(ns, "auth", ct);
+            set.Spec = set.Spec with { RevokedKeyIds = [theirs] };
+            await _sets.ReplaceAsync(set, ct);
+        }));
+        var changes = 0;
+        var updated = await new SigningKeySetClient(racing).UpdateAsync(ns, "auth", set =>
+        {
+            changes++;
+            set.Spec = set.Spec with { RevokedKeyIds = [.. set.Spec.RevokedKeyIds ?? [], ours] };
+            return true;
+        }, ct);
+
+        Assert.Equal(2, changes);
+        Assert.Equal([theirs, ours], updated.Spec.RevokedKeyIds);
+        Assert.Equal([theirs, ours], (await _sets.GetAsync(ns, "auth", ct)).Spec.RevokedKeyIds);
+
+        // A change that finds nothing to do writes nothing.
+        var unchanged = await _sets.UpdateAsync(ns, "auth", _ => false, ct);
+        Assert.Equal(updated.Metadata.ResourceVersion, unchanged.Metadata.ResourceVersion);
+    }
+
+    /// <summary>Runs <paramref name="interleave"/> once, just before the first PUT goes out.</summary>
+    private sealed class BeforeFirstPut(Func<Task> interleave) : DelegatingHandler
+    {
+        private int _done;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method == HttpMethod.Put && Interlocked.Exchange(ref _done, 1) == 0)
+                await interleave();
+            return await base.SendAsync(request, cancellationToken);
+        }
+    }
 }
