@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using KeyRotator.Testing;
 
@@ -45,6 +47,79 @@ internal static class ForeignLibraries
         const string python = "/usr/bin/python3";
         Assert.True(File.Exists(python), $"{python} is missing: apt-get install python3 python3-jwt");
         return RunAsync(python, Path.Combine(Repository.Root, "tests", "interop", "pyjwt_check.py"), cases);
+    }
+
+    /// <summary>
+    /// A long-running verifier of another library that fetches the JWKS over HTTP itself and caches it
+    /// for <c>cacheAge</c>, as the README configures it: jose's createRemoteJWKSet or PyJWT's PyJWKClient.
+    /// </summary>
+    public sealed class RemoteVerifier : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _errors = new();
+
+        private RemoteVerifier(string library, string program, IEnumerable<string> arguments)
+        {
+            Library = library;
+            var info = new ProcessStartInfo(program) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository.Root };
+            foreach (var argument in arguments)
+                info.ArgumentList.Add(argument);
+            _process = Process.Start(info)!;
+            _process.ErrorDataReceived += (_, e) =>
+            {
+                lock (_errors)
+                    _errors.AppendLine(e.Data);
+            };
+            _process.BeginErrorReadLine();
+        }
+
+        public string Library { get; }
+
+        public static RemoteVerifier Jose(Uri jwksUri, string alg, TimeSpan cacheAge)
+        {
+            var folder = Path.Combine(Repository.Root, "tests", "interop");
+            Assert.True(Directory.Exists(Path.Combine(folder, "node_modules", "jose")),
+                "panva/jose is not installed: run `npm ci --prefix tests/interop` (hack/test.sh does)");
+            return new("jose createRemoteJWKSet", "node",
+                [Path.Combine(folder, "jose-remote.mjs"), jwksUri.ToString(), alg, Issuer, Audience, ((long)cacheAge.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+
+        public static RemoteVerifier PyJwt(Uri jwksUri, string alg, TimeSpan cacheAge)
+        {
+            Assert.True(File.Exists("/usr/bin/python3"), "/usr/bin/python3 is missing: apt-get install python3 python3-jwt");
+            return new("PyJWT PyJWKClient", "/usr/bin/python3",
+                [Path.Combine(Repository.Root, "tests", "interop", "pyjwt_remote.py"), jwksUri.ToString(), alg, Issuer, Audience, cacheAge.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+
+        public async Task<Verdict> VerifyAsync(string token, CancellationToken cancellationToken)
+        {
+            await _process.StandardInput.WriteLineAsync(token.AsMemory(), cancellationToken);
+            await _process.StandardInput.FlushAsync(cancellationToken);
+            var line = await _process.StandardOutput.ReadLineAsync(cancellationToken);
+            if (line is null)
+            {
+                lock (_errors)
+                    throw new InvalidOperationException($"{Library} exited: {_errors}");
+            }
+
+            return JsonSerializer.Deserialize<Verdict>(line, Json)!;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _process.StandardInput.Close();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await _process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            _process.Dispose();
+        }
     }
 
     private static async Task<Report> RunAsync(string program, string script, IEnumerable<Case> cases)

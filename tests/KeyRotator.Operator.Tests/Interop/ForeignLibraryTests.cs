@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Security.Cryptography;
 using KeyRotator.Client;
+using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
 
@@ -110,9 +111,11 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
             Assert.Equal(second, verdicts[1].Kid);
         }
 
-        var set = await scenario.GetAsync("auth");
-        set.Spec = set.Spec with { RevokedKeyIds = [first] };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.Sets.UpdateAsync(ns, "auth", set =>
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [first] };
+            return true;
+        }, ct);
         var jwks = await Eventually.HoldsAsync(() => scenario.JwksJsonAsync("auth-jwks"), j => j is not null && !j.Contains(first, StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the revoked key out of the JWKS", ct);
 
         var revoked = new ForeignLibraries.Case("revoked", "ES256", jwks!, [before, after]);
@@ -121,6 +124,65 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
             var verdicts = report["revoked"].Verdicts;
             Assert.False(verdicts[0].Valid, $"{report.Library} still accepts a token of the revoked key {first}");
             Assert.True(verdicts[1].Valid, $"{report.Library} refused a token of the active key after the revocation: {verdicts[1].Error}");
+        }
+    }
+
+    [Fact]
+    public async Task Verifiers_fetching_the_JWKS_over_HTTP_with_jose_and_PyJWKClient_accept_every_token_across_three_rotations_and_drop_a_revoked_key_within_their_cache_age()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("interop-http", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorProcess.StartServingAsync(env, "operator-interop-http", [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "8s", Overlap = "20m" })
+            .Build(), ct);
+        var kid = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+
+        // Each caches the key set no longer than the endpoint's max-age, as the README tells them to.
+        var jwksUri = new Uri(op.BaseAddress!, $"/v1/namespaces/{ns}/signingkeysets/auth/jwks.json");
+        var cacheAge = JwksEndpoint.MaxAge(TimeSpan.FromSeconds(8));
+        await using var jose = ForeignLibraries.RemoteVerifier.Jose(jwksUri, "ES256", cacheAge);
+        await using var pyjwt = ForeignLibraries.RemoteVerifier.PyJwt(jwksUri, "ES256", cacheAge);
+        await using var volume = VolumeMirror.ForSecret(env.Admin, ns, "auth-signing");
+        var signer = new KeyRotatorSigner(volume.Directory);
+        await Eventually.HoldsAsync(() => Task.FromResult(signer.CurrentKid()), k => k == kid, TimeSpan.FromSeconds(10), "the signer on the first key", ct);
+        var tokens = new List<(string Kid, string Token)> { (kid, Sign(signer)) };
+
+        for (var rotation = 1; rotation <= 3; rotation++)
+        {
+            kid = (await scenario.RotateNowAsync("auth", kid, ct)).Status!.ActiveKeyId!;
+            await Eventually.HoldsAsync(() => Task.FromResult(signer.CurrentKid()), k => k == kid, TimeSpan.FromSeconds(10), $"the signer on key {rotation + 1}", ct);
+            tokens.Add((kid, Sign(signer)));
+
+            // The new key's token, and every earlier one (their keys are within the overlap), verify.
+            foreach (var verifier in new[] { jose, pyjwt })
+            {
+                foreach (var (signedBy, token) in tokens)
+                {
+                    var verdict = await verifier.VerifyAsync(token, ct);
+                    Assert.True(verdict.Valid, $"{verifier.Library} refused a token of {signedBy} after rotation {rotation}: {verdict.Error}");
+                    Assert.Equal(signedBy, verdict.Kid);
+                }
+            }
+        }
+
+        await scenario.Sets.UpdateAsync(ns, "auth", set =>
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [tokens[0].Kid] };
+            return true;
+        }, ct);
+
+        // The revoked key leaves the served JWKS within seconds; each verifier drops it once its cache ages out.
+        foreach (var verifier in new[] { jose, pyjwt })
+        {
+            await Eventually.HoldsAsync(() => verifier.VerifyAsync(tokens[0].Token, ct), v => !v.Valid, TimeSpan.FromSeconds(5) + cacheAge,
+                $"{verifier.Library} refusing the revoked key's token", ct);
+            foreach (var (signedBy, token) in tokens.Skip(1))
+            {
+                var verdict = await verifier.VerifyAsync(token, ct);
+                Assert.True(verdict.Valid, $"{verifier.Library} refused a token of {signedBy} after another key's revocation: {verdict.Error}");
+            }
         }
     }
 
