@@ -45,8 +45,7 @@ public sealed class ChartRbacTests(KubernetesEnvironment env)
         var scenario = new OperatorScenario(env, watched);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", watched).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         var first = await scenario.WaitForActiveKeyAsync("auth");
-        first.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "rbac" };
-        await scenario.Sets.ReplaceAsync(first, ct);
+        await scenario.EditAsync(first.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "rbac" }, ct);
         await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(15), "a rotation as the chart's identity", ct);
         await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "KeyActivated"), TimeSpan.FromSeconds(5), "KeyActivated Events", ct);
         var lease = await env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", system, cancellationToken: ct);

@@ -257,9 +257,11 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
     private static async Task<Entities.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string request, CancellationToken ct)
     {
         var set = await scenario.GetAsync("auth");
-        set.Metadata.Annotations ??= new Dictionary<string, string>();
-        set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s =>
+        {
+            s.Metadata.Annotations ??= new Dictionary<string, string>();
+            s.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
+        }, ct);
         return await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(15), "a pending key", ct);
     }
 

@@ -22,8 +22,7 @@ public sealed partial class MetricsTests(KubernetesEnvironment env)
         await scenario.WaitForActiveKeyAsync("other");
 
         var rotated = first;
-        rotated.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "1" };
-        await scenario.Sets.ReplaceAsync(rotated, ct);
+        await scenario.EditAsync(rotated.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "1" }, ct);
         var after = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId != first.Status!.ActiveKeyId && s.Status?.ActiveKeyId is not null, TimeSpan.FromSeconds(15), "a manual rotation");
 
         var text = await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct),

@@ -90,9 +90,11 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
             alerts.Clear();
 
             // "rolling" pre-publishes its next key for ten minutes; a verifier and a signer that hold the keys report.
-            rolling.Spec = rolling.Spec with { Rotation = rolling.Spec.Rotation with { PrePublish = "10m" } };
-            rolling.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "dashboard" };
-            await scenario.Sets.ReplaceAsync(rolling, ct);
+            await scenario.EditAsync(rolling.Metadata.Name, s =>
+            {
+                s.Spec = s.Spec with { Rotation = s.Spec.Rotation with { PrePublish = "10m" } };
+                s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "dashboard" };
+            }, ct);
             await Eventually.HoldsAsync(() => scenario.GetAsync("rolling"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(30), "rolling pre-publishing", ct);
 
             // A verifier with a JWKS that lacks the active key reports a burst of bad signatures, then keeps

@@ -29,9 +29,11 @@ public sealed class PropagationTests(KubernetesEnvironment env)
 
         // A rotation asked for now: the next key is published and pending for 40 s.
         var rotate = await scenario.GetAsync("auth");
-        rotate.Metadata.Annotations ??= new Dictionary<string, string>();
-        rotate.Metadata.Annotations[Labels.RotateNowAnnotation] = "now";
-        await scenario.Sets.ReplaceAsync(rotate, ct);
+        await scenario.EditAsync(rotate.Metadata.Name, s =>
+        {
+            s.Metadata.Annotations ??= new Dictionary<string, string>();
+            s.Metadata.Annotations[Labels.RotateNowAnnotation] = "now";
+        }, ct);
         var pending = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(15), "a pending key", ct);
         var after = await HashAsync(ns, ct);
         Assert.NotEqual(before, after);

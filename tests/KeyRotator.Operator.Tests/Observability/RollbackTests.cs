@@ -88,9 +88,11 @@ public sealed class RollbackTests(KubernetesEnvironment env)
 
             // A rotation while the third verifier is stale: it rejects the new key's tokens, and signing goes back.
             var rotate = await scenario.GetAsync("auth");
-            rotate.Metadata.Annotations ??= new Dictionary<string, string>();
-            rotate.Metadata.Annotations[Labels.RotateNowAnnotation] = "while-stale";
-            await scenario.Sets.ReplaceAsync(rotate, ct);
+            await scenario.EditAsync(rotate.Metadata.Name, s =>
+            {
+                s.Metadata.Annotations ??= new Dictionary<string, string>();
+                s.Metadata.Annotations[Labels.RotateNowAnnotation] = "while-stale";
+            }, ct);
             var fresh = (await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } a && a != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(15), "the new key signing", ct)).Status!.ActiveKeyId!;
             var activatedAt = DateTimeOffset.UtcNow;
             var rolledBack = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.RolledBack), TimeSpan.FromSeconds(15), "a rollback", ct);

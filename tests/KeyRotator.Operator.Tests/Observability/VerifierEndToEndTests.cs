@@ -73,8 +73,7 @@ public sealed class VerifierEndToEndTests(KubernetesEnvironment env)
         {
             var set = await scenario.GetAsync("auth");
             var before = set.Status!.ActiveKeyId!;
-            set.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = rotation.ToString(CultureInfo.InvariantCulture) };
-            await scenario.Sets.ReplaceAsync(set, ct);
+            await scenario.EditAsync(set.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = rotation.ToString(CultureInfo.InvariantCulture) }, ct);
             var deadline = DateTime.UtcNow.AddSeconds(20);
             while (DateTime.UtcNow < deadline && File.ReadAllText(Path.Combine(signingVolume.Directory, "kid")) == before)
                 (accepted, rejected) = await CallAsync(http, signer.CreateToken(Issuer, Audience, TimeSpan.FromSeconds(5), [new Claim("sub", "alice")]), accepted, rejected, kids, signingVolume.Directory);

@@ -36,8 +36,7 @@ public sealed class CrashRecoveryTests(KubernetesEnvironment env)
         await first.WaitForQuietQueueAsync(ct);
 
         crash.Armed = true;
-        before.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "now" };
-        await scenario.Sets.ReplaceAsync(before, ct);
+        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "now" }, ct);
         await crash.Crashed.WaitAsync(TimeSpan.FromSeconds(20), ct);
         await first.DisposeAsync();
 

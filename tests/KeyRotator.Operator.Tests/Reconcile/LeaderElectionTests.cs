@@ -47,8 +47,7 @@ public sealed class LeaderElectionTests(KubernetesEnvironment env)
 
             // The new leader finishes a rotation, once.
             var set = await scenario.GetAsync("auth");
-            set.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "after-takeover" };
-            await scenario.Sets.ReplaceAsync(set, ct);
+            await scenario.EditAsync(set.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "after-takeover" }, ct);
             var after = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
                 s => s.Status?.ActiveKeyId is { } kid && kid != before.Status!.ActiveKeyId, TimeSpan.FromSeconds(20), "a rotation by the new leader");
             Assert.Equal([1L, 2L], after.Status!.Keys!.Select(k => k.Generation).Order());

@@ -33,6 +33,17 @@ internal sealed class OperatorScenario(KubernetesEnvironment env, string ns)
     public Task WaitUntilGoneAsync(string name, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         Eventually.HoldsAsync(() => ExistsAsync(() => GetAsync(name)), exists => !exists, timeout ?? TimeSpan.FromSeconds(15), $"{ns}/{name} gone", cancellationToken);
 
+    /// <summary>
+    /// Edits the set as it is now: reads it, applies <paramref name="edit"/>, writes it, and reads again if
+    /// the write raced the operator's own status updates (409), as a user's client should.
+    /// </summary>
+    public Task<V1Alpha1SigningKeySet> EditAsync(string name, Action<V1Alpha1SigningKeySet> edit, CancellationToken cancellationToken = default) =>
+        Sets.UpdateAsync(ns, name, set =>
+        {
+            edit(set);
+            return true;
+        }, cancellationToken);
+
     /// <summary>Asks for a rotation (keyrotator.io/rotate-now) and waits for another key than <paramref name="activeKid"/> to sign.</summary>
     public async Task<V1Alpha1SigningKeySet> RotateNowAsync(string name, string activeKid, CancellationToken cancellationToken = default)
     {

@@ -122,8 +122,7 @@ public sealed class OwnershipTests(KubernetesEnvironment env)
         var set = await scenario.WaitForActiveKeyAsync("auth");
         var storeBefore = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
 
-        set.Spec = set.Spec with { SigningSecretName = "auth-keyrotator-keys" };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { SigningSecretName = "auth-keyrotator-keys" }, ct);
 
         var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Contains("is the name of the set's own key store", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);

@@ -24,8 +24,7 @@ public sealed class PublicationTests(KubernetesEnvironment env)
         var set = await scenario.WaitForActiveKeyAsync("auth");
         Assert.NotNull((await scenario.SigningAsync("auth-signing-v1")).Pem);
 
-        set.Spec = set.Spec with { SigningSecretName = "auth-signing-v2" };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { SigningSecretName = "auth-signing-v2" }, ct);
 
         var moved = await Eventually.HoldsAsync(async () => (await scenario.SigningAsync("auth-signing-v2"), await scenario.SigningAsync("auth-signing-v1")),
             s => s.Item1.Kid == set.Status!.ActiveKeyId && s.Item1.Pem is not null && s.Item2.Kid is null && s.Item2.Pem is null,
@@ -72,8 +71,7 @@ public sealed class PublicationTests(KubernetesEnvironment env)
 
         // A namespace dropped from targetNamespaces loses its copy; the set's own stays.
         var current = await scenario.GetAsync("auth");
-        current.Spec = current.Spec with { Jwks = current.Spec.Jwks! with { TargetNamespaces = [] } };
-        await scenario.Sets.ReplaceAsync(current, ct);
+        await scenario.EditAsync(current.Metadata.Name, s => s.Spec = s.Spec with { Jwks = s.Spec.Jwks! with { TargetNamespaces = [] } }, ct);
         await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-keys", payments), j => j is null, TimeSpan.FromSeconds(10), "the dropped copy removed");
         Assert.NotNull(await scenario.JwksAsync("auth-keys"));
     }

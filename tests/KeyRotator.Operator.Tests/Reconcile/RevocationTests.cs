@@ -19,9 +19,8 @@ public sealed class RevocationTests(KubernetesEnvironment env)
         var set = await scenario.WaitForActiveKeyAsync("auth");
         var compromised = set.Status!.ActiveKeyId!;
 
-        set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
         var clock = Stopwatch.StartNew();
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [compromised] }, ct);
 
         await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.SigningAsync("auth-signing")),
             o => o.Item1 is { } jwks && jwks.Keys.All(k => k.Kid != compromised) && o.Item2.Kid is { } kid && kid != compromised && jwks.Keys.Any(k => k.Kid == kid),

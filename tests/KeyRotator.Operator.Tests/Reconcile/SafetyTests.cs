@@ -28,9 +28,8 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         Assert.Contains((await scenario.JwksAsync("auth-jwks", copy))!.Keys, k => k.Kid == first);
 
         // One edit: revoke the retiring key and make the timing invalid.
-        set.Spec = set.Spec with { RevokedKeyIds = [first], Rotation = set.Spec.Rotation with { Overlap = "1s" } };
         var clock = Stopwatch.StartNew();
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [first], Rotation = s.Spec.Rotation with { Overlap = "1s" } }, ct);
 
         await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.JwksAsync("auth-jwks", copy)),
             j => j.Item1!.Keys.All(k => k.Kid != first) && j.Item2!.Keys.All(k => k.Kid != first), TimeSpan.FromSeconds(5), "the revoked kid out of both copies", ct);
@@ -67,9 +66,8 @@ public sealed class SafetyTests(KubernetesEnvironment env)
             s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: "PublishFailed" }, TimeSpan.FromSeconds(15), "Degraded PublishFailed", ct);
 
         set = await scenario.GetAsync("auth");
-        set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
         var clock = Stopwatch.StartNew();
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [compromised] }, ct);
 
         await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.SigningAsync("auth-signing")),
             o => o.Item1!.Keys.All(k => k.Kid != compromised) && o.Item2.Kid != compromised && o.Item2.Pem is null,
@@ -93,8 +91,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         var set = await scenario.WaitForActiveKeyAsync("auth");
         var only = set.Status!.ActiveKeyId!;
 
-        set.Spec = set.Spec with { RevokedKeyIds = [only], Rotation = set.Spec.Rotation with { Cron = "every day at noon", Interval = null } };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [only], Rotation = s.Spec.Rotation with { Cron = "every day at noon", Interval = null } }, ct);
 
         await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks"), j => j is { Keys.Count: 0 }, TimeSpan.FromSeconds(5), "an empty key set", ct);
         var signing = await scenario.SigningAsync("auth-signing");
@@ -115,8 +112,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         await scenario.Sets.CreateAsync(build(), ct);
         var set = await scenario.WaitForActiveKeyAsync("auth");
         var revoked = set.Status!.ActiveKeyId!;
-        set.Spec = set.Spec with { RevokedKeyIds = [revoked] };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [revoked] }, ct);
         var replacement = (await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != revoked, TimeSpan.FromSeconds(10), "a replacement", ct)).Status!.ActiveKeyId!;
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
@@ -149,8 +145,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         Assert.Equal("ES256", set.Status!.KeyParameters!.Algorithm);
         var jwksBefore = await scenario.JwksJsonAsync("auth-jwks");
 
-        set.Spec = set.Spec with { Algorithm = "RS256" };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { Algorithm = "RS256" }, ct);
 
         var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Contains("spec.algorithm was ES256 when the set's keys were made and is now RS256", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
@@ -158,8 +153,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         Assert.Equal("ES256", (await scenario.SigningAsync("auth-signing")).Alg);
 
         // Reverting is enough to carry on.
-        held.Spec = held.Spec with { Algorithm = "ES256" };
-        await scenario.Sets.ReplaceAsync(held, ct);
+        await scenario.EditAsync(held.Metadata.Name, s => s.Spec = s.Spec with { Algorithm = "ES256" }, ct);
         await scenario.WaitForActiveKeyAsync("auth");
     }
 
@@ -199,8 +193,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
             .WithSpec(s => s with { DeletionPolicy = "Delete" })
             .Build(), ct);
         var set = await scenario.WaitForActiveKeyAsync("auth");
-        set.Spec = set.Spec with { Rotation = set.Spec.Rotation with { Overlap = "1s" } };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { Rotation = s.Spec.Rotation with { Overlap = "1s" } }, ct);
         await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);

@@ -42,8 +42,7 @@ public sealed class SpecValidationTests(KubernetesEnvironment env)
 
         // Fixing the spec recovers without a restart.
         var fixedSet = await scenario.GetAsync("short-overlap");
-        fixedSet.Spec = fixedSet.Spec with { Rotation = fixedSet.Spec.Rotation with { Overlap = "20m" } };
-        await scenario.Sets.ReplaceAsync(fixedSet, ct);
+        await scenario.EditAsync(fixedSet.Metadata.Name, s => s.Spec = s.Spec with { Rotation = s.Spec.Rotation with { Overlap = "20m" } }, ct);
         await scenario.WaitForActiveKeyAsync("short-overlap");
 
         // One Event per distinct problem, not one per reconcile (no hot loop).

@@ -49,8 +49,7 @@ public sealed class TenancyTests(KubernetesEnvironment env)
         await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "NotAccepted" && x.Message.Contains(tenantB, StringComparison.Ordinal)), TimeSpan.FromSeconds(5), "a NotAccepted Event", ct);
 
         // Rotate and revoke: tenant B still sees no change at all.
-        set.Spec = set.Spec with { RevokedKeyIds = [set.Status.ActiveKeyId!] };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [set.Status!.ActiveKeyId!] }, ct);
         await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != set.Status.ActiveKeyId, TimeSpan.FromSeconds(10), "a replacement key", ct);
         Assert.Equal(before, await SnapshotAsync(tenantB, ct));
     }

@@ -54,8 +54,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
 
     private static async Task RotateNowAsync(OperatorScenario scenario, V1Alpha1SigningKeySet set, string request)
     {
-        set.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = request };
-        await scenario.Sets.ReplaceAsync(set, TestContext.Current.CancellationToken);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = request }, TestContext.Current.CancellationToken);
     }
 
     [Fact]
@@ -215,8 +214,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         await scenario.Sets.DeleteAsync(ns, "akv", ct);
         await scenario.WaitUntilGoneAsync("akv", cancellationToken: ct);
         var (_, third) = await CreateSetAsync(ns, "akv", key: "own");
-        third.Spec = third.Spec with { DeletionPolicy = "Delete", Rotation = third.Spec.Rotation with { Overlap = "1s" } };
-        await scenario.Sets.ReplaceAsync(third, ct);
+        await scenario.EditAsync(third.Metadata.Name, s => s.Spec = s.Spec with { DeletionPolicy = "Delete", Rotation = s.Spec.Rotation with { Overlap = "1s" } }, ct);
         await scenario.WaitForReadyReasonAsync("akv", "InvalidSpec", ct);
         await scenario.Sets.DeleteAsync(ns, "akv", ct);
         await scenario.WaitUntilGoneAsync("akv", cancellationToken: ct);
@@ -231,8 +229,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         var ns = await env.CreateNamespaceAsync("akv-delete", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, set) = await CreateSetAsync(ns, "akv", key: "stuck");
-        set.Spec = set.Spec with { DeletionPolicy = "Delete" };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { DeletionPolicy = "Delete" }, ct);
         await Eventually.HoldsAsync(() => scenario.GetAsync("akv"), s => s.Status?.ObservedGeneration == s.Metadata.Generation, TimeSpan.FromSeconds(10), "the edit observed", ct);
 
         _fake.Inject(r => r.Method == "DELETE", VaultFault.Forbidden);
@@ -357,8 +354,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         await Parallel.ForEachAsync(first, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (set, token) =>
         {
             var fresh = await scenario.GetAsync(set.Metadata.Name);
-            fresh.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "storm" };
-            await scenario.Sets.ReplaceAsync(fresh, token);
+            await scenario.EditAsync(fresh.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "storm" }, token);
         });
         var active = first.ToDictionary(s => s.Metadata.Name, s => s.Status!.ActiveKeyId);
         await Eventually.HoldsAsync(async () => (await scenario.Sets.ListAsync(ns, ct)).Items.Count(s => s.Status?.ActiveKeyId is { } kid && kid != active[s.Metadata.Name]),

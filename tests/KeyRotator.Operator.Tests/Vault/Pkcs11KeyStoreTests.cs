@@ -184,8 +184,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
 
         // The HSM starts refusing the operator (its PIN was rotated without updating the Secret).
         await SetPinAsync(ns, "0000");
-        before.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "during-outage" };
-        await scenario.Sets.ReplaceAsync(before, ct);
+        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "during-outage" }, ct);
 
         var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
             s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.Degraded), TimeSpan.FromSeconds(15), "Degraded during the outage", ct);
@@ -218,8 +217,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         await first.WaitForQuietQueueAsync(ct);
 
         crash.Armed = true;
-        before.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "crash" };
-        await scenario.Sets.ReplaceAsync(before, ct);
+        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "crash" }, ct);
         await crash.Crashed.WaitAsync(TimeSpan.FromSeconds(20), ct);
         await first.DisposeAsync();
 
@@ -245,8 +243,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var compromised = set.Status!.ActiveKeyId!;
 
         await SetPinAsync(ns, "0000");
-        set.Spec = set.Spec with { RevokedKeyIds = [compromised] };
-        await scenario.Sets.ReplaceAsync(set, ct);
+        await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [compromised] }, ct);
 
         await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("hsm-jwks"), await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-signing", ns, cancellationToken: ct)),
             o => o.Item1!.Keys.All(k => k.Kid != compromised) && !(o.Item2.Data ?? new Dictionary<string, byte[]>()).ContainsKey("key-ref"),
@@ -323,8 +320,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         Assert.DoesNotContain(old, (await scenario.JwksJsonAsync("hsm-jwks"))!, StringComparison.Ordinal);
 
         // Delete, with a spec that has since become invalid: the keys still leave the token.
-        second.Spec = second.Spec with { Rotation = second.Spec.Rotation with { Overlap = "1s" } };
-        await scenario.Sets.ReplaceAsync(second, ct);
+        await scenario.EditAsync(second.Metadata.Name, s => s.Spec = s.Spec with { Rotation = s.Spec.Rotation with { Overlap = "1s" } }, ct);
         await scenario.WaitForReadyReasonAsync("hsm", "InvalidSpec", ct);
         await scenario.Sets.DeleteAsync(ns, "hsm", ct);
         await scenario.WaitUntilGoneAsync("hsm", cancellationToken: ct);
