@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
@@ -145,14 +144,6 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
 
     public static V1OwnerReference OwnerReferenceFor(V1Alpha1SigningKeySet set) => V1Alpha1SigningKeySet.OwnerReference(set.Metadata.Name, set.Metadata.Uid);
 
-    private static string OpenIdConfiguration(string issuer, string algorithm)
-    {
-        var trimmed = issuer.TrimEnd('/');
-        return JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["issuer"] = issuer,
-            ["jwks_uri"] = $"{trimmed}/.well-known/jwks.json",
-            ["id_token_signing_alg_values_supported"] = new[] { algorithm },
-        }) + "\n";
-    }
+    private static string OpenIdConfiguration(string issuer, string algorithm) =>
+        DiscoveryDocument.Serialize(issuer, algorithm, $"{issuer.TrimEnd('/')}/.well-known/jwks.json");
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
+using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Time;
 using KeyRotator.Operator.Controllers;
@@ -44,7 +44,7 @@ public sealed class JwksEndpoint(SigningKeySetController controller, Propagation
 
     public IResult Discovery(HttpContext context, string ns, string name) =>
         Serve(context, ns, name, "discovery", (set, json) => set.Spec.Jwks?.Issuer is { Length: > 0 } issuer
-            ? DiscoveryDocument(issuer, set.Spec.Algorithm, JwksUri(context.Request, ns, name))
+            ? DiscoveryDocument.Serialize(issuer, set.Spec.Algorithm, JwksUri(context.Request, ns, name))
             : null);
 
     private IResult Serve(HttpContext context, string ns, string name, string document, Func<V1Alpha1SigningKeySet, string, string?> body)
@@ -114,12 +114,4 @@ public sealed class JwksEndpoint(SigningKeySetController controller, Propagation
     /// <summary>The JWKS URL as the client reached this operator (through the Service, a port-forward or an ingress).</summary>
     private static string JwksUri(HttpRequest request, string ns, string name) =>
         $"{request.Scheme}://{request.Host}{request.PathBase}/v1/namespaces/{Uri.EscapeDataString(ns)}/signingkeysets/{Uri.EscapeDataString(name)}/jwks.json";
-
-    private static string DiscoveryDocument(string issuer, string algorithm, string jwksUri) =>
-        JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["issuer"] = issuer,
-            ["jwks_uri"] = jwksUri,
-            ["id_token_signing_alg_values_supported"] = new[] { algorithm },
-        }) + "\n";
 }

@@ -57,6 +57,9 @@ public sealed class PublicationTests(KubernetesEnvironment env)
         using var openid = JsonDocument.Parse(original.Data[JwksPublisher.OpenIdConfigurationKey]);
         Assert.Equal("https://auth.example.com", openid.RootElement.GetProperty("issuer").GetString());
         Assert.Equal("ES256", openid.RootElement.GetProperty("id_token_signing_alg_values_supported")[0].GetString());
+        Assert.Equal("https://auth.example.com/.well-known/jwks.json", openid.RootElement.GetProperty("jwks_uri").GetString());
+        Assert.Equal("id_token", Assert.Single(openid.RootElement.GetProperty("response_types_supported").EnumerateArray()).GetString());
+        Assert.Equal("public", Assert.Single(openid.RootElement.GetProperty("subject_types_supported").EnumerateArray()).GetString());
 
         // Someone edits the JWKS: the operator puts it back.
         original.Data[JwksPublisher.JwksKey] = "{\"keys\":[]}";

@@ -79,6 +79,9 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         Assert.Equal(Issuer, discovery.RootElement.GetProperty("issuer").GetString());
         Assert.Equal(new Uri(op.BaseAddress, jwksPath).ToString(), discovery.RootElement.GetProperty("jwks_uri").GetString());
         Assert.Equal("ES256", discovery.RootElement.GetProperty("id_token_signing_alg_values_supported")[0].GetString());
+        // Every member OpenID Connect Discovery requires, but authorization_endpoint (not a provider; as Kubernetes' own issuer discovery).
+        Assert.Equal("id_token", Assert.Single(discovery.RootElement.GetProperty("response_types_supported").EnumerateArray()).GetString());
+        Assert.Equal("public", Assert.Single(discovery.RootElement.GetProperty("subject_types_supported").EnumerateArray()).GetString());
 
         using var noIssuer = await http.GetAsync($"/v1/namespaces/{ns}/signingkeysets/plain/.well-known/openid-configuration", ct);
         Assert.Equal(HttpStatusCode.NotFound, noIssuer.StatusCode);
