@@ -32,13 +32,15 @@ if [ ! -d tests/crd-rules/node_modules/@marcbachmann/cel-js ]; then
   npm ci --prefix tests/crd-rules --no-audit --no-fund --loglevel=error >&2
 fi
 
-# JWT libraries that share no code with KeyRotator, for the interop tests: panva/jose (npm) and
-# PyJWT (Debian's python3-jwt, with Debian's /usr/bin/python3; .ci/run installs it).
+# JWT libraries that share no code with KeyRotator, for the interop tests: panva/jose (npm), PyJWT
+# (Debian's python3-jwt, with Debian's /usr/bin/python3) and go-jose v2 (Debian's sources, built with
+# Debian's Go 1.19); .ci/run installs the Debian packages.
 if [ ! -d tests/interop/node_modules/jose ]; then
   command -v npm >/dev/null || { echo "error: the interop tests need Node.js 20 and npm" >&2; exit 1; }
   npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >&2
 fi
 /usr/bin/python3 -c 'import jwt' 2>/dev/null || { echo "error: the interop tests need PyJWT: apt-get install python3-jwt" >&2; exit 1; }
+[ -d /usr/share/gocode/src/gopkg.in/square/go-jose.v2 ] || { echo "error: the interop tests need go-jose v2: apt-get install golang-1.19-go golang-gopkg-square-go-jose.v2-dev" >&2; exit 1; }
 
 status=0
 dotnet test KeyRotator.sln \

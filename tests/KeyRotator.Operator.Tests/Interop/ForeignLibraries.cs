@@ -7,9 +7,9 @@ namespace KeyRotator.Operator.Tests.Interop;
 
 /// <summary>
 /// Runs JWT libraries that share no code with KeyRotator over what it produced (tests/interop):
-/// panva/jose on Node.js and PyJWT on Debian's Python. Each verifies tokens against a published JWKS
+/// panva/jose on Node.js, PyJWT on Debian's Python and go-jose v2 in Go. Each verifies tokens against a published JWKS
 /// as a hardened service would (one pinned algorithm, iss/aud/exp/nbf/iat required), computes the
-/// RFC 7638 thumbprints (jose only), and signs a token of its own with a signing Secret's PEM.
+/// RFC 7638 thumbprints (jose and go-jose), and signs a token of its own with a signing Secret's PEM.
 /// </summary>
 internal static class ForeignLibraries
 {
@@ -48,6 +48,35 @@ internal static class ForeignLibraries
         Assert.True(File.Exists(python), $"{python} is missing: apt-get install python3 python3-jwt");
         return RunAsync(python, Path.Combine(Repository.Root, "tests", "interop", "pyjwt_check.py"), cases);
     }
+
+    /// <summary>
+    /// go-jose v2, the JOSE library Kubernetes itself uses, from Debian's packaged sources
+    /// (golang-gopkg-square-go-jose.v2-dev, which .ci/run installs with Go), built once per test run.
+    /// </summary>
+    public static async Task<Report> GoJoseAsync(IEnumerable<Case> cases) =>
+        await RunAsync(await GoJoseBinary.Value, null, cases);
+
+    private const string GoPath = "/usr/share/gocode";
+
+    private static readonly Lazy<Task<string>> GoJoseBinary = new(async () =>
+    {
+        var go = File.Exists("/usr/lib/go-1.19/bin/go") ? "/usr/lib/go-1.19/bin/go" : "go";
+        Assert.True(Directory.Exists(Path.Combine(GoPath, "src", "gopkg.in", "square", "go-jose.v2")),
+            "go-jose v2 is not installed: apt-get install golang-1.19-go golang-gopkg-square-go-jose.v2-dev (.ci/run does)");
+        var output = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-gojose-").FullName, "gojose-check");
+        var info = new ProcessStartInfo(go) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository.Root };
+        foreach (var argument in new[] { "build", "-o", output, "./tests/interop/gojose" })
+            info.ArgumentList.Add(argument);
+        info.Environment["GOPATH"] = GoPath;
+        info.Environment["GO111MODULE"] = "off";
+        info.Environment["GOFLAGS"] = "";
+        info.Environment["GOCACHE"] = Path.Combine(Path.GetTempPath(), "keyrotator-go-build");
+        using var build = Process.Start(info)!;
+        var printed = build.StandardError.ReadToEndAsync();
+        await build.WaitForExitAsync();
+        Assert.True(build.ExitCode == 0, $"building tests/interop/gojose failed: {await printed}");
+        return output;
+    });
 
     /// <summary>
     /// A long-running verifier of another library that fetches the JWKS over HTTP itself and caches it
@@ -122,7 +151,7 @@ internal static class ForeignLibraries
         }
     }
 
-    private static async Task<Report> RunAsync(string program, string script, IEnumerable<Case> cases)
+    private static async Task<Report> RunAsync(string program, string? script, IEnumerable<Case> cases)
     {
         var folder = Directory.CreateTempSubdirectory("keyrotator-interop-").FullName;
         try
@@ -130,8 +159,8 @@ internal static class ForeignLibraries
             var input = Path.Combine(folder, "cases.json");
             var output = Path.Combine(folder, "results.json");
             await File.WriteAllTextAsync(input, JsonSerializer.Serialize(new { issuer = Issuer, audience = Audience, cases }, Json));
-            var (code, printed) = await Repository.RunAsync(program, script, input, output);
-            Assert.True(code == 0 && File.Exists(output), $"{Path.GetFileName(script)} exited with {code}: {printed}");
+            var (code, printed) = script is null ? await Repository.RunAsync(program, input, output) : await Repository.RunAsync(program, script, input, output);
+            Assert.True(code == 0 && File.Exists(output), $"{Path.GetFileName(script ?? program)} exited with {code}: {printed}");
             return JsonSerializer.Deserialize<Report>(await File.ReadAllTextAsync(output), Json)!;
         }
         finally

@@ -9,7 +9,7 @@ namespace KeyRotator.Operator.Tests.Interop;
 
 /// <summary>
 /// What services written against other JWT libraries observe. A set's published JWKS and the key in
-/// its signing Secret must work with panva/jose (Node.js) and PyJWT (Python) as they are, in both
+/// its signing Secret must work with panva/jose (Node.js), PyJWT (Python) and go-jose (Go) as they are, in both
 /// directions: tokens KeyRotator's signer makes verify there, tokens they sign with the Secret's PEM
 /// verify in KeyRotator.Client, a key that is not published is refused, and rotation and revocation
 /// look to them as the design says.
@@ -24,7 +24,7 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
     ];
 
     [Fact]
-    public async Task Every_algorithm_works_both_ways_with_panva_jose_and_PyJWT_and_a_key_outside_the_JWKS_is_refused()
+    public async Task Every_algorithm_works_both_ways_with_panva_jose_PyJWT_and_go_jose_and_a_key_outside_the_JWKS_is_refused()
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("interop", ct);
@@ -52,8 +52,9 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
 
         var jose = await ForeignLibraries.JoseAsync(cases);
         var pyjwt = await ForeignLibraries.PyJwtAsync(cases);
+        var gojose = await ForeignLibraries.GoJoseAsync(cases);
 
-        foreach (var report in new[] { jose, pyjwt })
+        foreach (var report in new[] { jose, pyjwt, gojose })
         {
             foreach (var c in cases)
             {
@@ -70,17 +71,20 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
             }
         }
 
-        // The kid is the key's RFC 7638 thumbprint as jose computes it.
-        foreach (var c in cases)
+        // The kid is the key's RFC 7638 thumbprint as jose and go-jose compute it.
+        foreach (var report in new[] { jose, gojose })
         {
-            var published = Assert.Single(jose[c.Name].Thumbprints!);
-            Assert.Equal(c.Kid, published.Kid);
-            Assert.Equal(published.Thumbprint, published.Kid);
+            foreach (var c in cases)
+            {
+                var published = Assert.Single(report[c.Name].Thumbprints!);
+                Assert.Equal(c.Kid, published.Kid);
+                Assert.True(published.Thumbprint == published.Kid, $"{report.Library} computes the {c.Alg} key's thumbprint as {published.Thumbprint}, not its kid {published.Kid}");
+            }
         }
     }
 
     [Fact]
-    public async Task Through_a_rotation_jose_and_PyJWT_accept_tokens_of_both_keys_and_after_a_revocation_refuse_the_revoked_one()
+    public async Task Through_a_rotation_jose_PyJWT_and_go_jose_accept_tokens_of_both_keys_and_after_a_revocation_refuse_the_revoked_one()
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("interop-rotation", ct);
@@ -102,7 +106,7 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
         var after = Sign(signer);
 
         var overlapping = new ForeignLibraries.Case("overlap", "ES256", (await scenario.JwksJsonAsync("auth-jwks"))!, [before, after]);
-        foreach (var report in new[] { await ForeignLibraries.JoseAsync([overlapping]), await ForeignLibraries.PyJwtAsync([overlapping]) })
+        foreach (var report in new[] { await ForeignLibraries.JoseAsync([overlapping]), await ForeignLibraries.PyJwtAsync([overlapping]), await ForeignLibraries.GoJoseAsync([overlapping]) })
         {
             var verdicts = report["overlap"].Verdicts;
             Assert.True(verdicts[0].Valid, $"{report.Library} refused a token of the retiring key during the overlap: {verdicts[0].Error}");
@@ -119,7 +123,7 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
         var jwks = await Eventually.HoldsAsync(() => scenario.JwksJsonAsync("auth-jwks"), j => j is not null && !j.Contains(first, StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the revoked key out of the JWKS", ct);
 
         var revoked = new ForeignLibraries.Case("revoked", "ES256", jwks!, [before, after]);
-        foreach (var report in new[] { await ForeignLibraries.JoseAsync([revoked]), await ForeignLibraries.PyJwtAsync([revoked]) })
+        foreach (var report in new[] { await ForeignLibraries.JoseAsync([revoked]), await ForeignLibraries.PyJwtAsync([revoked]), await ForeignLibraries.GoJoseAsync([revoked]) })
         {
             var verdicts = report["revoked"].Verdicts;
             Assert.False(verdicts[0].Valid, $"{report.Library} still accepts a token of the revoked key {first}");
