@@ -165,9 +165,8 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         using var client = Connect(line);
         var ns = Namespace(line, client);
         var sets = new SigningKeySetClient(client, _time);
-        await GetSetAsync(sets, ns, name);
         var request = _time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
-        await sets.UpdateAsync(ns, name, set =>
+        await UpdateSetAsync(sets, ns, name, set =>
         {
             set.Metadata.Annotations ??= new Dictionary<string, string>();
             set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
@@ -190,7 +189,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         if (key is null && !line.GetValue(_commands.Force))
             throw new NotFoundException($"{ns}/{name} has no key {kid} (see `keyrotator status -n {ns}`); use --force to revoke it anyway");
         // The operator updates the set's status while it works; a revocation that races it reads again, never fails on it.
-        await sets.UpdateAsync(ns, name, current =>
+        await UpdateSetAsync(sets, ns, name, current =>
         {
             var revoked = current.Spec.RevokedKeyIds ?? [];
             if (revoked.Contains(kid))
@@ -275,6 +274,19 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         try
         {
             return await sets.GetAsync(ns, name);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new NotFoundException($"there is no SigningKeySet {name} in namespace {ns}");
+        }
+    }
+
+    /// <summary>UpdateAsync (which reads the set first), with the same not-found error as <see cref="GetSetAsync"/>.</summary>
+    private static async Task UpdateSetAsync(SigningKeySetClient sets, string ns, string name, Func<V1Alpha1SigningKeySet, bool> change)
+    {
+        try
+        {
+            await sets.UpdateAsync(ns, name, change);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {

@@ -64,6 +64,9 @@ public sealed class CliTests(KubernetesEnvironment env)
         var (code, _, err) = await RunAsync("jwks", "missing", "-n", ns);
         Assert.Equal(ExitCodes.NotFound, code);
         Assert.Contains($"there is no SigningKeySet missing in namespace {ns}", err, StringComparison.Ordinal);
+        (code, _, err) = await RunAsync("rotate", "missing", "-n", ns);
+        Assert.Equal(ExitCodes.NotFound, code);
+        Assert.Contains($"there is no SigningKeySet missing in namespace {ns}", err, StringComparison.Ordinal);
 
         await new OperatorScenario(env, ns).Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).Build(), TestContext.Current.CancellationToken);
         (code, _, err) = await RunAsync("revoke", "auth", "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "-n", ns);
