@@ -22,11 +22,17 @@ public static class Repository
             ? Path.Combine(assets, "kubectl")
             : ControlPlane.FindAssets() is { } found && File.Exists(Path.Combine(found, "kubectl")) ? Path.Combine(found, "kubectl") : "kubectl";
 
-    public static async Task<(int ExitCode, string Output)> RunAsync(string file, params string[] arguments)
+    public static Task<(int ExitCode, string Output)> RunAsync(string file, params string[] arguments) =>
+        RunAsync(file, new Dictionary<string, string>(), arguments);
+
+    /// <summary>Runs <paramref name="file"/> from the repository root with <paramref name="environment"/> added to this process's.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
         foreach (var argument in arguments)
             info.ArgumentList.Add(argument);
+        foreach (var (name, value) in environment)
+            info.Environment[name] = value;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

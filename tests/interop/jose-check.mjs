@@ -8,6 +8,7 @@
 //   verdicts: [{ valid, kid? , error? }] (one per token, in order), signed? (a token jose signed with pem) }] }
 import { readFile, writeFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, createLocalJWKSet, importPKCS8, jwtVerify, SignJWT } from 'jose';
+import { hardened } from './hardened.mjs';
 
 const input = JSON.parse(await readFile(process.argv[2], 'utf8'));
 const { version } = JSON.parse(await readFile(new URL('./node_modules/jose/package.json', import.meta.url), 'utf8'));
@@ -22,13 +23,7 @@ for (const c of input.cases) {
   // A hardened verifier: one pinned algorithm, the JWKS as the only key source, iss/aud/exp/nbf/iat required.
   for (const token of c.tokens) {
     try {
-      const { protectedHeader } = await jwtVerify(token, keys, {
-        algorithms: [c.alg],
-        issuer: input.issuer,
-        audience: input.audience,
-        requiredClaims: ['exp', 'nbf', 'iat'],
-        maxTokenAge: '15m',
-      });
+      const { protectedHeader } = await jwtVerify(token, keys, hardened(c.alg, input.issuer, input.audience));
       result.verdicts.push({ valid: true, kid: protectedHeader.kid });
     } catch (e) {
       result.verdicts.push({ valid: false, error: `${e.code ?? e.name}: ${e.message}` });

@@ -5,6 +5,7 @@
 // Reads one compact JWS per line on stdin; writes one JSON line per token: { valid, kid?, error? }.
 import { createInterface } from 'node:readline';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { hardened } from './hardened.mjs';
 
 const [uri, alg, issuer, audience, cacheMaxAge] = process.argv.slice(2);
 const keys = createRemoteJWKSet(new URL(uri), { cacheMaxAge: Number(cacheMaxAge), cooldownDuration: 0 });
@@ -12,13 +13,7 @@ const keys = createRemoteJWKSet(new URL(uri), { cacheMaxAge: Number(cacheMaxAge)
 for await (const token of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
   let verdict;
   try {
-    const { protectedHeader } = await jwtVerify(token, keys, {
-      algorithms: [alg],
-      issuer,
-      audience,
-      requiredClaims: ['exp', 'nbf', 'iat'],
-      maxTokenAge: '15m',
-    });
+    const { protectedHeader } = await jwtVerify(token, keys, hardened(alg, issuer, audience));
     verdict = { valid: true, kid: protectedHeader.kid };
   } catch (e) {
     verdict = { valid: false, error: `${e.code ?? e.name}: ${e.message}` };

@@ -8,6 +8,8 @@ import sys
 
 import jwt
 
+from pyjwt_check import decode
+
 
 def main(uri, alg, issuer, audience, lifespan):
     keys = jwt.PyJWKClient(uri, lifespan=float(lifespan))
@@ -15,8 +17,7 @@ def main(uri, alg, issuer, audience, lifespan):
         token = line.strip()
         try:
             key = keys.get_signing_key_from_jwt(token)
-            jwt.decode(token, key.key, algorithms=[alg], audience=audience, issuer=issuer,
-                       options={"require": ["exp", "nbf", "iat", "iss", "aud"]})
+            decode(token, key.key, alg, issuer, audience)
             verdict = {"valid": True, "kid": key.key_id}
         except jwt.PyJWTError as e:
             verdict = {"valid": False, "error": f"{type(e).__name__}: {e}"}

@@ -38,7 +38,7 @@ internal static class ForeignLibraries
         var folder = Path.Combine(Repository.Root, "tests", "interop");
         Assert.True(Directory.Exists(Path.Combine(folder, "node_modules", "jose")),
             "panva/jose is not installed: run `npm ci --prefix tests/interop` (hack/test.sh does)");
-        return RunAsync("node", Path.Combine(folder, "jose-check.mjs"), cases);
+        return RunAsync("node", [Path.Combine(folder, "jose-check.mjs")], cases);
     }
 
     /// <summary>PyJWT, Debian's python3-jwt, with Debian's interpreter (.ci/run installs the package).</summary>
@@ -46,7 +46,7 @@ internal static class ForeignLibraries
     {
         const string python = "/usr/bin/python3";
         Assert.True(File.Exists(python), $"{python} is missing: apt-get install python3 python3-jwt");
-        return RunAsync(python, Path.Combine(Repository.Root, "tests", "interop", "pyjwt_check.py"), cases);
+        return RunAsync(python, [Path.Combine(Repository.Root, "tests", "interop", "pyjwt_check.py")], cases);
     }
 
     /// <summary>
@@ -54,7 +54,11 @@ internal static class ForeignLibraries
     /// (golang-gopkg-square-go-jose.v2-dev, which .ci/run installs with Go), built once per test run.
     /// </summary>
     public static async Task<Report> GoJoseAsync(IEnumerable<Case> cases) =>
-        await RunAsync(await GoJoseBinary.Value, null, cases);
+        await RunAsync(await GoJoseBinary.Value, [], cases);
+
+    /// <summary>The three libraries' reports on the same cases: jose, PyJWT, go-jose.</summary>
+    public static async Task<Report[]> AllAsync(IReadOnlyList<Case> cases) =>
+        [await JoseAsync(cases), await PyJwtAsync(cases), await GoJoseAsync(cases)];
 
     private const string GoPath = "/usr/share/gocode";
 
@@ -64,17 +68,15 @@ internal static class ForeignLibraries
         Assert.True(Directory.Exists(Path.Combine(GoPath, "src", "gopkg.in", "square", "go-jose.v2")),
             "go-jose v2 is not installed: apt-get install golang-1.19-go golang-gopkg-square-go-jose.v2-dev (.ci/run does)");
         var output = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-gojose-").FullName, "gojose-check");
-        var info = new ProcessStartInfo(go) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository.Root };
-        foreach (var argument in new[] { "build", "-o", output, "./tests/interop/gojose" })
-            info.ArgumentList.Add(argument);
-        info.Environment["GOPATH"] = GoPath;
-        info.Environment["GO111MODULE"] = "off";
-        info.Environment["GOFLAGS"] = "";
-        info.Environment["GOCACHE"] = Path.Combine(Path.GetTempPath(), "keyrotator-go-build");
-        using var build = Process.Start(info)!;
-        var printed = build.StandardError.ReadToEndAsync();
-        await build.WaitForExitAsync();
-        Assert.True(build.ExitCode == 0, $"building tests/interop/gojose failed: {await printed}");
+        var environment = new Dictionary<string, string>
+        {
+            ["GOPATH"] = GoPath,
+            ["GO111MODULE"] = "off",
+            ["GOFLAGS"] = "",
+            ["GOCACHE"] = Path.Combine(Path.GetTempPath(), "keyrotator-go-build"),
+        };
+        var (code, printed) = await Repository.RunAsync(go, environment, "build", "-o", output, "./tests/interop/gojose");
+        Assert.True(code == 0, $"building tests/interop/gojose failed: {printed}");
         return output;
     });
 
@@ -151,7 +153,7 @@ internal static class ForeignLibraries
         }
     }
 
-    private static async Task<Report> RunAsync(string program, string? script, IEnumerable<Case> cases)
+    private static async Task<Report> RunAsync(string program, string[] arguments, IEnumerable<Case> cases)
     {
         var folder = Directory.CreateTempSubdirectory("keyrotator-interop-").FullName;
         try
@@ -159,8 +161,8 @@ internal static class ForeignLibraries
             var input = Path.Combine(folder, "cases.json");
             var output = Path.Combine(folder, "results.json");
             await File.WriteAllTextAsync(input, JsonSerializer.Serialize(new { issuer = Issuer, audience = Audience, cases }, Json));
-            var (code, printed) = script is null ? await Repository.RunAsync(program, input, output) : await Repository.RunAsync(program, script, input, output);
-            Assert.True(code == 0 && File.Exists(output), $"{Path.GetFileName(script ?? program)} exited with {code}: {printed}");
+            var (code, printed) = await Repository.RunAsync(program, [.. arguments, input, output]);
+            Assert.True(code == 0 && File.Exists(output), $"{Path.GetFileName(arguments.FirstOrDefault() ?? program)} exited with {code}: {printed}");
             return JsonSerializer.Deserialize<Report>(await File.ReadAllTextAsync(output), Json)!;
         }
         finally

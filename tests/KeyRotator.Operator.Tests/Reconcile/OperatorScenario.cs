@@ -47,11 +47,10 @@ internal sealed class OperatorScenario(KubernetesEnvironment env, string ns)
     /// <summary>Asks for a rotation (keyrotator.io/rotate-now) and waits for another key than <paramref name="activeKid"/> to sign.</summary>
     public async Task<V1Alpha1SigningKeySet> RotateNowAsync(string name, string activeKid, CancellationToken cancellationToken = default)
     {
-        await Sets.UpdateAsync(ns, name, set =>
+        await EditAsync(name, set =>
         {
             set.Metadata.Annotations ??= new Dictionary<string, string>();
             set.Metadata.Annotations[Labels.RotateNowAnnotation] = Guid.NewGuid().ToString("N");
-            return true;
         }, cancellationToken);
         return await Eventually.HoldsAsync(() => GetAsync(name), s => s.Status?.ActiveKeyId is { } kid && kid != activeKid, TimeSpan.FromSeconds(15), "the next key active", cancellationToken);
     }
