@@ -70,6 +70,9 @@ public sealed class OperatorProcess : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The running process's id (for /proc), or null when it is not running.</summary>
+    public int? ProcessId => _process is { HasExited: false } p ? p.Id : null;
+
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
     /// <summary>The operator assembly built next to the test assembly's configuration (Debug or Release).</summary>

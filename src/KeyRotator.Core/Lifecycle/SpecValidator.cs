@@ -93,6 +93,8 @@ public static class SpecValidator
         else if (provider == "Pkcs11")
             ValidatePkcs11(spec.Vault!.Pkcs11!, problems);
 
+        ValidateDiscovery(spec.Jwks, problems);
+
         if (spec.DeletionPolicy is not (null or "Retain" or "Delete"))
             problems.Add($"spec.deletionPolicy \"{spec.DeletionPolicy}\" is unknown; use Retain or Delete");
 
@@ -160,6 +162,28 @@ public static class SpecValidator
             return null;
         }
     }
+
+    /// <summary>
+    /// The discovery document names its issuer and jwks_uri from the spec alone: an https issuer with no
+    /// query or fragment (OpenID Connect Discovery 1.0, section 3), and an https jwks_uri.
+    /// </summary>
+    private static void ValidateDiscovery(JwksSpec? jwks, List<string> problems)
+    {
+        if (jwks?.Issuer is { } issuer && !IsHttpsUrl(issuer, allowQuery: false))
+            problems.Add($"spec.jwks.issuer \"{issuer}\" must be an https URL with no query, fragment or user name, e.g. https://auth.example.com (OpenID Connect Discovery requires it)");
+        if (jwks?.JwksUri is { } jwksUri)
+        {
+            if (!IsHttpsUrl(jwksUri, allowQuery: true))
+                problems.Add($"spec.jwks.jwksUri \"{jwksUri}\" must be an https URL with no fragment or user name, e.g. https://auth.example.com/.well-known/jwks.json");
+            if (string.IsNullOrEmpty(jwks.Issuer))
+                problems.Add("spec.jwks.jwksUri is published only in the discovery document, which needs spec.jwks.issuer; set the issuer or remove jwksUri");
+        }
+    }
+
+    private static bool IsHttpsUrl(string text, bool allowQuery) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme == Uri.UriSchemeHttps && url.Host.Length > 0
+        && string.IsNullOrEmpty(url.UserInfo) && !text.Contains('#', StringComparison.Ordinal)
+        && (allowQuery || !text.Contains('?', StringComparison.Ordinal));
 
     private static void ValidatePkcs11(Pkcs11Spec pkcs11, List<string> problems)
     {

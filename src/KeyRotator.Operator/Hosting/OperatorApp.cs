@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using Quartz;
@@ -41,10 +42,17 @@ public static class OperatorApp
             .Validate(o => o.Api.MaxRetries is >= 0 and <= 100, "KeyRotator:Api:MaxRetries must be between 0 and 100")
             .Validate(o => o.Api.MaxRetryDelay > TimeSpan.Zero, "KeyRotator:Api:MaxRetryDelay must be positive")
             .Validate(o => o.Reports.MaxConcurrentReviews >= 1, "KeyRotator:Reports:MaxConcurrentReviews must be at least 1")
+            .Validate(o => o.Reports.TokenReviewsPerSecond >= 1, "KeyRotator:Reports:TokenReviewsPerSecond must be at least 1")
+            .Validate(o => o.Reports.TokenReviewBurst >= 1, "KeyRotator:Reports:TokenReviewBurst must be at least 1")
             .Validate(o => o.Reports.ReviewTimeout > TimeSpan.Zero, "KeyRotator:Reports:ReviewTimeout must be positive")
             .Validate(o => o.AzureKeyVault.NetworkTimeout > TimeSpan.Zero, "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")
             .Validate(o => o.MemoryTrimQuietPeriod >= TimeSpan.Zero, "KeyRotator:MemoryTrimQuietPeriod must be zero (off) or positive")
             .ValidateOnStart();
+
+        // Per-request framework logging only when asked for (KeyRotator:RequestLogging): a line per request
+        // would let any caller of the HTTP port fill the log. Warnings and errors still get through.
+        if (!builder.Configuration.GetValue<bool>($"{OperatorOptions.Section}:{nameof(OperatorOptions.RequestLogging)}"))
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<IKubernetes>(s => KubernetesClient(s, ClientConfiguration(builder.Configuration)));
@@ -83,8 +91,11 @@ public static class OperatorApp
         builder.Services.AddSingleton<SignatureFailureTracker>();
         builder.Services.AddSingleton<PropagationTracker>();
         builder.Services.AddSingleton<PeerForwarder>();
+        builder.Services.AddSingleton<ClusterIssuerKeys>();
+        builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
         builder.Services.AddSingleton<JwksEndpoint>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<JwksEndpoint>());
         builder.Services.AddTransient<WakeSigningKeySetJob>();
         // Unique name: Quartz keeps schedulers in a process-wide registry, and tests run several operators.
         var quartz = new System.Collections.Specialized.NameValueCollection { ["quartz.scheduler.instanceName"] = $"keyrotator-{Guid.NewGuid():N}" };

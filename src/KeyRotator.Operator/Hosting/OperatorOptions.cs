@@ -32,6 +32,13 @@ public sealed class OperatorOptions
     /// </summary>
     public TimeSpan MemoryTrimQuietPeriod { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// ASP.NET Core's per-request log lines (request started and finished, endpoint executed). Off by
+    /// default: anyone who can reach the HTTP port could otherwise write lines to the operator's log at
+    /// the rate they send requests. Read once at start-up.
+    /// </summary>
+    public bool RequestLogging { get; set; }
+
     public LeaderElectionOptions LeaderElection { get; init; } = new();
 
     public ApiClientOptions Api { get; init; } = new();

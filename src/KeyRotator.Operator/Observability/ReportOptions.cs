@@ -33,6 +33,17 @@ public sealed class ReportOptions
     /// </summary>
     public TimeSpan ReviewTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// TokenReviews per second, over all callers, for tokens the operator has not reviewed yet (reviewed
+    /// tokens are reused until they expire). A token must first parse, be bound to the audience, be
+    /// unexpired and verify against the cluster's service-account issuer keys; what still gets through is
+    /// held to this budget, and a request over it is answered 503 with Retry-After: 1.
+    /// </summary>
+    public int TokenReviewsPerSecond { get; set; } = 20;
+
+    /// <summary>TokenReviews that may go at once above TokenReviewsPerSecond after a quiet spell: a fleet of verifiers starting together.</summary>
+    public int TokenReviewBurst { get; set; } = 200;
+
     /// <summary>How long a SubjectAccessReview that allowed a report is reused (kube-apiserver's webhook authorizer default).</summary>
     public TimeSpan AllowedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -1,16 +1,9 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Threading.RateLimiting;
-using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Operator.Controllers;
-using KeyRotator.Operator.Entities;
 using KeyRotator.Operator.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Observability;
@@ -21,40 +14,31 @@ namespace KeyRotator.Operator.Observability;
 /// "create signingkeysets/signaturefailures" on the set (SubjectAccessReview). 401 without a valid
 /// token, 403 without the permission, 400/413 for bad or oversized bodies, 429 for a caller that floods.
 /// </summary>
-public sealed partial class SignatureFailureEndpoint : IDisposable
+public sealed class SignatureFailureEndpoint : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private static readonly HashSet<string> Reasons = ["unknown_kid", "bad_signature", "alg_rejected", "expired", "not_yet_valid", "audience", "issuer", "lifetime", "malformed"];
 
-    private readonly IKubernetes _kubernetes;
+    private readonly CallerAuthenticator _callers;
     private readonly SignatureFailureTracker _tracker;
     private readonly PropagationTracker _propagation;
     private readonly PeerForwarder _peers;
     private readonly OperatorMetrics _metrics;
     private readonly SigningKeySetController _controller;
-    private readonly TimeProvider _time;
     private readonly ReportOptions _options;
-    private readonly ILogger<SignatureFailureEndpoint> _logger;
     private readonly PartitionedRateLimiter<string> _perCaller;
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
-    private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
-    private readonly SemaphoreSlim _reviews;
 
     public SignatureFailureEndpoint(
-        IKubernetes kubernetes, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, SigningKeySetController controller,
-        TimeProvider time, IOptions<OperatorOptions> options, ILogger<SignatureFailureEndpoint> logger)
+        CallerAuthenticator callers, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, SigningKeySetController controller,
+        IOptions<OperatorOptions> options)
     {
-        _kubernetes = kubernetes;
+        _callers = callers;
         _tracker = tracker;
         _propagation = propagation;
         _peers = peers;
         _metrics = metrics;
         _controller = controller;
-        _time = time;
         _options = options.Value.Reports;
-        _logger = logger;
-        _reviews = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentReviews));
         var rate = Math.Max(1, _options.RequestsPerSecondPerCaller);
         _perCaller = PartitionedRateLimiter.Create<string, string>(caller => RateLimitPartition.GetTokenBucketLimiter(caller, _ => new TokenBucketRateLimiterOptions
         {
@@ -89,18 +73,17 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
             var authorization = context.Request.Headers.Authorization.ToString();
             if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
                 return Unauthorized("a service-account token is required (Authorization: Bearer …, audience " + _options.Audience + ")");
-            V1UserInfo? user;
-            try
+            V1UserInfo user;
+            switch (await _callers.AuthenticateAsync(authorization[7..].Trim(), cancellationToken))
             {
-                user = await AuthenticateAsync(authorization[7..].Trim(), cancellationToken);
+                case CallerResult.Known known:
+                    user = known.User;
+                    break;
+                case CallerResult.Unavailable unavailable:
+                    return Unavailable(context, unavailable.Reason, unavailable.RetryAfterSeconds);
+                case var refused:
+                    return Unauthorized(((CallerResult.Refused)refused).Reason);
             }
-            catch (Exception e) when (IsReviewFailure(e, cancellationToken))
-            {
-                return ReviewUnavailable(context, "TokenReview", e);
-            }
-
-            if (user is null)
-                return Unauthorized($"the token is not a valid service-account token for audience {_options.Audience}");
 
             using (var lease = _perCaller.AttemptAcquire(user.Username))
             {
@@ -111,17 +94,10 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
                 }
             }
 
-            bool allowed;
-            try
-            {
-                allowed = await AuthorizeAsync(user, ns, name, cancellationToken);
-            }
-            catch (Exception e) when (IsReviewFailure(e, cancellationToken))
-            {
-                return ReviewUnavailable(context, "SubjectAccessReview", e);
-            }
-
-            if (!allowed)
+            var (allowed, unavailableReason) = await _callers.AuthorizeAsync(user, ns, name, cancellationToken);
+            if (allowed is null)
+                return Unavailable(context, unavailableReason!, 5);
+            if (allowed == false)
                 return Error(StatusCodes.Status403Forbidden, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}");
             caller = user.Username;
         }
@@ -206,147 +182,11 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
         return buffer.ToArray();
     }
 
-    private async Task<V1UserInfo?> AuthenticateAsync(string token, CancellationToken cancellationToken)
-    {
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
-        var now = _time.GetUtcNow();
-        if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
-            return cached.User;
-
-        // Concurrent reports with one token share one TokenReview.
-        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token)));
-        try
-        {
-            return await review.Value.WaitAsync(cancellationToken);
-        }
-        finally
-        {
-            if (review.Value.IsCompleted)
-                _reviewing.TryRemove(new KeyValuePair<string, Lazy<Task<V1UserInfo?>>>(key, review));
-        }
-    }
-
-    private async Task<V1UserInfo?> ReviewAsync(string key, string token)
-    {
-        // Shared by every report that carries this token, so bound by time rather than by one caller.
-        var review = await InTurnAsync(ct => _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
-        {
-            Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
-        }, cancellationToken: ct), CancellationToken.None);
-        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
-        {
-            LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
-            return null;
-        }
-
-        // Reused until the token's own expiry (read from the token the API server has just vouched for), at most ReviewCacheTtl.
-        var now = _time.GetUtcNow();
-        var until = now + _options.ReviewCacheTtl;
-        if (ExpiryOf(token) is { } expires && expires < until)
-            until = expires;
-        Prune(_tokens, now);
-        _tokens[key] = (until, review.Status.User);
-        return review.Status.User;
-    }
-
-    private static DateTimeOffset? ExpiryOf(string token)
-    {
-        var parts = token.Split('.');
-        if (parts.Length != 3)
-            return null;
-        try
-        {
-            using var json = JsonDocument.Parse(KeyRotator.Core.Jose.Base64Url.Decode(parts[1]));
-            return json.RootElement.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds)
-                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                : null;
-        }
-        catch (Exception e) when (e is FormatException or JsonException or ArgumentOutOfRangeException)
-        {
-            return null;
-        }
-    }
-
-    private async Task<bool> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken)
-    {
-        var key = $"{user.Username}\n{ns}\n{name}";
-        var now = _time.GetUtcNow();
-        if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
-            return cached.Allowed;
-
-        var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: ct), cancellationToken);
-        var allowed = review.Status?.Allowed == true;
-        Prune(_decisions, now);
-        _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
-        return allowed;
-    }
-
-    /// <summary>
-    /// A review sent in its turn (at most MaxConcurrentReviews at once) and bound by ReviewTimeout, the
-    /// wait for the turn included; the turn is handed back however the review ends.
-    /// </summary>
-    private async Task<T> InTurnAsync<T>(Func<CancellationToken, Task<T>> review, CancellationToken cancellationToken)
-    {
-        using var timeout = new CancellationTokenSource(_options.ReviewTimeout, _time);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        await _reviews.WaitAsync(either.Token);
-        try
-        {
-            return await review(either.Token);
-        }
-        finally
-        {
-            _reviews.Release();
-        }
-    }
-
-    private static V1SubjectAccessReview Access(V1UserInfo user, string ns, string name) => new()
-    {
-        Spec = new V1SubjectAccessReviewSpec
-        {
-            User = user.Username,
-            Uid = user.Uid,
-            Groups = user.Groups,
-            Extra = user.Extra,
-            ResourceAttributes = new V1ResourceAttributes
-            {
-                NamespaceProperty = ns,
-                Verb = "create",
-                Group = V1Alpha1SigningKeySet.Group,
-                Resource = V1Alpha1SigningKeySet.Plural,
-                Subresource = "signaturefailures",
-                Name = name,
-            },
-        },
-    };
-
-    private static void Prune<T>(ConcurrentDictionary<string, (DateTimeOffset Until, T Value)> cache, DateTimeOffset now)
-    {
-        if (cache.Count < 10_000)
-            return;
-        foreach (var (key, entry) in cache)
-        {
-            if (entry.Until <= now)
-                cache.TryRemove(key, out _);
-        }
-    }
-
-    /// <summary>The API server failed a review or did not answer it in time (the caller going away is not that).</summary>
-    private static bool IsReviewFailure(Exception e, CancellationToken request) =>
-        e is HttpOperationException or HttpRequestException || (e is OperationCanceledException && !request.IsCancellationRequested);
-
     /// <summary>503 with Retry-After: the report may be fine, its credentials could not be checked now. Never names the token.</summary>
-    private IResult ReviewUnavailable(HttpContext context, string review, Exception e)
+    private static IResult Unavailable(HttpContext context, string reason, int retryAfterSeconds)
     {
-        var why = e switch
-        {
-            HttpOperationException failed => $"the API server answered {(int)failed.Response.StatusCode}",
-            OperationCanceledException => $"the API server did not answer within {_options.ReviewTimeout.TotalSeconds:0.#} s",
-            _ => "the API server could not be reached",
-        };
-        LogReviewFailed(_logger, review, why);
-        context.Response.Headers.RetryAfter = "5";
-        return Error(StatusCodes.Status503ServiceUnavailable, $"the operator could not check this report's credentials ({review}: {why}); send it again later");
+        context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Error(StatusCodes.Status503ServiceUnavailable, $"{reason}; send it again later");
     }
 
     private static IResult Unauthorized(string message) =>
@@ -354,17 +194,7 @@ public sealed partial class SignatureFailureEndpoint : IDisposable
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
 
-    public void Dispose()
-    {
-        _perCaller.Dispose();
-        _reviews.Dispose();
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not check a failure report's credentials with a {Review}: {Reason}; answered 503")]
-    private static partial void LogReviewFailed(ILogger logger, string review, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Refused a failure report: {Reason}")]
-    private static partial void LogUnauthenticated(ILogger logger, string reason);
+    public void Dispose() => _perCaller.Dispose();
 
     /// <summary>
     /// A report: failure counts since the last one (may be empty), and, as a heartbeat, who the caller

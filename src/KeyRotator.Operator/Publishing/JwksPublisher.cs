@@ -88,6 +88,24 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
     /// </summary>
     public async Task<int> RemoveCopiesAsync(V1Alpha1SigningKeySet set, IReadOnlyCollection<string> keep, IEnumerable<string> searchNamespaces, CancellationToken cancellationToken)
     {
+        var owner = SetIdentity.Of(set);
+        var removed = 0;
+        foreach (var stale in (await FindCopiesAsync(set, searchNamespaces, cancellationToken)).Where(cm => !keep.Contains(cm.Metadata.NamespaceProperty) || cm.Metadata.Name != ConfigMapName(set)))
+        {
+            if (await writer.DeleteOwnedConfigMapAsync(stale.Metadata.NamespaceProperty, stale.Metadata.Name, owner, cancellationToken))
+                removed++;
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// Every JWKS ConfigMap this set owns (by its UID), wherever it is and whatever the current spec names:
+    /// copies in namespaces since dropped from targetNamespaces, under an earlier configMapName, or in a
+    /// namespace that withdrew its opt-in. <paramref name="searchNamespaces"/> empty means the whole cluster.
+    /// </summary>
+    public async Task<IReadOnlyList<V1ConfigMap>> FindCopiesAsync(V1Alpha1SigningKeySet set, IEnumerable<string> searchNamespaces, CancellationToken cancellationToken)
+    {
         var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={set.Metadata.NamespaceProperty},{Labels.Role}=jwks";
         var scopes = searchNamespaces.ToList();
         var found = new List<V1ConfigMap>();
@@ -103,21 +121,14 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
                 found.AddRange((await kubernetes.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: selector, cancellationToken: cancellationToken)).Items);
 
         var owner = SetIdentity.Of(set);
-        var removed = 0;
-        foreach (var stale in found.Where(cm => !keep.Contains(cm.Metadata.NamespaceProperty) || cm.Metadata.Name != ConfigMapName(set)))
-        {
-            if (await writer.DeleteOwnedConfigMapAsync(stale.Metadata.NamespaceProperty, stale.Metadata.Name, owner, cancellationToken))
-                removed++;
-        }
-
-        return removed;
+        return found.Where(cm => Ownership.IsOwnedBy(cm.Metadata, owner)).ToList();
     }
 
     public static V1ConfigMap Desired(V1Alpha1SigningKeySet set, string ns, JwksDocument jwks, string? activeKid)
     {
         var data = new Dictionary<string, string> { [JwksKey] = jwks.ToJson() };
         if (set.Spec.Jwks?.Issuer is { Length: > 0 } issuer)
-            data[OpenIdConfigurationKey] = OpenIdConfiguration(issuer, set.Spec.Algorithm);
+            data[OpenIdConfigurationKey] = DiscoveryDocument.Serialize(issuer, set.Spec.Algorithm, JwksUri(set.Spec.Jwks));
 
         var annotations = new Dictionary<string, string>
         {
@@ -144,6 +155,10 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
 
     public static V1OwnerReference OwnerReferenceFor(V1Alpha1SigningKeySet set) => V1Alpha1SigningKeySet.OwnerReference(set.Metadata.Name, set.Metadata.Uid);
 
-    private static string OpenIdConfiguration(string issuer, string algorithm) =>
-        DiscoveryDocument.Serialize(issuer, algorithm, $"{issuer.TrimEnd('/')}/.well-known/jwks.json");
+    /// <summary>
+    /// The discovery document's jwks_uri: spec.jwks.jwksUri, else "&lt;issuer&gt;/.well-known/jwks.json".
+    /// From the spec only: a document that took it from a request could be poisoned in any shared cache.
+    /// </summary>
+    public static string JwksUri(JwksSpec jwks) =>
+        jwks.JwksUri is { Length: > 0 } explicitUri ? explicitUri : $"{jwks.Issuer!.TrimEnd('/')}/.well-known/jwks.json";
 }

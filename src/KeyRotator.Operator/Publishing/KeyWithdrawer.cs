@@ -2,7 +2,9 @@ using System.Text;
 using k8s.Autorest;
 using KeyRotator.Core.Jose;
 using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Kubernetes;
+using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Publishing;
 
@@ -11,20 +13,50 @@ namespace KeyRotator.Operator.Publishing;
 /// copy this set owns and its signing Secret. It only removes; it needs no vault, no valid spec and no
 /// other copy to be healthy, so revocation and retirement never wait for anything (invariant 10).
 /// </summary>
-public sealed class KeyWithdrawer(ObjectWriter writer)
+public sealed class KeyWithdrawer(ObjectWriter writer, JwksPublisher publisher, IOptions<OperatorOptions> options)
 {
     private static readonly string[] ActiveFields = [SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey];
     private static readonly string[] NextFields = [SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey];
 
-    /// <summary>Removes <paramref name="kids"/> from every JWKS copy and the signing Secret the set owns.</summary>
+    /// <summary>
+    /// Removes <paramref name="kids"/> from every JWKS copy and the signing Secret the set owns. Copies are
+    /// found by the set's UID, not by the current spec: a copy the spec no longer names (dropped from
+    /// targetNamespaces, or under an earlier configMapName) is deleted, because nothing would keep it
+    /// current; a copy the spec still names is emptied of the kids (a namespace that withdrew its opt-in
+    /// loses it at the next reconcile that can publish).
+    /// </summary>
     public async Task WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
         if (kids.Count == 0)
             return;
         var owner = SetIdentity.Of(set);
         var name = JwksPublisher.ConfigMapName(set);
-        HttpOperationException? failed = null;
-        foreach (var ns in JwksPublisher.Namespaces(set))
+        var wanted = JwksPublisher.Namespaces(set);
+        Exception? failed = null;
+        IReadOnlyList<k8s.Models.V1ConfigMap> owned = [];
+        try
+        {
+            owned = await publisher.FindCopiesAsync(set, options.Value.WatchNamespaces, cancellationToken);
+        }
+        catch (HttpOperationException e)
+        {
+            // The copies the spec names are still withdrawn from below.
+            failed = e;
+        }
+
+        foreach (var dropped in owned.Where(cm => !wanted.Contains(cm.Metadata.NamespaceProperty) || cm.Metadata.Name != name))
+        {
+            try
+            {
+                await writer.DeleteOwnedConfigMapAsync(dropped.Metadata.NamespaceProperty, dropped.Metadata.Name, owner, cancellationToken);
+            }
+            catch (HttpOperationException e)
+            {
+                failed ??= e;
+            }
+        }
+
+        foreach (var ns in wanted)
         {
             try
             {

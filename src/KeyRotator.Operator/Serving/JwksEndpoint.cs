@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using KeyRotator.Core.Jose;
+using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Core.Time;
 using KeyRotator.Operator.Controllers;
@@ -21,12 +21,18 @@ namespace KeyRotator.Operator.Serving;
 /// cacheable for <see cref="MaxAge"/>: at most a quarter of prePublish and at most 5 minutes, jittered
 /// down by up to a fifth per response so that consumers do not refetch in step.
 /// </summary>
-public sealed class JwksEndpoint(SigningKeySetController controller, PropagationTracker propagation, OperatorMetrics metrics)
+public sealed class JwksEndpoint(SigningKeySetController controller, PropagationTracker propagation, CallerAuthenticator callers, OperatorMetrics metrics)
+    : Microsoft.Extensions.Hosting.BackgroundService
 {
+    /// <summary>Observations checked at once in the background; a fetch beyond that is served and not counted.</summary>
+    private const int ObservationsInFlight = 64;
+
+    private readonly SemaphoreSlim _observations = new(ObservationsInFlight);
+    private readonly CancellationTokenSource _stopping = new();
     /// <summary>No JWKS is cached longer than this, whatever prePublish allows: it bounds how long a revoked key stays trusted.</summary>
     public static readonly TimeSpan MaxAgeCeiling = TimeSpan.FromMinutes(5);
 
-    /// <summary>The header a JWKS client may send to be counted as one verifier (its pod name).</summary>
+    /// <summary>The header an authenticated JWKS client may send to be counted as one verifier per pod (its pod name).</summary>
     public const string InstanceHeader = "X-KeyRotator-Instance";
 
     public const string JwksPath = "/v1/namespaces/{ns}/signingkeysets/{name}/jwks.json";
@@ -40,14 +46,16 @@ public sealed class JwksEndpoint(SigningKeySetController controller, Propagation
     }
 
     public IResult Jwks(HttpContext context, string ns, string name) =>
-        Serve(context, ns, name, "jwks", (set, json) => json);
+        Serve(context, ns, name, "jwks", configMap => configMap.Data[JwksPublisher.JwksKey]);
 
+    /// <summary>
+    /// The ConfigMap's openid-configuration, byte for byte: issuer and jwks_uri come from the spec, never
+    /// from the request (a Host header that named the jwks_uri would poison every shared cache in front).
+    /// </summary>
     public IResult Discovery(HttpContext context, string ns, string name) =>
-        Serve(context, ns, name, "discovery", (set, json) => set.Spec.Jwks?.Issuer is { Length: > 0 } issuer
-            ? DiscoveryDocument.Serialize(issuer, set.Spec.Algorithm, JwksUri(context.Request, ns, name))
-            : null);
+        Serve(context, ns, name, "discovery", configMap => configMap.Data.TryGetValue(JwksPublisher.OpenIdConfigurationKey, out var document) ? document : null);
 
-    private IResult Serve(HttpContext context, string ns, string name, string document, Func<V1Alpha1SigningKeySet, string, string?> body)
+    private IResult Serve(HttpContext context, string ns, string name, string document, Func<V1ConfigMap, string?> body)
     {
         if (!controller.CachesSynced)
         {
@@ -63,9 +71,9 @@ public sealed class JwksEndpoint(SigningKeySetController controller, Propagation
             || configMap.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true || json is null)
             return Count(document, Results.Text($"SigningKeySet {ns}/{name} has not published a JWKS yet\n", statusCode: StatusCodes.Status404NotFound));
 
-        var content = body(set, json);
+        var content = body(configMap);
         if (content is null)
-            return Count(document, Results.Text($"SigningKeySet {ns}/{name} has no spec.jwks.issuer, so it publishes no discovery document\n", statusCode: StatusCodes.Status404NotFound));
+            return Count(document, Results.Text($"SigningKeySet {ns}/{name} has no spec.jwks.issuer (or has not published its discovery document yet), so there is no discovery document\n", statusCode: StatusCodes.Status404NotFound));
 
         var hash = document == "jwks" && configMap.Metadata.Annotations?.TryGetValue(Labels.ContentHashAnnotation, out var recorded) == true
             ? recorded
@@ -82,15 +90,56 @@ public sealed class JwksEndpoint(SigningKeySetController controller, Propagation
     }
 
     /// <summary>
-    /// A fetch is an observation: after it the client holds this JWKS. The client is named by the
-    /// X-KeyRotator-Instance header when it sends one, else by its address.
+    /// A fetch that carries a service-account token allowed to report for the set is an observation:
+    /// after it that caller (and the instance it names) holds this JWKS. It is checked in the background,
+    /// like a report, and never delays or fails the fetch. An anonymous fetch, or one whose token does
+    /// not pass, is served from the cache and changes nothing: no state per caller, no reconcile, no log line.
     /// </summary>
     private void Observe(HttpContext context, V1Alpha1SigningKeySet set, string hash)
     {
+        var authorization = context.Request.Headers.Authorization.ToString();
+        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
+            return;
+        if (!_observations.Wait(0))
+            return;
+        var token = authorization[7..].Trim();
         var instance = context.Request.Headers[InstanceHeader].ToString();
-        var identity = instance is { Length: > 0 and <= 253 } ? $"http/{instance}" : $"http/{context.Connection.RemoteIpAddress}";
-        if (propagation.ObserveVerifier(set.Metadata.NamespaceProperty, set.Metadata.Name, identity, hash))
-            controller.Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
+        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                if (await callers.AuthenticateAsync(token, _stopping.Token) is not CallerResult.Known { User: var user })
+                    return;
+                if ((await callers.AuthorizeAsync(user, ns, name, _stopping.Token)).Allowed != true)
+                    return;
+                var identity = $"{user.Username}/{(instance is { Length: > 0 and <= 253 } ? instance : "-")}";
+                if (propagation.ObserveVerifier(ns, name, identity, hash))
+                    controller.Enqueue(new SetKey(ns, name));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                _observations.Release();
+            }
+        });
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.CompletedTask;
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await base.StopAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        _stopping.Dispose();
+        _observations.Dispose();
+        base.Dispose();
     }
 
     private IResult Count(string document, IResult result)
@@ -110,8 +159,4 @@ public sealed class JwksEndpoint(SigningKeySetController controller, Propagation
         var seconds = allowed - Random.Shared.Next(0, (allowed / 5) + 1);
         return TimeSpan.FromSeconds(Math.Max(1, seconds));
     }
-
-    /// <summary>The JWKS URL as the client reached this operator (through the Service, a port-forward or an ingress).</summary>
-    private static string JwksUri(HttpRequest request, string ns, string name) =>
-        $"{request.Scheme}://{request.Host}{request.PathBase}/v1/namespaces/{Uri.EscapeDataString(ns)}/signingkeysets/{Uri.EscapeDataString(name)}/jwks.json";
 }

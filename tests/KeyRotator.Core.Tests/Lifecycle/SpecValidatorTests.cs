@@ -53,6 +53,12 @@ public sealed class SpecValidatorTests
         { "PKCS#11 without a PIN Secret", Valid() with { Vault = new VaultSpec { Provider = "Pkcs11", Pkcs11 = new Pkcs11Spec { Library = "/usr/lib/softhsm/libsofthsm2.so", TokenLabel = "t" } } }, "pinSecretRef needs the name and key" },
         { "Azure key name with an underscore", Valid() with { Vault = new VaultSpec { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = "https://contoso.vault.azure.net", KeyName = "jwt_keys" } } }, "must be 1-127 letters, digits and dashes" },
         { "huge clock skew", Valid() with { ClockSkew = "1h", Rotation = Valid().Rotation with { Overlap = "3h" } }, "fix the clocks" },
+        { "issuer over http", Valid() with { Jwks = new JwksSpec { Issuer = "http://auth.example.com" } }, "spec.jwks.issuer \"http://auth.example.com\" must be an https URL with no query" },
+        { "issuer with a query", Valid() with { Jwks = new JwksSpec { Issuer = "https://auth.example.com/?tenant=a" } }, "must be an https URL with no query, fragment" },
+        { "issuer with a fragment", Valid() with { Jwks = new JwksSpec { Issuer = "https://auth.example.com/#x" } }, "must be an https URL with no query, fragment" },
+        { "issuer with a user name", Valid() with { Jwks = new JwksSpec { Issuer = "https://evil@auth.example.com" } }, "no query, fragment or user name" },
+        { "jwksUri over http", Valid() with { Jwks = new JwksSpec { Issuer = "https://auth.example.com", JwksUri = "http://auth.example.com/keys" } }, "spec.jwks.jwksUri \"http://auth.example.com/keys\" must be an https URL" },
+        { "jwksUri without an issuer", Valid() with { Jwks = new JwksSpec { JwksUri = "https://auth.example.com/keys" } }, "needs spec.jwks.issuer" },
         { "garbage duration", Valid() with { MaxTokenLifetime = "forever" }, "spec.maxTokenLifetime \"forever\" is not a duration" },
     };
 

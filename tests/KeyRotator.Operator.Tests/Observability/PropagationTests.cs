@@ -24,6 +24,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         var tokens = new List<string>();
         for (var i = 1; i <= 3; i++)
             tokens.Add(await ServiceAccounts.TokenAsync(env, ns, $"verifier-{i}", "keyrotator", grantReporter: true));
+        var gateway = await ServiceAccounts.TokenAsync(env, ns, "gateway", "keyrotator", grantReporter: true);
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
         var before = await HashAsync(ns, ct);
 
@@ -38,7 +39,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         var after = await HashAsync(ns, ct);
         Assert.NotEqual(before, after);
 
-        // Two verifiers reloaded, one did not; a signer still signs with the active key; a gateway fetches over HTTP.
+        // Two verifiers reloaded, one did not; a signer still signs with the active key; a gateway fetches over HTTP with its token.
         async Task HeartbeatsAsync()
         {
             Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, tokens[0], new { failures = Array.Empty<object>(), instance = "v1", jwksHash = after }));
@@ -46,6 +47,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
             Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, tokens[2], new { failures = Array.Empty<object>(), instance = "v3", jwksHash = before, signingKid = first.Status!.ActiveKeyId }));
             using var fetch = new HttpRequestMessage(HttpMethod.Get, $"/v1/namespaces/{ns}/signingkeysets/auth/jwks.json");
             fetch.Headers.Add(JwksEndpoint.InstanceHeader, "gateway-0");
+            fetch.Headers.Authorization = new AuthenticationHeaderValue("Bearer", gateway);
             using var fetched = await http.SendAsync(fetch, ct);
             Assert.Equal(HttpStatusCode.OK, fetched.StatusCode);
         }

@@ -120,14 +120,14 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
             using var response = await http.SendAsync(request, ct);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
             Assert.NotNull(response.Headers.RetryAfter);
-            Assert.Contains("could not check this report's credentials (TokenReview: the API server did not answer within 1 s); send it again later", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+            Assert.Contains("could not check this caller's credentials (TokenReview: the API server did not answer within 1 s); send it again later", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
         }
 
         // The timed-out review handed its turn back and was not remembered: the same token goes through now.
         stall.Stalling = false;
         Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, ns, token, report));
         Assert.DoesNotContain(op.Logs.Lines, l => l.Contains(token, StringComparison.Ordinal));
-        Assert.Contains(op.Logs.Lines, l => l.Contains("Could not check a failure report's credentials with a TokenReview", StringComparison.Ordinal));
+        Assert.Contains(op.Logs.Lines, l => l.Contains("Could not check a caller's credentials with a TokenReview", StringComparison.Ordinal));
     }
 
     private Task<string> ServiceAccountTokenAsync(string ns, string name, bool grantReporter, string audience) =>

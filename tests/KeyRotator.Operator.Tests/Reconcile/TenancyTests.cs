@@ -88,6 +88,55 @@ public sealed class TenancyTests(KubernetesEnvironment env)
         await env.Admin.CoreV1.DeleteNamespaceAsync(later, cancellationToken: ct);
     }
 
+    [Fact]
+    public async Task A_revocation_reaches_every_copy_the_set_owns_even_one_dropped_in_the_same_invalid_edit_and_one_whose_namespace_withdrew()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("revoke-src", ct);
+        var dropped = await env.CreateNamespaceAcceptingJwksFromAsync("revoke-dropped", ns, ct);
+        var withdrawn = await env.CreateNamespaceAcceptingJwksFromAsync("revoke-withdrawn", ns, ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorInstance.StartAsync(env, [ns, dropped, withdrawn]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new() { TargetNamespaces = [dropped, withdrawn] } })
+            .Build(), ct);
+        var set = await scenario.WaitForActiveKeyAsync("auth");
+        var kid = set.Status!.ActiveKeyId!;
+        foreach (var copy in new[] { dropped, withdrawn })
+            await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks", copy), j => j?.Keys.Any(k => k.Kid == kid) == true, TimeSpan.FromSeconds(20), $"the copy in {copy}", ct);
+
+        // The owner of one namespace withdraws its opt-in; then one edit revokes the active key, drops the
+        // other namespace and makes the spec invalid, so that the set is held.
+        var target = await env.Admin.CoreV1.ReadNamespaceAsync(withdrawn, cancellationToken: ct);
+        target.Metadata.Annotations.Remove(Labels.AcceptJwksFromAnnotation);
+        await env.Admin.CoreV1.ReplaceNamespaceAsync(target, withdrawn, cancellationToken: ct);
+        await scenario.EditAsync("auth", s =>
+        {
+            s.Spec = s.Spec with
+            {
+                RevokedKeyIds = [kid],
+                Jwks = new() { TargetNamespaces = [withdrawn] },
+                Rotation = s.Spec.Rotation! with { Overlap = "1s" },
+            };
+        }, ct);
+        await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
+
+        // The dropped copy is deleted; the withdrawn namespace's copy and the set's own lose the kid.
+        await Eventually.HoldsAsync(() => OperatorScenario.ExistsAsync(() => env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", dropped, cancellationToken: ct)),
+            exists => !exists, TimeSpan.FromSeconds(10), "the dropped copy deleted", ct);
+        foreach (var copy in new[] { ns, withdrawn })
+            await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks", copy), j => j is not null && j.Keys.All(k => k.Kid != kid), TimeSpan.FromSeconds(10), $"the revoked kid out of {copy}", ct);
+
+        // Once the spec is valid again, the namespace that withdrew its opt-in loses the copy.
+        await scenario.EditAsync("auth", s => s.Spec = s.Spec with { Rotation = s.Spec.Rotation! with { Overlap = "2h" } }, ct);
+        await Eventually.HoldsAsync(() => OperatorScenario.ExistsAsync(() => env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", withdrawn, cancellationToken: ct)),
+            exists => !exists, TimeSpan.FromSeconds(30), "the copy in the namespace that withdrew deleted", ct);
+        var healed = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } active && active != kid, TimeSpan.FromSeconds(30), "a new active key", ct);
+        Assert.DoesNotContain((await scenario.JwksAsync("auth-jwks"))!.Keys, k => k.Kid == kid);
+        Assert.Equal("NotAccepted", Assert.Single(healed.Status!.SkippedTargets!).Reason);
+    }
+
     private async Task<string> SnapshotAsync(string ns, CancellationToken ct)
     {
         var configMaps = (await env.Admin.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: ct)).Items.Select(c => $"cm/{c.Metadata.Name}@{c.Metadata.ResourceVersion}");

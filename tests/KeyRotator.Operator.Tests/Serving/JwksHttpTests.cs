@@ -52,9 +52,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         Assert.InRange(first.Headers.CacheControl.MaxAge!.Value, TimeSpan.FromSeconds(4), JwksEndpoint.MaxAge(TimeSpan.FromSeconds(20)));
 
         // A client whose copy is current gets a 304 and no body; many requests cost the API server nothing
-        // (the operator's only requests meanwhile would be Lease renewals). The first fetch was news (a
-        // verifier now holds this JWKS), so let the reconcile it caused, and the one its status write causes, finish.
-        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 1, TimeSpan.FromSeconds(10), "the fetch counted", ct);
+        // (the operator's only requests meanwhile would be Lease renewals). An anonymous fetch is no observation.
         await Eventually.HoldsAsync(async () =>
         {
             var count = requests.Count;
@@ -73,11 +71,14 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         }
 
         Assert.Equal(before, requests.Count);
+        Assert.Null((await scenario.GetAsync("auth")).Status!.Propagation);
 
-        // Discovery: the issuer, and a jwks_uri that reaches this endpoint the way the client came.
-        using var discovery = JsonDocument.Parse(await http.GetStringAsync($"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration", ct));
+        // Discovery: the issuer, and the jwks_uri the spec implies; the ConfigMap's document byte for byte.
+        var discoveryText = await http.GetStringAsync($"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration", ct);
+        Assert.Equal(configMap.Data[JwksPublisher.OpenIdConfigurationKey], discoveryText);
+        using var discovery = JsonDocument.Parse(discoveryText);
         Assert.Equal(Issuer, discovery.RootElement.GetProperty("issuer").GetString());
-        Assert.Equal(new Uri(op.BaseAddress, jwksPath).ToString(), discovery.RootElement.GetProperty("jwks_uri").GetString());
+        Assert.Equal($"{Issuer}/.well-known/jwks.json", discovery.RootElement.GetProperty("jwks_uri").GetString());
         Assert.Equal("ES256", discovery.RootElement.GetProperty("id_token_signing_alg_values_supported")[0].GetString());
         // Every member OpenID Connect Discovery requires, but authorization_endpoint (not a provider; as Kubernetes' own issuer discovery).
         Assert.Equal("id_token", Assert.Single(discovery.RootElement.GetProperty("response_types_supported").EnumerateArray()).GetString());
@@ -102,14 +103,15 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         var prePublish = TimeSpan.FromSeconds(8);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "12s", PrePublish = "8s", Overlap = "6s" })
-            .WithSpec(s => s with { MaxTokenLifetime = "3s", ClockSkew = "1s", Jwks = new Core.Model.JwksSpec { Issuer = Issuer } })
+            .WithSpec(s => s with { MaxTokenLifetime = "3s", ClockSkew = "1s", Jwks = new Core.Model.JwksSpec { Issuer = Issuer, JwksUri = $"{Issuer}/v1/namespaces/{ns}/signingkeysets/auth/jwks.json" } })
             .Build(), ct);
         var first = await scenario.WaitForActiveKeyAsync("auth");
 
-        using var http = new HttpClient();
+        // The issuer's host is routed to the operator, as an ingress in front of it would.
+        using var http = new HttpClient(new RouteTo(op.BaseAddress!, new HttpClientHandler()));
         var retriever = new HttpCachingRetriever(http);
         var manager = new ConfigurationManager<OpenIdConnectConfiguration>(
-            new Uri(op.BaseAddress!, $"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration").ToString(),
+            $"{Issuer}/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration",
             new OpenIdConnectConfigurationRetriever(), retriever)
         { RefreshInterval = TimeSpan.FromSeconds(1) };
 
@@ -155,6 +157,76 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         Assert.True(retriever.NotModified > 0, $"no 304 in {retriever.Fetches} fetches");
         Assert.Empty(retriever.Problems);
         Assert.All(retriever.MaxAges, m => Assert.InRange(m, TimeSpan.FromSeconds(1), JwksEndpoint.MaxAge(prePublish)));
+    }
+
+    [Fact]
+    public async Task A_forged_Host_header_changes_nothing_in_the_discovery_document_a_shared_cache_would_keep()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("jwks-host", ct);
+        var scenario = new OperatorScenario(env, ns);
+        await using var op = await OperatorProcess.StartServingAsync(env, "operator-jwks-host", [ns]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = Issuer, JwksUri = "https://keys.example.com/auth/jwks.json" } })
+            .Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        var path = $"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration";
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+
+        async Task<(string Body, CacheControlHeaderValue? CacheControl)> FetchAsync(string? host, string? forwardedHost)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (host is not null)
+                request.Headers.Host = host;
+            if (forwardedHost is not null)
+            {
+                request.Headers.Add("X-Forwarded-Host", forwardedHost);
+                request.Headers.Add("X-Forwarded-Proto", "http");
+            }
+
+            using var response = await http.SendAsync(request, ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await response.Content.ReadAsStringAsync(ct), response.Headers.CacheControl);
+        }
+
+        var honest = await FetchAsync(null, null);
+        var forged = await FetchAsync("attacker.example", null);
+        var forwarded = await FetchAsync(null, "attacker.example");
+        Assert.Equal(honest.Body, forged.Body);
+        Assert.Equal(honest.Body, forwarded.Body);
+        Assert.DoesNotContain("attacker", forged.Body, StringComparison.Ordinal);
+        using var document = JsonDocument.Parse(forged.Body);
+        Assert.Equal(Issuer, document.RootElement.GetProperty("issuer").GetString());
+        Assert.Equal("https://keys.example.com/auth/jwks.json", document.RootElement.GetProperty("jwks_uri").GetString());
+        Assert.True(forged.CacheControl?.Public);
+
+        // An issuer that OpenID Connect Discovery forbids is refused: by the API server (the CRD's pattern)
+        // when it has a query or fragment, by the operator (a condition that says what to change) otherwise.
+        var refused = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("query-issuer", ns)
+            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = "https://auth.example.com/?tenant=a" } })
+            .Build(), ct));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Response.StatusCode);
+        Assert.Contains("spec.jwks.issuer", refused.Response.Content, StringComparison.Ordinal);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("bad-issuer", ns)
+            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = "https://evil@auth.example.com" } })
+            .Build(), ct);
+        var held = await scenario.WaitForReadyReasonAsync("bad-issuer", "InvalidSpec");
+        Assert.Contains("spec.jwks.issuer \"https://evil@auth.example.com\" must be an https URL with no query, fragment or user name", ConditionMessage(held), StringComparison.Ordinal);
+    }
+
+    private static string ConditionMessage(KeyRotator.Operator.Entities.V1Alpha1SigningKeySet set) =>
+        set.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Message ?? "";
+
+    /// <summary>Sends every request to the operator, keeping the URL's host as the Host header (what an ingress in front of it receives).</summary>
+    private sealed class RouteTo(Uri target, HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Host = request.RequestUri!.Host;
+            request.RequestUri = new UriBuilder(request.RequestUri) { Scheme = target.Scheme, Host = target.Host, Port = target.Port }.Uri;
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     /// <summary>

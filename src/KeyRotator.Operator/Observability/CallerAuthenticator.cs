@@ -1,0 +1,275 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading.RateLimiting;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Operator.Entities;
+using KeyRotator.Operator.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Observability;
+
+/// <summary>
+/// Who is calling, for every request that may change what the operator holds (failure reports,
+/// heartbeats, JWKS fetches counted as observations): an audience-bound service-account token, checked
+/// locally first (<see cref="ServiceAccountTokenCheck"/>), then by a TokenReview that is cached until the
+/// token expires, and authorized per set by a cached SubjectAccessReview. TokenReviews for tokens not
+/// seen before share a global budget (KeyRotator:Reports:TokenReviewsPerSecond), so that no flood of
+/// tokens, however well-formed, costs the API server more than that.
+/// </summary>
+public sealed partial class CallerAuthenticator : IDisposable
+{
+    private readonly IKubernetes _kubernetes;
+    private readonly ClusterIssuerKeys _issuerKeys;
+    private readonly TimeProvider _time;
+    private readonly ReportOptions _options;
+    private readonly ILogger<CallerAuthenticator> _logger;
+    private readonly TokenBucketRateLimiter _budget;
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
+    private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
+    private readonly SemaphoreSlim _reviews;
+    private long _refusedLocally;
+    private long _overBudget;
+
+    public CallerAuthenticator(IKubernetes kubernetes, ClusterIssuerKeys issuerKeys, TimeProvider time, IOptions<OperatorOptions> options, ILogger<CallerAuthenticator> logger)
+    {
+        _kubernetes = kubernetes;
+        _issuerKeys = issuerKeys;
+        _time = time;
+        _options = options.Value.Reports;
+        _logger = logger;
+        _reviews = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentReviews));
+        var perSecond = Math.Max(1, _options.TokenReviewsPerSecond);
+        _budget = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = Math.Max(perSecond, _options.TokenReviewBurst),
+            TokensPerPeriod = perSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+    }
+
+    /// <summary>Tokens refused before any TokenReview (malformed, wrong audience, expired, bad signature).</summary>
+    public long RefusedLocally => Interlocked.Read(ref _refusedLocally);
+
+    /// <summary>Tokens answered 503 because the TokenReview budget was spent.</summary>
+    public long OverBudget => Interlocked.Read(ref _overBudget);
+
+    /// <summary>The caller a bearer token stands for; never throws for the token's sake.</summary>
+    public async Task<CallerResult> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    {
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+        var now = _time.GetUtcNow();
+        if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
+            return new CallerResult.Known(cached.User);
+
+        var keys = await _issuerKeys.ForAsync(KidOf(token), cancellationToken);
+        if (ServiceAccountTokenCheck.Problem(token, _options.Audience, now, keys) is { } problem)
+        {
+            Interlocked.Increment(ref _refusedLocally);
+            return new CallerResult.Refused($"the token is not a valid service-account token for audience {_options.Audience}: {problem}");
+        }
+
+        // Concurrent requests with one token share one TokenReview, and one share of the budget.
+        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token)));
+        try
+        {
+            var user = await review.Value.WaitAsync(cancellationToken);
+            return user is null
+                ? new CallerResult.Refused($"the token is not a valid service-account token for audience {_options.Audience}")
+                : new CallerResult.Known(user);
+        }
+        catch (BudgetSpentException)
+        {
+            Interlocked.Increment(ref _overBudget);
+            return new CallerResult.Unavailable($"the operator's TokenReview budget ({_options.TokenReviewsPerSecond} per second, after a burst of {_options.TokenReviewBurst}, for tokens it has not seen) is spent", 1);
+        }
+        catch (Exception e) when (IsReviewFailure(e, cancellationToken))
+        {
+            return new CallerResult.Unavailable(Unavailable("TokenReview", e), 5);
+        }
+        finally
+        {
+            if (review.Value.IsCompleted)
+                _reviewing.TryRemove(new KeyValuePair<string, Lazy<Task<V1UserInfo?>>>(key, review));
+        }
+    }
+
+    /// <summary>Whether <paramref name="user"/> may "create signingkeysets/signaturefailures" on the set; null with a reason when that cannot be checked now.</summary>
+    public async Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken)
+    {
+        var key = $"{user.Username}\n{ns}\n{name}";
+        var now = _time.GetUtcNow();
+        if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
+            return (cached.Allowed, null);
+
+        try
+        {
+            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: ct), cancellationToken);
+            var allowed = review.Status?.Allowed == true;
+            Prune(_decisions, now);
+            _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
+            return (allowed, null);
+        }
+        catch (Exception e) when (IsReviewFailure(e, cancellationToken))
+        {
+            return (null, Unavailable("SubjectAccessReview", e));
+        }
+    }
+
+    private async Task<V1UserInfo?> ReviewAsync(string key, string token)
+    {
+        using (var lease = _budget.AttemptAcquire())
+        {
+            if (!lease.IsAcquired)
+                throw new BudgetSpentException();
+        }
+
+        // Shared by every request that carries this token, so bound by time rather than by one caller.
+        var review = await InTurnAsync(ct => _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
+        {
+            Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
+        }, cancellationToken: ct), CancellationToken.None);
+        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
+        {
+            LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
+            return null;
+        }
+
+        // Reused until the token's own expiry (read from the token the API server has just vouched for), at most ReviewCacheTtl.
+        var now = _time.GetUtcNow();
+        var until = now + _options.ReviewCacheTtl;
+        if (ExpiryOf(token) is { } expires && expires < until)
+            until = expires;
+        Prune(_tokens, now);
+        _tokens[key] = (until, review.Status.User);
+        return review.Status.User;
+    }
+
+    private static string? KidOf(string token)
+    {
+        var dot = token.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0 || dot > 4096)
+            return null;
+        try
+        {
+            using var header = JsonDocument.Parse(KeyRotator.Core.Jose.Base64Url.Decode(token[..dot]));
+            return header.RootElement.ValueKind == JsonValueKind.Object && header.RootElement.TryGetProperty("kid", out var kid) && kid.ValueKind == JsonValueKind.String ? kid.GetString() : null;
+        }
+        catch (Exception e) when (e is FormatException or JsonException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static DateTimeOffset? ExpiryOf(string token)
+    {
+        var parts = token.Split('.');
+        if (parts.Length != 3)
+            return null;
+        try
+        {
+            using var json = JsonDocument.Parse(KeyRotator.Core.Jose.Base64Url.Decode(parts[1]));
+            return json.RootElement.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds)
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                : null;
+        }
+        catch (Exception e) when (e is FormatException or JsonException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A review sent in its turn (at most MaxConcurrentReviews at once) and bound by ReviewTimeout, the
+    /// wait for the turn included; the turn is handed back however the review ends.
+    /// </summary>
+    private async Task<T> InTurnAsync<T>(Func<CancellationToken, Task<T>> review, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_options.ReviewTimeout, _time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        await _reviews.WaitAsync(either.Token);
+        try
+        {
+            return await review(either.Token);
+        }
+        finally
+        {
+            _reviews.Release();
+        }
+    }
+
+    private static V1SubjectAccessReview Access(V1UserInfo user, string ns, string name) => new()
+    {
+        Spec = new V1SubjectAccessReviewSpec
+        {
+            User = user.Username,
+            Uid = user.Uid,
+            Groups = user.Groups,
+            Extra = user.Extra,
+            ResourceAttributes = new V1ResourceAttributes
+            {
+                NamespaceProperty = ns,
+                Verb = "create",
+                Group = V1Alpha1SigningKeySet.Group,
+                Resource = V1Alpha1SigningKeySet.Plural,
+                Subresource = "signaturefailures",
+                Name = name,
+            },
+        },
+    };
+
+    private static void Prune<T>(ConcurrentDictionary<string, (DateTimeOffset Until, T Value)> cache, DateTimeOffset now)
+    {
+        if (cache.Count < 10_000)
+            return;
+        foreach (var (key, entry) in cache)
+        {
+            if (entry.Until <= now)
+                cache.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>The API server failed a review or did not answer it in time (the caller going away is not that).</summary>
+    private static bool IsReviewFailure(Exception e, CancellationToken request) =>
+        e is HttpOperationException or HttpRequestException || (e is OperationCanceledException && !request.IsCancellationRequested);
+
+    /// <summary>Why a review could not be made, never naming the token; logged at most once a minute.</summary>
+    private string Unavailable(string review, Exception e)
+    {
+        var why = e switch
+        {
+            HttpOperationException failed => $"the API server answered {(int)failed.Response.StatusCode}",
+            OperationCanceledException => $"the API server did not answer within {_options.ReviewTimeout.TotalSeconds:0.#} s",
+            _ => "the API server could not be reached",
+        };
+        var now = _time.GetUtcNow();
+        var last = Interlocked.Read(ref _lastReviewFailureLog);
+        if (now.UtcTicks - last > TimeSpan.TicksPerMinute && Interlocked.CompareExchange(ref _lastReviewFailureLog, now.UtcTicks, last) == last)
+            LogReviewFailed(_logger, review, why);
+        return $"the operator could not check this caller's credentials ({review}: {why})";
+    }
+
+    private long _lastReviewFailureLog;
+
+    public void Dispose()
+    {
+        _budget.Dispose();
+        _reviews.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not check a caller's credentials with a {Review}: {Reason}; answering 503 (logged at most once a minute)")]
+    private static partial void LogReviewFailed(ILogger logger, string review, string reason);
+
+    // Debug: a refused token is the caller's problem, and anyone can send one; a line per request would let them fill the log.
+    [LoggerMessage(Level = LogLevel.Debug, Message = "TokenReview refused a caller's token: {Reason}")]
+    private static partial void LogUnauthenticated(ILogger logger, string reason);
+
+    private sealed class BudgetSpentException : Exception;
+}
