@@ -27,7 +27,14 @@ public sealed class PrometheusServer : IAsyncDisposable
         Environment.GetEnvironmentVariable("PROMETHEUS_BIN") is { Length: > 0 } bin ? Path.Combine(bin, name) : name;
 
     /// <summary>Starts Prometheus scraping <paramref name="targets"/> (host:port) with the rule files given as name → content.</summary>
-    public static async Task<PrometheusServer> StartAsync(IEnumerable<string> targets, IReadOnlyDictionary<string, string> ruleFiles)
+    public static Task<PrometheusServer> StartAsync(IEnumerable<string> targets, IReadOnlyDictionary<string, string> ruleFiles) =>
+        StartAsync(targets, ruleFiles, new ScrapeConfiguration("keyrotator", new Dictionary<string, string>(), HonorLabels: false));
+
+    /// <summary>
+    /// Starts Prometheus scraping <paramref name="targets"/> with the job name, target labels and
+    /// honor_labels of <paramref name="scrape"/>: what the Prometheus Operator generates for a ServiceMonitor.
+    /// </summary>
+    public static async Task<PrometheusServer> StartAsync(IEnumerable<string> targets, IReadOnlyDictionary<string, string> ruleFiles, ScrapeConfiguration scrape)
     {
         var work = Directory.CreateTempSubdirectory("keyrotator-prometheus-").FullName;
         foreach (var (name, content) in ruleFiles)
@@ -41,9 +48,16 @@ public sealed class PrometheusServer : IAsyncDisposable
         foreach (var name in ruleFiles.Keys)
             config.AppendLine(CultureInfo.InvariantCulture, $"  - {name}");
         config.AppendLine("scrape_configs:");
-        config.AppendLine("  - job_name: keyrotator");
+        config.AppendLine(CultureInfo.InvariantCulture, $"  - job_name: '{scrape.JobName}'");
+        config.AppendLine(CultureInfo.InvariantCulture, $"    honor_labels: {(scrape.HonorLabels ? "true" : "false")}");
         config.AppendLine("    static_configs:");
         config.AppendLine(CultureInfo.InvariantCulture, $"      - targets: [{string.Join(", ", targets.Select(t => $"'{t}'"))}]");
+        if (scrape.TargetLabels.Count > 0)
+        {
+            config.AppendLine("        labels:");
+            foreach (var (name, value) in scrape.TargetLabels)
+                config.AppendLine(CultureInfo.InvariantCulture, $"          {name}: '{value}'");
+        }
         await File.WriteAllTextAsync(Path.Combine(work, "prometheus.yml"), config.ToString());
 
         var port = FreePort.Next();
@@ -127,3 +141,6 @@ public sealed record PrometheusAlert(IReadOnlyDictionary<string, string> Labels,
 
     public string? Label(string name) => Labels.GetValueOrDefault(name);
 }
+
+/// <summary>A scrape job: its name, the labels attached to its targets, and whether the series' own labels win over them.</summary>
+public sealed record ScrapeConfiguration(string JobName, IReadOnlyDictionary<string, string> TargetLabels, bool HonorLabels);

@@ -261,6 +261,65 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
     private static partial Regex MetricName();
 
     /// <summary>Polls Prometheus's alerts twice a second and keeps each alert's history of states (pending, firing, resolved).</summary>
+    [Fact]
+    public async Task Sets_of_one_name_in_two_namespaces_alert_separately_when_scraped_as_the_Prometheus_Operator_scrapes_the_charts_ServiceMonitor()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var healthy = await env.CreateNamespaceAsync("alerts-healthy", ct);
+        var broken = await env.CreateNamespaceAsync("alerts-broken", ct);
+        var port = FreePort.Next();
+        await using var op = await OperatorInstance.StartAsync(env, [healthy, broken], settings: new Dictionary<string, string?> { ["urls"] = $"http://127.0.0.1:{port}" });
+
+        // The scrape job the Prometheus Operator generates for the chart's ServiceMonitor: its target labels
+        // (job, namespace, service, pod, container, endpoint: the operator's, not a set's) and honor_labels as rendered.
+        var (service, honorLabels) = await RenderServiceMonitorAsync();
+        var scrape = new ScrapeConfiguration($"serviceMonitor/keyrotator-system/{service}/0", new Dictionary<string, string>
+        {
+            ["job"] = service,
+            ["namespace"] = "keyrotator-system",
+            ["service"] = service,
+            ["pod"] = $"{service}-6c9f7d5b8-x2k4q",
+            ["container"] = "operator",
+            ["endpoint"] = "http",
+        }, honorLabels);
+        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], new Dictionary<string, string> { ["rules.yaml"] = await AlertRuleTests.RenderRulesAsync(ShortRules) }, scrape);
+
+        // "auth" in one namespace works; "auth" in the other cannot (its spec is refused).
+        await new OperatorScenario(env, healthy).Sets.CreateAsync(SigningKeySetBuilder.Named("auth", healthy).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await new OperatorScenario(env, broken).Sets.CreateAsync(SigningKeySetBuilder.Named("auth", broken)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "1s", Overlap = "1s" }).Build(), ct);
+        await new OperatorScenario(env, healthy).WaitForActiveKeyAsync("auth");
+        await new OperatorScenario(env, broken).WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
+
+        // Each set is its own series, under its own namespace, and the broken one alerts under its namespace.
+        await Eventually.HoldsAsync(() => prometheus.SeriesAsync($"keyrotator_signingkeyset_ready{{name=\"auth\",namespace=~\"{healthy}|{broken}\"}}", ct), n => n == 2, TimeSpan.FromSeconds(30), "both sets scraped under their own namespaces", ct);
+        var alerts = await Eventually.HoldsAsync(() => prometheus.AlertsAsync(ct),
+            a => a.Any(x => x.Name == "KeyRotatorJwksMissingActiveKey" && x.State == "firing"), TimeSpan.FromSeconds(60), "the broken set's alert firing", ct);
+        var missing = alerts.Where(a => a.Name == "KeyRotatorJwksMissingActiveKey").ToList();
+        var firing = Assert.Single(missing);
+        Assert.Equal(broken, firing.Label("namespace"));
+        Assert.Equal("auth", firing.Label("name"));
+        Assert.DoesNotContain(missing, a => a.Label("namespace") == healthy || a.Label("namespace") == "keyrotator-system");
+    }
+
+    /// <summary>The ServiceMonitor the chart renders: the Service it scrapes and whether it keeps the series' own labels.</summary>
+    private static async Task<(string Service, bool HonorLabels)> RenderServiceMonitorAsync()
+    {
+        var (code, output) = await Repository.RunAsync(Repository.Helm,
+            ["template", "kr", Path.Combine(Repository.Root, "charts", "keyrotator"), "--namespace", "keyrotator-system", "--set", "serviceMonitor.enabled=true", "--show-only", "templates/servicemonitor.yaml"]);
+        Assert.True(code == 0, output);
+        var name = ServiceMonitorName().Match(output);
+        Assert.True(name.Success, output);
+        var honor = HonorLabelsSetting().Match(output);
+        return (name.Groups[1].Value, honor.Success && honor.Groups[1].Value == "true");
+    }
+
+    [GeneratedRegex(@"(?m)^  name: (\S+)$")]
+    private static partial Regex ServiceMonitorName();
+
+    [GeneratedRegex(@"(?m)^\s+honorLabels: (true|false)\s*$")]
+    private static partial Regex HonorLabelsSetting();
+
     private sealed class AlertRecorder : IAsyncDisposable
     {
         private readonly ConcurrentDictionary<(string Alert, string? Set), List<string>> _history = new();
