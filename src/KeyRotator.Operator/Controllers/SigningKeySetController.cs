@@ -222,6 +222,7 @@ public sealed partial class SigningKeySetController : IDisposable
                 _metrics.RotationErrors.WithLabels(key.Namespace, key.Name, "reconcile").Inc();
                 var delay = Queue.AddRateLimited(key);
                 LogReconcileFailed(_logger, key.ToString(), Describe(e), delay.TotalSeconds);
+                await _reconciler.ReportFailureAsync(key.Namespace, key.Name, e, cancellationToken);
             }
             finally
             {

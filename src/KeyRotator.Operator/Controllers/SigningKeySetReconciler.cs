@@ -159,6 +159,7 @@ public sealed partial class SigningKeySetReconciler(
         var spikeEvent = SpikeTransition(set.Status, spike);
         status = WithSpike(status, spike, set.Metadata.Generation ?? 0);
         var previousSkipped = set.Status?.SkippedTargets ?? [];
+        var previousConditions = set.Status?.Conditions;
         if (!await WriteStatusAsync(set, status, cancellationToken))
             return ReconcileResult.At(time.GetUtcNow());
         if (plan.RotationTrigger is { } trigger)
@@ -172,6 +173,8 @@ public sealed partial class SigningKeySetReconciler(
         if (vaultError is not null)
         {
             metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
+            if (ConditionSet.Find(previousConditions, ConditionSet.Degraded) is not { Status: "True" } was || was.Message != vaultError.Message)
+                await events.RecordAsync(set, PlanEvent.Warning(vaultError.Reason, vaultError.Message), cancellationToken);
             return ReconcileResult.RetryWithBackoff;
         }
 
@@ -265,24 +268,11 @@ public sealed partial class SigningKeySetReconciler(
         await read is { } holder ? Ownership.DescribeHolder(holder.Metadata) : AnotherOwner;
 
     /// <summary>A publishing request the API server refused, named by request and answer (never by content).</summary>
-    private static KeyStoreException PublishFailed(HttpOperationException e)
-    {
-        var answer = $"{(int)e.Response.StatusCode} {e.Response.ReasonPhrase}";
-        try
-        {
-            using var body = JsonDocument.Parse(e.Response.Content ?? "");
-            if (body.RootElement.TryGetProperty("message", out var message))
-                answer += $": {message.GetString()}";
-        }
-        catch (JsonException)
-        {
-        }
-
-        return new KeyStoreException($"could not publish: {e.Request.Method} {e.Request.RequestUri?.AbsolutePath} answered {answer}; the rotation waits (no key is activated) until this write succeeds")
+    private static KeyStoreException PublishFailed(HttpOperationException e) =>
+        new($"could not publish: {ApiAnswer.Describe(e)}; the rotation waits (no key is activated) until this write succeeds")
         {
             Reason = "PublishFailed",
         };
-    }
 
     private static string JwksNameConflict(string ns, string name, string holder) =>
         $"ConfigMap {ns}/{name} (spec.jwks.configMapName) belongs to {holder} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
@@ -497,6 +487,46 @@ public sealed partial class SigningKeySetReconciler(
         return ReconcileResult.Done;
     }
 
+    /// <summary>
+    /// A reconcile threw something none of its own paths handle (a library's exception, an API refusal of
+    /// an object whose name comes from the set): the set says so (Degraded, reason ReconcileFailed, naming
+    /// the operation and the answer) and records one Warning Event per distinct failure, while the
+    /// controller retries with backoff. Best effort: a failure to report is only logged.
+    /// </summary>
+    public async Task ReportFailureAsync(string ns, string name, Exception error, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var set = await GetAsync(ns, name, cancellationToken);
+            if (set is null)
+                return;
+            var message = $"The reconcile failed and is retried with backoff: {DescribeFailure(error)}";
+            var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
+            var status = (set.Status ?? new SigningKeySetStatus()) with
+            {
+                Conditions = ConditionSet.Set(set.Status?.Conditions, ConditionSet.Degraded, true, ReconcileFailedReason, message, set.Metadata.Generation ?? 0, time.GetUtcNow()),
+            };
+            await WriteStatusAsync(set, status, cancellationToken);
+            if (previous?.Status != "True" || previous.Message != message)
+                await events.RecordAsync(set, PlanEvent.Warning(ReconcileFailedReason, message), cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogFailureNotReported(logger, ns, name, e.GetType().Name);
+        }
+    }
+
+    /// <summary>The condition reason for a failure that no other path of the reconcile names.</summary>
+    public const string ReconcileFailedReason = "ReconcileFailed";
+
+    /// <summary>What failed, safe for status and Events: the API request and answer, or the exception's type and (bounded) message.</summary>
+    public static string DescribeFailure(Exception error) => error switch
+    {
+        HttpOperationException http => ApiAnswer.Describe(http),
+        KeyStoreException vault => vault.Message,
+        _ => $"{error.GetType().Name}: {(error.Message.Length > 300 ? error.Message[..300] + "…" : error.Message)}",
+    };
+
     private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, IReadOnlyList<SkippedTarget> skipped, long generation) => status with
     {
         Conditions = error is not null
@@ -575,6 +605,9 @@ public sealed partial class SigningKeySetReconciler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Namespace}/{Name}: vault clean-up failed, will retry: {Error}")]
     private static partial void LogVaultCleanupFailed(ILogger logger, string @namespace, string name, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Namespace}/{Name}: could not record a reconcile failure on the set ({Error})")]
+    private static partial void LogFailureNotReported(ILogger logger, string @namespace, string name, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Namespace}/{Name}: deleted; keys handled per deletionPolicy {Policy}")]
     private static partial void LogFinalized(ILogger logger, string @namespace, string name, string policy);

@@ -42,6 +42,24 @@ public sealed class MeasuredKeyStore(IKeyStore inner, OperatorMetrics metrics) :
             outcome = "success";
             return result;
         }
+        catch (k8s.Autorest.HttpOperationException e)
+        {
+            // The Kubernetes store's Secrets: the API server refused a request (a name derived from the
+            // set that is too long, a quota, RBAC). The set says which request and what the answer was.
+            throw new KeyStoreException($"the {Provider} key store could not {operation.Replace('_', ' ')}: {KeyRotator.Operator.Kubernetes.ApiAnswer.Describe(e)}", e)
+            {
+                Reason = "KeyStoreRefused",
+            };
+        }
+        catch (Exception e) when (e is not (KeyStoreException or OperationCanceledException))
+        {
+            // A vault library threw something of its own: name the vault, the operation and the error, so
+            // that it reaches the set's status and an Event instead of only a log line.
+            throw new KeyStoreException($"the {Provider} vault failed to {operation.Replace('_', ' ')}: {e.GetType().Name}: {(e.Message.Length > 300 ? e.Message[..300] + "…" : e.Message)}", e)
+            {
+                Reason = "VaultError",
+            };
+        }
         finally
         {
             metrics.VaultRequestDuration.WithLabels(Provider, operation, outcome).Observe(clock.Elapsed.TotalSeconds);
