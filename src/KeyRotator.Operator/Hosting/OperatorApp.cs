@@ -42,6 +42,7 @@ public static class OperatorApp
             .Validate(o => o.Api.MaxRetries is >= 0 and <= 100, "KeyRotator:Api:MaxRetries must be between 0 and 100")
             .Validate(o => o.Api.MaxRetryDelay > TimeSpan.Zero, "KeyRotator:Api:MaxRetryDelay must be positive")
             .Validate(o => o.Reports.MaxConcurrentReviews >= 1, "KeyRotator:Reports:MaxConcurrentReviews must be at least 1")
+            .Validate(o => o.Reports.PeerTokenPath is not { Length: > 0 } || o.Reports.PeerIdentity is { Length: > 0 }, "KeyRotator:Reports:PeerIdentity (the operator's service account, system:serviceaccount:<namespace>:<name>) is required with PeerTokenPath")
             .Validate(o => o.Reports.TokenReviewsPerSecond >= 1, "KeyRotator:Reports:TokenReviewsPerSecond must be at least 1")
             .Validate(o => o.Reports.TokenReviewBurst >= 1, "KeyRotator:Reports:TokenReviewBurst must be at least 1")
             .Validate(o => o.Reports.ReviewTimeout > TimeSpan.Zero, "KeyRotator:Reports:ReviewTimeout must be positive")

@@ -61,28 +61,32 @@ public sealed partial class CallerAuthenticator : IDisposable
     /// <summary>Tokens answered 503 because the TokenReview budget was spent.</summary>
     public long OverBudget => Interlocked.Read(ref _overBudget);
 
-    /// <summary>The caller a bearer token stands for; never throws for the token's sake.</summary>
-    public async Task<CallerResult> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    /// <summary>The caller a bearer token for the report audience stands for; never throws for the token's sake.</summary>
+    public Task<CallerResult> AuthenticateAsync(string token, CancellationToken cancellationToken) =>
+        AuthenticateAsync(token, _options.Audience, cancellationToken);
+
+    /// <summary>The caller a bearer token bound to <paramref name="audience"/> stands for; never throws for the token's sake.</summary>
+    public async Task<CallerResult> AuthenticateAsync(string token, string audience, CancellationToken cancellationToken)
     {
-        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+        var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{audience}\n{token}")));
         var now = _time.GetUtcNow();
         if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
             return new CallerResult.Known(cached.User);
 
         var keys = await _issuerKeys.ForAsync(KidOf(token), cancellationToken);
-        if (ServiceAccountTokenCheck.Problem(token, _options.Audience, now, keys) is { } problem)
+        if (ServiceAccountTokenCheck.Problem(token, audience, now, keys) is { } problem)
         {
             Interlocked.Increment(ref _refusedLocally);
-            return new CallerResult.Refused($"the token is not a valid service-account token for audience {_options.Audience}: {problem}");
+            return new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}: {problem}");
         }
 
         // Concurrent requests with one token share one TokenReview, and one share of the budget.
-        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token)));
+        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token, audience)));
         try
         {
             var user = await review.Value.WaitAsync(cancellationToken);
             return user is null
-                ? new CallerResult.Refused($"the token is not a valid service-account token for audience {_options.Audience}")
+                ? new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}")
                 : new CallerResult.Known(user);
         }
         catch (BudgetSpentException)
@@ -123,7 +127,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
     }
 
-    private async Task<V1UserInfo?> ReviewAsync(string key, string token)
+    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string audience)
     {
         using (var lease = _budget.AttemptAcquire())
         {
@@ -134,9 +138,9 @@ public sealed partial class CallerAuthenticator : IDisposable
         // Shared by every request that carries this token, so bound by time rather than by one caller.
         var review = await InTurnAsync(ct => _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
         {
-            Spec = new V1TokenReviewSpec { Token = token, Audiences = [_options.Audience] },
+            Spec = new V1TokenReviewSpec { Token = token, Audiences = [audience] },
         }, cancellationToken: ct), CancellationToken.None);
-        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(_options.Audience) != true)
+        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(audience) != true)
         {
             LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
             return null;

@@ -57,11 +57,21 @@ public sealed class ReportOptions
     public TimeSpan PropagationWindow { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// Shared by the operator's replicas (the chart makes a Secret): a report accepted by one replica is
-    /// passed on to the others with it, so that every replica, the leader and whoever leads next, holds
-    /// every report and heartbeat. Unset: no forwarding (one replica).
+    /// A file holding this replica's own projected service-account token for <see cref="PeerAudience"/>
+    /// (the chart mounts one, rotated by the kubelet): a report accepted by one replica is passed on to
+    /// the others with it, so that every replica, the leader and whoever leads next, holds every report
+    /// and heartbeat. Unset: no forwarding (one replica).
     /// </summary>
-    public string? PeerSecret { get; set; }
+    public string? PeerTokenPath { get; set; }
+
+    /// <summary>The audience of the replicas' peer tokens; distinct from <see cref="Audience"/>, so that a reporter's token is never a peer's.</summary>
+    public string PeerAudience { get; set; } = "keyrotator-peers";
+
+    /// <summary>
+    /// The user a forwarded report's token must stand for: the operator's own service account
+    /// (system:serviceaccount:&lt;namespace&gt;:&lt;name&gt;; the chart sets it). Required with PeerTokenPath.
+    /// </summary>
+    public string? PeerIdentity { get; set; }
 
     /// <summary>The other replicas' base URLs (static setups and tests).</summary>
     public IList<string> Peers { get; init; } = [];

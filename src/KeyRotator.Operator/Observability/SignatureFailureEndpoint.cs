@@ -56,17 +56,29 @@ public sealed class SignatureFailureEndpoint : IDisposable
         if (context.Request.ContentLength > _options.MaxBodyBytes)
             return Error(StatusCodes.Status413PayloadTooLarge, $"the report is larger than {_options.MaxBodyBytes} bytes; send smaller batches");
 
-        // A report another replica accepted and passed on: its caller was authenticated and authorized there.
-        var peerSecret = context.Request.Headers[PeerForwarder.SecretHeader].ToString();
-        var forwarded = peerSecret.Length > 0;
+        // A report another replica accepted and passed on: its caller was authenticated and authorized
+        // there; the replica proves itself with its own service-account token (PeerAudience, PeerIdentity).
+        var forwardedCaller = context.Request.Headers[PeerForwarder.CallerHeader].ToString();
+        var forwarded = forwardedCaller.Length > 0;
         string caller;
         if (forwarded)
         {
-            if (!_peers.IsPeer(peerSecret))
-                return Unauthorized("not a replica of this operator (the peer secret does not match)");
-            caller = context.Request.Headers[PeerForwarder.CallerHeader].ToString();
-            if (caller.Length is 0 or > 512)
-                return Error(StatusCodes.Status400BadRequest, $"a forwarded report needs the {PeerForwarder.CallerHeader} header");
+            var authorization = context.Request.Headers.Authorization.ToString();
+            if (!_peers.Enabled || !authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
+                return Unauthorized("not a replica of this operator (a forwarded report needs a replica's service-account token)");
+            switch (await _callers.AuthenticateAsync(authorization[7..].Trim(), _options.PeerAudience, cancellationToken))
+            {
+                case CallerResult.Known known when _peers.IsPeer(known.User.Username):
+                    break;
+                case CallerResult.Unavailable unavailable:
+                    return Unavailable(context, unavailable.Reason, unavailable.RetryAfterSeconds);
+                default:
+                    return Unauthorized("not a replica of this operator (its token does not stand for the operator's service account)");
+            }
+
+            if (forwardedCaller.Length > 512)
+                return Error(StatusCodes.Status400BadRequest, $"the {PeerForwarder.CallerHeader} header is too long");
+            caller = forwardedCaller;
         }
         else
         {

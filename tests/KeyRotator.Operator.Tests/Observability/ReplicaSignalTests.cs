@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using k8s;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Operator.Kubernetes;
@@ -21,10 +22,24 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
         Assert.SkipWhen(plane is null, "needs the envtest control plane (its operator credentials) to run operator processes");
         var ns = await env.CreateNamespaceAsync("replicas", ct);
         var scenario = new OperatorScenario(env, ns);
+
+        // The two-replica chart as GitOps renders it (helm template, no cluster lookups), twice: the same
+        // bytes both times, and what it gives each replica to prove itself to the other is its own
+        // projected service-account token, not a rendered secret.
+        var first = await RenderChartAsync(ns);
+        Assert.Equal(first, await RenderChartAsync(ns));
+        Assert.DoesNotContain("kind: Secret", first, StringComparison.Ordinal);
+        var identity = Regex.Match(first, @"name: KeyRotator__Reports__PeerIdentity, value: ""([^""]+)""").Groups[1].Value;
+        var audience = Regex.Match(first, @"serviceAccountToken: \{ audience: ([a-z0-9-]+),").Groups[1].Value;
+        Assert.Equal($"system:serviceaccount:{ns}:kr-keyrotator", identity);
+        var tokenFile = Path.Combine(Directory.CreateTempSubdirectory("keyrotator-peer-").FullName, "token");
+        await File.WriteAllTextAsync(tokenFile, await ServiceAccounts.TokenAsync(env, ns, "kr-keyrotator", audience), ct);
+
         int portA = FreePort.Next(), portB = FreePort.Next();
         Dictionary<string, string?> Settings(int peer) => new()
         {
-            ["KeyRotator:Reports:PeerSecret"] = "replica-secret",
+            ["KeyRotator:Reports:PeerTokenPath"] = tokenFile,
+            ["KeyRotator:Reports:PeerIdentity"] = identity,
             ["KeyRotator:Reports:Peers:0"] = $"http://127.0.0.1:{peer}",
             ["KeyRotator:Reports:PropagationWindow"] = "00:02:00",
         };
@@ -67,14 +82,18 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
             + Sum(await leader.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), counter);
         Assert.Equal(10, total);
 
-        // Nobody else can pose as a replica.
-        using (var forged = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures")
+        // Nobody else can pose as a replica: not without a token, not with a reporter's token, not with a
+        // peer-audience token of another service account.
+        var otherPeer = await ServiceAccounts.TokenAsync(env, ns, "impostor", audience);
+        foreach (var bearer in new string?[] { null, "guess", token, otherPeer })
         {
-            Content = JsonContent.Create(new { failures = new[] { new { reason = "bad_signature", kid = "x", count = 1000 } } }),
-        })
-        {
-            forged.Headers.Add(PeerForwarder.SecretHeader, "guess");
+            using var forged = new HttpRequestMessage(HttpMethod.Post, $"/v1/namespaces/{ns}/signingkeysets/auth/signaturefailures")
+            {
+                Content = JsonContent.Create(new { failures = new[] { new { reason = "bad_signature", kid = "x", count = 1000 } } }),
+            };
             forged.Headers.Add(PeerForwarder.CallerHeader, "system:serviceaccount:kube-system:admin");
+            if (bearer is not null)
+                forged.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
             Assert.Equal(HttpStatusCode.Unauthorized, (await leader.SendAsync(forged, ct)).StatusCode);
         }
 
@@ -92,6 +111,13 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
         var after = await scenario.GetAsync("auth");
         Assert.True(ConditionSet.IsTrue(after.Status!.Conditions, ConditionSet.SignatureFailureSpike), "the new leader still sees the spike");
         Assert.Equal(1, after.Status.Propagation!.Verifiers);
+    }
+
+    private static async Task<string> RenderChartAsync(string ns)
+    {
+        var (code, output) = await Repository.RunAsync(Repository.Helm, ["template", "kr", Path.Combine(Repository.Root, "charts", "keyrotator"), "--namespace", ns]);
+        Assert.True(code == 0, output);
+        return output;
     }
 
     private static double Sum(string metrics, string series) =>
