@@ -1,9 +1,12 @@
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
+using System.Text;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Core.Model;
+using KeyRotator.Operator.Entities;
 using Xunit;
 
 namespace KeyRotator.Testing;
@@ -174,6 +177,27 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
     /// <summary>A namespace whose owner accepts JWKS copies from <paramref name="source"/> (annotation keyrotator.io/accept-jwks-from).</summary>
     public Task<string> CreateNamespaceAcceptingJwksFromAsync(string prefix, string source, CancellationToken cancellationToken = default) =>
         CreateNamespaceAsync(prefix, new Dictionary<string, string> { ["keyrotator.io/accept-jwks-from"] = source }, cancellationToken);
+
+    /// <summary>
+    /// What the platform team does for a namespace that may use a vault: a ClusterKeyVault granting the
+    /// Azure Key Vault or PKCS#11 token to <paramref name="ns"/> (idempotent).
+    /// </summary>
+    public async Task GrantVaultAsync(string ns, AzureKeyVaultGrant? azure = null, Pkcs11Grant? pkcs11 = null, CancellationToken cancellationToken = default)
+    {
+        var what = azure?.VaultUri ?? $"{pkcs11?.Library}/{pkcs11?.TokenLabel}";
+        var name = $"grant-{ns}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(what)))[..8]}";
+        try
+        {
+            await Admin.CustomObjects.CreateClusterCustomObjectAsync(new V1Alpha1ClusterKeyVault
+            {
+                Metadata = new V1ObjectMeta { Name = name },
+                Spec = new ClusterKeyVaultSpec { AzureKeyVault = azure, Pkcs11 = pkcs11, Namespaces = [ns] },
+            }, V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1ClusterKeyVault.Plural, cancellationToken: cancellationToken);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+        }
+    }
 
     public static string CrdDirectory => Path.Combine(AppContext.BaseDirectory, "crds");
 

@@ -104,6 +104,8 @@ public sealed class OperatorInstance : IAsyncDisposable
             "--KeyRotator:LeaderElection:Namespace", namespaces[0],
             "--KeyRotator:LeaderElection:Identity", identity,
             "--Logging:LogLevel:Default", "Information",
+            // As the chart with pkcs11.libraries set: SoftHSM2 is the one module the operator may load.
+            "--KeyRotator:Pkcs11:Libraries:0", SoftHsm.Library,
         };
         for (var i = 0; i < namespaces.Count; i++)
             args.AddRange([$"--KeyRotator:WatchNamespaces:{i.ToString(CultureInfo.InvariantCulture)}", namespaces[i]]);

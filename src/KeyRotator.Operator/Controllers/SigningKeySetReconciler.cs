@@ -25,6 +25,7 @@ namespace KeyRotator.Operator.Controllers;
 public sealed partial class SigningKeySetReconciler(
     IKubernetes kubernetes,
     KeyStoreSelector stores,
+    VaultGrants grants,
     JwksPublisher jwksPublisher,
     SigningSecretPublisher signingPublisher,
     KeyWithdrawer withdrawer,
@@ -74,6 +75,10 @@ public sealed partial class SigningKeySetReconciler(
         var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
         if (problems.Count > 0)
             return await HoldAsync(set, "InvalidSpec", string.Join("; ", problems), cancellationToken);
+
+        // A vault the platform team has not granted to this namespace is never contacted.
+        if (await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal)
+            return await HoldAsync(set, refusal.Reason, refusal.Message, cancellationToken);
 
         var context = new KeySetContext(ns, name, set.Metadata.Uid, validation.Policy!, set.Spec);
         IKeyStore store;
@@ -227,12 +232,13 @@ public sealed partial class SigningKeySetReconciler(
             await events.RecordAsync(set, planEvent, cancellationToken);
         if (previous?.Reason != reason || previous.Message != message)
         {
-            metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, reason == "InvalidSpec" ? "validation" : "publish").Inc();
+            metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, reason is "InvalidSpec" or HoldReasons.VaultNotGranted or HoldReasons.LibraryNotAllowed ? "validation" : "publish").Inc();
             await events.RecordAsync(set, PlanEvent.Warning(reason, message), cancellationToken);
         }
 
-        // A conflict can clear without the set changing (the other object deleted): look again.
-        var wake = reason == "NameConflict" ? time.GetUtcNow() + TimeSpan.FromSeconds(30) : (DateTimeOffset?)null;
+        // A conflict or a missing grant can clear without the set changing (the other object deleted, a
+        // ClusterKeyVault created): look again.
+        var wake = reason is "NameConflict" or HoldReasons.VaultNotGranted ? time.GetUtcNow() + TimeSpan.FromSeconds(30) : (DateTimeOffset?)null;
         if (withdrawal.NextRetirement is { } retirement && (wake is null || retirement < wake))
             wake = retirement;
         return ReconcileResult.At(wake);
@@ -437,6 +443,12 @@ public sealed partial class SigningKeySetReconciler(
             // The vault section itself is unusable: there is no vault to clean up.
             await events.RecordAsync(set, PlanEvent.Warning("KeysNotRemoved",
                 "The set was deleted, but spec.vault does not say where its keys are, so the vault was not cleaned up; remove them by hand if deletionPolicy was Delete"), CancellationToken.None);
+        }
+        else if (await grants.RefusalAsync(ns, set.Spec.Vault, CancellationToken.None) is { } refusal)
+        {
+            // Deleting a set must not reach a vault its namespace may not use (another team's keys).
+            await events.RecordAsync(set, PlanEvent.Warning("KeysNotRemoved",
+                $"The set was deleted without touching its vault: {refusal.Message}"), CancellationToken.None);
         }
         else
         {

@@ -84,6 +84,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<KeyVaultClient>();
         builder.Services.AddSingleton<IKeyStore, AzureKeyVaultKeyStore>();
         builder.Services.AddSingleton<KeyStoreSelector>();
+        builder.Services.AddSingleton<VaultGrants>();
         builder.Services.AddSingleton<SigningKeySetReconciler>();
         builder.Services.AddSingleton<SigningKeySetController>();
         builder.Services.AddSingleton<RotationScheduler>();

@@ -46,6 +46,19 @@ public sealed class OperatorOptions
     public KeyRotator.Operator.Observability.ReportOptions Reports { get; init; } = new();
 
     public AzureKeyVaultOptions AzureKeyVault { get; init; } = new();
+
+    public Pkcs11Options Pkcs11 { get; init; } = new();
+}
+
+/// <summary>PKCS#11 modules the operator may load (section KeyRotator:Pkcs11).</summary>
+public sealed class Pkcs11Options
+{
+    /// <summary>
+    /// Absolute paths of the modules SigningKeySets may name (the platform team sets them in the chart,
+    /// pkcs11.libraries). A module runs inside the process that holds every tenant's keys, so none is
+    /// loaded that is not listed here; empty (the default) means no PKCS#11.
+    /// </summary>
+    public IList<string> Libraries { get; init; } = [];
 }
 
 /// <summary>How the operator talks to Azure Key Vault (section KeyRotator:AzureKeyVault).</summary>

@@ -41,6 +41,7 @@ public sealed class ChaosTests(KubernetesEnvironment env)
         SoftHsm.EnsureToken(); // SOFTHSM2_CONF is inherited by the operator processes
 
         var ns = await env.CreateNamespaceAsync("chaos", ct);
+        await env.GrantVaultAsync(ns, pkcs11: new Pkcs11Grant { Library = SoftHsm.Library, TokenLabel = SoftHsm.TokenLabel }, cancellationToken: ct);
         var target = await env.CreateNamespaceAcceptingJwksFromAsync("chaos-copy", ns, ct);
         await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {

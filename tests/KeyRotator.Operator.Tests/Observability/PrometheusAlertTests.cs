@@ -55,6 +55,7 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("alerts", ct);
+        await env.GrantVaultAsync(ns, azure: new AzureKeyVaultGrant { VaultUri = $"https://{_host}" }, cancellationToken: ct);
         var scenario = new OperatorScenario(env, ns);
         var port = FreePort.Next();
         var settings = new Dictionary<string, string?> { ["urls"] = $"http://127.0.0.1:{port}" };
@@ -184,6 +185,7 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
         var plane = env.ControlPlane;
         Assert.SkipWhen(plane is null, "needs the envtest control plane (its operator credentials) to run operator processes");
         var ns = await env.CreateNamespaceAsync("alerts-ha", ct);
+        await env.GrantVaultAsync(ns, azure: new AzureKeyVaultGrant { VaultUri = $"https://{_host}" }, cancellationToken: ct);
         var scenario = new OperatorScenario(env, ns);
         int portA = FreePort.Next(), portB = FreePort.Next();
 

@@ -22,6 +22,7 @@ public sealed class FailureVisibilityTests(KubernetesEnvironment env) : IAsyncLi
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("vault-throws", ct);
+        await env.GrantVaultAsync(ns, azure: new AzureKeyVaultGrant { VaultUri = $"https://{_host}" }, cancellationToken: ct);
         var scenario = new OperatorScenario(env, ns);
         // The identity library fails in a way of its own (not one of the Azure SDK's documented exceptions).
         var credential = new ThrowingCredential();

@@ -38,6 +38,14 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
         services.AddSingleton(_fake.ClientOptions(maxRetries, timeoutSeconds));
     };
 
+    /// <summary>A namespace the platform team granted the test's vault to.</summary>
+    private async Task<string> GrantedNamespaceAsync(string prefix, CancellationToken ct)
+    {
+        var ns = await env.CreateNamespaceAsync(prefix, ct);
+        await env.GrantVaultAsync(ns, azure: new AzureKeyVaultGrant { VaultUri = $"https://{_host}" }, cancellationToken: ct);
+        return ns;
+    }
+
     private VaultSpec Vault(string key = "jwt") =>
         new() { Provider = "AzureKeyVault", AzureKeyVault = new AzureKeyVaultSpec { VaultUri = $"https://{_host}", KeyName = key } };
 
@@ -61,7 +69,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_rotation_cycle_publishes_the_vaults_public_keys_and_signers_sign_in_the_vault()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, set) = await CreateSetAsync(ns, "akv", "PS256");
 
@@ -94,7 +102,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_service_signs_through_the_vault_with_the_mounted_key_ref_and_its_tokens_verify_against_the_mounted_jwks_across_a_rotation()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, set) = await CreateSetAsync(ns, "akv", "ES384");
         await using var jwksVolume = VolumeMirror.ForConfigMap(env.Admin, ns, "akv-jwks");
@@ -130,7 +138,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_vault_outage_mid_rotation_keeps_the_jwks_sets_Degraded_without_secrets_and_recovers_by_itself()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, before) = await CreateSetAsync(ns, "akv");
         var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
@@ -170,7 +178,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_failing_create_leaves_a_clear_condition_loses_nothing_and_heals(string fault, string reason, string message)
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, before) = await CreateSetAsync(ns, "akv");
         var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
@@ -194,7 +202,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task Retain_then_recreate_gives_fresh_versions_and_Delete_removes_the_key_even_with_an_invalid_spec()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv-delete", ct);
+        var ns = await GrantedNamespaceAsync("akv-delete", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, first) = await CreateSetAsync(ns, "akv", key: "retained");
         var old = first.Status!.ActiveKeyId!;
@@ -226,7 +234,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task Deleting_a_set_whose_vault_fails_keeps_the_finalizer_with_a_condition_until_the_vault_answers()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv-delete", ct);
+        var ns = await GrantedNamespaceAsync("akv-delete", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, set) = await CreateSetAsync(ns, "akv", key: "stuck");
         await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { DeletionPolicy = "Delete" }, ct);
@@ -253,7 +261,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_vault_whose_challenge_names_another_resource_gets_no_token_and_the_set_says_why()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         _fake.ChallengeResource = "https://attacker.example.net";
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var scenario = new OperatorScenario(env, ns);
@@ -277,7 +285,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_key_deleted_in_the_vault_behind_the_operators_back_keeps_the_jwks_and_is_recovered_not_recreated()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake());
         var (scenario, before) = await CreateSetAsync(ns, "akv");
         var jwksBefore = await scenario.JwksJsonAsync("akv-jwks");
@@ -305,7 +313,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task Operator_killed_between_creating_the_vault_key_and_writing_status_adopts_that_version_on_restart()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv", ct);
+        var ns = await GrantedNamespaceAsync("akv", ct);
         var noLeaderElection = new Dictionary<string, string?> { ["KeyRotator:LeaderElection:Enabled"] = "false" };
         var crash = new CrashingHandler(_ => false);
         var first = await OperatorInstance.StartAsync(env, [ns], settings: noLeaderElection, handlers: [crash], configure: UseFake());
@@ -334,7 +342,7 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     public async Task A_rotation_storm_of_100_sets_on_one_vault_never_draws_a_429_from_the_documented_limit()
     {
         var ct = TestContext.Current.CancellationToken;
-        var ns = await env.CreateNamespaceAsync("akv-storm", ct);
+        var ns = await GrantedNamespaceAsync("akv-storm", ct);
         _fake.EnforceLimits = true;
         await using var op = await OperatorInstance.StartAsync(env, [ns], configure: UseFake(maxRetries: 4, timeoutSeconds: 10));
         var scenario = new OperatorScenario(env, ns);

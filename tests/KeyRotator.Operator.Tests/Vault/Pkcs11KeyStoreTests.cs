@@ -22,6 +22,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         Assert.SkipWhen(SoftHsm.Unavailable is not null, SoftHsm.Unavailable ?? "");
         SoftHsm.EnsureToken();
         var ns = await env.CreateNamespaceAsync("pkcs11", TestContext.Current.CancellationToken);
+        await env.GrantVaultAsync(ns, pkcs11: new Pkcs11Grant { Library = library, TokenLabel = token }, cancellationToken: TestContext.Current.CancellationToken);
         await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {
             Metadata = new V1ObjectMeta { Name = "hsm-pin" },

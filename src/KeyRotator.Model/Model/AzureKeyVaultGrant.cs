@@ -1,0 +1,7 @@
+namespace KeyRotator.Core.Model;
+
+/// <summary>An Azure Key Vault a ClusterKeyVault grants, by its URL.</summary>
+public sealed record AzureKeyVaultGrant
+{
+    public string VaultUri { get; init; } = "";
+}
