@@ -84,6 +84,18 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
     }
 
     /// <summary>
+    /// Registers something the operator or the CLI printed to a caller (an HTTP JWKS or discovery answer,
+    /// /metrics, a CLI command's output) for the end-of-run scan for leaked key material.
+    /// </summary>
+    public void TrackOutput(string where, string text)
+    {
+        lock (_outputs)
+            _outputs.Add((where, text));
+    }
+
+    private readonly List<(string Where, string Text)> _outputs = [];
+
+    /// <summary>
     /// Watches every managed Secret for the whole run and learns each private key in it, so that the
     /// final scan knows keys that were retired (and dropped from their Secret) long before the end.
     /// </summary>
@@ -125,12 +137,15 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
         string[] namespaces;
         lock (_namespaces)
             namespaces = [.. _namespaces];
-        var leaks = _scanner.Find(await SecretLeakScanner.CollectAsync(Admin, namespaces, lines));
+        List<(string Where, string Text)> outputs;
+        lock (_outputs)
+            outputs = [.. _outputs];
+        var leaks = _scanner.Find([.. await SecretLeakScanner.CollectAsync(Admin, namespaces, lines), .. outputs]);
         var report = Environment.GetEnvironmentVariable("KEYROTATOR_LEAK_REPORT");
         if (report is { Length: > 0 })
         {
             await File.AppendAllTextAsync(report, leaks.Count == 0
-                ? $"clean: {_scanner.KnownKeys} private keys searched for in {lines.Count} log lines and {namespaces.Length} namespaces\n"
+                ? $"clean: {_scanner.KnownKeys} private keys searched for in {lines.Count} log lines, {outputs.Count} HTTP answers and CLI outputs, and {namespaces.Length} namespaces\n"
                 : $"LEAKED: {string.Join("; ", leaks.Take(20))}\n");
         }
 

@@ -22,10 +22,13 @@ public sealed class OperatorInstance : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private bool _stopped;
 
-    private OperatorInstance(WebApplication app, CapturedLogs logs)
+    private readonly KubernetesEnvironment _env;
+
+    private OperatorInstance(WebApplication app, CapturedLogs logs, KubernetesEnvironment env)
     {
         _app = app;
         Logs = logs;
+        _env = env;
     }
 
     public CapturedLogs Logs { get; }
@@ -71,7 +74,7 @@ public sealed class OperatorInstance : IAsyncDisposable
             services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
             configure?.Invoke(services);
         });
-        var instance = new OperatorInstance(app, logs) { Identity = identity };
+        var instance = new OperatorInstance(app, logs, env) { Identity = identity };
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         instance.BaseAddress = new Uri(address);
@@ -114,6 +117,34 @@ public sealed class OperatorInstance : IAsyncDisposable
         return args;
     }
 
+    /// <summary>
+    /// What this operator serves to anyone, for the end-of-run leak scan: /metrics and, for every set it
+    /// watches, the JWKS and discovery document over HTTP.
+    /// </summary>
+    private async Task TrackServedAsync()
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        async Task TrackAsync(string path)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri(path, UriKind.Relative));
+                _env.TrackOutput($"{Identity} GET {path}", await response.Content.ReadAsStringAsync());
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+        }
+
+        await TrackAsync("/metrics");
+        foreach (var set in Controller.CachedSets.ToList())
+        {
+            var prefix = $"/v1/namespaces/{set.Metadata.NamespaceProperty}/signingkeysets/{set.Metadata.Name}";
+            await TrackAsync($"{prefix}/jwks.json");
+            await TrackAsync($"{prefix}/.well-known/openid-configuration");
+        }
+    }
+
     /// <summary>Stops the operator (graceful shutdown; what a SIGTERM does).</summary>
     public async Task StopAsync()
     {
@@ -126,6 +157,8 @@ public sealed class OperatorInstance : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (!_stopped)
+            await TrackServedAsync();
         await StopAsync();
         await _app.DisposeAsync();
         _stop.Dispose();

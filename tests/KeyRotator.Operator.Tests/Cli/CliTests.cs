@@ -17,6 +17,7 @@ public sealed class CliTests(KubernetesEnvironment env)
         using var stderr = new StringWriter();
         var kubeconfig = env.ControlPlane?.AdminKubeconfigPath ?? Environment.GetEnvironmentVariable(KubernetesEnvironment.ExternalKubeconfigVariable)!;
         var code = await new CliApp(stdout, stderr).RunAsync([.. args, "--kubeconfig", kubeconfig]);
+        env.TrackOutput($"keyrotator {string.Join(' ', args)}", $"{stdout}\n{stderr}");
         return (code, stdout.ToString(), stderr.ToString());
     }
 
