@@ -16,6 +16,13 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     private const int StaleListLength = 10;
     private const int KnownHashes = 4096;
 
+    /// <summary>
+    /// The most callers a set holds at once, however many report: a caller that reports under ever new
+    /// instance names, or a fleet larger than this, cannot grow the operator's memory without bound. A
+    /// caller already held is always updated; a new one beyond the cap is not counted until others drop out.
+    /// </summary>
+    public const int MaxCallersPerSet = 2000;
+
     private readonly ConcurrentDictionary<(string Ns, string Name), ConcurrentDictionary<(string Role, string Identity), Seen>> _sets = new();
     private readonly ConcurrentDictionary<string, (IReadOnlySet<string> Kids, DateTimeOffset Learnt)> _hashes = new(StringComparer.Ordinal);
 
@@ -81,6 +88,19 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     {
         var seen = _sets.GetOrAdd((ns, name), _ => new ConcurrentDictionary<(string, string), Seen>());
         var now = time.GetUtcNow();
+        if (seen.Count >= MaxCallersPerSet && !seen.ContainsKey((role, identity)))
+        {
+            // Make room from callers that have fallen silent; if none have, the newcomer is not counted.
+            foreach (var (key, entry) in seen)
+            {
+                if (entry.At < now - Window)
+                    seen.TryRemove(key, out _);
+            }
+
+            if (seen.Count >= MaxCallersPerSet)
+                return false;
+        }
+
         var news = true;
         seen.AddOrUpdate((role, identity), _ => new Seen(value, now), (_, old) =>
         {
