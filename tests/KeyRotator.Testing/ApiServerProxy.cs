@@ -37,6 +37,27 @@ public sealed class ApiServerProxy : IAsyncDisposable
         set => _blockLeases = value;
     }
 
+    /// <summary>
+    /// When true, the API server is unreachable through this proxy: every request's connection is dropped
+    /// unanswered, and watches in progress are cut.
+    /// </summary>
+    public bool Down
+    {
+        get => _down;
+        set
+        {
+            _down = value;
+            if (value)
+            {
+                foreach (var open in _open.Keys)
+                    open.Abort();
+            }
+        }
+    }
+
+    private volatile bool _down;
+    private readonly ConcurrentDictionary<HttpContext, byte> _open = new();
+
     /// <summary>Every non-read request that was forwarded, in arrival order.</summary>
     public IReadOnlyCollection<ProxiedWrite> Writes => _writes;
 
@@ -57,9 +78,28 @@ public sealed class ApiServerProxy : IAsyncDisposable
 
     private async Task ForwardAsync(HttpContext context)
     {
+        _open[context] = 0;
+        try
+        {
+            await ForwardCoreAsync(context);
+        }
+        finally
+        {
+            _open.TryRemove(context, out _);
+        }
+    }
+
+    private async Task ForwardCoreAsync(HttpContext context)
+    {
         var request = context.Request;
         var path = request.Path.Value ?? "/";
         var isLease = path.Contains("/leases", StringComparison.Ordinal);
+        if (_down)
+        {
+            context.Abort();
+            return;
+        }
+
         if (isLease && _blockLeases)
         {
             try
@@ -126,6 +166,12 @@ public sealed class ApiServerProxy : IAsyncDisposable
                 int read;
                 while ((read = await body.ReadAsync(buffer, context.RequestAborted)) > 0)
                 {
+                    if (_down)
+                    {
+                        context.Abort();
+                        return;
+                    }
+
                     await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
                     await context.Response.Body.FlushAsync(context.RequestAborted);
                 }

@@ -12,13 +12,15 @@ namespace KeyRotator.Operator.Hosting;
 /// <summary>
 /// Runs the informers on every replica and the reconcile workers only on the Lease holder. Losing
 /// the lease stops work at once and ends the process (as controller-runtime does), so a restarted
-/// pod competes again with a clean slate.
+/// pod competes again with a clean slate. A replica that does not lead never exits because the API
+/// server cannot be reached: it retries with capped backoff and is not ready meanwhile.
 /// </summary>
 public sealed partial class LeaderElectionService(
     IKubernetes kubernetes,
     SigningKeySetController controller,
     OperatorHealth health,
     IHostApplicationLifetime lifetime,
+    TimeProvider time,
     IOptions<OperatorOptions> options,
     ILogger<LeaderElectionService> logger) : BackgroundService
 {
@@ -38,34 +40,63 @@ public sealed partial class LeaderElectionService(
             var identity = election.Identity ?? Environment.GetEnvironmentVariable("POD_NAME") ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
             var ns = election.Namespace ?? Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "default";
             var leaseLock = new LeaseLock(kubernetes, ns, election.LeaseName, identity);
-            using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
-            {
-                LeaseDuration = election.LeaseDuration,
-                RenewDeadline = election.RenewDeadline,
-                RetryPeriod = election.RetryPeriod,
-            });
 
             using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             Task? workers = null;
-            elector.OnStartedLeading += () =>
-            {
-                health.IsLeader = true;
-                LogStartedLeading(logger, identity, ns, election.LeaseName);
-                workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
-            };
-            elector.OnStoppedLeading += () =>
-            {
-                health.IsLeader = false;
-                leading.Cancel();
-            };
-
             LogCompeting(logger, identity, ns, election.LeaseName);
-            try
+
+            // Compete until this replica has led and lost, or the host stops. A control plane that cannot
+            // be reached (or answers errors) while this replica does not lead is waited out with capped
+            // backoff, reported through readiness: never a reason to exit, which in a pod would become
+            // CrashLoopBackOff and keep the operator away long after the API server is back.
+            var backoff = RetryFloor;
+            while (true)
             {
-                await elector.RunUntilLeadershipLostAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
+                using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
+                {
+                    LeaseDuration = election.LeaseDuration,
+                    RenewDeadline = election.RenewDeadline,
+                    RetryPeriod = election.RetryPeriod,
+                });
+                elector.OnNewLeader += _ => health.ElectionProblem = null;
+                elector.OnStartedLeading += () =>
+                {
+                    health.ElectionProblem = null;
+                    health.IsLeader = true;
+                    LogStartedLeading(logger, identity, ns, election.LeaseName);
+                    workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
+                };
+                elector.OnStoppedLeading += () =>
+                {
+                    health.IsLeader = false;
+                    leading.Cancel();
+                };
+
+                try
+                {
+                    await elector.RunUntilLeadershipLostAsync(stoppingToken);
+                    break;
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e) when (workers is null && IsUnreachable(e))
+                {
+                    health.ElectionProblem = $"cannot reach the API server to compete for Lease {ns}/{election.LeaseName} ({Describe(e)}); retrying";
+                    if (backoff == RetryFloor || backoff == RetryCeiling)
+                        LogElectionRetry(logger, identity, Describe(e), backoff.TotalSeconds);
+                    try
+                    {
+                        await Task.Delay(backoff, time, stoppingToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, RetryCeiling.Ticks));
+                }
             }
 
             await leading.CancelAsync();
@@ -102,6 +133,24 @@ public sealed partial class LeaderElectionService(
             await informers.ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
+
+    /// <summary>The first wait after the API server could not be reached; it doubles up to <see cref="RetryCeiling"/>.</summary>
+    private static readonly TimeSpan RetryFloor = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The longest wait between attempts: a replica competes again within this of the API server answering.</summary>
+    private static readonly TimeSpan RetryCeiling = TimeSpan.FromSeconds(4);
+
+    /// <summary>The API server could not be reached, did not answer in time, or answered with an error.</summary>
+    private static bool IsUnreachable(Exception e) =>
+        e is HttpRequestException or k8s.Autorest.HttpOperationException or TimeoutException or IOException
+        || (e is OperationCanceledException or TaskCanceledException)
+        || e.InnerException is HttpRequestException or IOException or System.Net.Sockets.SocketException;
+
+    private static string Describe(Exception e) => e switch
+    {
+        k8s.Autorest.HttpOperationException http => $"HTTP {(int)http.Response.StatusCode}",
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
 
     /// <summary>
     /// Deletes the Lease if this replica still holds it, with its resourceVersion as a precondition so
@@ -143,6 +192,9 @@ public sealed partial class LeaderElectionService(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} lost the Lease: stopping all work and exiting")]
     private static partial void LogLostLeadership(ILogger logger, string identity);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} cannot reach the API server to compete for the Lease ({Error}); retrying every {Seconds} s at most")]
+    private static partial void LogElectionRetry(ILogger logger, string identity, string error, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Leader election failed ({Type}): {Message}")]
     private static partial void LogFailed(ILogger logger, string type, string message);

@@ -17,7 +17,9 @@ public sealed partial class ResourceInformer<T>(ListWatch<T> source, TimeProvide
     where T : IKubernetesObject<V1ObjectMeta>
 {
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(500);
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+    // Low enough that the operator is back within seconds of the API server answering again (an upgrade's
+    // minute of downtime); a list attempt every few seconds costs a struggling API server little.
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(4);
 
     private readonly ConcurrentDictionary<(string? Namespace, string Name), T> _cache = new();
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<(string? Namespace, string Name), T>> _index = new(StringComparer.Ordinal);
