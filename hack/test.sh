@@ -92,5 +92,11 @@ if [ "$total" -eq 0 ] || [ "$passed" -eq 0 ]; then
   status=1
 fi
 [ "$failed" -eq 0 ] || status=1
+# In CI every test must run: CI installs what each one needs, so a skip hides a gap.
+if [ "${CI:-}" = "true" ] && [ "$skipped" -gt 0 ]; then
+  echo "error: $skipped test(s) skipped; with CI=true every test must run (see the trx results for which and why)" >&2
+  { grep -ho '<UnitTestResult [^>]*outcome="NotExecuted"' "$results"/*.trx || true; } | sed -n 's/.*testName="\([^"]*\)".*/  skipped: \1/p' >&2
+  status=1
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"
