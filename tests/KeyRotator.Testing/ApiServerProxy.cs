@@ -56,6 +56,9 @@ public sealed class ApiServerProxy : IAsyncDisposable
     }
 
     private volatile bool _down;
+
+    /// <summary>Requests this matches are answered 403 Forbidden without reaching the API server, as by RBAC that does not grant them.</summary>
+    public Func<HttpRequest, bool>? Forbid { get; set; }
     private readonly ConcurrentDictionary<HttpContext, byte> _open = new();
 
     /// <summary>Every non-read request that was forwarded, in arrival order.</summary>
@@ -97,6 +100,14 @@ public sealed class ApiServerProxy : IAsyncDisposable
         if (_down)
         {
             context.Abort();
+            return;
+        }
+
+        if (Forbid?.Invoke(request) == true)
+        {
+            context.Response.StatusCode = (int)HttpStatusCode.Forbidden;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"reason\":\"Forbidden\",\"code\":403}");
             return;
         }
 

@@ -19,6 +19,7 @@ namespace KeyRotator.Operator.Tests.Serving;
 /// Requests that change what the operator holds (reports, heartbeats, counted JWKS fetches) need an
 /// audience-bound service-account token; junk tokens are refused before they cost a TokenReview.
 /// </summary>
+[Collection(Chaos.RealProcesses.Name)]
 public sealed class AnonymousCallerTests(KubernetesEnvironment env)
 {
     /// <summary>README ("Who may call the HTTP port"): the operator's resident memory grows by less than this over 5,000 anonymous fetches.</summary>
@@ -105,14 +106,19 @@ public sealed class AnonymousCallerTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("token-flood", ct);
         var scenario = new OperatorScenario(env, ns);
-        var reviews = new RequestCounter(IsTokenReview);
-        await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [reviews]);
-        // A standby replica on a cluster that does not let it read the issuer keys: the budget alone stands.
-        var standbyReviews = new RequestCounter(IsTokenReview);
-        var keysRefused = new RefusingHandler(r => r.RequestUri?.AbsolutePath == "/openid/v1/jwks");
-        await using var standby = await OperatorInstance.StartAsync(env, [ns], handlers: [standbyReviews, keysRefused]);
+        // Two operator processes, each reaching the API server through a proxy that counts what it is sent;
+        // the second runs where RBAC does not let it read the issuer keys: the budget alone stands there.
+        var plane = env.ControlPlane;
+        Assert.SkipWhen(plane is null, "needs the envtest control plane (its operator credentials) to run operator processes");
+        await using var proxy = await ApiServerProxy.StartAsync(plane.Server);
+        await using var standbyProxy = await ApiServerProxy.StartAsync(plane.Server);
+        standbyProxy.Forbid = r => r.Path.Value == "/openid/v1/jwks";
+        await using var op = await StartAsync("operator-flood", plane.WriteOperatorKubeconfig($"operator-flood-{ns}", proxy.Address), ns);
+        await using var standby = await StartAsync("operator-flood-standby", plane.WriteOperatorKubeconfig($"operator-flood-standby-{ns}", standbyProxy.Address), ns);
+        var reviews = new ReviewCount(proxy);
+        var standbyReviews = new ReviewCount(standbyProxy);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "2s" }).Build(), ct);
-        var first = await scenario.WaitForActiveKeyAsync("auth");
+        var first = await scenario.WaitForActiveKeyAsync("auth", TimeSpan.FromSeconds(60));
         var reporter = await ServiceAccounts.TokenAsync(env, ns, "verifier", "keyrotator", grantReporter: true);
         var issuerKid = await IssuerKidAsync(ct);
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
@@ -143,15 +149,38 @@ public sealed class AnonymousCallerTests(KubernetesEnvironment env)
 
         var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(30), "the rotation asked for during the flood", ct);
         Assert.NotEqual(first.Status!.ActiveKeyId, rotated.Status!.ActiveKeyId);
-        Assert.DoesNotContain(op.Logs.Lines.Concat(standby.Logs.Lines), l => l.Contains(reporter, StringComparison.Ordinal));
+        Assert.DoesNotContain(op.Output().Concat(standby.Output()), l => l.Contains(reporter, StringComparison.Ordinal));
     }
 
-    private static bool IsTokenReview(HttpRequestMessage request) =>
-        request.Method == HttpMethod.Post && request.RequestUri?.AbsolutePath.EndsWith("/tokenreviews", StringComparison.Ordinal) == true;
+    private async Task<OperatorProcess> StartAsync(string identity, string kubeconfig, string ns)
+    {
+        var process = new OperatorProcess(env, identity, kubeconfig, [ns], port: FreePort.Next());
+        process.Start();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        await Eventually.HoldsAsync(async () =>
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri(process.BaseAddress!, "/healthz"));
+                return response.IsSuccessStatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                return false;
+            }
+        }, up => up, TimeSpan.FromSeconds(60), $"{identity} serving");
+        return process;
+    }
+
+    /// <summary>The TokenReviews an operator process has sent, as its proxy to the API server saw them.</summary>
+    private sealed class ReviewCount(ApiServerProxy proxy)
+    {
+        public int Count => proxy.Writes.Count(w => w.Method == "POST" && w.Path.EndsWith("/tokenreviews", StringComparison.Ordinal));
+    }
 
     /// <summary>32 clients send reports with a fresh forged token each for <paramref name="duration"/>, while the reporter reports twice a second.</summary>
     private static async Task<(int Refused, IReadOnlyList<HttpStatusCode> Reporter, int Reviews)> FloodAsync(
-        HttpClient http, string ns, string reporter, object report, string issuerKid, RequestCounter reviews, TimeSpan duration, CancellationToken ct)
+        HttpClient http, string ns, string reporter, object report, string issuerKid, ReviewCount reviews, TimeSpan duration, CancellationToken ct)
     {
         var reviewsBefore = reviews.Count;
         var deadline = Stopwatch.StartNew();
