@@ -36,11 +36,11 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
         using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var watchers = new[]
         {
-            Count(env.Admin.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"ConfigMap {o.Metadata.Name}", writes),
-            Count(env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedSecretAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Secret {o.Metadata.Name}", writes),
-            Count(env.Admin.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedEventAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Event {o.Reason} {o.Message}", writes),
+            Count("ConfigMaps", env.Admin.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"ConfigMap {o.Metadata.Name}", writes, window.Token),
+            Count("Secrets", env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedSecretAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Secret {o.Metadata.Name}", writes, window.Token),
+            Count("Events", env.Admin.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedEventAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Event {o.Reason} {o.Message}", writes, window.Token),
             CountSets(ns, writes, window.Token),
-            Count(env.Admin.CoordinationV1.ListNamespacedLeaseAsync(ns, cancellationToken: ct), rv => env.Admin.CoordinationV1.WatchListNamespacedLeaseAsync(ns, resourceVersion: rv, cancellationToken: window.Token), _ => "lease", null, () => Interlocked.Increment(ref leaseRenewals)),
+            Count("Leases", env.Admin.CoordinationV1.ListNamespacedLeaseAsync(ns, cancellationToken: ct), rv => env.Admin.CoordinationV1.WatchListNamespacedLeaseAsync(ns, resourceVersion: rv, cancellationToken: window.Token), _ => "lease", null, window.Token, () => Interlocked.Increment(ref leaseRenewals)),
         };
 
         await Task.Delay(Window, ct);
@@ -52,8 +52,12 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
         TestContext.Current.SendDiagnosticMessage($"steady state: 0 writes, {leaseRenewals} lease renewals, {op.Controller.Reconciles - reconcilesBefore} reconciles in {Window}");
     }
 
+    /// <summary>
+    /// Records every change the watch sees until <paramref name="window"/> ends. A watch that fails or ends
+    /// before then fails the test: a dead watch would otherwise read as "no writes".
+    /// </summary>
     private static async Task Count<T, TList>(
-        Task<TList> list, Func<string, IAsyncEnumerable<(WatchEventType, T)>> watch, Func<T, string> describe, ConcurrentQueue<string>? writes, Action? onWrite = null)
+        string what, Task<TList> list, Func<string, IAsyncEnumerable<(WatchEventType, T)>> watch, Func<T, string> describe, ConcurrentQueue<string>? writes, CancellationToken window, Action? onWrite = null)
         where TList : IKubernetesObject<k8s.Models.V1ListMeta>
     {
         var resourceVersion = (await list).Metadata.ResourceVersion;
@@ -63,35 +67,30 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
             {
                 if (type is WatchEventType.Bookmark)
                     continue;
+                if (type is WatchEventType.Error)
+                    throw new InvalidOperationException($"the watch of {what} answered an error event before the window ended");
                 writes?.Enqueue($"{type} {describe(item)}");
                 onWrite?.Invoke();
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception) when (window.IsCancellationRequested)
         {
+            return;
         }
-        catch (HttpRequestException)
+        catch (Exception e) when (e is not InvalidOperationException)
         {
-            // The watch ends with the window.
+            throw new InvalidOperationException($"the watch of {what} failed before the window ended ({e.GetType().Name}: {e.Message}), so its silence proves nothing", e);
         }
+
+        if (!window.IsCancellationRequested)
+            throw new InvalidOperationException($"the watch of {what} ended before the window did, so its silence proves nothing");
     }
 
-    private async Task CountSets(string ns, ConcurrentQueue<string> writes, CancellationToken cancellationToken)
+    private async Task CountSets(string ns, ConcurrentQueue<string> writes, CancellationToken window)
     {
-        var list = await new KeyRotator.Operator.Kubernetes.SigningKeySetClient(env.Admin).ListAsync(ns, cancellationToken);
-        try
-        {
-            await foreach (var (type, item) in env.Admin.CustomObjects.WatchListNamespacedCustomObjectAsync(
-                "keyrotator.io", "v1alpha1", ns, "signingkeysets", resourceVersion: list.Metadata.ResourceVersion, cancellationToken: cancellationToken))
-            {
-                writes.Enqueue($"{type} SigningKeySet {KubernetesJson.Serialize(item)[..Math.Min(300, KubernetesJson.Serialize(item).Length)]}");
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (HttpRequestException)
-        {
-        }
+        var list = await new KeyRotator.Operator.Kubernetes.SigningKeySetClient(env.Admin).ListAsync(ns, window);
+        await Count("SigningKeySets", Task.FromResult(list),
+            rv => env.Admin.CustomObjects.WatchListNamespacedCustomObjectAsync("keyrotator.io", "v1alpha1", ns, "signingkeysets", resourceVersion: rv, cancellationToken: window),
+            item => $"SigningKeySet {KubernetesJson.Serialize(item)[..Math.Min(300, KubernetesJson.Serialize(item).Length)]}", writes, window);
     }
 }
