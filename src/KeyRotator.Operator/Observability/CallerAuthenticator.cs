@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using System.Threading.RateLimiting;
 using k8s;
 using k8s.Autorest;
@@ -33,8 +32,6 @@ public sealed partial class CallerAuthenticator : IDisposable
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
     private readonly SemaphoreSlim _reviews;
-    private long _refusedLocally;
-    private long _overBudget;
 
     public CallerAuthenticator(IKubernetes kubernetes, ClusterIssuerKeys issuerKeys, TimeProvider time, IOptions<OperatorOptions> options, ILogger<CallerAuthenticator> logger)
     {
@@ -55,12 +52,6 @@ public sealed partial class CallerAuthenticator : IDisposable
         });
     }
 
-    /// <summary>Tokens refused before any TokenReview (malformed, wrong audience, expired, bad signature).</summary>
-    public long RefusedLocally => Interlocked.Read(ref _refusedLocally);
-
-    /// <summary>Tokens answered 503 because the TokenReview budget was spent.</summary>
-    public long OverBudget => Interlocked.Read(ref _overBudget);
-
     /// <summary>The caller a bearer token for the report audience stands for; never throws for the token's sake.</summary>
     public Task<CallerResult> AuthenticateAsync(string token, CancellationToken cancellationToken) =>
         AuthenticateAsync(token, _options.Audience, cancellationToken);
@@ -73,15 +64,13 @@ public sealed partial class CallerAuthenticator : IDisposable
         if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
             return new CallerResult.Known(cached.User);
 
-        var keys = await _issuerKeys.ForAsync(KidOf(token), cancellationToken);
-        if (ServiceAccountTokenCheck.Problem(token, audience, now, keys) is { } problem)
-        {
-            Interlocked.Increment(ref _refusedLocally);
+        var (parsed, malformed) = ServiceAccountTokenCheck.Parse(token);
+        var keys = parsed is null ? null : await _issuerKeys.ForAsync(parsed.Kid, cancellationToken);
+        if ((malformed ?? ServiceAccountTokenCheck.Problem(parsed!, audience, now, keys)) is { } problem)
             return new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}: {problem}");
-        }
 
         // Concurrent requests with one token share one TokenReview, and one share of the budget.
-        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token, audience)));
+        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token, audience, parsed!.Expires)));
         try
         {
             var user = await review.Value.WaitAsync(cancellationToken);
@@ -91,7 +80,6 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
         catch (BudgetSpentException)
         {
-            Interlocked.Increment(ref _overBudget);
             return new CallerResult.Unavailable($"the operator's TokenReview budget ({_options.TokenReviewsPerSecond} per second, after a burst of {_options.TokenReviewBurst}, for tokens it has not seen) is spent", 1);
         }
         catch (Exception e) when (IsReviewFailure(e, cancellationToken))
@@ -127,7 +115,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
     }
 
-    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string audience)
+    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string audience, DateTimeOffset? expires)
     {
         using (var lease = _budget.AttemptAcquire())
         {
@@ -149,45 +137,11 @@ public sealed partial class CallerAuthenticator : IDisposable
         // Reused until the token's own expiry (read from the token the API server has just vouched for), at most ReviewCacheTtl.
         var now = _time.GetUtcNow();
         var until = now + _options.ReviewCacheTtl;
-        if (ExpiryOf(token) is { } expires && expires < until)
-            until = expires;
+        if (expires < until)
+            until = expires.Value;
         Prune(_tokens, now);
         _tokens[key] = (until, review.Status.User);
         return review.Status.User;
-    }
-
-    private static string? KidOf(string token)
-    {
-        var dot = token.IndexOf('.', StringComparison.Ordinal);
-        if (dot <= 0 || dot > 4096)
-            return null;
-        try
-        {
-            using var header = JsonDocument.Parse(KeyRotator.Core.Jose.Base64Url.Decode(token[..dot]));
-            return header.RootElement.ValueKind == JsonValueKind.Object && header.RootElement.TryGetProperty("kid", out var kid) && kid.ValueKind == JsonValueKind.String ? kid.GetString() : null;
-        }
-        catch (Exception e) when (e is FormatException or JsonException or ArgumentException)
-        {
-            return null;
-        }
-    }
-
-    private static DateTimeOffset? ExpiryOf(string token)
-    {
-        var parts = token.Split('.');
-        if (parts.Length != 3)
-            return null;
-        try
-        {
-            using var json = JsonDocument.Parse(KeyRotator.Core.Jose.Base64Url.Decode(parts[1]));
-            return json.RootElement.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds)
-                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                : null;
-        }
-        catch (Exception e) when (e is FormatException or JsonException or ArgumentOutOfRangeException)
-        {
-            return null;
-        }
     }
 
     /// <summary>
