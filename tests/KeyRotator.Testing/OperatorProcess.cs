@@ -35,10 +35,11 @@ public sealed class OperatorProcess : IAsyncDisposable
     public Uri? BaseAddress { get; }
 
     /// <summary>Starts the process on a free loopback port and waits until it answers /healthz.</summary>
-    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null)
+    /// <param name="kubeconfig">The operator's kubeconfig; the control plane's operator kubeconfig when null (pass one that goes through a proxy to watch or cut its traffic).</param>
+    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null, string? kubeconfig = null)
     {
         var plane = env.ControlPlane ?? throw new InvalidOperationException("operator processes need the envtest control plane (its operator kubeconfig)");
-        var process = new OperatorProcess(env, identity, plane.OperatorKubeconfigPath, namespaces, settings, FreePort.Next());
+        var process = new OperatorProcess(env, identity, kubeconfig ?? plane.OperatorKubeconfigPath, namespaces, settings, FreePort.Next());
         process.Start();
         using var http = new HttpClient { BaseAddress = process.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);

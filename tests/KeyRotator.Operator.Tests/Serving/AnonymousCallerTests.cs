@@ -113,8 +113,8 @@ public sealed class AnonymousCallerTests(KubernetesEnvironment env)
         await using var proxy = await ApiServerProxy.StartAsync(plane.Server);
         await using var standbyProxy = await ApiServerProxy.StartAsync(plane.Server);
         standbyProxy.Forbid = r => r.Path.Value == "/openid/v1/jwks";
-        await using var op = await StartAsync("operator-flood", plane.WriteOperatorKubeconfig($"operator-flood-{ns}", proxy.Address), ns);
-        await using var standby = await StartAsync("operator-flood-standby", plane.WriteOperatorKubeconfig($"operator-flood-standby-{ns}", standbyProxy.Address), ns);
+        await using var op = await OperatorProcess.StartServingAsync(env, "operator-flood", [ns], kubeconfig: plane.WriteOperatorKubeconfig($"operator-flood-{ns}", proxy.Address));
+        await using var standby = await OperatorProcess.StartServingAsync(env, "operator-flood-standby", [ns], kubeconfig: plane.WriteOperatorKubeconfig($"operator-flood-standby-{ns}", standbyProxy.Address));
         var reviews = new ReviewCount(proxy);
         var standbyReviews = new ReviewCount(standbyProxy);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "2s" }).Build(), ct);
@@ -150,26 +150,6 @@ public sealed class AnonymousCallerTests(KubernetesEnvironment env)
         var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(30), "the rotation asked for during the flood", ct);
         Assert.NotEqual(first.Status!.ActiveKeyId, rotated.Status!.ActiveKeyId);
         Assert.DoesNotContain(op.Output().Concat(standby.Output()), l => l.Contains(reporter, StringComparison.Ordinal));
-    }
-
-    private async Task<OperatorProcess> StartAsync(string identity, string kubeconfig, string ns)
-    {
-        var process = new OperatorProcess(env, identity, kubeconfig, [ns], port: FreePort.Next());
-        process.Start();
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        await Eventually.HoldsAsync(async () =>
-        {
-            try
-            {
-                using var response = await http.GetAsync(new Uri(process.BaseAddress!, "/healthz"));
-                return response.IsSuccessStatusCode;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                return false;
-            }
-        }, up => up, TimeSpan.FromSeconds(60), $"{identity} serving");
-        return process;
     }
 
     /// <summary>The TokenReviews an operator process has sent, as its proxy to the API server saw them.</summary>
