@@ -49,6 +49,7 @@ public sealed class ApiServerProxy : IAsyncDisposable
             _down = value;
             if (value)
             {
+                _hang.TrySetResult(); // requests held by a hang are dropped now
                 foreach (var open in _open.Keys)
                     open.Abort();
             }
@@ -56,6 +57,49 @@ public sealed class ApiServerProxy : IAsyncDisposable
     }
 
     private volatile bool _down;
+
+    /// <summary>
+    /// When true, the API server is slow to the point of not answering: new requests are held unanswered
+    /// (until the client gives up, or the hang ends and they are forwarded, or <see cref="Down"/> drops
+    /// them), and responses in progress, watches included, stop flowing until the hang ends.
+    /// </summary>
+    public bool Hang
+    {
+        get => _hang.Task.IsCompleted is false;
+        set
+        {
+            if (value && _hang.Task.IsCompleted)
+                _hang = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            else if (!value)
+                _hang.TrySetResult();
+        }
+    }
+
+    private volatile TaskCompletionSource _hang = Completed();
+
+    private static TaskCompletionSource Completed()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        done.SetResult();
+        return done;
+    }
+
+    /// <summary>Waits out a hang; false when the client gave up or the proxy went down meanwhile.</summary>
+    private async Task<bool> WaitOutHangAsync(HttpContext context)
+    {
+        if (_hang.Task.IsCompleted)
+            return !_down;
+        try
+        {
+            await _hang.Task.WaitAsync(context.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+
+        return !_down;
+    }
 
     /// <summary>Requests this matches are answered 403 Forbidden without reaching the API server, as by RBAC that does not grant them.</summary>
     public Func<HttpRequest, bool>? Forbid { get; set; }
@@ -97,7 +141,7 @@ public sealed class ApiServerProxy : IAsyncDisposable
         var request = context.Request;
         var path = request.Path.Value ?? "/";
         var isLease = path.Contains("/leases", StringComparison.Ordinal);
-        if (_down)
+        if (_down || !await WaitOutHangAsync(context))
         {
             context.Abort();
             return;
@@ -177,7 +221,7 @@ public sealed class ApiServerProxy : IAsyncDisposable
                 int read;
                 while ((read = await body.ReadAsync(buffer, context.RequestAborted)) > 0)
                 {
-                    if (_down)
+                    if (_down || !await WaitOutHangAsync(context))
                     {
                         context.Abort();
                         return;

@@ -10,10 +10,12 @@ using Microsoft.Extensions.Options;
 namespace KeyRotator.Operator.Hosting;
 
 /// <summary>
-/// Runs the informers on every replica and the reconcile workers only on the Lease holder. Losing
-/// the lease stops work at once and ends the process (as controller-runtime does), so a restarted
-/// pod competes again with a clean slate. A replica that does not lead never exits because the API
-/// server cannot be reached: it retries with capped backoff and is not ready meanwhile.
+/// Runs the informers on every replica and the reconcile workers only on the Lease holder. Losing the
+/// Lease stops every worker at once; the replica then competes again like any standby instead of exiting
+/// (controller-runtime exits, which in a pod means a restart and, when the control plane is away for a
+/// while, CrashLoopBackOff). No replica exits because the API server is unreachable or slow: it retries
+/// with capped backoff and is not ready meanwhile. Everything a new term reads is checked against the
+/// informers' resourceVersions, as after a restart, so no memory of an earlier term is trusted blindly.
 /// </summary>
 public sealed partial class LeaderElectionService(
     IKubernetes kubernetes,
@@ -40,81 +42,51 @@ public sealed partial class LeaderElectionService(
             var identity = election.Identity ?? Environment.GetEnvironmentVariable("POD_NAME") ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
             var ns = election.Namespace ?? Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "default";
             var leaseLock = new LeaseLock(kubernetes, ns, election.LeaseName, identity);
-
-            using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            Task? workers = null;
             LogCompeting(logger, identity, ns, election.LeaseName);
 
-            // Compete until this replica has led and lost, or the host stops. A control plane that cannot
-            // be reached (or answers errors) while this replica does not lead is waited out with capped
-            // backoff, reported through readiness: never a reason to exit, which in a pod would become
-            // CrashLoopBackOff and keep the operator away long after the API server is back.
+            // Compete until the host stops. A control plane that cannot be reached (or answers errors) is
+            // waited out with capped backoff, reported through readiness: never a reason to exit, which in a
+            // pod would become CrashLoopBackOff and keep the operator away long after the API server is back.
+            // A term that ends (the Lease lost, or not renewed in time) stops every worker before anything
+            // else happens, and then this replica competes again like any standby.
             var backoff = RetryFloor;
             while (true)
             {
-                using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
+                var term = await RunTermAsync(leaseLock, identity, ns, stoppingToken);
+                if (stoppingToken.IsCancellationRequested)
                 {
-                    LeaseDuration = election.LeaseDuration,
-                    RenewDeadline = election.RenewDeadline,
-                    RetryPeriod = election.RetryPeriod,
-                });
-                elector.OnNewLeader += _ => health.ElectionProblem = null;
-                elector.OnStartedLeading += () =>
+                    // A graceful stop (a rolling update, a drain): hand the Lease over now that no worker runs,
+                    // so that a standby leads within its retry period instead of waiting out the lease.
+                    if (term.Led)
+                        await ReleaseAsync(ns, election.LeaseName, identity);
+                    return;
+                }
+
+                if (term.Led)
                 {
-                    health.ElectionProblem = null;
-                    health.IsLeader = true;
-                    LogStartedLeading(logger, identity, ns, election.LeaseName);
-                    workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
-                };
-                elector.OnStoppedLeading += () =>
+                    LogLostLeadership(logger, identity, term.Problem ?? "the Lease was not renewed in time");
+                    backoff = RetryFloor;
+                }
+
+                if (term.Problem is { } problem)
                 {
-                    health.IsLeader = false;
-                    leading.Cancel();
-                };
+                    health.ElectionProblem = $"cannot reach the API server to compete for Lease {ns}/{election.LeaseName} ({problem}); retrying";
+                    if (!term.Led && (backoff == RetryFloor || backoff == RetryCeiling))
+                        LogElectionRetry(logger, identity, problem, backoff.TotalSeconds);
+                }
 
                 try
                 {
-                    await elector.RunUntilLeadershipLostAsync(stoppingToken);
-                    break;
+                    await Task.Delay(term.Led ? election.RetryPeriod : backoff, time, stoppingToken);
                 }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                catch (OperationCanceledException)
                 {
-                    break;
+                    return;
                 }
-                catch (Exception e) when (workers is null && IsUnreachable(e))
-                {
-                    health.ElectionProblem = $"cannot reach the API server to compete for Lease {ns}/{election.LeaseName} ({Describe(e)}); retrying";
-                    if (backoff == RetryFloor || backoff == RetryCeiling)
-                        LogElectionRetry(logger, identity, Describe(e), backoff.TotalSeconds);
-                    try
-                    {
-                        await Task.Delay(backoff, time, stoppingToken);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        break;
-                    }
 
+                if (!term.Led)
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, RetryCeiling.Ticks));
-                }
             }
-
-            await leading.CancelAsync();
-            if (workers is not null)
-                await workers.ContinueWith(_ => { }, TaskScheduler.Default);
-
-            if (stoppingToken.IsCancellationRequested)
-            {
-                // A graceful stop (a rolling update, a drain): hand the Lease over now that no worker runs,
-                // so that a standby leads within its retry period instead of waiting out the lease.
-                if (workers is not null)
-                    await ReleaseAsync(ns, election.LeaseName, identity);
-                return;
-            }
-
-            LogLostLeadership(logger, identity);
-            Environment.ExitCode = 1;
-            lifetime.StopApplication();
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -132,6 +104,64 @@ public sealed partial class LeaderElectionService(
             health.IsLeader = false;
             await informers.ContinueWith(_ => { }, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>How one round of competing ended: whether this replica led in it, and what went wrong if anything.</summary>
+    private readonly record struct Term(bool Led, string? Problem);
+
+    /// <summary>
+    /// Competes once: waits to acquire the Lease, leads (the workers run) until it is lost, and returns
+    /// only after every worker of the term has stopped, so nothing this replica does afterwards overlaps a
+    /// write of the term. Errors that mean "the API server cannot be reached or refused" end the term;
+    /// anything else is a fault and escapes.
+    /// </summary>
+    private async Task<Term> RunTermAsync(LeaseLock leaseLock, string identity, string ns, CancellationToken stoppingToken)
+    {
+        var election = options.Value.LeaderElection;
+        using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        Task? workers = null;
+        using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
+        {
+            LeaseDuration = election.LeaseDuration,
+            RenewDeadline = election.RenewDeadline,
+            RetryPeriod = election.RetryPeriod,
+        });
+        elector.OnNewLeader += _ => health.ElectionProblem = null;
+        elector.OnStartedLeading += () =>
+        {
+            health.ElectionProblem = null;
+            health.IsLeader = true;
+            LogStartedLeading(logger, identity, ns, election.LeaseName);
+            workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
+        };
+        elector.OnStoppedLeading += () =>
+        {
+            health.IsLeader = false;
+            leading.Cancel();
+        };
+
+        string? problem = null;
+        try
+        {
+            await elector.RunUntilLeadershipLostAsync(stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (IsUnreachable(e))
+        {
+            problem = Describe(e);
+        }
+        finally
+        {
+            // Stop writing first, whatever ended the term.
+            health.IsLeader = false;
+            await leading.CancelAsync();
+            if (workers is not null)
+                await workers.ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        return new Term(workers is not null, problem);
     }
 
     /// <summary>The first wait after the API server could not be reached; it doubles up to <see cref="RetryCeiling"/>.</summary>
@@ -190,8 +220,8 @@ public sealed partial class LeaderElectionService(
     [LoggerMessage(Level = LogLevel.Information, Message = "{Identity} holds Lease {Namespace}/{Lease}")]
     private static partial void LogStartedLeading(ILogger logger, string identity, string @namespace, string lease);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} lost the Lease: stopping all work and exiting")]
-    private static partial void LogLostLeadership(ILogger logger, string identity);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} lost the Lease ({Reason}): stopped all work; competing again")]
+    private static partial void LogLostLeadership(ILogger logger, string identity, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Identity} cannot reach the API server to compete for the Lease ({Error}); retrying every {Seconds} s at most")]
     private static partial void LogElectionRetry(ILogger logger, string identity, string error, double seconds);
