@@ -26,11 +26,10 @@ export HELM="${HELM:-$(hack/helm.sh)}"
 # Debian's promtool (and Prometheus) for the alert-rule and metrics checks (cached; see hack/prometheus.sh).
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-$(hack/prometheus.sh)}"
 
-# A CEL evaluator for the CRD's validation rules, which the 1.20 test API server does not run.
-if [ ! -d tests/crd-rules/node_modules/@marcbachmann/cel-js ]; then
-  command -v npm >/dev/null || { echo "error: the CRD rule check needs Node.js 20 and npm" >&2; exit 1; }
-  npm ci --prefix tests/crd-rules --no-audit --no-fund --loglevel=error >&2
-fi
+# Kubernetes 1.36's CRD server, for the CRD's CEL rules, which the 1.20 control plane ignores
+# (built once from Debian sid's sources and cached; see hack/crd-server.sh).
+eval "$(hack/crd-server.sh)"
+export KEYROTATOR_CRD_SERVER
 
 # JWT libraries that share no code with KeyRotator, for the interop tests: panva/jose (npm), PyJWT
 # (Debian's python3-jwt, with Debian's /usr/bin/python3) and go-jose v2 (Debian's sources, built with
@@ -53,7 +52,7 @@ dotnet test KeyRotator.sln \
 # arguments; none may still be running (the fixture's watchdog needs up to ~12 s after a kill).
 leftover=""
 for _ in $(seq 1 15); do
-  leftover="$(pgrep -af 'keyrotator-envtest-' | grep -E 'etcd|kube-apiserver' || true)"
+  leftover="$(pgrep -af 'keyrotator-envtest-' | grep -E 'etcd|kube-apiserver|apiextensions-apiserver' || true)"
   [ -z "$leftover" ] && break
   sleep 1
 done

@@ -178,26 +178,31 @@ public sealed class ControlPlane : IAsyncDisposable
         current-context: envtest
         """;
 
-    /// <summary>
-    /// If the test host dies without disposing us (a killed or cancelled run), a detached shell
-    /// notices and stops the control plane, so no etcd or kube-apiserver outlives the tests.
-    /// </summary>
     private void StartWatchdog()
     {
         _watchdog?.Kill();
         _watchdog?.Dispose();
-        var pids = string.Join(' ', _processes.Select(p => p.Id.ToString(CultureInfo.InvariantCulture)));
+        _watchdog = StartWatchdog(_processes);
+    }
+
+    /// <summary>
+    /// If the test host dies without disposing us (a killed or cancelled run), a detached shell
+    /// notices and stops <paramref name="processes"/>, so no etcd or API server outlives the tests.
+    /// </summary>
+    internal static Process StartWatchdog(IEnumerable<ManagedProcess> processes)
+    {
+        var pids = string.Join(' ', processes.Select(p => p.Id.ToString(CultureInfo.InvariantCulture)));
         var host = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var script = $"while kill -0 {host} 2>/dev/null; do sleep 1; done; kill -TERM {pids} 2>/dev/null; sleep 10; kill -KILL {pids} 2>/dev/null";
-        _watchdog = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script])
+        return Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script])
         {
             UseShellExecute = false,
             RedirectStandardOutput = false,
             RedirectStandardError = false,
-        });
+        })!;
     }
 
-    private static async Task WaitUntilAsync(ManagedProcess process, Func<CancellationToken, Task<bool>> probe, TimeSpan timeout, CancellationToken cancellationToken)
+    internal static async Task WaitUntilAsync(ManagedProcess process, Func<CancellationToken, Task<bool>> probe, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
