@@ -78,7 +78,7 @@ printf '%s\n' golang-1.26-go golang-1.26-src etcd-server >> "$work/closure"
 say "  $(wc -l < "$work/closure") packages"
 
 # Pinned versions where sid (or trixie) still serves them, else the current ones (one apt-cache call each).
-xargs -a "$work/closure" apt-cache madison 2>/dev/null | awk -F' [|] ' '{gsub(/ /, "", $1); print $1 "=" $2}' | sort -u > "$work/served"
+xargs -a "$work/closure" apt-cache madison 2>/dev/null | awk -F'[|]' '{gsub(/ /, "", $1); gsub(/ /, "", $2); print $1 "=" $2}' | sort -u > "$work/served"
 xargs -a "$work/closure" apt-cache policy 2>/dev/null | awk '/^[^ ].*:$/ {pkg = substr($0, 1, length($0) - 1)} /Candidate:/ {print pkg "=" $2}' > "$work/candidates"
 : > "$work/want"
 while read -r pkg; do
