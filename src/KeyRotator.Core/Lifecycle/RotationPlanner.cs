@@ -143,13 +143,27 @@ public static class RotationPlanner
                     ReplaceKey(pending, pending with { ActivatesAt = _now });
                     _events.Add(ForcedRotation(pending.Kid, pending.CreatedAt));
                 }
-                else if (RotateNowRequested)
+                else
                 {
-                    // Rotate as soon as the pending key has been published for prePublish.
-                    var earliest = Max(pending.CreatedAt!.Value + _policy.PrePublish, _now);
-                    if (earliest < pending.ActivatesAt)
-                        ReplaceKey(pending, pending with { ActivatesAt = earliest });
-                    _rotateNowHandled = input.RotateNowRequest;
+                    // A prePublish raised while the key waits applies to it too (verifiers may now cache the
+                    // JWKS that long): it never signs before it has been published for the current prePublish.
+                    var published = pending.CreatedAt!.Value + _policy.PrePublish;
+                    if (pending.ActivatesAt < published)
+                    {
+                        ReplaceKey(pending, pending with { ActivatesAt = published });
+                        _events.Add(PlanEvent.Normal("ActivationDeferred",
+                            $"spec.rotation.prePublish is now {_policy.PrePublish}: key {pending.Kid}, published at {Format(pending.CreatedAt.Value)}, starts signing at {Format(published)}"));
+                    }
+                    else if (RotateNowRequested)
+                    {
+                        // Rotate as soon as the pending key has been published for prePublish.
+                        var earliest = Max(published, _now);
+                        if (earliest < pending.ActivatesAt)
+                            ReplaceKey(pending, pending with { ActivatesAt = earliest });
+                    }
+
+                    if (RotateNowRequested)
+                        _rotateNowHandled = input.RotateNowRequest;
                 }
 
                 return;

@@ -43,6 +43,25 @@ public sealed class RotationPlannerTests
     }
 
     [Fact]
+    public void A_prePublish_raised_while_a_key_waits_defers_its_activation_and_says_so()
+    {
+        // Found by the planner walk: the pending key kept the activation time of the old, shorter prePublish.
+        var harness = new RotationHarness();
+        var first = Assert.Single(harness.Reconcile().PublishedKeyIds);
+        var publishedAt = harness.Now;
+        harness.Policy = harness.Policy with { PrePublish = PrePublish * 3 };
+
+        harness.Clock.Advance(PrePublish);
+        var plan = harness.Reconcile();
+
+        Assert.Null(plan.ActiveKeyId);
+        Assert.Equal(publishedAt + PrePublish * 3, harness.Key(first).ActivatesAt);
+        Assert.Contains(plan.Events, e => e.Reason == "ActivationDeferred" && e.Message.Contains(first, StringComparison.Ordinal));
+        harness.Clock.SetUtcNow(publishedAt + PrePublish * 3);
+        Assert.Equal(first, harness.Reconcile().ActiveKeyId);
+    }
+
+    [Fact]
     public void Next_key_is_published_prePublish_before_the_rotation_is_due()
     {
         var harness = Bootstrapped(out var first);
