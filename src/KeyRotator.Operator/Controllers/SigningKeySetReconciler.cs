@@ -71,93 +71,39 @@ public sealed partial class SigningKeySetReconciler(
             cache.Wrote(over, set);
         }
 
+        // What may stop the set before anything is read: an invalid spec, or a vault the platform team has
+        // not granted to this namespace (never contacted).
         var validation = SpecValidator.Validate(set.Spec, _policyOptions);
         var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
-        if (problems.Count > 0)
-            return await HoldAsync(set, "InvalidSpec", string.Join("; ", problems), cancellationToken);
+        var hold = problems.Count > 0
+            ? new StepFailure(StepFailureKind.Held, "InvalidSpec", string.Join("; ", problems))
+            : await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal
+                ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
+                : null;
 
-        // A vault the platform team has not granted to this namespace is never contacted.
-        if (await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal)
-            return await HoldAsync(set, refusal.Reason, refusal.Message, cancellationToken);
-
-        var context = new KeySetContext(ns, name, set.Metadata.Uid, validation.Policy!, set.Spec);
-        IKeyStore store;
-        List<StoredKey> stored;
-        try
+        var context = hold is null ? new KeySetContext(ns, name, set.Metadata.Uid, validation.Policy!, set.Spec) : null;
+        var signals = hold is null ? SignalsFor(set) : null;
+        var revoked = new HashSet<string>(set.Spec.RevokedKeyIds ?? [], StringComparer.Ordinal);
+        var input = new StepInput(set.Status, revoked, context is null ? null : PlanningFor(set, context.Policy, signals!), hold);
+        var effects = new Effects(this, stores, withdrawer, set, context);
+        var outcome = await RotationStep.RunAsync(input, effects, time, cancellationToken);
+        switch (outcome)
         {
-            store = stores.For(set.Spec.Vault?.Provider);
-            stored = [.. await store.ListAsync(context, cancellationToken)];
-        }
-        catch (KeyStoreException e) when (e.Reason == "NameConflict")
-        {
-            return await HoldAsync(set, "NameConflict", e.Message, cancellationToken);
-        }
-        catch (KeyStoreException e)
-        {
-            // Without the vault's view no key can be created or activated, and what is published stays
-            // published, except that revoked and retired keys leave at once: safety never waits.
-            return await HoldDegradedAsync(set, e, "vault", cancellationToken);
-        }
-
-        var signals = SignalsFor(set);
-        var plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
-        KeyStoreException? vaultError = null;
-        var keyPending = false;
-        if (plan.CreateGeneration is { } generation)
-        {
-            // Names are checked where they are written: publishing creates without reading, and a name held
-            // by anything else answers 409, is read, and holds the set at NameConflict before a key signs.
-            if (store is IPreparesKeys keys && !keys.IsReady(context, generation))
-            {
-                // The key is being generated off the workers; this set is reconciled again when it is
-                // ready. A set with no key yet has nothing to publish or withdraw meanwhile. Otherwise
-                // everything else goes ahead as planned, revocations and retirements included: safety
-                // never waits for a key to be made.
-                if (stored.Count == 0)
-                    return ReconcileResult.Done;
-                keyPending = true;
-            }
-            else
-            {
-                try
-                {
-                    stored.Add(await store.CreateAsync(context, generation, cancellationToken));
-                    plan = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
-                }
-                catch (KeyStoreException e) when (e.Reason == "NameConflict")
-                {
-                    return await HoldAsync(set, "NameConflict", e.Message, cancellationToken);
-                }
-                catch (KeyStoreException e)
-                {
-                    vaultError = e;
-                }
-            }
-        }
-
-        var outcome = await PublishAsync(set, context, store, stored, plan, cancellationToken);
-        if (outcome.Conflict is { } late)
-            return await HoldAsync(set, "NameConflict", late, cancellationToken);
-        if (outcome.Error is { } failed)
-        {
-            // Status stays at the last true state: nothing planned is recorded as having happened.
-            return await HoldDegradedAsync(set, failed, failed.Reason == "PublishFailed" ? "publish" : "vault", cancellationToken);
-        }
-
-        if (plan.Events.Count > 0)
-        {
-            // Record transition times as of now, after the writes: a key is never said to have been
-            // published, or to have stopped signing, before verifiers and signers could see it.
-            var settled = Plan(set, context.Policy, stored, signals, time.GetUtcNow());
-            if (!settled.PublishedKeyIds.SequenceEqual(plan.PublishedKeyIds) || settled.ActiveKeyId != plan.ActiveKeyId)
+            case StepOutcome.Held { Failure.Kind: StepFailureKind.Held } held:
+                return await HoldAsync(set, held.Withdrawal, held.Failure.Reason, held.Failure.Message, cancellationToken);
+            case StepOutcome.Held degraded:
+                return await HoldDegradedAsync(set, degraded.Withdrawal, degraded.Failure, degraded.Failure.Reason == "PublishFailed" ? "publish" : "vault", cancellationToken);
+            case StepOutcome.WaitingForFirstKey:
+                return ReconcileResult.Done;
+            case StepOutcome.Unsettled:
                 return ReconcileResult.At(time.GetUtcNow());
-            plan = settled;
         }
 
-        var status = WithDegraded(plan.Status, vaultError, outcome.Skipped, set.Metadata.Generation ?? 0) with
+        var (plan, stored, vaultError, keyPending, skippedTargets) = (StepOutcome.Moved)outcome;
+        var status = WithDegraded(plan.Status, vaultError, skippedTargets, set.Metadata.Generation ?? 0) with
         {
             KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetSpecRules.ParametersOf(set.Spec) : null),
-            SkippedTargets = outcome.Skipped.Count == 0 ? null : [.. outcome.Skipped],
+            SkippedTargets = skippedTargets.Count == 0 ? null : [.. skippedTargets],
             Propagation = propagation.Evaluate(ns, name, plan.Status.ActiveKeyId, plan.Status.NextKeyId),
         };
         var spike = failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert);
@@ -173,7 +119,7 @@ public sealed partial class SigningKeySetReconciler(
         metrics.ObserveSet(ns, name, status);
         foreach (var planEvent in spikeEvent is null ? plan.Events : [.. plan.Events, spikeEvent])
             await events.RecordAsync(set, planEvent, cancellationToken);
-        foreach (var skipped in outcome.Skipped.Where(p => !previousSkipped.Any(q => q.Namespace == p.Namespace && q.Reason == p.Reason)))
+        foreach (var skipped in skippedTargets.Where(p => !previousSkipped.Any(q => q.Namespace == p.Namespace && q.Reason == p.Reason)))
             await events.RecordAsync(set, PlanEvent.Warning(skipped.Reason, $"No JWKS copy in namespace {skipped.Namespace}: {skipped.Message}"), cancellationToken);
         if (vaultError is not null)
         {
@@ -183,7 +129,7 @@ public sealed partial class SigningKeySetReconciler(
             return ReconcileResult.RetryWithBackoff;
         }
 
-        await CleanUpVaultAsync(context, store, stored, status, cancellationToken);
+        await CleanUpVaultAsync(context!, effects.Store!, stored, status, cancellationToken);
 
         // While failures spike, look again soon so that the condition clears once the window is quiet.
         // (A key still being generated wakes the set itself: until then only the timed transitions count.)
@@ -202,7 +148,7 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         // A skipped copy may become possible (namespace created, opt-in added) without any watched object changing.
-        if (outcome.Skipped.Count > 0)
+        if (skippedTargets.Count > 0)
         {
             var retry = time.GetUtcNow() + TimeSpan.FromSeconds(30);
             wake = wake is null || retry < wake ? retry : wake;
@@ -216,10 +162,9 @@ public sealed partial class SigningKeySetReconciler(
     /// Revoked and retired keys leave every JWKS copy and the signing Secret, status says why the set
     /// is held, and the set is looked at again when the next Retiring key's overlap ends.
     /// </summary>
-    private async Task<ReconcileResult> HoldAsync(V1Alpha1SigningKeySet set, string reason, string message, CancellationToken cancellationToken)
+    private async Task<ReconcileResult> HoldAsync(V1Alpha1SigningKeySet set, Withdrawal withdrawal, string reason, string message, CancellationToken cancellationToken)
     {
         var generation = set.Metadata.Generation ?? 0;
-        var withdrawal = await WithdrawAsync(set, cancellationToken);
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Ready);
         var status = withdrawal.Status with
         {
@@ -245,10 +190,9 @@ public sealed partial class SigningKeySetReconciler(
     }
 
     /// <summary>The vault, reading signer material or writing a JWKS copy failed: safety still happens, status says what failed.</summary>
-    private async Task<ReconcileResult> HoldDegradedAsync(V1Alpha1SigningKeySet set, KeyStoreException error, string stage, CancellationToken cancellationToken)
+    private async Task<ReconcileResult> HoldDegradedAsync(V1Alpha1SigningKeySet set, Withdrawal withdrawal, StepFailure error, string stage, CancellationToken cancellationToken)
     {
         metrics.RotationErrors.WithLabels(set.Metadata.NamespaceProperty, set.Metadata.Name, stage).Inc();
-        var withdrawal = await WithdrawAsync(set, cancellationToken);
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
         var status = WithDegraded(withdrawal.Status, error, [], set.Metadata.Generation ?? 0);
         await WriteStatusAsync(set, status, cancellationToken);
@@ -258,14 +202,6 @@ public sealed partial class SigningKeySetReconciler(
         if (previous?.Status != "True" || previous.Message != error.Message)
             await events.RecordAsync(set, PlanEvent.Warning(error.Reason, error.Message), cancellationToken);
         return ReconcileResult.RetryWithBackoff;
-    }
-
-    private async Task<Withdrawal> WithdrawAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
-    {
-        var revoked = new HashSet<string>(set.Spec.RevokedKeyIds ?? [], StringComparer.Ordinal);
-        var withdrawal = RotationPlanner.Withdraw(set.Status, revoked, time.GetUtcNow());
-        await withdrawer.WithdrawAsync(set, withdrawal.Unpublished, cancellationToken);
-        return withdrawal;
     }
 
     /// <summary>Who holds a name that publishing found taken (read when it happens, for the NameConflict message).</summary>
@@ -303,21 +239,79 @@ public sealed partial class SigningKeySetReconciler(
                 && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null);
     }
 
-    private static RotationPlan Plan(V1Alpha1SigningKeySet set, RotationPolicy policy, IReadOnlyList<StoredKey> stored, Signals signals, DateTimeOffset now) =>
-        RotationPlanner.Plan(new RotationInput
+    /// <summary>What the planner needs for this set (the step fills in the stored keys and the time).</summary>
+    private static RotationInput PlanningFor(V1Alpha1SigningKeySet set, RotationPolicy policy, Signals signals) => new()
+    {
+        Propagation = signals.Propagation,
+        UnknownKidSpikeOnActiveKey = signals.UnknownKidSpikeOnActiveKey,
+        NoRollbackKid = set.Metadata.Annotations?.TryGetValue(Labels.NoRollbackAnnotation, out var noRollback) == true ? noRollback : null,
+        ForceActivationKid = set.Metadata.Annotations?.TryGetValue(Labels.ForceActivationAnnotation, out var force) == true ? force : null,
+        Policy = policy,
+        Status = set.Status,
+        RotateNowRequest = set.Metadata.Annotations?.TryGetValue(Labels.RotateNowAnnotation, out var request) == true ? request : null,
+        Generation = set.Metadata.Generation ?? 0,
+        JitterOffset = policy.JitterFor(set.Metadata.Uid),
+        Now = DateTimeOffset.MinValue,
+    };
+
+    /// <summary>
+    /// The step's effects on Kubernetes and the set's vault. Vault and API failures become step failures:
+    /// a name someone else holds holds the set (Ready=False NameConflict); anything else degrades it.
+    /// </summary>
+    private sealed class Effects(SigningKeySetReconciler reconciler, KeyStoreSelector stores, KeyWithdrawer withdrawer, V1Alpha1SigningKeySet set, KeySetContext? context) : IRotationEffects
+    {
+        /// <summary>The set's key store, once the vault was read.</summary>
+        public IKeyStore? Store { get; private set; }
+
+        public async Task<KeyListing> ListKeysAsync(CancellationToken cancellationToken)
         {
-            Propagation = signals.Propagation,
-            UnknownKidSpikeOnActiveKey = signals.UnknownKidSpikeOnActiveKey,
-            NoRollbackKid = set.Metadata.Annotations?.TryGetValue(Labels.NoRollbackAnnotation, out var noRollback) == true ? noRollback : null,
-            ForceActivationKid = set.Metadata.Annotations?.TryGetValue(Labels.ForceActivationAnnotation, out var force) == true ? force : null,
-            Policy = policy,
-            Status = set.Status,
-            StoredKeys = stored,
-            RotateNowRequest = set.Metadata.Annotations?.TryGetValue(Labels.RotateNowAnnotation, out var request) == true ? request : null,
-            Generation = set.Metadata.Generation ?? 0,
-            JitterOffset = policy.JitterFor(set.Metadata.Uid),
-            Now = now,
-        });
+            try
+            {
+                Store = stores.For(set.Spec.Vault?.Provider);
+                return KeyListing.Of([.. await Store.ListAsync(context!, cancellationToken)]);
+            }
+            catch (KeyStoreException e)
+            {
+                // Without the vault's view no key can be created or activated, and what is published stays
+                // published, except that revoked and retired keys leave at once: safety never waits.
+                return KeyListing.Failed(Failure(e));
+            }
+        }
+
+        public async Task<KeyCreation> CreateKeyAsync(long generation, CancellationToken cancellationToken)
+        {
+            // The key may be generated off the workers; the set is reconciled again when it is ready.
+            if (Store is IPreparesKeys keys && !keys.IsReady(context!, generation))
+                return KeyCreation.NotReady;
+            try
+            {
+                // Names are checked where they are written: publishing creates without reading, and a name held
+                // by anything else answers 409, is read, and holds the set at NameConflict before a key signs.
+                return KeyCreation.Created(await Store!.CreateAsync(context!, generation, cancellationToken));
+            }
+            catch (KeyStoreException e)
+            {
+                return KeyCreation.Failed(Failure(e));
+            }
+        }
+
+        public async Task<PublishResult> PublishAsync(RotationPlan plan, IReadOnlyList<StoredKey> stored, CancellationToken cancellationToken)
+        {
+            var outcome = await reconciler.PublishAsync(set, context!, Store!, stored, plan, cancellationToken);
+            return outcome switch
+            {
+                { Conflict: { } conflict } => PublishResult.Failed(new StepFailure(StepFailureKind.Held, "NameConflict", conflict), outcome.Skipped),
+                { Error: { } error } => PublishResult.Failed(Failure(error), outcome.Skipped),
+                _ => PublishResult.Done(outcome.Skipped),
+            };
+        }
+
+        public Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
+            withdrawer.WithdrawAsync(set, unpublished, cancellationToken);
+
+        private static StepFailure Failure(KeyStoreException e) =>
+            new(e.Reason == "NameConflict" ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message);
+    }
 
     /// <summary>What publishing did: a vault or API error or a name conflict that stopped it, and the copies skipped.</summary>
     private sealed record PublishOutcome(KeyStoreException? Error, string? Conflict, IReadOnlyList<SkippedTarget> Skipped);
@@ -539,7 +533,7 @@ public sealed partial class SigningKeySetReconciler(
         _ => $"{error.GetType().Name}: {(error.Message.Length > 300 ? error.Message[..300] + "…" : error.Message)}",
     };
 
-    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, KeyStoreException? error, IReadOnlyList<SkippedTarget> skipped, long generation) => status with
+    private SigningKeySetStatus WithDegraded(SigningKeySetStatus status, StepFailure? error, IReadOnlyList<SkippedTarget> skipped, long generation) => status with
     {
         Conditions = error is not null
             ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow())

@@ -24,9 +24,9 @@ public sealed class RevocationTests(KubernetesEnvironment env)
             o => o.Item1 is { } jwks && jwks.Keys.All(k => k.Kid != compromised) && o.Item2.Kid is { } kid && kid != compromised && jwks.Keys.Any(k => k.Kid == kid),
             TimeSpan.FromSeconds(30), "the revoked kid leaving the JWKS and the signing Secret (the set's schedule is an hour away)", ct);
 
-        var after = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId != compromised, TimeSpan.FromSeconds(5), "status naming the replacement");
+        var after = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId != compromised, TimeSpan.FromSeconds(30), "status naming the replacement");
         Assert.Equal("Revoked", after.Status!.Keys!.Single(k => k.Kid == compromised).State);
-        var events = await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "ForcedRotation"), TimeSpan.FromSeconds(5), "a ForcedRotation Event");
+        var events = await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "ForcedRotation"), TimeSpan.FromSeconds(30), "a ForcedRotation Event");
         Assert.Contains("activated at once", events.First(e => e.Reason == "ForcedRotation").Message, StringComparison.Ordinal);
         Assert.Contains(events, e => e.Reason == "KeyRevoked" && e.Type == "Warning");
 
@@ -37,7 +37,7 @@ public sealed class RevocationTests(KubernetesEnvironment env)
                 var store = await env.Admin.CoreV1.ReadNamespacedSecretAsync("auth-keyrotator-keys", ns, cancellationToken: ct);
                 return store.Data.Values.Select(v => System.Text.Encoding.UTF8.GetString(v)).Single(v => v.Contains(compromised, StringComparison.Ordinal));
             },
-            e => e.Contains("\"enabled\":false", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the revoked key disabled in the vault", ct);
+            e => e.Contains("\"enabled\":false", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the revoked key disabled in the vault", ct);
         Assert.Contains("\"pkcs8\":null", entry, StringComparison.Ordinal);
     }
 }

@@ -88,10 +88,9 @@ public sealed class SafetyTests(KubernetesEnvironment env)
 
         await scenario.EditAsync(set.Metadata.Name, s => s.Spec = s.Spec with { RevokedKeyIds = [only], Rotation = s.Spec.Rotation with { Cron = "every day at noon", Interval = null } }, ct);
 
-        await Eventually.HoldsAsync(() => scenario.JwksAsync("auth-jwks"), j => j is { Keys.Count: 0 }, TimeSpan.FromSeconds(5), "an empty key set", ct);
-        var signing = await scenario.SigningAsync("auth-signing");
-        Assert.Null(signing.Kid);
-        Assert.Null(signing.Pem);
+        // The JWKS copies are written first, then the signing Secret: wait for both.
+        await Eventually.HoldsAsync(async () => (await scenario.JwksAsync("auth-jwks"), await scenario.SigningAsync("auth-signing")),
+            o => o.Item1 is { Keys.Count: 0 } && o.Item2.Kid is null && o.Item2.Pem is null, TimeSpan.FromSeconds(30), "an empty key set and an empty signing Secret", ct);
         var held = await scenario.WaitForReadyReasonAsync("auth", "InvalidSpec", ct);
         Assert.Null(held.Status!.ActiveKeyId);
     }
