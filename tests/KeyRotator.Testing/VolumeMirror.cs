@@ -16,6 +16,7 @@ public sealed class VolumeMirror : IAsyncDisposable
     private readonly Task _watch;
     private int _version;
     private int _completed;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _errors = new();
 
     private VolumeMirror(string directory, Func<CancellationToken, IAsyncEnumerable<IDictionary<string, byte[]>>> updates)
     {
@@ -56,8 +57,11 @@ public sealed class VolumeMirror : IAsyncDisposable
                 await foreach (var files in updates(_stop.Token))
                     Write(files);
             }
-            catch (Exception) when (!_stop.IsCancellationRequested)
+            catch (Exception e) when (!_stop.IsCancellationRequested)
             {
+                // A watch that fails is not a quiet volume: the test fails when the mirror is disposed.
+                _errors.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {e.GetType().Name}: {e.Message}");
+                await Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None);
             }
             catch (Exception)
             {
@@ -93,5 +97,7 @@ public sealed class VolumeMirror : IAsyncDisposable
         await _watch.ContinueWith(_ => { }, TaskScheduler.Default);
         _stop.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
+        if (!_errors.IsEmpty)
+            throw new InvalidOperationException($"the watch behind the volume mirror failed, so what it showed may be stale:\n{string.Join('\n', _errors)}");
     }
 }
