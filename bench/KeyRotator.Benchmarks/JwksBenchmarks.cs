@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Benchmarks;
 

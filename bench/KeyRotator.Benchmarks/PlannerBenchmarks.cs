@@ -1,8 +1,8 @@
 using BenchmarkDotNet.Attributes;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Benchmarks;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Running;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 
 if (args is ["rsa-keygen", var countText, var threadsText, ..])
 {

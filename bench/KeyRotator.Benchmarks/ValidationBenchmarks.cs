@@ -1,8 +1,8 @@
 using System.Text;
 using BenchmarkDotNet.Attributes;
 using KeyRotator.Client;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 

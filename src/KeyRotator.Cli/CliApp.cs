@@ -6,9 +6,9 @@ using System.Text.Json;
 using k8s;
 using k8s.Autorest;
 using k8s.Exceptions;
-using KeyRotator.Core.Jose;
-using KeyRotator.Operator.Entities;
-using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Cli;
 
@@ -151,7 +151,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
     }
 
     /// <summary>"12 (11 with next), 3/3 signing": verifiers heard and how many hold the pending (else active) key; signers on the active key.</summary>
-    private static string Propagation(KeyRotator.Core.Model.PropagationStatus? p)
+    private static string Propagation(KeyRotator.Model.Resources.PropagationStatus? p)
     {
         if (p is null)
             return "-";

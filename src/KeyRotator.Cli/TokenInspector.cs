@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Cli;
 

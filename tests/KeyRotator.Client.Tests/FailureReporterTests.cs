@@ -50,7 +50,7 @@ public sealed class FailureReporterTests
         Assert.Empty(body.RootElement.GetProperty("failures").EnumerateArray());
         Assert.Equal("payments-7d9f-x2", body.RootElement.GetProperty("instance").GetString());
         // The hash the operator records for the same document (JwksDocument.ContentHash, the ConfigMap's content-hash annotation).
-        Assert.Equal(KeyRotator.Core.Jose.JwksDocument.Parse(jwks).ContentHash(), body.RootElement.GetProperty("jwksHash").GetString());
+        Assert.Equal(KeyRotator.Model.Jose.JwksDocument.Parse(jwks).ContentHash(), body.RootElement.GetProperty("jwksHash").GetString());
         Assert.Equal("kid-now", body.RootElement.GetProperty("signingKid").GetString());
     }
 

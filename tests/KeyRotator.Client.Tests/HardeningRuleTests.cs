@@ -1,5 +1,5 @@
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 using Microsoft.Extensions.Time.Testing;
 
 namespace KeyRotator.Client.Tests;

@@ -1,8 +1,8 @@
 using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 

@@ -5,8 +5,7 @@ using System.Text;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
-using KeyRotator.Core.Model;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Resources;
 using Xunit;
 
 namespace KeyRotator.Testing;
@@ -109,7 +108,7 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
             try
             {
                 await foreach (var (_, secret) in Admin.CoreV1.WatchListSecretForAllNamespacesAsync(
-                    labelSelector: KeyRotator.Operator.Kubernetes.Labels.ManagedBySelector, cancellationToken: cancellationToken))
+                    labelSelector: KeyRotator.Model.Kubernetes.Labels.ManagedBySelector, cancellationToken: cancellationToken))
                 {
                     foreach (var value in secret.Data?.Values ?? [])
                         _scanner.LearnFromSecretValue(System.Text.Encoding.UTF8.GetString(value));

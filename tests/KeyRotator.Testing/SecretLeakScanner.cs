@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using k8s;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Testing;

@@ -1,6 +1,5 @@
 using k8s.Models;
-using KeyRotator.Core.Model;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Testing;
 

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Core.Keys;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using KeyRotator.Core.Model;
-using KeyRotator.Core.Time;
+using KeyRotator.Model.Resources;
+using KeyRotator.Model.Time;
 
 namespace KeyRotator.Core.Lifecycle;
 

@@ -1,4 +1,4 @@
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using Quartz;
 
 namespace KeyRotator.Core.Lifecycle;

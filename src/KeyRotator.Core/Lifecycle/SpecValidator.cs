@@ -1,6 +1,6 @@
-using KeyRotator.Core.Jose;
-using KeyRotator.Core.Model;
-using KeyRotator.Core.Time;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
+using KeyRotator.Model.Time;
 using Quartz;
 
 namespace KeyRotator.Core.Lifecycle;

@@ -1,4 +1,4 @@
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Core.Lifecycle;
 

@@ -1,4 +1,4 @@
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Core.Lifecycle;
 

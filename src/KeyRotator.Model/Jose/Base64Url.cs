@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 /// <summary>base64url without padding (RFC 7515 §2).</summary>
 public static class Base64Url

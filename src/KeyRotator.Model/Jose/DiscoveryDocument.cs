@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 /// <summary>
 /// The OpenID discovery document a set publishes when spec.jwks.issuer is set (in the JWKS ConfigMap

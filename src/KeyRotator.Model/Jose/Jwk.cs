@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 /// <summary>
 /// A public JSON Web Key (RFC 7517) for signature verification. By construction it holds public

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 /// <summary>A JWK Set document (RFC 7517 §5): {"keys":[…]} in the order given.</summary>
 public sealed record JwksDocument(IReadOnlyList<Jwk> Keys)

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 /// <summary>The nine asymmetric JWS algorithms KeyRotator issues keys for (RFC 7518 §3).</summary>
 public sealed record JwsAlgorithm

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 /// <summary>Verifies a JWS signature against a public JWK (used to prove keys and recorded vault signatures).</summary>
 public static class JwsVerifier

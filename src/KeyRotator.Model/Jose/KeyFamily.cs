@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Jose;
+namespace KeyRotator.Model.Jose;
 
 public enum KeyFamily
 {

@@ -1,6 +1,6 @@
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Resources;
 
-namespace KeyRotator.Operator.Kubernetes;
+namespace KeyRotator.Model.Kubernetes;
 
 /// <summary>Where a set's JWKS is published: the ConfigMap's name and its data keys.</summary>
 public static class JwksNames

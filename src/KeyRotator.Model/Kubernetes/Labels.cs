@@ -1,4 +1,4 @@
-namespace KeyRotator.Operator.Kubernetes;
+namespace KeyRotator.Model.Kubernetes;
 
 /// <summary>Labels and annotations on everything the operator manages; informers select on ManagedBy.</summary>
 public static class Labels

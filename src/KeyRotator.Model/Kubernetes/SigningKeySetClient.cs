@@ -2,9 +2,9 @@ using System.Net;
 using System.Text.Json;
 using k8s;
 using k8s.Autorest;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Resources;
 
-namespace KeyRotator.Operator.Kubernetes;
+namespace KeyRotator.Model.Kubernetes;
 
 /// <summary>Typed access to SigningKeySets over the raw custom-objects API.</summary>
 public sealed class SigningKeySetClient(IKubernetes kubernetes, TimeProvider? time = null)

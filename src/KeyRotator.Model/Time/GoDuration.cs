@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace KeyRotator.Core.Time;
+namespace KeyRotator.Model.Time;
 
 /// <summary>
 /// Durations written the way Kubernetes users write them (Go's time.ParseDuration: "720h", "1h30m", "1.5s").

@@ -1,7 +1,6 @@
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Vault;
 

@@ -3,7 +3,8 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
@@ -247,7 +248,7 @@ public sealed partial class SigningKeySetController : IDisposable
             return;
         try
         {
-            propagation.Published(hash, [.. Core.Jose.JwksDocument.Parse(json).Keys.Select(k => k.Kid)]);
+            propagation.Published(hash, [.. KeyRotator.Model.Jose.JwksDocument.Parse(json).Keys.Select(k => k.Kid)]);
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
         {

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using k8s;
 using k8s.Models;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Informers;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using k8s.Autorest;
+using KeyRotator.Model.Kubernetes;
 
 namespace KeyRotator.Operator.Kubernetes;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Observability;
 using Microsoft.Extensions.Logging;

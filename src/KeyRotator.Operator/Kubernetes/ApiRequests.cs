@@ -1,3 +1,5 @@
+using KeyRotator.Model.Kubernetes;
+
 namespace KeyRotator.Operator.Kubernetes;
 
 /// <summary>What the handlers need to know about a request to the API server.</summary>

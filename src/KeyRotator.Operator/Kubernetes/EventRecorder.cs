@@ -2,7 +2,8 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using Microsoft.Extensions.Logging;
 
 namespace KeyRotator.Operator.Kubernetes;

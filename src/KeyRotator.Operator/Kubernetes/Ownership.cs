@@ -1,4 +1,5 @@
 using k8s.Models;
+using KeyRotator.Model.Kubernetes;
 
 namespace KeyRotator.Operator.Kubernetes;
 

@@ -1,3 +1,5 @@
+using KeyRotator.Model.Kubernetes;
+
 namespace KeyRotator.Operator.Kubernetes;
 
 /// <summary>

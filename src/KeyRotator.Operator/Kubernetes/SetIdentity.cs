@@ -1,4 +1,5 @@
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Operator.Kubernetes;
 

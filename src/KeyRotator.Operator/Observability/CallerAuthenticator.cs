@@ -5,7 +5,7 @@ using System.Threading.RateLimiting;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using k8s;
 using k8s.Autorest;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using Microsoft.Extensions.Logging;
 
 namespace KeyRotator.Operator.Observability;

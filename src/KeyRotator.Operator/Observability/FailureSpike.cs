@@ -13,7 +13,7 @@ public sealed record FailureSpike(bool Spiking, long WindowCount, double Baselin
             "expired" => "expired tokens: clock skew or a signer issuing long-lived tokens",
             _ => "see keyrotator_signature_failures_total by reason",
         };
-        return $"{WindowCount} signature failures in the last {KeyRotator.Core.Time.GoDuration.Format(Window)} " +
+        return $"{WindowCount} signature failures in the last {KeyRotator.Model.Time.GoDuration.Format(Window)} " +
             $"(baseline {BaselinePerWindow:0.#} per window), mostly {Reason} for kid {Kid}: {cause}";
     }
 }

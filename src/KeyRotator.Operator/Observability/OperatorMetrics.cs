@@ -1,5 +1,5 @@
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 using Prometheus;
 
 namespace KeyRotator.Operator.Observability;

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Hosting;
 using Microsoft.Extensions.Options;
 

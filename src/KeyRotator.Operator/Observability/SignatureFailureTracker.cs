@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using KeyRotator.Core.Model;
-using KeyRotator.Core.Time;
+using KeyRotator.Model.Resources;
+using KeyRotator.Model.Time;
 
 namespace KeyRotator.Operator.Observability;
 

@@ -2,9 +2,9 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
-using KeyRotator.Core.Jose;
-using KeyRotator.Core.Model;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 

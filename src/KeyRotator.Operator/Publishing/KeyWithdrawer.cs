@@ -1,7 +1,8 @@
 using System.Text;
 using k8s.Autorest;
-using KeyRotator.Core.Jose;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Kubernetes;
 using Microsoft.Extensions.Options;

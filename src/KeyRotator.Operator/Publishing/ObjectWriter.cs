@@ -2,6 +2,7 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text;
 using k8s.Models;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Vault;

@@ -1,5 +1,6 @@
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Vault;

@@ -5,10 +5,11 @@ using System.Text.Json;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 
@@ -314,7 +315,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
         public byte[] ToBytes() => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, EntryJson));
 
         public StoredKey ToStoredKey(KeySetContext set) =>
-            new(Core.Jose.Jwk.Parse(Jwk), Generation, CreatedAt, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(Generation)}", Enabled);
+            new(KeyRotator.Model.Jose.Jwk.Parse(Jwk), Generation, CreatedAt, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(Generation)}", Enabled);
 
         public override string ToString() => $"key {Kid} (generation {Generation})";
     }

@@ -1,7 +1,7 @@
 using k8s;
 using k8s.Autorest;
-using KeyRotator.Core.Model;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Kubernetes;
 using Microsoft.Extensions.Options;

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Core.Tests.Jose;
 

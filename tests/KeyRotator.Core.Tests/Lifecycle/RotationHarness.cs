@@ -1,7 +1,7 @@
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
 using Microsoft.Extensions.Time.Testing;
 
 namespace KeyRotator.Core.Tests.Lifecycle;

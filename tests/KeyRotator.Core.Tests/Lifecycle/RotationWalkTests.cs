@@ -1,7 +1,7 @@
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Core.Tests.Lifecycle;
 

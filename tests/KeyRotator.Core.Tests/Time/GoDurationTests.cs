@@ -1,4 +1,4 @@
-using KeyRotator.Core.Time;
+using KeyRotator.Model.Time;
 
 namespace KeyRotator.Core.Tests.Time;
 

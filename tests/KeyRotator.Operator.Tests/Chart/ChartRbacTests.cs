@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;

@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using KeyRotator.Cli;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;

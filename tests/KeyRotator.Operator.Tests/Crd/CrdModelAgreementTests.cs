@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 using KeyRotator.Testing;
 
 namespace KeyRotator.Operator.Tests.Crd;

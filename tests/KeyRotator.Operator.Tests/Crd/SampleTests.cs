@@ -1,5 +1,6 @@
 using k8s;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

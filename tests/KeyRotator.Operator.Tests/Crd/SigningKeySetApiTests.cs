@@ -1,6 +1,7 @@
 using System.Net;
 using k8s.Autorest;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Resources;
 using KeyRotator.Testing;
 
 namespace KeyRotator.Operator.Tests.Crd;

@@ -1,7 +1,7 @@
 using System.Security.Claims;
 using KeyRotator.Client;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Keys;
+using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;

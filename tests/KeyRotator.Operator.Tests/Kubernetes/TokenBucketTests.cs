@@ -1,3 +1,4 @@
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using Microsoft.Extensions.Time.Testing;
 

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using k8s;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
@@ -257,7 +258,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
         }
     }
 
-    private static async Task<Entities.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string request, CancellationToken ct)
+    private static async Task<KeyRotator.Model.Resources.V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string request, CancellationToken ct)
     {
         var set = await scenario.GetAsync("auth");
         await scenario.EditAsync(set.Metadata.Name, s =>

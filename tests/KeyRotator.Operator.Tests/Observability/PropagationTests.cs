@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using k8s;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Reconcile;

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using k8s;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Tests.Reconcile;
@@ -55,7 +56,7 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
 
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { SignatureFailureAlert = new Core.Model.SignatureFailureAlertSpec { Window = "2m", Threshold = 5, Ratio = 5 } })
+            .WithSpec(s => s with { SignatureFailureAlert = new KeyRotator.Model.Resources.SignatureFailureAlertSpec { Window = "2m", Threshold = 5, Ratio = 5 } })
             .Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth", TimeSpan.FromSeconds(60));
         var hash = (await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", ns, cancellationToken: ct)).Metadata.Annotations[Labels.ContentHashAnnotation];

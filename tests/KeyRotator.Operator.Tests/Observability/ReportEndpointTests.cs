@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using k8s;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
 

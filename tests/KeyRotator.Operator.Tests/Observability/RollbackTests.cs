@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using k8s;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Tests.Reconcile;
@@ -26,7 +27,7 @@ public sealed class RollbackTests(KubernetesEnvironment env)
         await using var op = await OperatorProcess.StartServingAsync(env, "operator-rollback", [ns], new Dictionary<string, string?> { ["KeyRotator:Reports:PropagationWindow"] = "00:00:20" });
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "2s", MaxActivationDelay = "5m" })
-            .WithSpec(s => s with { SignatureFailureAlert = new Core.Model.SignatureFailureAlertSpec { Window = "10s", Threshold = 5, Ratio = 5 } })
+            .WithSpec(s => s with { SignatureFailureAlert = new KeyRotator.Model.Resources.SignatureFailureAlertSpec { Window = "10s", Threshold = 5, Ratio = 5 } })
             .Build(), ct);
         var first = await scenario.WaitForActiveKeyAsync("auth");
         var tokens = new List<string>();

@@ -1,4 +1,4 @@
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Observability;
 using Microsoft.Extensions.Time.Testing;
 

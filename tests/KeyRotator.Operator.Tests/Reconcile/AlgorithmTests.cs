@@ -1,5 +1,5 @@
 using System.Text.Json;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using KeyRotator.Testing;
 
 namespace KeyRotator.Operator.Tests.Reconcile;

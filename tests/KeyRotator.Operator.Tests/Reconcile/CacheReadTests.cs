@@ -17,13 +17,13 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
     {
         var ct = TestContext.Current.CancellationToken;
         var ns = await env.CreateNamespaceAsync("cache-reads", ct);
-        var target = await env.CreateNamespaceAsync("cache-copy", new Dictionary<string, string> { [Operator.Kubernetes.Labels.AcceptJwksFromAnnotation] = ns }, ct);
+        var target = await env.CreateNamespaceAsync("cache-copy", new Dictionary<string, string> { [KeyRotator.Model.Kubernetes.Labels.AcceptJwksFromAnnotation] = ns }, ct);
         var scenario = new OperatorScenario(env, ns);
         var reads = new ReadRecorder();
         await using var op = await OperatorInstance.StartAsync(env, [ns, target], handlers: [reads]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { TargetNamespaces = [target] } })
+            .WithSpec(s => s with { Jwks = new KeyRotator.Model.Resources.JwksSpec { TargetNamespaces = [target] } })
             .Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
         await Eventually.HoldsAsync(() => scenario.JwksJsonAsync("auth-jwks", target), j => j is not null, TimeSpan.FromSeconds(10), "the copy", ct);

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using k8s;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

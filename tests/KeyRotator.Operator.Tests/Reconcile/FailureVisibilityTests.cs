@@ -1,6 +1,6 @@
 using Azure.Core;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 using KeyRotator.Testing;
 using KeyRotator.Testing.Azure;
 using Microsoft.Extensions.DependencyInjection;

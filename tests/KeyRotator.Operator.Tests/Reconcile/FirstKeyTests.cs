@@ -1,4 +1,5 @@
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

@@ -1,4 +1,5 @@
 using k8s;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

@@ -1,9 +1,10 @@
 using System.Text;
 using k8s;
 using k8s.Models;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Testing;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using k8s;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Publishing;
 
 namespace KeyRotator.Operator.Tests.Reconcile;

@@ -1,6 +1,7 @@
 using System.Text;
 using k8s;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 
@@ -213,7 +214,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         // Someone writes the status by hand, around the schema: an integer the model cannot hold.
         await env.Admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
             new k8s.Models.V1Patch("""{"status":{"keyParameters":{"rsaKeySize":99999999999}}}""", k8s.Models.V1Patch.PatchType.MergePatch),
-            Entities.V1Alpha1SigningKeySet.Group, Entities.V1Alpha1SigningKeySet.Version, ns, Entities.V1Alpha1SigningKeySet.Plural, "broken", cancellationToken: ct);
+            KeyRotator.Model.Resources.V1Alpha1SigningKeySet.Group, KeyRotator.Model.Resources.V1Alpha1SigningKeySet.Version, ns, KeyRotator.Model.Resources.V1Alpha1SigningKeySet.Plural, "broken", cancellationToken: ct);
 
         var events = await Eventually.HoldsAsync(() => scenario.EventsAsync("broken"), e => e.Any(x => x.Reason == "Undecodable"), TimeSpan.FromSeconds(15), "an Undecodable Event", ct);
         var undecodable = Assert.Single(events, e => e.Reason == "Undecodable");
@@ -230,7 +231,7 @@ public sealed class SafetyTests(KubernetesEnvironment env)
         // Fixed, the set is read again and carries on; the Event was recorded once, not on every re-list.
         await env.Admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
             new k8s.Models.V1Patch("""{"status":{"keyParameters":{"rsaKeySize":null}}}""", k8s.Models.V1Patch.PatchType.MergePatch),
-            Entities.V1Alpha1SigningKeySet.Group, Entities.V1Alpha1SigningKeySet.Version, ns, Entities.V1Alpha1SigningKeySet.Plural, "broken", cancellationToken: ct);
+            KeyRotator.Model.Resources.V1Alpha1SigningKeySet.Group, KeyRotator.Model.Resources.V1Alpha1SigningKeySet.Version, ns, KeyRotator.Model.Resources.V1Alpha1SigningKeySet.Plural, "broken", cancellationToken: ct);
         var broken = await scenario.GetAsync("broken");
         await scenario.RotateNowAsync("broken", broken.Status!.ActiveKeyId!, ct);
         Assert.Single(await scenario.EventsAsync("broken"), e => e.Reason == "Undecodable");

@@ -88,7 +88,7 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
 
     private async Task CountSets(string ns, ConcurrentQueue<string> writes, CancellationToken window)
     {
-        var list = await new KeyRotator.Operator.Kubernetes.SigningKeySetClient(env.Admin).ListAsync(ns, window);
+        var list = await new KeyRotator.Model.Kubernetes.SigningKeySetClient(env.Admin).ListAsync(ns, window);
         await Count("SigningKeySets", Task.FromResult(list),
             rv => env.Admin.CustomObjects.WatchListNamespacedCustomObjectAsync("keyrotator.io", "v1alpha1", ns, "signingkeysets", resourceVersion: rv, cancellationToken: window),
             item => $"SigningKeySet {KubernetesJson.Serialize(item)[..Math.Min(300, KubernetesJson.Serialize(item).Length)]}", writes, window);

@@ -1,6 +1,7 @@
 using k8s;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Testing;
 

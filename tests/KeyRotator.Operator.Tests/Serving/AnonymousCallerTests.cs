@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using k8s;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Observability;
 using KeyRotator.Operator.Tests.Reconcile;
@@ -138,7 +138,7 @@ public sealed class AnonymousCallerTests(KubernetesEnvironment env)
         await scenario.EditAsync("auth", s =>
         {
             s.Metadata.Annotations ??= new Dictionary<string, string>();
-            s.Metadata.Annotations[KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "flood";
+            s.Metadata.Annotations[KeyRotator.Model.Kubernetes.Labels.RotateNowAnnotation] = "flood";
         }, ct);
 
         // Without them, the budget (20 TokenReviews per second by default, after a burst of 200) bounds the cost.

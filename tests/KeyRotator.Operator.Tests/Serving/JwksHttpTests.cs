@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using k8s;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Serving;
@@ -32,7 +33,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         await using var op = await OperatorInstance.StartAsync(env, [ns], handlers: [requests]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "20s" })
-            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = Issuer } })
+            .WithSpec(s => s with { Jwks = new KeyRotator.Model.Resources.JwksSpec { Issuer = Issuer } })
             .Build(), ct);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("plain", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "20s" }).Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
@@ -103,7 +104,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         var prePublish = TimeSpan.FromSeconds(8);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "12s", PrePublish = "8s", Overlap = "6s" })
-            .WithSpec(s => s with { MaxTokenLifetime = "3s", ClockSkew = "1s", Jwks = new Core.Model.JwksSpec { Issuer = Issuer, JwksUri = $"{Issuer}/v1/namespaces/{ns}/signingkeysets/auth/jwks.json" } })
+            .WithSpec(s => s with { MaxTokenLifetime = "3s", ClockSkew = "1s", Jwks = new KeyRotator.Model.Resources.JwksSpec { Issuer = Issuer, JwksUri = $"{Issuer}/v1/namespaces/{ns}/signingkeysets/auth/jwks.json" } })
             .Build(), ct);
         var first = await scenario.WaitForActiveKeyAsync("auth");
 
@@ -168,7 +169,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         await using var op = await OperatorProcess.StartServingAsync(env, "operator-jwks-host", [ns]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = Issuer, JwksUri = "https://keys.example.com/auth/jwks.json" } })
+            .WithSpec(s => s with { Jwks = new KeyRotator.Model.Resources.JwksSpec { Issuer = Issuer, JwksUri = "https://keys.example.com/auth/jwks.json" } })
             .Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
         var path = $"/v1/namespaces/{ns}/signingkeysets/auth/.well-known/openid-configuration";
@@ -204,18 +205,18 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
         // An issuer that OpenID Connect Discovery forbids is refused: by the API server (the CRD's pattern)
         // when it has a query or fragment, by the operator (a condition that says what to change) otherwise.
         var refused = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("query-issuer", ns)
-            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = "https://auth.example.com/?tenant=a" } })
+            .WithSpec(s => s with { Jwks = new KeyRotator.Model.Resources.JwksSpec { Issuer = "https://auth.example.com/?tenant=a" } })
             .Build(), ct));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Response.StatusCode);
         Assert.Contains("spec.jwks.issuer", refused.Response.Content, StringComparison.Ordinal);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("bad-issuer", ns)
-            .WithSpec(s => s with { Jwks = new Core.Model.JwksSpec { Issuer = "https://evil@auth.example.com" } })
+            .WithSpec(s => s with { Jwks = new KeyRotator.Model.Resources.JwksSpec { Issuer = "https://evil@auth.example.com" } })
             .Build(), ct);
         var held = await scenario.WaitForReadyReasonAsync("bad-issuer", "InvalidSpec");
         Assert.Contains("spec.jwks.issuer \"https://evil@auth.example.com\" must be an https URL with no query, fragment or user name", ConditionMessage(held), StringComparison.Ordinal);
     }
 
-    private static string ConditionMessage(KeyRotator.Operator.Entities.V1Alpha1SigningKeySet set) =>
+    private static string ConditionMessage(KeyRotator.Model.Resources.V1Alpha1SigningKeySet set) =>
         set.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Message ?? "";
 
     /// <summary>Sends every request to the operator, keeping the URL's host as the Host header (what an ingress in front of it receives).</summary>

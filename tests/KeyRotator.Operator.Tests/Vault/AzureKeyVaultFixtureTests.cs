@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Vault.Azure;
 using KeyRotator.Testing;
 

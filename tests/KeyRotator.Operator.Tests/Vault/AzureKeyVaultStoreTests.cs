@@ -1,7 +1,7 @@
 using System.Text;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Vault;
 using KeyRotator.Operator.Vault.Azure;
 using KeyRotator.Testing;

@@ -1,10 +1,9 @@
 using System.Text;
 using k8s;
 using k8s.Models;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Core.Model;
-using KeyRotator.Operator.Entities;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Operator.Vault;
 using KeyRotator.Testing;
@@ -185,7 +184,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
 
         // The HSM starts refusing the operator (its PIN was rotated without updating the Secret).
         await SetPinAsync(ns, "0000");
-        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "during-outage" }, ct);
+        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Model.Kubernetes.Labels.RotateNowAnnotation] = "during-outage" }, ct);
 
         var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("hsm"),
             s => ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.Degraded), TimeSpan.FromSeconds(15), "Degraded during the outage", ct);
@@ -218,7 +217,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         await first.WaitForQuietQueueAsync(ct);
 
         crash.Armed = true;
-        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Operator.Kubernetes.Labels.RotateNowAnnotation] = "crash" }, ct);
+        await scenario.EditAsync(before.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [KeyRotator.Model.Kubernetes.Labels.RotateNowAnnotation] = "crash" }, ct);
         await crash.Crashed.WaitAsync(TimeSpan.FromSeconds(20), ct);
         await first.DisposeAsync();
 

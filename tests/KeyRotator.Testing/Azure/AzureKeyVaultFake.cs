@@ -9,7 +9,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Core.Pipeline;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Vault.Azure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

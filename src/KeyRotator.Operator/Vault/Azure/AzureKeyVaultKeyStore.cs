@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using KeyRotator.Core.Jose;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Jose;
 using Microsoft.Extensions.Logging;
 
 namespace KeyRotator.Operator.Vault.Azure;

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
-using KeyRotator.Core.Jose;
+using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Operator.Vault.Azure;
 

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>An Azure Key Vault a ClusterKeyVault grants, by its URL.</summary>
 public sealed record AzureKeyVaultGrant

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>A vault the platform team grants: exactly one of an Azure Key Vault or a PKCS#11 token, and who may use it.</summary>
 public sealed record ClusterKeyVaultSpec

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>The desired state of a SigningKeySet, as written by a platform team.</summary>
 public sealed record SigningKeySetSpec

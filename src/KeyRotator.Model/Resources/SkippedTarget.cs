@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>A namespace in spec.jwks.targetNamespaces that holds no copy of the JWKS, and why.</summary>
 public sealed record SkippedTarget

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>A PKCS#11 token a ClusterKeyVault grants: the module and the token's label.</summary>
 public sealed record Pkcs11Grant

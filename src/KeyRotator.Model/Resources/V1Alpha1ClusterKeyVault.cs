@@ -1,9 +1,9 @@
 using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
-using KeyRotator.Core.Model;
+using KeyRotator.Model.Resources;
 
-namespace KeyRotator.Operator.Entities;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>The ClusterKeyVault resource (keyrotator.io/v1alpha1, cluster-scoped): a vault the platform team grants to namespaces.</summary>
 public sealed class V1Alpha1ClusterKeyVault : IKubernetesObject<V1ObjectMeta>, ISpec<ClusterKeyVaultSpec>

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 public sealed record SecretKeySelector
 {

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>One key of the set and where it is in its lifecycle.</summary>
 public sealed record KeyStatus

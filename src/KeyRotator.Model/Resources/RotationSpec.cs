@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>When keys rotate. Exactly one of <see cref="Interval"/> and <see cref="Cron"/> is set.</summary>
 public sealed record RotationSpec

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>
 /// What the set's keys were made with, recorded when the first key is created. Keys cannot change

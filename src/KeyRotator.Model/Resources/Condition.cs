@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>The standard metav1.Condition shape.</summary>
 public sealed record Condition

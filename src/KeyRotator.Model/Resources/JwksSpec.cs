@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>Where the merged JWKS is published.</summary>
 public sealed record JwksSpec

@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>When reported signature-validation failures count as a spike.</summary>
 public sealed record SignatureFailureAlertSpec

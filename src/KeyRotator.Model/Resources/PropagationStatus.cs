@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>
 /// Which keys the set's verifiers and signers hold, from their heartbeats and JWKS fetches within the

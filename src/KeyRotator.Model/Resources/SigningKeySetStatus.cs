@@ -1,4 +1,4 @@
-namespace KeyRotator.Core.Model;
+namespace KeyRotator.Model.Resources;
 
 /// <summary>What the operator observed and did; the only state a restarted operator needs.</summary>
 public sealed record SigningKeySetStatus
