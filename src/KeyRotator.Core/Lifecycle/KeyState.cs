@@ -1,6 +1,6 @@
 namespace KeyRotator.Core.Lifecycle;
 
-/// <summary>The states of design §2, as they appear in status.keys[].state.</summary>
+/// <summary>The key states (docs/architecture.md), as they appear in status.keys[].state.</summary>
 public static class KeyState
 {
     /// <summary>In the JWKS, not signing yet.</summary>

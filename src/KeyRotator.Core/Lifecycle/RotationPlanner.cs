@@ -5,7 +5,7 @@ using KeyRotator.Model.Time;
 namespace KeyRotator.Core.Lifecycle;
 
 /// <summary>
-/// The rotation rules of design §2 in one place: (policy, status, vault keys, now) → plan.
+/// The rotation rules in one place (the invariants are numbered in docs/architecture.md): (policy, status, vault keys, now) → plan.
 /// Timing follows SPIRE's prepare/activate model: a rotation due at T publishes the next key at
 /// T − prePublish; at T it signs, and the previous key stays published until T + overlap.
 /// Pure and deterministic: the same input always gives the same plan.

@@ -20,7 +20,7 @@ namespace KeyRotator.Operator.Tests.Chaos;
 /// Two processes of the built operator share a Lease; for three minutes one of them is SIGKILLed
 /// every 5–15 s and started again, while five sets rotate every 20 s (one with a JWKS copy in another
 /// namespace, one on SoftHSM2). A watcher polls the JWKS ConfigMaps, the signing Secrets, the key
-/// stores and the sets, and checks the lifecycle invariants (design §2) on every poll.
+/// stores and the sets, and checks the lifecycle invariants (docs/architecture.md) on every poll.
 /// </summary>
 [Collection(RealProcesses.Name)]
 public sealed class ChaosTests(KubernetesEnvironment env)
