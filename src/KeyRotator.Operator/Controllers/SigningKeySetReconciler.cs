@@ -7,7 +7,7 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;

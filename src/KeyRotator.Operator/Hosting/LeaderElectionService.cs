@@ -2,6 +2,7 @@ using k8s;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;
 using k8s.Models;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Controllers;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Controllers;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

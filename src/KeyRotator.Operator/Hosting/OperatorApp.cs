@@ -2,6 +2,7 @@ using Azure.Core;
 using Azure.Identity;
 using k8s;
 using KeyRotator.Model.Kubernetes;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Controllers;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;

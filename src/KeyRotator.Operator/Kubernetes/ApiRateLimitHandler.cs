@@ -1,6 +1,6 @@
 using System.Net;
 using KeyRotator.Model.Kubernetes;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Observability;
 using Microsoft.Extensions.Logging;
 

@@ -6,7 +6,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

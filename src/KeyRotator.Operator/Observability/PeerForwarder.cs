@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

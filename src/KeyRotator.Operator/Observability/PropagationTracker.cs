@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Observability;

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using k8s.Models;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Controllers;
-using KeyRotator.Operator.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 

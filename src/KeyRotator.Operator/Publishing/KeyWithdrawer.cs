@@ -3,7 +3,7 @@ using k8s.Autorest;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
 using Microsoft.Extensions.Options;
 

@@ -2,7 +2,7 @@ using k8s;
 using k8s.Autorest;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Hosting;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
 using Microsoft.Extensions.Options;
 

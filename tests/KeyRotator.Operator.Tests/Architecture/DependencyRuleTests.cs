@@ -73,6 +73,25 @@ public sealed class DependencyRuleTests
         { "KeyRotator.Operator.Publishing", "KeyRotator.Operator.Serving" },
     };
 
+    /// <summary>The rooms of the operator below Hosting, which composes them.</summary>
+    private static readonly string[] Rooms = ["Controllers", "Informers", "Kubernetes", "Observability", "Publishing", "Scheduling", "Serving", "Vault", "Configuration"];
+
+    public static TheoryData<string, string> HostingArrows()
+    {
+        var arrows = new TheoryData<string, string>();
+        // Hosting composes the rooms (dependency injection, leader election, health); no room reaches back up.
+        foreach (var room in Rooms)
+            arrows.Add($"KeyRotator.Operator.{room}", "KeyRotator.Operator.Hosting");
+        // Configuration (the options read from configuration) is a leaf: it uses no other room.
+        foreach (var room in Rooms.Where(r => r != "Configuration"))
+            arrows.Add("KeyRotator.Operator.Configuration", $"KeyRotator.Operator.{room}");
+        return arrows;
+    }
+
+    [Theory]
+    [MemberData(nameof(HostingArrows))]
+    public void Hosting_composes_the_rooms_and_no_room_reaches_back_up(string from, string to) => No_arrow_runs_back(from, to);
+
     [Theory]
     [MemberData(nameof(ForbiddenArrows))]
     public void No_arrow_runs_back(string from, string to)

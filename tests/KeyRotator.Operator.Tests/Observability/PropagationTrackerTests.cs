@@ -1,3 +1,4 @@
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Observability;
 using Microsoft.Extensions.Time.Testing;

@@ -1,4 +1,4 @@
-namespace KeyRotator.Operator.Hosting;
+namespace KeyRotator.Operator.Configuration;
 
 /// <summary>Operator-wide settings (configuration section "KeyRotator", env KeyRotator__…).</summary>
 public sealed class OperatorOptions
@@ -43,7 +43,7 @@ public sealed class OperatorOptions
 
     public ApiClientOptions Api { get; init; } = new();
 
-    public KeyRotator.Operator.Observability.ReportOptions Reports { get; init; } = new();
+    public ReportOptions Reports { get; init; } = new();
 
     public AzureKeyVaultOptions AzureKeyVault { get; init; } = new();
 

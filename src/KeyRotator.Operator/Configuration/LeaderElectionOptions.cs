@@ -1,4 +1,4 @@
-namespace KeyRotator.Operator.Hosting;
+namespace KeyRotator.Operator.Configuration;
 
 public sealed class LeaderElectionOptions
 {

@@ -1,4 +1,4 @@
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Configuration;
 
 /// <summary>Limits of the signature-failure report endpoint (configuration "KeyRotator:Reports").</summary>
 public sealed class ReportOptions
