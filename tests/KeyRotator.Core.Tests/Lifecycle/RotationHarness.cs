@@ -7,8 +7,8 @@ using Microsoft.Extensions.Time.Testing;
 namespace KeyRotator.Core.Tests.Lifecycle;
 
 /// <summary>
-/// Drives the planner the way the reconciler does: plan, create the vault key it asks for, plan again,
-/// keep the status. The "vault" is a list of real generated keys.
+/// Drives the planner through the product's own reconcile step (plan, create the vault key it asks for,
+/// plan again, settle), keeping the status. The "vault" is a list of real generated keys.
 /// </summary>
 internal sealed class RotationHarness
 {
@@ -58,7 +58,7 @@ internal sealed class RotationHarness
         ClockSkew = TimeSpan.FromMinutes(1),
     };
 
-    public RotationPlan Plan() => RotationPlanner.Plan(new RotationInput
+    private RotationInput Input() => new()
     {
         Policy = Policy,
         Status = Status,
@@ -69,23 +69,46 @@ internal sealed class RotationHarness
         Propagation = Propagation,
         UnknownKidSpikeOnActiveKey = Spike,
         NoRollbackKid = NoRollbackKid,
-    });
+    };
 
-    /// <summary>One reconcile: create the key the plan asks for, then keep the resulting status.</summary>
+    public RotationPlan Plan() => RotationPlanner.Plan(Input());
+
+    /// <summary>
+    /// One reconcile through the product's own step (<see cref="RotationStep"/>): the vault is the list of
+    /// real generated keys, publishing always succeeds, and the resulting status is kept.
+    /// </summary>
     public RotationPlan Reconcile()
     {
-        var plan = Plan();
-        if (plan.CreateGeneration is { } generation)
-        {
-            var key = PrivateSigningKey.Generate(Policy.Algorithm, 2048);
-            Vault.Add(new StoredKey(key.PublicJwk, generation, Now, $"secret:key-{generation}"));
-            plan = Plan();
-        }
-
+        var outcome = RotationStep.RunAsync(new StepInput(Status, Policy.RevokedKeyIds, Input()), new Effects(this), new HarnessClock(this), CancellationToken.None)
+            .GetAwaiter().GetResult();
+        var plan = outcome is StepOutcome.Moved moved ? moved.Plan : throw new InvalidOperationException($"the step ended {outcome}");
         Status = plan.Status;
         Events.AddRange(plan.Events);
         LastPlan = plan;
         return plan;
+    }
+
+    private sealed class HarnessClock(RotationHarness harness) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => harness.Now;
+    }
+
+    private sealed class Effects(RotationHarness harness) : IRotationEffects
+    {
+        public Task<KeyListing> ListKeysAsync(CancellationToken cancellationToken) => Task.FromResult(KeyListing.Of([.. harness.Vault]));
+
+        public Task<KeyCreation> CreateKeyAsync(long generation, CancellationToken cancellationToken)
+        {
+            var key = PrivateSigningKey.Generate(harness.Policy.Algorithm, 2048);
+            var stored = new StoredKey(key.PublicJwk, generation, harness.Now, $"secret:key-{generation}");
+            harness.Vault.Add(stored);
+            return Task.FromResult(KeyCreation.Created(stored));
+        }
+
+        public Task<PublishResult> PublishAsync(RotationPlan plan, IReadOnlyList<StoredKey> stored, CancellationToken cancellationToken) =>
+            Task.FromResult(PublishResult.Done([]));
+
+        public Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Advances the clock to the plan's next wake time and reconciles, as the scheduler would.</summary>
