@@ -9,6 +9,7 @@ using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Scheduling;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
@@ -21,7 +22,7 @@ namespace KeyRotator.Operator.Controllers;
 /// workers (on the leader only) reconcile each set, and Quartz wakes sets when a transition is due.
 /// An edit to a managed ConfigMap or Secret wakes its set, which restores it.
 /// </summary>
-public sealed partial class SigningKeySetController : IDisposable
+public sealed partial class SigningKeySetController : ISigningKeySets, IDisposable
 {
     private readonly SigningKeySetReconciler _reconciler;
     private readonly RotationScheduler _scheduler;

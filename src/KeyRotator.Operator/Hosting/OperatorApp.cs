@@ -8,6 +8,7 @@ using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Scheduling;
 using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Vault;
@@ -89,6 +90,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<VaultGrants>();
         builder.Services.AddSingleton<SigningKeySetReconciler>();
         builder.Services.AddSingleton<SigningKeySetController>();
+        builder.Services.AddSingleton<ISigningKeySets>(sp => sp.GetRequiredService<SigningKeySetController>());
         builder.Services.AddSingleton<RotationScheduler>();
         builder.Services.AddSingleton<OperatorHealth>();
         builder.Services.AddSingleton<OperatorMetrics>();

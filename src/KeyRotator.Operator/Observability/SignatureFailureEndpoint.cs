@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Threading.RateLimiting;
 using k8s.Models;
 using KeyRotator.Operator.Configuration;
-using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Runtime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
@@ -24,12 +24,12 @@ public sealed class SignatureFailureEndpoint : IDisposable
     private readonly PropagationTracker _propagation;
     private readonly PeerForwarder _peers;
     private readonly OperatorMetrics _metrics;
-    private readonly SigningKeySetController _controller;
+    private readonly ISigningKeySets _controller;
     private readonly ReportOptions _options;
     private readonly PartitionedRateLimiter<string> _perCaller;
 
     public SignatureFailureEndpoint(
-        CallerAuthenticator callers, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, SigningKeySetController controller,
+        CallerAuthenticator callers, SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, ISigningKeySets controller,
         IOptions<OperatorOptions> options)
     {
         _callers = callers;
@@ -130,7 +130,7 @@ public sealed class SignatureFailureEndpoint : IDisposable
         var problem = Validate(report);
         if (problem is not null)
             return Error(StatusCodes.Status400BadRequest, problem);
-        if (!_controller.CachedSets.Any(s => s.Metadata.NamespaceProperty == ns && s.Metadata.Name == name))
+        if (_controller.CachedSet(ns, name) is null)
             return Error(StatusCodes.Status404NotFound, $"there is no SigningKeySet {ns}/{name}");
 
         foreach (var failure in report!.Failures!)

@@ -1,4 +1,4 @@
-using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Runtime;
 using Quartz;
 
 namespace KeyRotator.Operator.Scheduling;

@@ -1,10 +1,10 @@
-using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Runtime;
 using Quartz;
 
 namespace KeyRotator.Operator.Scheduling;
 
 /// <summary>The one thing a Quartz trigger does: put its set on the work queue. The reconcile decides.</summary>
-public sealed class WakeSigningKeySetJob(SigningKeySetController controller) : IJob
+public sealed class WakeSigningKeySetJob(ISigningKeySets controller) : IJob
 {
     public const string NamespaceKey = "namespace";
     public const string NameKey = "name";

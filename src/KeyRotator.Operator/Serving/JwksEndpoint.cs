@@ -6,10 +6,10 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Model.Time;
-using KeyRotator.Operator.Controllers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Runtime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 
@@ -22,7 +22,7 @@ namespace KeyRotator.Operator.Serving;
 /// cacheable for <see cref="MaxAge"/>: at most a quarter of prePublish and at most 5 minutes, jittered
 /// down by up to a fifth per response so that consumers do not refetch in step.
 /// </summary>
-public sealed class JwksEndpoint(SigningKeySetController controller, PropagationTracker propagation, CallerAuthenticator callers, OperatorMetrics metrics)
+public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker propagation, CallerAuthenticator callers, OperatorMetrics metrics)
     : Microsoft.Extensions.Hosting.BackgroundService
 {
     /// <summary>Observations checked at once in the background; a fetch beyond that is served and not counted.</summary>

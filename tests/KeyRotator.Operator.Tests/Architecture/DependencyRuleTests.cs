@@ -71,10 +71,15 @@ public sealed class DependencyRuleTests
         // Publishing writes objects; it does not decide (controllers) or serve (HTTP).
         { "KeyRotator.Operator.Publishing", "KeyRotator.Operator.Controllers" },
         { "KeyRotator.Operator.Publishing", "KeyRotator.Operator.Serving" },
+        // The HTTP endpoints, the signal trackers and the scheduler reach the controller only through
+        // Runtime's ISigningKeySets (cached reads, "reconcile this set").
+        { "KeyRotator.Operator.Serving", "KeyRotator.Operator.Controllers" },
+        { "KeyRotator.Operator.Observability", "KeyRotator.Operator.Controllers" },
+        { "KeyRotator.Operator.Scheduling", "KeyRotator.Operator.Controllers" },
     };
 
     /// <summary>The rooms of the operator below Hosting, which composes them.</summary>
-    private static readonly string[] Rooms = ["Controllers", "Informers", "Kubernetes", "Observability", "Publishing", "Scheduling", "Serving", "Vault", "Configuration"];
+    private static readonly string[] Rooms = ["Controllers", "Informers", "Kubernetes", "Observability", "Publishing", "Scheduling", "Serving", "Vault", "Configuration", "Runtime"];
 
     public static TheoryData<string, string> HostingArrows()
     {
@@ -82,9 +87,13 @@ public sealed class DependencyRuleTests
         // Hosting composes the rooms (dependency injection, leader election, health); no room reaches back up.
         foreach (var room in Rooms)
             arrows.Add($"KeyRotator.Operator.{room}", "KeyRotator.Operator.Hosting");
-        // Configuration (the options read from configuration) is a leaf: it uses no other room.
-        foreach (var room in Rooms.Where(r => r != "Configuration"))
-            arrows.Add("KeyRotator.Operator.Configuration", $"KeyRotator.Operator.{room}");
+        // Configuration (the options read from configuration) and Runtime (set keys, the work queue, the
+        // controller's face to the other rooms) are leaves: they use no other room.
+        foreach (var leaf in new[] { "Configuration", "Runtime" })
+        {
+            foreach (var room in Rooms.Where(r => r != leaf))
+                arrows.Add($"KeyRotator.Operator.{leaf}", $"KeyRotator.Operator.{room}");
+        }
         return arrows;
     }
 

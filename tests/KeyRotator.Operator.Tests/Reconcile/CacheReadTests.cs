@@ -34,7 +34,7 @@ public sealed class CacheReadTests(KubernetesEnvironment env)
         var before = op.Controller.Reconciles;
         for (var i = 0; i < 10; i++)
         {
-            op.Controller.Enqueue(new Operator.Controllers.SetKey(ns, "auth"));
+            op.Controller.Enqueue(new Operator.Runtime.SetKey(ns, "auth"));
             var reconciled = before + i + 1;
             await Eventually.HoldsAsync(() => Task.FromResult(op.Controller.Reconciles), r => r >= reconciled, TimeSpan.FromSeconds(10), "a reconcile", ct);
         }

@@ -1,7 +1,8 @@
 using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Runtime;
 using Microsoft.Extensions.Time.Testing;
 
-namespace KeyRotator.Operator.Tests.Controllers;
+namespace KeyRotator.Operator.Tests.Runtime;
 
 public sealed class WorkQueueTests
 {

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 
-namespace KeyRotator.Operator.Controllers;
+namespace KeyRotator.Operator.Runtime;
 
 /// <summary>
 /// A work queue in the manner of client-go's: a key waits at most once, is never processed by two

@@ -1,4 +1,4 @@
-namespace KeyRotator.Operator.Controllers;
+namespace KeyRotator.Operator.Runtime;
 
 /// <summary>The namespaced name a reconcile is for: the input is always this, never the event.</summary>
 public readonly record struct SetKey(string Namespace, string Name)
