@@ -51,7 +51,16 @@ public sealed class ApiServerProxy : IAsyncDisposable
             {
                 _hang.TrySetResult(); // requests held by a hang are dropped now
                 foreach (var open in _open.Keys)
-                    open.Abort();
+                {
+                    try
+                    {
+                        open.Abort();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The request completed meanwhile: nothing left to cut.
+                    }
+                }
             }
         }
     }

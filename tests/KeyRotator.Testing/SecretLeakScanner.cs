@@ -67,13 +67,12 @@ public sealed class SecretLeakScanner
             return;
         }
 
-        const string member = "\"pkcs8\":\"";
-        var start = value.IndexOf(member, StringComparison.Ordinal);
-        if (start < 0)
+        // A key-store entry is JSON (whose writer escapes '+' as \u002B): read it as JSON, not as text.
+        if (!value.Contains("\"pkcs8\"", StringComparison.Ordinal))
             return;
-        start += member.Length;
-        var end = value.IndexOf('"', start);
-        Learn(System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", Convert.FromBase64String(value[start..end])));
+        using var entry = System.Text.Json.JsonDocument.Parse(value);
+        if (entry.RootElement.TryGetProperty("pkcs8", out var pkcs8) && pkcs8.GetString() is { } base64)
+            Learn(System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", Convert.FromBase64String(base64)));
     }
 
     /// <summary>Every place in <paramref name="haystacks"/> where private material appears.</summary>
