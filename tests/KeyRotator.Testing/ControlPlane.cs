@@ -82,28 +82,10 @@ public sealed class ControlPlane : IAsyncDisposable
 
     private async Task StartProcessesAsync(CancellationToken cancellationToken)
     {
-        var etcdPort = FreePort.Next();
-        var etcdPeerPort = FreePort.Next();
-        var etcdUrl = $"http://127.0.0.1:{etcdPort}";
-        var peerUrl = $"http://127.0.0.1:{etcdPeerPort}";
-        _processes.Add(ManagedProcess.Start("etcd", Path.Combine(Assets, "etcd"),
-        [
-            "--name", "envtest",
-            "--data-dir", Path.Combine(_root, "etcd"),
-            "--listen-client-urls", etcdUrl,
-            "--advertise-client-urls", etcdUrl,
-            "--listen-peer-urls", peerUrl,
-            "--initial-advertise-peer-urls", peerUrl,
-            "--initial-cluster", $"envtest={peerUrl}",
-        ], Path.Combine(_root, "etcd.log")));
+        var (etcd, etcdUrl) = StartEtcd(Path.Combine(Assets, "etcd"), _root, "envtest");
+        _processes.Add(etcd);
         StartWatchdog();
-
-        using var http = new HttpClient();
-        await WaitUntilAsync(_processes[0], async ct =>
-        {
-            using var response = await http.GetAsync(new Uri($"{etcdUrl}/health"), ct);
-            return response.IsSuccessStatusCode;
-        }, TimeSpan.FromSeconds(30), cancellationToken);
+        await WaitForEtcdAsync(etcd, etcdUrl, cancellationToken);
 
         using (var saKey = RSA.Create(2048))
             await File.WriteAllTextAsync(Path.Combine(_root, "sa.key"), saKey.ExportRSAPrivateKeyPem(), cancellationToken);
@@ -177,6 +159,35 @@ public sealed class ControlPlane : IAsyncDisposable
             user: {user}
         current-context: envtest
         """;
+
+    /// <summary>A single-member etcd on free loopback ports, its data and log under <paramref name="root"/>.</summary>
+    internal static (ManagedProcess Etcd, string Url) StartEtcd(string binary, string root, string name)
+    {
+        var url = $"http://127.0.0.1:{FreePort.Next()}";
+        var peerUrl = $"http://127.0.0.1:{FreePort.Next()}";
+        var etcd = ManagedProcess.Start("etcd", binary,
+        [
+            "--name", name,
+            "--data-dir", Path.Combine(root, "etcd"),
+            "--listen-client-urls", url,
+            "--advertise-client-urls", url,
+            "--listen-peer-urls", peerUrl,
+            "--initial-advertise-peer-urls", peerUrl,
+            "--initial-cluster", $"{name}={peerUrl}",
+        ], Path.Combine(root, "etcd.log"));
+        return (etcd, url);
+    }
+
+    /// <summary>Waits until etcd at <paramref name="url"/> answers /health.</summary>
+    internal static async Task WaitForEtcdAsync(ManagedProcess etcd, string url, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient();
+        await WaitUntilAsync(etcd, async ct =>
+        {
+            using var response = await http.GetAsync(new Uri($"{url}/health"), ct);
+            return response.IsSuccessStatusCode;
+        }, TimeSpan.FromSeconds(30), cancellationToken);
+    }
 
     private void StartWatchdog()
     {

@@ -58,27 +58,10 @@ public sealed class CrdServer : IAsyncDisposable
 
     private async Task StartProcessesAsync(string binaries, CancellationToken cancellationToken)
     {
-        var etcdUrl = $"http://127.0.0.1:{FreePort.Next()}";
-        var peerUrl = $"http://127.0.0.1:{FreePort.Next()}";
-        _processes.Add(ManagedProcess.Start("etcd", Path.Combine(binaries, "etcd"),
-        [
-            "--name", "crd-server",
-            "--data-dir", Path.Combine(_root, "etcd"),
-            "--listen-client-urls", etcdUrl,
-            "--advertise-client-urls", etcdUrl,
-            "--listen-peer-urls", peerUrl,
-            "--initial-advertise-peer-urls", peerUrl,
-            "--initial-cluster", $"crd-server={peerUrl}",
-        ], Path.Combine(_root, "etcd.log")));
+        var (etcd, etcdUrl) = ControlPlane.StartEtcd(Path.Combine(binaries, "etcd"), _root, "crd-server");
+        _processes.Add(etcd);
         _watchdog = ControlPlane.StartWatchdog(_processes);
-        using (var http = new HttpClient())
-        {
-            await ControlPlane.WaitUntilAsync(_processes[0], async ct =>
-            {
-                using var response = await http.GetAsync(new Uri($"{etcdUrl}/health"), ct);
-                return response.IsSuccessStatusCode;
-            }, TimeSpan.FromSeconds(30), cancellationToken);
-        }
+        await ControlPlane.WaitForEtcdAsync(etcd, etcdUrl, cancellationToken);
 
         // The client CA and the administrator's certificate; the server makes its own serving certificate.
         var (from, until) = (DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
