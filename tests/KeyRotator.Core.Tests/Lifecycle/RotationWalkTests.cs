@@ -27,13 +27,7 @@ public sealed class RotationWalkTests
 
     [Theory]
     [MemberData(nameof(Seeds))]
-    public async Task Every_step_of_a_random_walk_keeps_the_invariants(int seed)
-    {
-        var walk = new Walk(seed);
-        await walk.ReconcileAsync();
-        for (var step = 0; step < 100; step++)
-            await walk.StepAsync();
-    }
+    public async Task Every_step_of_a_random_walk_keeps_the_invariants(int seed) => await Walk.RunAsync(seed);
 
     [Fact]
     public async Task The_walks_rotate_revoke_and_hold_often_enough_to_mean_something()
@@ -41,10 +35,7 @@ public sealed class RotationWalkTests
         var (activations, revocations, holds) = (0, 0, 0);
         for (var seed = 1; seed <= 20; seed++)
         {
-            var walk = new Walk(seed);
-            await walk.ReconcileAsync();
-            for (var step = 0; step < 100; step++)
-                await walk.StepAsync();
+            var walk = await Walk.RunAsync(seed);
             (activations, revocations, holds) = (activations + walk.Activations, revocations + walk.RevokedWhilePublished, holds + walk.Holds);
         }
 
@@ -113,18 +104,20 @@ public sealed class RotationWalkTests
         {
             _random = new Random(seed);
             _log.Add($"seed {seed}");
-            _policy = new RotationPolicy
-            {
-                Algorithm = JwsAlgorithm.ES256,
-                Interval = TimeSpan.FromHours(24),
-                PrePublish = TimeSpan.FromMinutes(15),
-                Overlap = TimeSpan.FromHours(2),
-                MaxTokenLifetime = TimeSpan.FromMinutes(15),
-                ClockSkew = TimeSpan.FromMinutes(1),
-            };
+            _policy = RotationHarness.DefaultPolicy();
         }
 
         public int Activations { get; private set; }
+
+        /// <summary>One walk of 100 steps from the first reconcile; it throws at the first broken invariant.</summary>
+        public static async Task<Walk> RunAsync(int seed)
+        {
+            var walk = new Walk(seed);
+            await walk.ReconcileAsync();
+            for (var step = 0; step < 100; step++)
+                await walk.StepAsync();
+            return walk;
+        }
 
         /// <summary>Revocations of a key that was published at the time.</summary>
         public int RevokedWhilePublished { get; private set; }

@@ -47,11 +47,11 @@ public sealed class ChaosTests(KubernetesEnvironment env)
 
         var sets = new[]
         {
-            Set("copy", ns, "ES256").WithSpec(s => s with { Jwks = new JwksSpec { TargetNamespaces = [target] } }),
-            Set("rsa", ns, "RS256", 2048),
-            Set("es384", ns, "ES384"),
-            Set("plain", ns, "ES256"),
-            Set("hsm", ns, "ES256").WithSpec(s => s with
+            ChaosPolicy.Set("copy", ns, "ES256").WithSpec(s => s with { Jwks = new JwksSpec { TargetNamespaces = [target] } }),
+            ChaosPolicy.Set("rsa", ns, "RS256", 2048),
+            ChaosPolicy.Set("es384", ns, "ES384"),
+            ChaosPolicy.Set("plain", ns, "ES256"),
+            ChaosPolicy.Set("hsm", ns, "ES256").WithSpec(s => s with
             {
                 Vault = new VaultSpec
                 {
@@ -149,7 +149,6 @@ public sealed class ChaosTests(KubernetesEnvironment env)
         Assert.True(watcher.TokensVerified >= 20, $"only {watcher.TokensVerified} tokens verified against earlier JWKS{context}");
     }
 
-    private static SigningKeySetBuilder Set(string name, string ns, string algorithm, int? rsaKeySize = null) => ChaosPolicy.Set(name, ns, algorithm, rsaKeySize);
 
     private async Task<string?> LeaseHolderAsync(string ns, CancellationToken ct)
     {
