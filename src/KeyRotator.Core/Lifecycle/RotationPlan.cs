@@ -20,12 +20,6 @@ public sealed record RotationPlan
     /// <summary>The key signers should use now (null only while the first key is being pre-published).</summary>
     public string? ActiveKeyId => Status.ActiveKeyId;
 
-    /// <summary>Keys that stopped being published in this plan: disable them in the vault.</summary>
-    public IReadOnlyList<string> KeysToDisable { get; init; } = [];
-
-    /// <summary>Keys pruned from the status history: delete them from the vault when the policy says so.</summary>
-    public IReadOnlyList<string> KeysToDelete { get; init; } = [];
-
     public IReadOnlyList<PlanEvent> Events { get; init; } = [];
 
     /// <summary>Set when a key starts signing in this plan: why (see <see cref="RotationTriggers"/>).</summary>

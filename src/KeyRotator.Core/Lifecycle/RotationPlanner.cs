@@ -9,6 +9,8 @@ namespace KeyRotator.Core.Lifecycle;
 /// Timing follows SPIRE's prepare/activate model: a rotation due at T publishes the next key at
 /// T − prePublish; at T it signs, and the previous key stays published until T + overlap.
 /// Pure and deterministic: the same input always gives the same plan.
+/// Longer than 300 lines on purpose: the rules are read (and reviewed) top to bottom in the order they
+/// apply to one set, revocation and retirement first; split across files they would hide that order.
 /// </summary>
 public static class RotationPlanner
 {
@@ -21,9 +23,8 @@ public static class RotationPlanner
     {
         var keys = new List<KeyStatus>(status?.Keys ?? []);
         var events = new List<PlanEvent>();
-        var disable = new List<string>();
-        SafetyRules.Revoke(keys, revokedKeyIds, now, events, disable);
-        SafetyRules.Retire(keys, now, events, disable);
+        SafetyRules.Revoke(keys, revokedKeyIds, now, events);
+        SafetyRules.Retire(keys, now, events);
         var unpublished = keys.Where(k => k.State is KeyState.Retired or KeyState.Revoked).Select(k => k.Kid).Concat(revokedKeyIds).ToHashSet(StringComparer.Ordinal);
         var retiring = keys.Where(k => k.State == KeyState.Retiring).Select(k => k.RetiresAt!.Value).ToList();
         var updated = (status ?? new SigningKeySetStatus()) with
@@ -55,8 +56,6 @@ public static class RotationPlanner
         private readonly DateTimeOffset _now = input.Now;
         private readonly List<KeyStatus> _keys = [.. input.Status?.Keys ?? []];
         private readonly List<PlanEvent> _events = [];
-        private readonly List<string> _disable = [];
-        private readonly List<string> _delete = [];
         private DateTimeOffset? _lastRotation = input.Status?.LastRotationTime;
         private string? _rotateNowHandled = input.Status?.LastRotateNowRequest;
         private bool _activeWasRevoked;
@@ -77,9 +76,9 @@ public static class RotationPlanner
         /// <summary>When the active key is due to be replaced (now, for a set that never had one).</summary>
         private DateTimeOffset DueAt => _lastRotation is { } last ? _policy.NextDue(last, input.JitterOffset) : _now;
 
-        public void RevokeKeysListedInSpec() => _activeWasRevoked = SafetyRules.Revoke(_keys, _policy.RevokedKeyIds, _now, _events, _disable);
+        public void RevokeKeysListedInSpec() => _activeWasRevoked = SafetyRules.Revoke(_keys, _policy.RevokedKeyIds, _now, _events);
 
-        public void RetireKeysWhoseOverlapEnded() => SafetyRules.Retire(_keys, _now, _events, _disable);
+        public void RetireKeysWhoseOverlapEnded() => SafetyRules.Retire(_keys, _now, _events);
 
         /// <summary>
         /// A spike of unknown_kid failures naming the key that just started signing means verifiers do not
@@ -298,11 +297,7 @@ public static class RotationPlanner
                 .Skip(_policy.RetiredKeyHistory)
                 .ToList();
             foreach (var key in history)
-            {
                 _keys.Remove(key);
-                if (_policy.DeleteKeysOnRemoval)
-                    _delete.Add(key.Kid);
-            }
         }
 
         public RotationPlan ToPlan()
@@ -376,8 +371,6 @@ public static class RotationPlanner
                 CreateGeneration = _createGeneration,
                 Status = status,
                 PublishedKeyIds = published,
-                KeysToDisable = _disable,
-                KeysToDelete = _delete,
                 Events = _events,
                 RotationTrigger = _trigger,
                 NextWakeTime = _createGeneration is null ? nextWake : _now,

@@ -66,7 +66,8 @@ public interface IRotationEffects
 /// <param name="Revoked">spec.revokedKeyIds: honoured whatever else is wrong.</param>
 /// <param name="Planning">What the planner needs (its stored keys and time are filled in by the step); null when the set is held.</param>
 /// <param name="Hold">Why the set may not move forward before anything is read (an invalid spec, a vault not granted).</param>
-public sealed record StepInput(SigningKeySetStatus? Status, IReadOnlySet<string> Revoked, RotationInput? Planning, StepFailure? Hold = null);
+/// <param name="DeletePrunedKeys">Keys pruned from the status history are deleted from the vault (the Delete policy, or a store that cannot keep an unbounded history), else disabled.</param>
+public sealed record StepInput(SigningKeySetStatus? Status, IReadOnlySet<string> Revoked, RotationInput? Planning, StepFailure? Hold = null, bool DeletePrunedKeys = false);
 
 /// <summary>How a step ended.</summary>
 public abstract record StepOutcome
@@ -82,15 +83,16 @@ public abstract record StepOutcome
 
     /// <summary>
     /// The plan was published. <see cref="VaultError"/>: a key could not be made (the rest went ahead);
-    /// <see cref="KeyPending"/>: a key is still being made and wakes the set when ready.
+    /// <see cref="KeyPending"/>: a key is still being made and wakes the set when ready;
+    /// <see cref="Cleanup"/>: what the vault should disable or delete once status is written (none after a vault error).
     /// </summary>
-    public sealed record Moved(RotationPlan Plan, IReadOnlyList<StoredKey> Stored, StepFailure? VaultError, bool KeyPending, IReadOnlyList<SkippedTarget> Skipped) : StepOutcome;
+    public sealed record Moved(RotationPlan Plan, IReadOnlyList<StoredKey> Stored, StepFailure? VaultError, bool KeyPending, IReadOnlyList<SkippedTarget> Skipped, VaultCleanup Cleanup) : StepOutcome;
 }
 
 /// <summary>
 /// One reconcile of one set, as a decision over effects: read the vault, plan, make the key the plan asks
 /// for and plan again, publish (JWKS copies before the signing Secret), and settle the transition times
-/// after the writes. Whatever stops it (a hold, the vault, a refused write, a name someone else holds),
+/// after the writes, and decide the vault clean-up (<see cref="VaultCleanup"/>). Whatever stops it (a hold, the vault, a refused write, a name someone else holds),
 /// revocations and retirements still happen from what is published: safety never waits.
 /// </summary>
 public static class RotationStep
@@ -98,7 +100,7 @@ public static class RotationStep
     public static async Task<StepOutcome> RunAsync(StepInput input, IRotationEffects effects, TimeProvider time, CancellationToken cancellationToken)
     {
         if (input.Hold is not null || input.Planning is null)
-            return await HoldAsync(input, input.Hold ?? new StepFailure(StepFailureKind.Held, "InvalidSpec", "the set cannot be planned"), effects, time, cancellationToken);
+            return await HoldAsync(input, input.Hold ?? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, "the set cannot be planned"), effects, time, cancellationToken);
 
         var listing = await effects.ListKeysAsync(cancellationToken);
         if (listing.Failure is { } unreadable)
@@ -151,7 +153,8 @@ public static class RotationStep
             plan = settled;
         }
 
-        return new StepOutcome.Moved(plan, stored, vaultError, keyPending, published.Skipped);
+        var cleanup = vaultError is null ? VaultCleanup.Decide(stored, plan.Status, input.DeletePrunedKeys) : VaultCleanup.None;
+        return new StepOutcome.Moved(plan, stored, vaultError, keyPending, published.Skipped, cleanup);
     }
 
     private static RotationPlan Plan(RotationInput planning, IReadOnlyList<StoredKey> stored, TimeProvider time) =>

@@ -6,7 +6,7 @@ namespace KeyRotator.Core.Lifecycle;
 internal static class SafetyRules
 {
     /// <summary>Marks every listed kid Revoked; returns true when the active key was one of them.</summary>
-    public static bool Revoke(List<KeyStatus> keys, IReadOnlySet<string> revoked, DateTimeOffset now, List<PlanEvent> events, List<string> disable)
+    public static bool Revoke(List<KeyStatus> keys, IReadOnlySet<string> revoked, DateTimeOffset now, List<PlanEvent> events)
     {
         var activeWasRevoked = false;
         for (var i = 0; i < keys.Count; i++)
@@ -16,7 +16,6 @@ internal static class SafetyRules
                 continue;
             activeWasRevoked |= key.State == KeyState.Active;
             keys[i] = key with { State = KeyState.Revoked, RevokedAt = now };
-            disable.Add(key.Kid);
             events.Add(PlanEvent.Warning("KeyRevoked",
                 $"Key {key.Kid} (generation {key.Generation}) was revoked through spec.revokedKeyIds: removed from the JWKS and disabled; it never signs again"));
         }
@@ -25,7 +24,7 @@ internal static class SafetyRules
     }
 
     /// <summary>Marks every Retiring key whose overlap has ended Retired.</summary>
-    public static void Retire(List<KeyStatus> keys, DateTimeOffset now, List<PlanEvent> events, List<string> disable)
+    public static void Retire(List<KeyStatus> keys, DateTimeOffset now, List<PlanEvent> events)
     {
         for (var i = 0; i < keys.Count; i++)
         {
@@ -33,7 +32,6 @@ internal static class SafetyRules
             if (key.State != KeyState.Retiring || key.RetiresAt > now)
                 continue;
             keys[i] = key with { State = KeyState.Retired, RetiredAt = now };
-            disable.Add(key.Kid);
             events.Add(PlanEvent.Normal("KeyRetired", $"Key {key.Kid} (generation {key.Generation}) left the JWKS after its overlap window"));
         }
     }

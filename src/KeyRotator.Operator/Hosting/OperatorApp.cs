@@ -88,6 +88,11 @@ public static class OperatorApp
         builder.Services.AddSingleton<IKeyStore, AzureKeyVaultKeyStore>();
         builder.Services.AddSingleton<KeyStoreSelector>();
         builder.Services.AddSingleton<VaultGrants>();
+        builder.Services.AddSingleton<SetClient>();
+        builder.Services.AddSingleton<SetObserver>();
+        builder.Services.AddSingleton<SetEffects>();
+        builder.Services.AddSingleton<SetReporter>();
+        builder.Services.AddSingleton<SetFinalizer>();
         builder.Services.AddSingleton<SigningKeySetReconciler>();
         builder.Services.AddSingleton<SigningKeySetController>();
         builder.Services.AddSingleton<ISigningKeySets>(sp => sp.GetRequiredService<SigningKeySetController>());

@@ -1,5 +1,6 @@
 using k8s;
 using k8s.Autorest;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
@@ -31,17 +32,17 @@ public sealed class VaultGrants(IKubernetes kubernetes, TimeProvider time, IOpti
             case "Pkcs11" when vault!.Pkcs11 is { } pkcs11:
                 if (!options.Value.Pkcs11.Libraries.Contains(pkcs11.Library, StringComparer.Ordinal))
                 {
-                    return (HoldReasons.LibraryNotAllowed, $"spec.vault.pkcs11.library {pkcs11.Library} is not on the operator's allow-list of PKCS#11 modules, so it is not loaded; "
+                    return (Reasons.LibraryNotAllowed, $"spec.vault.pkcs11.library {pkcs11.Library} is not on the operator's allow-list of PKCS#11 modules, so it is not loaded; "
                         + "ask the platform team to add it (chart value pkcs11.libraries, setting KeyRotator:Pkcs11:Libraries)"
                         + (options.Value.Pkcs11.Libraries.Count > 0 ? $", or use one of {string.Join(", ", options.Value.Pkcs11.Libraries)}" : ""));
                 }
 
                 return await GrantedAsync(ns, v => v.Pkcs11 is { } g && g.Library == pkcs11.Library && g.TokenLabel == pkcs11.TokenLabel, cancellationToken) is { } refusal
-                    ? (HoldReasons.VaultNotGranted, $"namespace {ns} may not use PKCS#11 token \"{pkcs11.TokenLabel}\" of {pkcs11.Library}: {refusal}; ask the platform team for a ClusterKeyVault with spec.pkcs11 (library {pkcs11.Library}, tokenLabel {pkcs11.TokenLabel}) whose spec.namespaces include {ns}")
+                    ? (Reasons.VaultNotGranted, $"namespace {ns} may not use PKCS#11 token \"{pkcs11.TokenLabel}\" of {pkcs11.Library}: {refusal}; ask the platform team for a ClusterKeyVault with spec.pkcs11 (library {pkcs11.Library}, tokenLabel {pkcs11.TokenLabel}) whose spec.namespaces include {ns}")
                     : null;
             case "AzureKeyVault" when vault!.AzureKeyVault is { } azure:
                 return await GrantedAsync(ns, v => v.AzureKeyVault is { } g && SameVault(g.VaultUri, azure.VaultUri), cancellationToken) is { } denied
-                    ? (HoldReasons.VaultNotGranted, $"namespace {ns} may not use Azure Key Vault {azure.VaultUri}: {denied}; the operator's identity is shared by every namespace, so ask the platform team for a ClusterKeyVault with spec.azureKeyVault.vaultUri {azure.VaultUri} whose spec.namespaces include {ns}")
+                    ? (Reasons.VaultNotGranted, $"namespace {ns} may not use Azure Key Vault {azure.VaultUri}: {denied}; the operator's identity is shared by every namespace, so ask the platform team for a ClusterKeyVault with spec.azureKeyVault.vaultUri {azure.VaultUri} whose spec.namespaces include {ns}")
                     : null;
             default:
                 return null;

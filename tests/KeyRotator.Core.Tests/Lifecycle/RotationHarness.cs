@@ -41,6 +41,9 @@ internal sealed class RotationHarness
 
     public RotationPlan? LastPlan { get; private set; }
 
+    /// <summary>The vault clean-up the last step decided (the harness carries it out on <see cref="Vault"/>).</summary>
+    public VaultCleanup? LastCleanup { get; private set; }
+
     public DateTimeOffset Now => _jumpedTo ?? Clock.GetUtcNow();
 
     private DateTimeOffset? _jumpedTo;
@@ -79,10 +82,19 @@ internal sealed class RotationHarness
     /// </summary>
     public RotationPlan Reconcile()
     {
-        var outcome = RotationStep.RunAsync(new StepInput(Status, Policy.RevokedKeyIds, Input()), new Effects(this), new HarnessClock(this), CancellationToken.None)
-            .GetAwaiter().GetResult();
-        var plan = outcome is StepOutcome.Moved moved ? moved.Plan : throw new InvalidOperationException($"the step ended {outcome}");
+        var input = new StepInput(Status, Policy.RevokedKeyIds, Input(), DeletePrunedKeys: Policy.DeleteKeysOnRemoval);
+        var outcome = RotationStep.RunAsync(input, new Effects(this), new HarnessClock(this), CancellationToken.None).GetAwaiter().GetResult();
+        var moved = outcome as StepOutcome.Moved ?? throw new InvalidOperationException($"the step ended {outcome}");
+        var plan = moved.Plan;
         Status = plan.Status;
+        LastCleanup = moved.Cleanup;
+        Vault.RemoveAll(k => moved.Cleanup.Delete.Contains(k.Kid));
+        for (var i = 0; i < Vault.Count; i++)
+        {
+            if (moved.Cleanup.Disable.Contains(Vault[i].Kid))
+                Vault[i] = Vault[i] with { Enabled = false };
+        }
+
         Events.AddRange(plan.Events);
         LastPlan = plan;
         return plan;

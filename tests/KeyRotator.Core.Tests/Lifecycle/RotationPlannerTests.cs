@@ -101,7 +101,7 @@ public sealed class RotationPlannerTests
         plan = harness.Reconcile();
         Assert.Equal([second], plan.PublishedKeyIds);
         Assert.Equal(KeyState.Retired, harness.Key(first).State);
-        Assert.Equal([first], plan.KeysToDisable);
+        Assert.Equal([first], harness.LastCleanup!.Disable);
         Assert.Contains(plan.Events, e => e.Reason == "KeyRetired" && e.Message.Contains(first, StringComparison.Ordinal));
     }
 
@@ -169,7 +169,7 @@ public sealed class RotationPlannerTests
         Assert.NotNull(plan.ActiveKeyId);
         Assert.NotEqual(first, plan.ActiveKeyId);
         Assert.Equal(KeyState.Revoked, harness.Key(first).State);
-        Assert.Contains(first, plan.KeysToDisable);
+        Assert.Contains(first, harness.LastCleanup!.Disable);
         Assert.Contains(plan.Events, e => e.Reason == "KeyRevoked" && e.Type == "Warning");
         Assert.Contains(plan.Events, e => e.Reason == "ForcedRotation" && e.Message.Contains("revoked", StringComparison.Ordinal));
     }
@@ -294,7 +294,10 @@ public sealed class RotationPlannerTests
         harness.Reconcile();
         var deleted = new List<string>();
         for (var i = 0; i < 40; i++)
-            deleted.AddRange(harness.WakeUp().KeysToDelete);
+        {
+            harness.WakeUp();
+            deleted.AddRange(harness.LastCleanup!.Delete);
+        }
 
         Assert.True(harness.KidsIn(KeyState.Retired).Count() <= 2);
         Assert.NotEmpty(deleted);

@@ -32,16 +32,16 @@ public sealed class RotationWalkTests
     [Fact]
     public async Task The_walks_rotate_revoke_and_hold_often_enough_to_mean_something()
     {
-        var (activations, revocations, holds) = (0, 0, 0);
+        var (activations, revocations, holds, cleanedUp) = (0, 0, 0, 0);
         for (var seed = 1; seed <= 20; seed++)
         {
             var walk = await Walk.RunAsync(seed);
-            (activations, revocations, holds) = (activations + walk.Activations, revocations + walk.RevokedWhilePublished, holds + walk.Holds);
+            (activations, revocations, holds, cleanedUp) = (activations + walk.Activations, revocations + walk.RevokedWhilePublished, holds + walk.Holds, cleanedUp + walk.CleanedUp);
         }
 
-        var counts = $"{activations} activations, {revocations} revocations of published keys, {holds} held steps in 20 walks of 100 steps";
+        var counts = $"{activations} activations, {revocations} revocations of published keys, {holds} held steps, {cleanedUp} vault clean-ups in 20 walks of 100 steps";
         TestContext.Current.TestOutputHelper?.WriteLine(counts);
-        Assert.True(activations >= 100 && revocations >= 10 && holds >= 100, counts);
+        Assert.True(activations >= 100 && revocations >= 10 && holds >= 100 && cleanedUp >= 20, counts);
     }
 
     /// <summary>The wall clock the decision reads; the walk sets it, backwards too.</summary>
@@ -108,6 +108,8 @@ public sealed class RotationWalkTests
         }
 
         public int Activations { get; private set; }
+
+        public int CleanedUp { get; private set; }
 
         /// <summary>One walk of 100 steps from the first reconcile; it throws at the first broken invariant.</summary>
         public static async Task<Walk> RunAsync(int seed)
@@ -224,7 +226,8 @@ public sealed class RotationWalkTests
             var policy = _policy with { RevokedKeyIds = new HashSet<string>(_revoked, StringComparer.Ordinal) };
             var input = new StepInput(_status, new HashSet<string>(_revoked, StringComparer.Ordinal),
                 _specInvalid > 0 ? null : new RotationInput { Policy = policy, Status = _status, RotateNowRequest = _rotateNow, Generation = 1, Now = DateTimeOffset.MinValue },
-                _specInvalid > 0 ? new StepFailure(StepFailureKind.Held, "InvalidSpec", "the walk made the spec invalid") : null);
+                _specInvalid > 0 ? new StepFailure(StepFailureKind.Held, "InvalidSpec", "the walk made the spec invalid") : null,
+                DeletePrunedKeys: true);
             var outcome = await RotationStep.RunAsync(input, this, _wall, CancellationToken.None);
             switch (outcome)
             {
@@ -238,6 +241,7 @@ public sealed class RotationWalkTests
                     _status = moved.Plan.Status;
                     _wake = moved.KeyPending ? moved.Plan.NextTimedWakeTime : moved.Plan.NextWakeTime;
                     _log.Add($"  moved: active {Short(_status.ActiveKeyId)}, next {Short(_status.NextKeyId)}, published {string.Join(",", moved.Plan.PublishedKeyIds.Select(Short))}{(moved.VaultError is null ? "" : ", vault error")}");
+                    CleanUp(moved.Cleanup);
                     break;
                 default:
                     _log.Add($"  {outcome.GetType().Name}");
@@ -245,6 +249,25 @@ public sealed class RotationWalkTests
             }
 
             Check(outcome);
+        }
+
+        /// <summary>Carries out the step's vault clean-up; it must never touch a key that is in use.</summary>
+        private void CleanUp(VaultCleanup cleanup)
+        {
+            foreach (var kid in cleanup.Disable.Concat(cleanup.Delete))
+            {
+                var state = _status?.Keys?.FirstOrDefault(k => k.Kid == kid)?.State;
+                Assert.True(kid != _signing && state is not (KeyState.Active or KeyState.Pending or KeyState.Retiring),
+                    Explain($"the vault clean-up touches {Short(kid)}, which is {state ?? "not in status"}{(kid == _signing ? " and signs" : "")}"));
+                CleanedUp++;
+            }
+
+            _vault.RemoveAll(k => cleanup.Delete.Contains(k.Kid));
+            for (var i = 0; i < _vault.Count; i++)
+            {
+                if (cleanup.Disable.Contains(_vault[i].Kid))
+                    _vault[i] = _vault[i] with { Enabled = false };
+            }
         }
 
         private void Pass(TimeSpan span)

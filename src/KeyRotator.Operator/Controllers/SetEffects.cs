@@ -1,0 +1,185 @@
+using System.Net;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Configuration;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Vault;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Controllers;
+
+/// <summary>
+/// The acts of a reconcile on Kubernetes and the set's vault, as <see cref="RotationStep"/> asks for them:
+/// JWKS copies first, then the signing Secret; withdrawals from what is published; vault clean-up.
+/// Vault and API failures become step failures: a name someone else holds holds the set
+/// (Ready=False NameConflict); anything else degrades it.
+/// </summary>
+public sealed class SetEffects(
+    KeyStoreSelector stores,
+    JwksPublisher jwksPublisher,
+    SigningSecretPublisher signingPublisher,
+    KeyWithdrawer withdrawer,
+    ObjectWriter writer,
+    IOptions<OperatorOptions> options)
+{
+    /// <summary>The effects for one reconcile of <paramref name="set"/>; <paramref name="context"/> is null while the set is held.</summary>
+    public Bound For(V1Alpha1SigningKeySet set, KeySetContext? context) => new(this, set, context);
+
+    public sealed class Bound(SetEffects effects, V1Alpha1SigningKeySet set, KeySetContext? context) : IRotationEffects
+    {
+        /// <summary>The set's key store, once the vault was read.</summary>
+        private IKeyStore? _store;
+
+        public async Task<KeyListing> ListKeysAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                _store = effects.StoreFor(set);
+                return KeyListing.Of([.. await _store.ListAsync(context!, cancellationToken)]);
+            }
+            catch (KeyStoreException e)
+            {
+                // Without the vault's view no key can be created or activated, and what is published stays
+                // published, except that revoked and retired keys leave at once: safety never waits.
+                return KeyListing.Failed(Failure(e));
+            }
+        }
+
+        public async Task<KeyCreation> CreateKeyAsync(long generation, CancellationToken cancellationToken)
+        {
+            // The key may be generated off the workers; the set is reconciled again when it is ready.
+            if (_store is IPreparesKeys keys && !keys.IsReady(context!, generation))
+                return KeyCreation.NotReady;
+            try
+            {
+                // Names are checked where they are written: publishing creates without reading, and a name held
+                // by anything else answers 409, is read, and holds the set at NameConflict before a key signs.
+                return KeyCreation.Created(await _store!.CreateAsync(context!, generation, cancellationToken));
+            }
+            catch (KeyStoreException e)
+            {
+                return KeyCreation.Failed(Failure(e));
+            }
+        }
+
+        public Task<PublishResult> PublishAsync(RotationPlan plan, IReadOnlyList<StoredKey> stored, CancellationToken cancellationToken) =>
+            effects.PublishAsync(set, context!, _store!, stored, plan, cancellationToken);
+
+        public Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
+            effects.WithdrawAsync(set, unpublished, cancellationToken);
+
+        /// <summary>
+        /// Carries out the step's vault clean-up (after status is written). A failure is returned, not
+        /// thrown: clean-up is level-based and decided again at the next reconcile.
+        /// </summary>
+        public async Task<string?> CleanUpVaultAsync(VaultCleanup cleanup, CancellationToken cancellationToken)
+        {
+            try
+            {
+                foreach (var kid in cleanup.Disable)
+                    await _store!.DisableAsync(context!, kid, cancellationToken);
+                foreach (var kid in cleanup.Delete)
+                    await _store!.DeleteAsync(context!, kid, cancellationToken);
+                return null;
+            }
+            catch (KeyStoreException e)
+            {
+                return e.Message;
+            }
+        }
+
+        private static StepFailure Failure(KeyStoreException e) =>
+            new(e.Reason == Reasons.NameConflict ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message);
+    }
+
+    private IKeyStore StoreFor(V1Alpha1SigningKeySet set) => stores.For(set.Spec.Vault?.Provider);
+
+    private Task WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
+        withdrawer.WithdrawAsync(set, unpublished, cancellationToken);
+
+    /// <summary>JWKS first (every accepted copy), then the signing Secret.</summary>
+    private async Task<PublishResult> PublishAsync(
+        V1Alpha1SigningKeySet set, KeySetContext context, IKeyStore store, IReadOnlyList<StoredKey> stored, RotationPlan plan, CancellationToken cancellationToken)
+    {
+        var keys = stored.ToDictionary(k => k.Kid, k => k.PublicJwk, StringComparer.Ordinal);
+        var missing = plan.PublishedKeyIds.Where(kid => !keys.ContainsKey(kid)).ToList();
+        if (missing.Count > 0)
+        {
+            // Never publish a JWKS without a key that may still have signed a live token.
+            return PublishResult.Failed(new StepFailure(StepFailureKind.Degraded, Reasons.KeyMissing,
+                $"the vault no longer holds key(s) {string.Join(", ", missing)} that should be published; the JWKS was left as it is"));
+        }
+
+        var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
+        var problems = new List<SkippedTarget>();
+        try
+        {
+            var (accepted, skipped) = await jwksPublisher.ResolveTargetsAsync(set, cancellationToken);
+            problems.AddRange(skipped);
+            var written = new List<string>();
+            foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
+            {
+                if (result != ApplyResult.NotOwned)
+                    written.Add(ns);
+                else if (ns == set.Metadata.NamespaceProperty)
+                {
+                    var name = JwksPublisher.ConfigMapName(set);
+                    return Conflict(JwksNameConflict(ns, name, await HolderAsync(writer.ReadConfigMapAsync(ns, name, cancellationToken))));
+                }
+                else
+                    problems.Add(JwksPublisher.Skipped(ns, Reasons.NameConflict, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
+            }
+
+            await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
+
+            // The vault is asked for private keys only when the signing Secret needs them written: on a
+            // new active or next key, after a restart, or when someone changed the Secret.
+            if (!signingPublisher.IsCurrent(set, plan.ActiveKeyId, plan.Status.NextKeyId))
+            {
+                var wanted = new[] { plan.ActiveKeyId, plan.Status.NextKeyId }.OfType<string>().Select(kid => stored.First(k => k.Kid == kid)).ToList();
+                var materials = wanted.Count == 0 ? [] : await store.GetSignerMaterialsAsync(context, wanted, cancellationToken);
+                var active = materials.FirstOrDefault(m => m.Kid == plan.ActiveKeyId);
+                var next = materials.FirstOrDefault(m => m.Kid == plan.Status.NextKeyId);
+                if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
+                {
+                    var (ns, name) = (set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set));
+                    return Conflict(SigningNameConflict(ns, name, await HolderAsync(writer.ReadSecretAsync(ns, name, cancellationToken))));
+                }
+            }
+
+            await signingPublisher.RemoveStaleAsync(set, cancellationToken);
+            return PublishResult.Done(problems);
+        }
+        catch (KeyStoreException e)
+        {
+            return PublishResult.Failed(new StepFailure(e.Reason == Reasons.NameConflict ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message), problems);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.NotFound))
+        {
+            // A write the API server refuses (a copy, the signing Secret) holds the rotation back (no key
+            // activates while a copy lacks it), but not safety: the step still withdraws revoked and
+            // retired keys from everything it can write. Named by request and answer, never by content.
+            return PublishResult.Failed(new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed,
+                $"could not publish: {ApiAnswer.Describe(e)}; the rotation waits (no key is activated) until this write succeeds"), problems);
+        }
+    }
+
+    private static PublishResult Conflict(string message) => PublishResult.Failed(new StepFailure(StepFailureKind.Held, Reasons.NameConflict, message));
+
+    /// <summary>Who holds a name that publishing found taken (read when it happens, for the NameConflict message).</summary>
+    private static async Task<string> HolderAsync<T>(Task<T?> read)
+        where T : class, IMetadata<V1ObjectMeta> =>
+        await read is { } holder ? Ownership.DescribeHolder(holder.Metadata) : AnotherOwner;
+
+    private static string JwksNameConflict(string ns, string name, string holder) =>
+        $"ConfigMap {ns}/{name} (spec.jwks.configMapName) belongs to {holder} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
+
+    private static string SigningNameConflict(string ns, string name, string holder) =>
+        $"Secret {ns}/{name} (spec.signingSecretName) belongs to {holder} and was left unchanged; choose another spec.signingSecretName, or delete or rename that Secret";
+
+    private const string AnotherOwner = "another owner";
+}

@@ -1,0 +1,88 @@
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Configuration;
+using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Vault;
+using Microsoft.Extensions.Options;
+
+namespace KeyRotator.Operator.Controllers;
+
+/// <summary>What verifiers and signers say about the set, each evaluated once per reconcile.</summary>
+/// <param name="Propagation">Which keys verifiers and signers hold, counted against the keys status names as active and pending.</param>
+/// <param name="UnknownKidSpikeOnActiveKey">The spike rule on failures reported since the active key started signing, when it names that key (rollback).</param>
+/// <param name="Spike">The spike rule on the whole window (the SignatureFailureSpike condition).</param>
+public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownKidSpikeOnActiveKey, FailureSpike Spike);
+
+/// <summary>
+/// One reconcile's view of a set: the step's input (status, revocations, what the planner needs, or why
+/// the set is held before anything is read), the vault context, and the signals, each read once.
+/// </summary>
+public sealed record SetSnapshot(V1Alpha1SigningKeySet Set, StepInput Input, KeySetContext? Context, SetSignals? Signals);
+
+/// <summary>The observe step: validates the spec, checks the vault grant, and reads the signals.</summary>
+public sealed class SetObserver(VaultGrants grants, SignatureFailureTracker failures, PropagationTracker propagation, IOptions<OperatorOptions> options)
+{
+    /// <summary>The operator-wide floors and history every set's policy is validated against.</summary>
+    public RotationPolicyOptions PolicyOptions { get; } = new()
+    {
+        MinimumPrePublish = options.Value.MinimumPrePublish,
+        MinimumInterval = options.Value.MinimumInterval,
+        SignerPropagationAllowance = options.Value.SignerPropagationAllowance,
+        RetiredKeyHistory = options.Value.RetiredKeyHistory,
+    };
+
+    public async Task<SetSnapshot> ObserveAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
+    {
+        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
+        var revoked = new HashSet<string>(set.Spec.RevokedKeyIds ?? [], StringComparer.Ordinal);
+
+        // What may stop the set before anything is read: an invalid spec, or a vault the platform team has
+        // not granted to this namespace (never contacted).
+        var validation = SpecValidator.Validate(set.Spec, PolicyOptions);
+        var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
+        var hold = problems.Count > 0
+            ? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, string.Join("; ", problems))
+            : await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal
+                ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
+                : null;
+        if (hold is not null)
+            return new SetSnapshot(set, new StepInput(set.Status, revoked, null, hold), null, null);
+
+        var policy = validation.Policy!;
+        var signals = SignalsFor(set);
+        var planning = new RotationInput
+        {
+            Propagation = signals.Propagation,
+            UnknownKidSpikeOnActiveKey = signals.UnknownKidSpikeOnActiveKey,
+            NoRollbackKid = Annotation(set, Labels.NoRollbackAnnotation),
+            ForceActivationKid = Annotation(set, Labels.ForceActivationAnnotation),
+            Policy = policy,
+            Status = set.Status,
+            RotateNowRequest = Annotation(set, Labels.RotateNowAnnotation),
+            Generation = set.Metadata.Generation ?? 0,
+            JitterOffset = policy.JitterFor(set.Metadata.Uid),
+            Now = DateTimeOffset.MinValue, // the step fills in the time and the stored keys
+        };
+
+        // The Kubernetes store drops pruned keys under every policy: one Secret cannot hold an unbounded history.
+        var deletePruned = policy.DeleteKeysOnRemoval || (set.Spec.Vault?.Provider ?? "Kubernetes") == "Kubernetes";
+        var input = new StepInput(set.Status, revoked, planning, null, deletePruned);
+        return new SetSnapshot(set, input, new KeySetContext(ns, name, set.Metadata.Uid, policy, set.Spec), signals);
+    }
+
+    private SetSignals SignalsFor(V1Alpha1SigningKeySet set)
+    {
+        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
+        var sinceActivation = set.Status?.Keys?.FirstOrDefault(k => k.Kid == set.Status.ActiveKeyId)?.ActivatedAt is { } activatedAt
+            && failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert, activatedAt) is { Spiking: true, Reason: "unknown_kid" } spike
+            && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null;
+        return new SetSignals(
+            propagation.Evaluate(ns, name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
+            sinceActivation,
+            failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert));
+    }
+
+    private static string? Annotation(V1Alpha1SigningKeySet set, string key) =>
+        set.Metadata.Annotations?.TryGetValue(key, out var value) == true ? value : null;
+}
