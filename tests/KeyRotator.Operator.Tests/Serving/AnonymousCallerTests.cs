@@ -22,7 +22,7 @@ namespace KeyRotator.Operator.Tests.Serving;
 [Collection(Chaos.RealProcesses.Name)]
 public sealed class AnonymousCallerTests(KubernetesEnvironment env)
 {
-    /// <summary>README ("Who may call the HTTP port"): the operator's resident memory grows by less than this over 5,000 anonymous fetches.</summary>
+    /// <summary>docs/operations.md ("Who may call the HTTP port"): the operator's resident memory grows by less than this over 5,000 anonymous fetches.</summary>
     private static readonly string[] ReportAudience = ["keyrotator"];
 
     private const long ResidentGrowthBound = 48L * 1024 * 1024;
