@@ -166,7 +166,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         var ns = Namespace(line, client);
         var sets = new SigningKeySetClient(client, _time);
         var request = _time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
-        await UpdateSetAsync(sets, ns, name, set =>
+        await CliReads.UpdateSetAsync(sets, ns, name, set =>
         {
             set.Metadata.Annotations ??= new Dictionary<string, string>();
             set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
@@ -184,12 +184,12 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         using var client = Connect(line);
         var ns = Namespace(line, client);
         var sets = new SigningKeySetClient(client, _time);
-        var set = await GetSetAsync(sets, ns, name);
+        var set = await CliReads.GetSetAsync(sets, ns, name);
         var key = set.Status?.Keys?.FirstOrDefault(k => k.Kid == kid);
         if (key is null && !line.GetValue(_commands.Force))
             throw new NotFoundException($"{ns}/{name} has no key {kid} (see `keyrotator status -n {ns}`); use --force to revoke it anyway");
         // The operator updates the set's status while it works; a revocation that races it reads again, never fails on it.
-        await UpdateSetAsync(sets, ns, name, current =>
+        await CliReads.UpdateSetAsync(sets, ns, name, current =>
         {
             var revoked = current.Spec.RevokedKeyIds ?? [];
             if (revoked.Contains(kid))
@@ -209,8 +209,8 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         var name = line.GetRequiredValue(_commands.Name);
         using var client = Connect(line);
         var ns = Namespace(line, client);
-        var set = await GetSetAsync(new SigningKeySetClient(client), ns, name);
-        var json = await ReadJwksAsync(client, set);
+        var set = await CliReads.GetSetAsync(new SigningKeySetClient(client), ns, name);
+        var json = await CliReads.ReadJwksAsync(client, set);
         await stdout.WriteAsync(json);
         return ExitCodes.Ok;
     }
@@ -225,13 +225,13 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         {
             if (!File.Exists(file))
                 throw new NotFoundException($"no JWKS file at {file}");
-            jwks = await ReadJwksFileAsync(file);
+            jwks = await CliReads.ReadJwksFileAsync(file);
         }
         else if (line.GetValue(_commands.Set) is { } setName)
         {
             using var client = Connect(line);
-            var set = await GetSetAsync(new SigningKeySetClient(client), Namespace(line, client), setName);
-            jwks = JwksDocument.Parse(await ReadJwksAsync(client, set));
+            var set = await CliReads.GetSetAsync(new SigningKeySetClient(client), Namespace(line, client), setName);
+            jwks = JwksDocument.Parse(await CliReads.ReadJwksAsync(client, set));
         }
 
         var report = TokenInspector.Inspect(token, _time.GetUtcNow(), jwks);
@@ -256,94 +256,14 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         return failed ? ExitCodes.Findings : ExitCodes.Ok;
     }
 
-    private static async Task<string> ReadJwksAsync(k8s.Kubernetes client, V1Alpha1SigningKeySet set)
-    {
-        try
-        {
-            var cm = await client.CoreV1.ReadNamespacedConfigMapAsync(JwksNames.ConfigMapName(set), set.Metadata.NamespaceProperty);
-            return cm.Data?.TryGetValue(JwksNames.JwksKey, out var json) == true ? json : throw new NotFoundException($"ConfigMap {JwksNames.ConfigMapName(set)} has no {JwksNames.JwksKey}");
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            throw new NotFoundException($"the JWKS of {set.Metadata.NamespaceProperty}/{set.Metadata.Name} is not published yet (ConfigMap {JwksNames.ConfigMapName(set)})");
-        }
-    }
-
-    private static async Task<V1Alpha1SigningKeySet> GetSetAsync(SigningKeySetClient sets, string ns, string name)
-    {
-        try
-        {
-            return await sets.GetAsync(ns, name);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            throw new NotFoundException($"there is no SigningKeySet {name} in namespace {ns}");
-        }
-    }
-
-    /// <summary>UpdateAsync (which reads the set first), with the same not-found error as <see cref="GetSetAsync"/>.</summary>
-    private static async Task UpdateSetAsync(SigningKeySetClient sets, string ns, string name, Func<V1Alpha1SigningKeySet, bool> change)
-    {
-        try
-        {
-            await sets.UpdateAsync(ns, name, change);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            throw new NotFoundException($"there is no SigningKeySet {name} in namespace {ns}");
-        }
-    }
-
-    /// <summary>A JWKS file for inspect, or a usage error that says what is wrong with it.</summary>
-    private static async Task<JwksDocument> ReadJwksFileAsync(string file)
-    {
-        string text;
-        try
-        {
-            text = await File.ReadAllTextAsync(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UsageException($"cannot read the JWKS file {file}: {e.Message}");
-        }
-
-        try
-        {
-            return JwksDocument.Parse(text);
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException or ArgumentException)
-        {
-            throw new UsageException($"{file} is not a usable JWKS ({e.Message}); every key needs kty, kid and alg. Save a set's JWKS with `keyrotator jwks NAME -n NAMESPACE > jwks.json`");
-        }
-    }
-
     /// <summary>The namespace of the kubeconfig context in use, the default when -n is not given (as with kubectl).</summary>
     private string? _contextNamespace;
 
     private k8s.Kubernetes Connect(ParseResult line)
     {
-        var path = line.GetValue(_commands.Kubeconfig) ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
-        if (path is null)
-        {
-            var home = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
-            if (File.Exists(home))
-                path = home;
-            else if (KubernetesClientConfiguration.IsInCluster())
-                return new k8s.Kubernetes(KubernetesClientConfiguration.InClusterConfig());
-        }
-
-        if (path is null || !File.Exists(path))
-            throw new KubeConfigException($"no kubeconfig found{(path is null ? "" : $" at {path}")}: pass --kubeconfig PATH or set KUBECONFIG");
-        try
-        {
-            var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, line.GetValue(_commands.Context));
-            _contextNamespace = config.Namespace;
-            return new k8s.Kubernetes(config);
-        }
-        catch (Exception e) when (e is not KubeConfigException && (e is NullReferenceException or ArgumentException or InvalidOperationException or FormatException or IOException || e.GetType().Namespace?.StartsWith("YamlDotNet", StringComparison.Ordinal) == true))
-        {
-            throw new KubeConfigException($"the kubeconfig {path ?? "(default)"} is empty or not a kubeconfig ({e.GetType().Name}); pass --kubeconfig PATH to a valid one, or set KUBECONFIG");
-        }
+        var (client, contextNamespace) = CliReads.Connect(line.GetValue(_commands.Kubeconfig), line.GetValue(_commands.Context));
+        _contextNamespace = contextNamespace;
+        return client;
     }
 
     private string Namespace(ParseResult line, k8s.Kubernetes client) =>
@@ -363,9 +283,4 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
     }
 
     private static string Short(string? kid) => kid is null ? "-" : kid.Length > 12 ? kid[..12] + "…" : kid;
-
-    private sealed class NotFoundException(string message) : Exception(message);
-
-    /// <summary>The input is wrong in a way the parser cannot see (an unreadable JWKS file): exit code 2.</summary>
-    private sealed class UsageException(string message) : Exception(message);
 }

@@ -30,7 +30,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     private const int MaxConflictRetries = 5;
 
     /// <summary>Per set UID: the key-store Secret's resourceVersion (null: there was none) and its entries without private keys.</summary>
-    private readonly ConcurrentDictionary<string, (string? ResourceVersion, IReadOnlyList<Entry> Entries)> _known = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string? ResourceVersion, IReadOnlyList<KeyStoreEntry> Entries)> _known = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Per set UID: the key this reconcile has just created, and the enabled keys it read to add it,
@@ -58,20 +58,20 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
     /// yet (a new set). A Secret of that name that is not the set's is invisible to the label-selected
     /// informer; the create answers 409 for it, reads it, and the set reports the NameConflict.
     /// </summary>
-    private IReadOnlyList<Entry>? NoneYet(KeySetContext set) =>
+    private IReadOnlyList<KeyStoreEntry>? NoneYet(KeySetContext set) =>
         !_known.ContainsKey(set.Uid) && cache.TryGetSecret(set.Namespace, SecretName(set.Name)) is (true, null) ? Remember(set, null) : null;
 
     /// <summary>The entries remembered for the set, if the cache says the Secret is still the version they came from.</summary>
-    private IReadOnlyList<Entry>? KnownEntries(KeySetContext set)
+    private IReadOnlyList<KeyStoreEntry>? KnownEntries(KeySetContext set)
     {
         var (known, cached) = cache.TryGetSecret(set.Namespace, SecretName(set.Name));
         return known && _known.TryGetValue(set.Uid, out var last) && last.ResourceVersion == cached?.Metadata.ResourceVersion ? last.Entries : null;
     }
 
     /// <summary>Remembers the public half of what was just read or written (null: there is no Secret).</summary>
-    private IReadOnlyList<Entry> Remember(KeySetContext set, V1Secret? secret)
+    private IReadOnlyList<KeyStoreEntry> Remember(KeySetContext set, V1Secret? secret)
     {
-        IReadOnlyList<Entry> entries = secret is null ? [] : [.. Entries(secret).Select(e => e with { Pkcs8 = null })];
+        IReadOnlyList<KeyStoreEntry> entries = secret is null ? [] : [.. KeyStoreEntry.ReadAll(secret).Select(e => e with { Pkcs8 = null })];
         _known[set.Uid] = (secret?.Metadata.ResourceVersion, entries);
         return entries;
     }
@@ -92,7 +92,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
             var secret = attempt == 0 && KnownEntries(set) is [] && _known.TryGetValue(set.Uid, out var last) && last.ResourceVersion is null
                 ? null
                 : await ReadAsync(set, cancellationToken);
-            var existing = secret is null ? null : Entries(secret).FirstOrDefault(e => e.Generation == generation);
+            var existing = secret is null ? null : KeyStoreEntry.ReadAll(secret).FirstOrDefault(e => e.Generation == generation);
             if (existing is not null)
             {
                 // Made before (a reconcile that stopped after storing it): adopt it, and keep what was read for publishing.
@@ -101,7 +101,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
             }
 
             var key = generator.Take(set, generation);
-            var entry = new Entry(key.Kid, set.Policy.Algorithm.Name, generation, time.GetUtcNow(), true, key.PublicJwk.ToJson(), Convert.ToBase64String(key.ExportPkcs8()));
+            var entry = new KeyStoreEntry(key.Kid, set.Policy.Algorithm.Name, generation, time.GetUtcNow(), true, key.PublicJwk.ToJson(), Convert.ToBase64String(key.ExportPkcs8()));
             try
             {
                 if (secret is null)
@@ -119,13 +119,13 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
                         Type = "Opaque",
                         Data = new Dictionary<string, byte[]>(),
                     };
-                    secret.Data[EntryName(generation)] = entry.ToBytes();
+                    secret.Data[KeyStoreEntry.NameOf(generation)] = entry.ToBytes();
                     Wrote(set, null, await kubernetes.CoreV1.CreateNamespacedSecretAsync(secret, set.Namespace, cancellationToken: cancellationToken));
                 }
                 else
                 {
                     secret.Data ??= new Dictionary<string, byte[]>();
-                    secret.Data[EntryName(generation)] = entry.ToBytes();
+                    secret.Data[KeyStoreEntry.NameOf(generation)] = entry.ToBytes();
                     var over = secret.Metadata.ResourceVersion;
                     Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
                 }
@@ -147,7 +147,7 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
 
     /// <summary>The enabled keys of the Secret just read or written, for this reconcile's signing Secret (see <see cref="_fresh"/>).</summary>
     private void HoldForPublishing(KeySetContext set, V1Secret secret) =>
-        _fresh[set.Uid] = [.. Entries(secret).Where(e => e.Enabled && e.Pkcs8 is not null).Select(e => Material(set, e))];
+        _fresh[set.Uid] = [.. KeyStoreEntry.ReadAll(secret).Where(e => e.Enabled && e.Pkcs8 is not null).Select(e => Material(set, e))];
 
     public async Task<SignerMaterial> GetSignerMaterialAsync(KeySetContext set, StoredKey key, CancellationToken cancellationToken) =>
         (await GetSignerMaterialsAsync(set, [key], cancellationToken))[0];
@@ -159,15 +159,15 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
             return [.. keys.Select(k => fresh.First(m => m.Kid == k.Kid))];
         var secret = await ReadAsync(set, cancellationToken);
         Remember(set, secret);
-        var entries = secret is null ? [] : Entries(secret).ToList();
+        var entries = secret is null ? [] : KeyStoreEntry.ReadAll(secret).ToList();
         return [.. keys.Select(key =>
             entries.FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null) is { } entry
                 ? Material(set, entry)
                 : throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" })];
     }
 
-    private static SignerMaterial Material(KeySetContext set, Entry entry) =>
-        new(entry.Kid, entry.Alg, PemEncodingText(Convert.FromBase64String(entry.Pkcs8!)), $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(entry.Generation)}");
+    private static SignerMaterial Material(KeySetContext set, KeyStoreEntry entry) =>
+        new(entry.Kid, entry.Alg, System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", Convert.FromBase64String(entry.Pkcs8!)), $"secret:{set.Namespace}/{SecretName(set.Name)}#{KeyStoreEntry.NameOf(entry.Generation)}");
 
     public Task DisableAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
         // A retired key needs no private half: drop it, keep the public record.
@@ -234,18 +234,18 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
         }
     }
 
-    private async Task UpdateEntriesAsync(KeySetContext set, Func<IEnumerable<Entry>, IEnumerable<Entry>> change, CancellationToken cancellationToken)
+    private async Task UpdateEntriesAsync(KeySetContext set, Func<IEnumerable<KeyStoreEntry>, IEnumerable<KeyStoreEntry>> change, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
             var secret = await ReadAsync(set, cancellationToken);
             if (secret is null)
                 return;
-            var before = Entries(secret).ToList();
+            var before = KeyStoreEntry.ReadAll(secret).ToList();
             var after = change(before).ToList();
             if (before.SequenceEqual(after))
                 return;
-            secret.Data = after.ToDictionary(e => EntryName(e.Generation), e => e.ToBytes());
+            secret.Data = after.ToDictionary(e => KeyStoreEntry.NameOf(e.Generation), e => e.ToBytes());
             try
             {
                 var over = secret.Metadata.ResourceVersion;
@@ -295,28 +295,5 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
             Reason = e.Response.StatusCode == HttpStatusCode.Forbidden ? "VaultAccessDenied" : "VaultUnavailable",
         };
 
-    private static string EntryName(long generation) => $"gen-{generation}.json";
-
-    private static IEnumerable<Entry> Entries(V1Secret secret) =>
-        (secret.Data ?? new Dictionary<string, byte[]>())
-            .Where(d => d.Key.StartsWith("gen-", StringComparison.Ordinal))
-            .Select(d => JsonSerializer.Deserialize<Entry>(d.Value, EntryJson)!)
-            .OrderBy(e => e.Generation);
-
-    private static string PemEncodingText(byte[] pkcs8) => System.Security.Cryptography.PemEncoding.WriteString("PRIVATE KEY", pkcs8);
-
     public static V1OwnerReference Owner(KeySetContext set) => V1Alpha1SigningKeySet.OwnerReference(set.Name, set.Uid);
-
-    private static readonly JsonSerializerOptions EntryJson = new(JsonSerializerDefaults.Web);
-
-    /// <summary>One key in the Secret. Pkcs8 is null once the key is disabled.</summary>
-    private sealed record Entry(string Kid, string Alg, long Generation, DateTimeOffset CreatedAt, bool Enabled, string Jwk, string? Pkcs8)
-    {
-        public byte[] ToBytes() => Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this, EntryJson));
-
-        public StoredKey ToStoredKey(KeySetContext set) =>
-            new(KeyRotator.Model.Jose.Jwk.Parse(Jwk), Generation, CreatedAt, $"secret:{set.Namespace}/{SecretName(set.Name)}#{EntryName(Generation)}", Enabled);
-
-        public override string ToString() => $"key {Kid} (generation {Generation})";
-    }
 }

@@ -26,21 +26,6 @@ namespace KeyRotator.Operator.Vault;
 /// </summary>
 public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : IKeyStore, IDisposable
 {
-    private static readonly Pkcs11InteropFactories Factories = new();
-    private static readonly ConcurrentDictionary<string, IPkcs11Library> Libraries = new(StringComparer.Ordinal);
-
-    // PKCS#11 login state belongs to the process and the token, not to a session: one pool per token.
-    private static readonly ConcurrentDictionary<(string Library, string Token), TokenSessionPool> Pools = new();
-    private static int _sessionsOpened;
-    private static int _loginAttempts;
-
-    /// <summary>Sessions opened by this process so far (what the pool saves).</summary>
-    internal static int SessionsOpened => Volatile.Read(ref _sessionsOpened);
-
-    /// <summary>C_Login calls made by this process so far (a refused PIN is not tried twice).</summary>
-    internal static int LoginAttempts => Volatile.Read(ref _loginAttempts);
-    private static int _resolverInstalled;
-
     public string Provider => "Pkcs11";
 
     public Task<IReadOnlyList<StoredKey>> ListAsync(KeySetContext set, CancellationToken cancellationToken) =>
@@ -138,8 +123,8 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         var pin = await ReadPinAsync(set, cancellationToken);
         try
         {
-            var library = Load(spec.Library);
-            var pool = Pools.GetOrAdd((spec.Library, spec.TokenLabel), _ => new TokenSessionPool());
+            var library = Pkcs11Tokens.Load(spec.Library);
+            var pool = Pkcs11Tokens.PoolFor(spec.Library, spec.TokenLabel);
             var session = pool.Acquire(library, spec.TokenLabel, pin)
                 ?? throw new KeyStoreException($"no token labelled \"{spec.TokenLabel}\" is present in {spec.Library}") { Reason = "VaultUnavailable" };
             return pool.Use(session, work);
@@ -173,20 +158,6 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         {
             throw new KeyStoreException($"the PIN Secret {set.Namespace}/{reference.Name} does not exist") { Reason = "PinSecretMissing" };
         }
-    }
-
-    private static IPkcs11Library Load(string path)
-    {
-        if (Interlocked.Exchange(ref _resolverInstalled, 1) == 0)
-        {
-            // Pkcs11Interop looks for "libdl"; Debian ships libdl.so.2.
-            NativeLibrary.SetDllImportResolver(typeof(Pkcs11InteropFactories).Assembly, (name, assembly, searchPath) =>
-                name == "libdl" && NativeLibrary.TryLoad("libdl.so.2", out var handle) ? handle : IntPtr.Zero);
-        }
-
-        if (!File.Exists(path))
-            throw new KeyStoreException($"the PKCS#11 library {path} does not exist in the operator's container (see the chart's pkcs11 values)") { Reason = "VaultUnavailable" };
-        return Libraries.GetOrAdd(path, p => Factories.Pkcs11LibraryFactory.LoadPkcs11Library(Factories, p, AppType.MultiThreaded));
     }
 
     private static List<TokenKey> FindKeys(ISession session, KeySetContext set)
@@ -276,151 +247,10 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         session.DestroyObject(key.Public);
     }
 
+    /// <summary>Nothing of its own to release: sessions belong to the process-wide <see cref="Pkcs11Tokens"/>.</summary>
     public void Dispose()
     {
     }
 
     private sealed record TokenKey(StoredKey Stored, IObjectHandle Public, IObjectHandle? Private);
-
-    /// <summary>
-    /// Open, logged-in read/write sessions on one token, reused across calls instead of opening a session
-    /// and logging in for every operation. The login is tied to the PIN that made it: a different PIN
-    /// (the Secret changed, or another set names another Secret) waits for running work, closes every
-    /// session (which logs the token out) and logs in afresh, so no set ever rides on another's login.
-    /// A PIN the token refused is not presented again until it changes, so retries cannot lock the token.
-    /// </summary>
-    private sealed class TokenSessionPool
-    {
-        private static readonly HashSet<CKR> LostSession =
-        [
-            CKR.CKR_SESSION_HANDLE_INVALID, CKR.CKR_SESSION_CLOSED, CKR.CKR_USER_NOT_LOGGED_IN,
-            CKR.CKR_DEVICE_REMOVED, CKR.CKR_TOKEN_NOT_PRESENT, CKR.CKR_DEVICE_ERROR, CKR.CKR_SESSION_COUNT,
-        ];
-
-        private readonly object _gate = new();
-        private readonly Stack<ISession> _idle = new();
-        private byte[]? _loggedInWith;
-        private byte[]? _refused;
-        private int _inUse;
-
-        public int Idle
-        {
-            get
-            {
-                lock (_gate)
-                    return _idle.Count;
-            }
-        }
-
-        /// <summary>A logged-in session, or null when no token with that label is present.</summary>
-        public ISession? Acquire(IPkcs11Library library, string tokenLabel, string pin)
-        {
-            var hash = SHA256.HashData(Encoding.UTF8.GetBytes(pin));
-            lock (_gate)
-            {
-                if (_refused is not null && CryptographicOperations.FixedTimeEquals(_refused, hash))
-                    throw new Pkcs11Exception("C_Login", CKR.CKR_PIN_INCORRECT);
-                if (_loggedInWith is null || !CryptographicOperations.FixedTimeEquals(_loggedInWith, hash))
-                {
-                    while (_inUse > 0)
-                        Monitor.Wait(_gate, TimeSpan.FromMilliseconds(100));
-                    CloseAllLocked();
-                }
-
-                var session = _idle.Count > 0 ? _idle.Pop() : Open(library, tokenLabel);
-                if (session is null)
-                    return null;
-                if (_loggedInWith is null)
-                {
-                    try
-                    {
-                        try
-                        {
-                            Interlocked.Increment(ref _loginAttempts);
-                            session.Login(CKU.CKU_USER, pin);
-                        }
-                        catch (Pkcs11Exception e) when (e.RV == CKR.CKR_USER_ALREADY_LOGGED_IN)
-                        {
-                            // A session that left the pool still holds a login made with an unknown PIN: this PIN must prove itself.
-                            session.Logout();
-                            session.Login(CKU.CKU_USER, pin);
-                        }
-                    }
-                    catch (Pkcs11Exception e)
-                    {
-                        session.Dispose();
-                        if (e.RV is CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LEN_RANGE)
-                            _refused = hash;
-                        throw;
-                    }
-
-                    _loggedInWith = hash;
-                    _refused = null;
-                }
-
-                _inUse++;
-                return session;
-            }
-        }
-
-        public T Use<T>(ISession session, Func<ISession, T> work)
-        {
-            var keep = true;
-            try
-            {
-                return work(session);
-            }
-            catch (Pkcs11Exception e) when (LostSession.Contains(e.RV))
-            {
-                keep = false;
-                throw;
-            }
-            finally
-            {
-                lock (_gate)
-                {
-                    _inUse--;
-                    if (keep)
-                    {
-                        _idle.Push(session);
-                    }
-                    else
-                    {
-                        // The token went away or logged out: start over with fresh sessions.
-                        session.Dispose();
-                        CloseAllLocked();
-                    }
-
-                    Monitor.PulseAll(_gate);
-                }
-            }
-        }
-
-        private static ISession? Open(IPkcs11Library library, string tokenLabel)
-        {
-            var slot = library.GetSlotList(SlotsType.WithTokenPresent).FirstOrDefault(s => s.GetTokenInfo().Label.Trim() == tokenLabel);
-            if (slot is null)
-                return null;
-            Interlocked.Increment(ref _sessionsOpened);
-            return slot.OpenSession(SessionType.ReadWrite);
-        }
-
-        private void CloseAllLocked()
-        {
-            while (_idle.Count > 0)
-            {
-                var session = _idle.Pop();
-                try
-                {
-                    session.Dispose();
-                }
-                catch (Pkcs11Exception)
-                {
-                    // Already gone with its token.
-                }
-            }
-
-            _loggedInWith = null;
-        }
-    }
 }

@@ -113,8 +113,8 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var (store, set) = await ArrangeAsync("ES256");
         var key = await store.CreateAsync(set, 1, ct);
-        var opened = Pkcs11KeyStore.SessionsOpened;
-        var logins = Pkcs11KeyStore.LoginAttempts;
+        var opened = Pkcs11Tokens.SessionsOpened;
+        var logins = Pkcs11Tokens.LoginAttempts;
 
         var input = Encoding.ASCII.GetBytes("header.payload");
         await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
@@ -127,8 +127,8 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
             }
         }, ct)));
 
-        Assert.InRange(Pkcs11KeyStore.SessionsOpened - opened, 0, 4); // at most one per concurrent caller, not one per call
-        Assert.Equal(logins, Pkcs11KeyStore.LoginAttempts);
+        Assert.InRange(Pkcs11Tokens.SessionsOpened - opened, 0, 4); // at most one per concurrent caller, not one per call
+        Assert.Equal(logins, Pkcs11Tokens.LoginAttempts);
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
     {
         var ct = TestContext.Current.CancellationToken;
         var (store, set) = await ArrangeAsync("ES256", pin: "4321");
-        var logins = Pkcs11KeyStore.LoginAttempts;
+        var logins = Pkcs11Tokens.LoginAttempts;
 
         for (var i = 0; i < 3; i++)
         {
@@ -144,7 +144,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
             Assert.Contains("refused the PIN", error.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal(1, Pkcs11KeyStore.LoginAttempts - logins);
+        Assert.Equal(1, Pkcs11Tokens.LoginAttempts - logins);
         await SetPinAsync(set.Namespace, SoftHsm.UserPin);
         Assert.Empty(await store.ListAsync(set, ct));
     }

@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Net.Pkcs11Interop.Common;
+using Net.Pkcs11Interop.HighLevelAPI;
+using ISession = Net.Pkcs11Interop.HighLevelAPI.ISession;
+
+namespace KeyRotator.Operator.Vault;
+
+/// <summary>
+/// The PKCS#11 modules and token sessions of this process. Static on purpose, and the one static state
+/// of the operator: PKCS#11 makes both per process, not per object. A module is initialized once per
+/// process (C_Initialize; a second one fails with CKR_CRYPTOKI_ALREADY_INITIALIZED), and a login
+/// belongs to the process and the token, shared by every session on it, so two pools for one token
+/// would log each other out. Every <see cref="Pkcs11KeyStore"/> in the process (one in the operator,
+/// several in tests) shares them.
+/// </summary>
+internal static class Pkcs11Tokens
+{
+    private static readonly Pkcs11InteropFactories Factories = new();
+    private static readonly ConcurrentDictionary<string, IPkcs11Library> Libraries = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<(string Library, string Token), TokenSessionPool> Pools = new();
+    private static int _sessionsOpened;
+    private static int _loginAttempts;
+    private static int _resolverInstalled;
+
+    /// <summary>Sessions opened by this process so far (what the pool saves).</summary>
+    public static int SessionsOpened => Volatile.Read(ref _sessionsOpened);
+
+    /// <summary>C_Login calls made by this process so far (a refused PIN is not tried twice).</summary>
+    public static int LoginAttempts => Volatile.Read(ref _loginAttempts);
+
+    /// <summary>The session pool of one token.</summary>
+    public static TokenSessionPool PoolFor(string library, string tokenLabel) => Pools.GetOrAdd((library, tokenLabel), _ => new TokenSessionPool());
+
+    /// <summary>The PKCS#11 module at <paramref name="path"/>, loaded and initialized once per process.</summary>
+    public static IPkcs11Library Load(string path)
+    {
+        if (Interlocked.Exchange(ref _resolverInstalled, 1) == 0)
+        {
+            // Pkcs11Interop looks for "libdl"; Debian ships libdl.so.2.
+            NativeLibrary.SetDllImportResolver(typeof(Pkcs11InteropFactories).Assembly, (name, assembly, searchPath) =>
+                name == "libdl" && NativeLibrary.TryLoad("libdl.so.2", out var handle) ? handle : IntPtr.Zero);
+        }
+
+        if (!File.Exists(path))
+            throw new KeyStoreException($"the PKCS#11 library {path} does not exist in the operator's container (see the chart's pkcs11 values)") { Reason = "VaultUnavailable" };
+        return Libraries.GetOrAdd(path, p => Factories.Pkcs11LibraryFactory.LoadPkcs11Library(Factories, p, AppType.MultiThreaded));
+    }
+
+    /// <summary>
+    /// Open, logged-in read/write sessions on one token, reused across calls instead of opening a session
+    /// and logging in for every operation. The login is tied to the PIN that made it: a different PIN
+    /// (the Secret changed, or another set names another Secret) waits for running work, closes every
+    /// session (which logs the token out) and logs in afresh, so no set ever rides on another's login.
+    /// A PIN the token refused is not presented again until it changes, so retries cannot lock the token.
+    /// </summary>
+    internal sealed class TokenSessionPool
+    {
+        private static readonly HashSet<CKR> LostSession =
+        [
+            CKR.CKR_SESSION_HANDLE_INVALID, CKR.CKR_SESSION_CLOSED, CKR.CKR_USER_NOT_LOGGED_IN,
+            CKR.CKR_DEVICE_REMOVED, CKR.CKR_TOKEN_NOT_PRESENT, CKR.CKR_DEVICE_ERROR, CKR.CKR_SESSION_COUNT,
+        ];
+
+        private readonly object _gate = new();
+        private readonly Stack<ISession> _idle = new();
+        private byte[]? _loggedInWith;
+        private byte[]? _refused;
+        private int _inUse;
+
+        public int Idle
+        {
+            get
+            {
+                lock (_gate)
+                    return _idle.Count;
+            }
+        }
+
+        /// <summary>A logged-in session, or null when no token with that label is present.</summary>
+        public ISession? Acquire(IPkcs11Library library, string tokenLabel, string pin)
+        {
+            var hash = SHA256.HashData(Encoding.UTF8.GetBytes(pin));
+            lock (_gate)
+            {
+                if (_refused is not null && CryptographicOperations.FixedTimeEquals(_refused, hash))
+                    throw new Pkcs11Exception("C_Login", CKR.CKR_PIN_INCORRECT);
+                if (_loggedInWith is null || !CryptographicOperations.FixedTimeEquals(_loggedInWith, hash))
+                {
+                    while (_inUse > 0)
+                        Monitor.Wait(_gate, TimeSpan.FromMilliseconds(100));
+                    CloseAllLocked();
+                }
+
+                var session = _idle.Count > 0 ? _idle.Pop() : Open(library, tokenLabel);
+                if (session is null)
+                    return null;
+                if (_loggedInWith is null)
+                {
+                    try
+                    {
+                        try
+                        {
+                            Interlocked.Increment(ref _loginAttempts);
+                            session.Login(CKU.CKU_USER, pin);
+                        }
+                        catch (Pkcs11Exception e) when (e.RV == CKR.CKR_USER_ALREADY_LOGGED_IN)
+                        {
+                            // A session that left the pool still holds a login made with an unknown PIN: this PIN must prove itself.
+                            session.Logout();
+                            session.Login(CKU.CKU_USER, pin);
+                        }
+                    }
+                    catch (Pkcs11Exception e)
+                    {
+                        session.Dispose();
+                        if (e.RV is CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LEN_RANGE)
+                            _refused = hash;
+                        throw;
+                    }
+
+                    _loggedInWith = hash;
+                    _refused = null;
+                }
+
+                _inUse++;
+                return session;
+            }
+        }
+
+        public T Use<T>(ISession session, Func<ISession, T> work)
+        {
+            var keep = true;
+            try
+            {
+                return work(session);
+            }
+            catch (Pkcs11Exception e) when (LostSession.Contains(e.RV))
+            {
+                keep = false;
+                throw;
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _inUse--;
+                    if (keep)
+                    {
+                        _idle.Push(session);
+                    }
+                    else
+                    {
+                        // The token went away or logged out: start over with fresh sessions.
+                        session.Dispose();
+                        CloseAllLocked();
+                    }
+
+                    Monitor.PulseAll(_gate);
+                }
+            }
+        }
+
+        private static ISession? Open(IPkcs11Library library, string tokenLabel)
+        {
+            var slot = library.GetSlotList(SlotsType.WithTokenPresent).FirstOrDefault(s => s.GetTokenInfo().Label.Trim() == tokenLabel);
+            if (slot is null)
+                return null;
+            Interlocked.Increment(ref _sessionsOpened);
+            return slot.OpenSession(SessionType.ReadWrite);
+        }
+
+        private void CloseAllLocked()
+        {
+            while (_idle.Count > 0)
+            {
+                var session = _idle.Pop();
+                try
+                {
+                    session.Dispose();
+                }
+                catch (Pkcs11Exception)
+                {
+                    // Already gone with its token.
+                }
+            }
+
+            _loggedInWith = null;
+        }
+    }
+}
