@@ -56,7 +56,11 @@ public static class OperatorApp
         // Per-request framework logging only when asked for (KeyRotator:RequestLogging): a line per request
         // would let any caller of the HTTP port fill the log. Warnings and errors still get through.
         if (!builder.Configuration.GetValue<bool>($"{OperatorOptions.Section}:{nameof(OperatorOptions.RequestLogging)}"))
+        {
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            // The report scheme's handler logs under its own name: a line for every refused caller otherwise.
+            builder.Logging.AddFilter(typeof(ReportAuthenticationHandler).FullName, LogLevel.Warning);
+        }
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<IKubernetes>(s => KubernetesClient(s, ClientConfiguration(builder.Configuration)));
@@ -105,6 +109,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<ClusterIssuerKeys>();
         builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
+        builder.Services.AddReportEdge();
         builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddHostedService(s => s.GetRequiredService<JwksEndpoint>());
         builder.Services.AddTransient<WakeSigningKeySetJob>();
@@ -131,8 +136,7 @@ public static class OperatorApp
             metrics.WatchHealthy.Set(controller.InformersHealthy ? 1 : 0);
         };
         app.MapMetrics("/metrics", metrics.Registry);
-        app.MapPost("/v1/namespaces/{ns}/signingkeysets/{name}/signaturefailures",
-            (HttpContext context, string ns, string name, SignatureFailureEndpoint endpoint) => endpoint.HandleAsync(context, ns, name));
+        app.MapReports();
         app.MapGet(JwksEndpoint.JwksPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Jwks(context, ns, name));
         app.MapGet(JwksEndpoint.DiscoveryPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Discovery(context, ns, name));
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));

@@ -53,6 +53,9 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
 
         var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
         Assert.Contains($"keyrotator_signature_failures_total{{namespace=\"{a}\",name=\"auth\",reason=\"bad_signature\"}}", metrics, StringComparison.Ordinal);
+
+        // Refused callers fill no log: neither the authentication scheme nor the rate limiter writes a line per request.
+        Assert.DoesNotContain(op.Logs.Lines, l => l.Contains("was challenged", StringComparison.Ordinal) || l.Contains("was not authenticated", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,0 +1,59 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace KeyRotator.Operator.Observability;
+
+/// <summary>The caller may "create signingkeysets/signaturefailures" on the set named in the route.</summary>
+public sealed class MayReportRequirement : IAuthorizationRequirement;
+
+/// <summary>
+/// Checks <see cref="MayReportRequirement"/> with a SubjectAccessReview (cached by <see cref="CallerAuthenticator"/>).
+/// A report another replica passed on was authorized there. A review the API server does not answer
+/// fails with <see cref="UnavailableReason"/> (503), a refusal with the reason (403).
+/// </summary>
+public sealed class MayReportHandler(CallerAuthenticator callers) : AuthorizationHandler<MayReportRequirement, HttpContext>
+{
+    protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, MayReportRequirement requirement, HttpContext http)
+    {
+        if (context.User.Identity?.IsAuthenticated != true)
+            return;
+        if (ReportAuth.IsForwarded(context.User))
+        {
+            context.Succeed(requirement);
+            return;
+        }
+
+        var (ns, name) = (http.GetRouteValue("ns") as string ?? "", http.GetRouteValue("name") as string ?? "");
+        var user = ReportAuth.UserOf(context.User);
+        var (allowed, unavailable) = await callers.AuthorizeAsync(user, ns, name, http.RequestAborted);
+        if (allowed == true)
+            context.Succeed(requirement);
+        else if (allowed is null)
+            context.Fail(new UnavailableReason(this, unavailable!));
+        else
+            context.Fail(new AuthorizationFailureReason(this, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}"));
+    }
+
+    /// <summary>The permission could not be checked now: 503 with Retry-After.</summary>
+    public sealed class UnavailableReason(IAuthorizationHandler handler, string message) : AuthorizationFailureReason(handler, message);
+}
+
+/// <summary>Answers a refused report with the reason (403), or 503 when the permission could not be checked; challenges go to the scheme.</summary>
+public sealed class ReportAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailureReasons.FirstOrDefault() is { } reason)
+        {
+            return reason is MayReportHandler.UnavailableReason
+                ? ReportErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, $"{reason.Message}; send it again later", 5)
+                : ReportErrors.WriteAsync(context, StatusCodes.Status403Forbidden, reason.Message);
+        }
+
+        return _default.HandleAsync(next, context, policy, authorizeResult);
+    }
+}
