@@ -22,4 +22,11 @@ public sealed class KeyStoreException : Exception
 
     /// <summary>A condition reason such as VaultUnavailable or VaultAccessDenied.</summary>
     public string Reason { get; init; } = "VaultError";
+
+    /// <summary>
+    /// The vault may have carried the request out although no answer said so (a timeout, a lost
+    /// connection, a 5xx, a success whose body could not be read); false when the vault answered with a
+    /// definite refusal (4xx), which changed nothing.
+    /// </summary>
+    public bool OutcomeUnknown { get; init; }
 }

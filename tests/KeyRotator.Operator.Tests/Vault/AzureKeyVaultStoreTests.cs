@@ -348,6 +348,40 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         Assert.Equal(created.VaultRef, Assert.Single(_fake.Versions("contoso.vault.azure.net", "jwt")).KeyId);
     }
 
+    [Fact]
+    public async Task A_create_the_vault_refused_with_a_4xx_is_not_looked_for_as_if_it_may_have_landed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store(Client(maxRetries: 2, timeoutSeconds: 1));
+        var set = Set();
+        _fake.Inject(r => r.Path.EndsWith("/create", StringComparison.Ordinal), new VaultFault(400, "BadParameter", "The key size is not supported."), times: 1);
+
+        var error = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(set, 1, ct));
+
+        Assert.Equal("VaultError", error.Reason);
+        Assert.False(error.OutcomeUnknown);
+        Assert.Contains("HTTP 400 BadParameter", error.Message, StringComparison.Ordinal);
+        var afterCreate = _fake.Requests.SkipWhile(r => !r.Path.EndsWith("/create", StringComparison.Ordinal)).Skip(1).ToList();
+        Assert.DoesNotContain(afterCreate, r => r.Method == "GET");
+        Assert.Empty(_fake.Versions("contoso.vault.azure.net", "jwt"));
+    }
+
+    [Fact]
+    public async Task A_delete_whose_answer_is_lost_and_resent_to_a_404_still_purges_the_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store(Client(maxRetries: 3, timeoutSeconds: 1));
+        var set = Set(key: "lost-delete");
+        await store.CreateAsync(set, 1, ct);
+        _fake.Inject(r => r.Method == "DELETE" && r.Path.StartsWith("/keys/", StringComparison.Ordinal), VaultFault.LostAnswer, times: 1);
+
+        await store.RemoveSetAsync(set, deleteKeys: true, ct);
+
+        Assert.Empty(_fake.Versions("contoso.vault.azure.net", "lost-delete"));
+        Assert.True(_fake.Requests.Count(r => r.Method == "DELETE" && r.Path.StartsWith("/keys/", StringComparison.Ordinal)) >= 2, "the delete was sent again after its answer was lost");
+        Assert.False(_fake.IsSoftDeleted("contoso.vault.azure.net", "lost-delete"), "the deleted key was purged");
+    }
+
     public static TheoryData<string, string, string> PersistentFaults => new()
     {
         { "throttled", "VaultThrottled", "HTTP 429 Throttled" },

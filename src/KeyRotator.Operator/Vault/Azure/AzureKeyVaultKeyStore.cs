@@ -50,9 +50,10 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         {
             bundle = await client.CreateKeyAsync(vault, name, set.Policy.Algorithm, set.Policy.RsaKeySize, hsm, tags, cancellationToken);
         }
-        catch (KeyStoreException e) when (e.Reason is "VaultUnavailable" or "VaultError")
+        catch (KeyStoreException e) when (e.OutcomeUnknown)
         {
             // The create may have landed even though its answer did not: adopt it rather than make another.
+            // (A definite refusal, a 4xx, made nothing: it is not looked for.)
             if (await FindAfterFailedCreateAsync(set, generation, cancellationToken) is { } landed)
                 return landed;
             throw;
@@ -110,8 +111,12 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
             return;
         }
 
-        if (versions.Count == 0 || !await client.DeleteKeyAsync(vault, name, cancellationToken))
+        if (versions.Count == 0)
             return;
+
+        // A 404 here is this delete's own earlier attempt, whose answer was lost and which the pipeline
+        // sent again (the listing above just found the key): the key still waits to be purged.
+        await client.DeleteKeyAsync(vault, name, cancellationToken);
         for (var attempt = 0; attempt < 5; attempt++)
         {
             if (await client.PurgeDeletedKeyAsync(vault, name, cancellationToken))

@@ -17,13 +17,7 @@ public sealed record KeyVaultChallenge(string Scope, string? TenantId)
         if (!trimmed.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             throw Refused(vault, $"it asked for \"{FirstWord(trimmed)}\" authentication, not Bearer");
 
-        var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var part in trimmed["Bearer ".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var equals = part.IndexOf('=', StringComparison.Ordinal);
-            if (equals > 0)
-                parameters[part[..equals].Trim()] = part[(equals + 1)..].Trim().Trim('"');
-        }
+        var parameters = Parameters(trimmed["Bearer ".Length..]);
 
         string? scope = null;
         if (parameters.TryGetValue("scope", out var s) && s.Length > 0)
@@ -43,6 +37,54 @@ public sealed record KeyVaultChallenge(string Scope, string? TenantId)
         if (authority is not null && Uri.TryCreate(authority, UriKind.Absolute, out var authorityUri) && authorityUri.Segments.Length > 1)
             tenant = authorityUri.Segments[1].TrimEnd('/');
         return new KeyVaultChallenge(scope, string.IsNullOrEmpty(tenant) ? null : tenant);
+    }
+
+    /// <summary>
+    /// The auth-params of a challenge (RFC 9110 §11.2): <c>name=token</c> or <c>name="quoted string"</c>,
+    /// comma-separated. A quoted value may hold commas, equals signs and backslash escapes, and is read
+    /// to its closing quote, so that nothing inside one (an error_description) can pass for a parameter.
+    /// The first occurrence of a name counts.
+    /// </summary>
+    private static Dictionary<string, string> Parameters(string text)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var i = 0;
+        while (i < text.Length)
+        {
+            while (i < text.Length && (text[i] == ',' || char.IsWhiteSpace(text[i])))
+                i++;
+            var nameStart = i;
+            while (i < text.Length && text[i] != '=' && text[i] != ',')
+                i++;
+            var name = text[nameStart..i].Trim();
+            if (i >= text.Length || text[i] == ',')
+                continue; // a bare token68 or an empty item: not a parameter
+            i++; // '='
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+                i++;
+            var value = new System.Text.StringBuilder();
+            if (i < text.Length && text[i] == '"')
+            {
+                for (i++; i < text.Length && text[i] != '"'; i++)
+                {
+                    if (text[i] == '\\' && i + 1 < text.Length)
+                        i++;
+                    value.Append(text[i]);
+                }
+
+                i++; // the closing quote
+            }
+            else
+            {
+                while (i < text.Length && text[i] != ',')
+                    value.Append(text[i++]);
+            }
+
+            if (name.Length > 0)
+                parameters.TryAdd(name, value.ToString().Trim());
+        }
+
+        return parameters;
     }
 
     private static string FirstWord(string value) => value.Split(' ', 2)[0];

@@ -169,11 +169,11 @@ public sealed class KeyVaultClient
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new KeyStoreException($"{vault} did not answer in time to {operation}") { Reason = "VaultUnavailable" };
+            throw new KeyStoreException($"{vault} did not answer in time to {operation}") { Reason = "VaultUnavailable", OutcomeUnknown = true };
         }
         catch (RequestFailedException e) when (e.Status == 0)
         {
-            throw new KeyStoreException($"could not reach {vault} to {operation}: {e.InnerException?.Message ?? e.Message}") { Reason = "VaultUnavailable" };
+            throw new KeyStoreException($"could not reach {vault} to {operation}: {e.InnerException?.Message ?? e.Message}") { Reason = "VaultUnavailable", OutcomeUnknown = true };
         }
         catch (AggregateException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -184,6 +184,7 @@ public sealed class KeyVaultClient
                 : $"could not reach {vault} to {operation} ({e.InnerExceptions.Count} attempts): {(last as RequestFailedException)?.InnerException?.Message ?? last.Message}")
             {
                 Reason = "VaultUnavailable",
+                OutcomeUnknown = true,
             };
         }
 
@@ -200,7 +201,7 @@ public sealed class KeyVaultClient
             }
             catch (JsonException)
             {
-                throw new KeyStoreException($"{vault} answered {operation} with a body that is not JSON (HTTP {response.Status}); nothing was assumed from it") { Reason = "VaultError" };
+                throw new KeyStoreException($"{vault} answered {operation} with a body that is not JSON (HTTP {response.Status}); nothing was assumed from it") { Reason = "VaultError", OutcomeUnknown = true };
             }
         }
 
@@ -224,6 +225,7 @@ public sealed class KeyVaultClient
                 >= 500 or 408 => "VaultUnavailable",
                 _ => "VaultError",
             },
+            OutcomeUnknown = response.Status is >= 500 or 408,
         };
     }
 
@@ -259,7 +261,7 @@ public sealed class KeyVaultClient
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException)
         {
-            throw new KeyStoreException($"{Authority(vault)} answered {operation} with a body KeyRotator cannot read ({e.GetType().Name}); nothing was assumed from it") { Reason = "VaultError" };
+            throw new KeyStoreException($"{Authority(vault)} answered {operation} with a body KeyRotator cannot read ({e.GetType().Name}); nothing was assumed from it") { Reason = "VaultError", OutcomeUnknown = true };
         }
     }
 
