@@ -4,6 +4,7 @@ using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,7 @@ public sealed partial class SetFinalizer(
     JwksPublisher jwksPublisher,
     SigningSecretPublisher signingPublisher,
     ObjectWriter writer,
+    SetMemory memory,
     IOptions<OperatorOptions> options,
     ILogger<SetFinalizer> logger)
 {
@@ -41,7 +43,6 @@ public sealed partial class SetFinalizer(
         await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, none);
         await writer.DeleteOwnedSecretAsync(ns, SigningSecretPublisher.SecretName(set), owner, none);
         await signingPublisher.RemoveStaleAsync(set, none);
-        signingPublisher.Forget(set.Metadata.Uid);
 
         var deleteKeys = set.Spec.DeletionPolicy == "Delete";
         if (KeySetSpecRules.RemovalContext(set, policyOptions) is not { } context)
@@ -77,7 +78,7 @@ public sealed partial class SetFinalizer(
         }
 
         await sets.RemoveFinalizerAsync(set);
-        reporter.Forget(ns, set.Metadata.Name);
+        memory.Forget(new SetKey(ns, set.Metadata.Name), set.Metadata.Uid);
         LogFinalized(logger, ns, set.Metadata.Name, set.Spec.DeletionPolicy ?? "Retain");
         return false;
     }

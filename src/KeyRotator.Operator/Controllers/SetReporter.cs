@@ -113,9 +113,6 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     public Task WarnAsync(V1Alpha1SigningKeySet set, string reason, string message, CancellationToken cancellationToken) =>
         events.RecordAsync(set, PlanEvent.Warning(reason, message), cancellationToken);
 
-    /// <summary>The set is gone: its series leave /metrics.</summary>
-    public void Forget(string ns, string name) => metrics.ForgetSet(ns, name);
-
     private static (string Namespace, string Name, long Generation) Identify(V1Alpha1SigningKeySet set) =>
         (set.Metadata.NamespaceProperty, set.Metadata.Name, set.Metadata.Generation ?? 0);
 

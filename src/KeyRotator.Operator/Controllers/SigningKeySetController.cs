@@ -34,6 +34,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
     private readonly List<ResourceInformer<V1Secret>> _secretInformers = [];
     private long _reconciles;
     private readonly EventRecorder _events;
+    private readonly SetMemory _memory;
 
     // SigningKeySets that do not decode, by namespace/name, and the resourceVersion whose Event was recorded (null: not yet).
     private readonly ConcurrentDictionary<string, (UndecodableObject Item, string? Reported)> _undecodable = new(StringComparer.Ordinal);
@@ -48,11 +49,13 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
         PropagationTracker propagation,
         ObjectCache cache,
         KeyGenerator keys,
+        SetMemory memory,
         TimeProvider time,
         IOptions<OperatorOptions> options,
         ILoggerFactory loggers)
     {
         _reconciler = reconciler;
+        _memory = memory;
         _events = events;
         _scheduler = scheduler;
         _metrics = metrics;
@@ -135,8 +138,10 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
     /// </summary>
     private void MirrorStatus(WatchEventType type, V1Alpha1SigningKeySet set)
     {
-        if (!WorkersRunning && type == WatchEventType.Deleted)
-            _metrics.ForgetSet(set.Metadata.NamespaceProperty, set.Metadata.Name);
+        // A set that went is forgotten by every replica (the event names its UID); the leader's reconcile,
+        // which finds it gone, forgets again by name.
+        if (type == WatchEventType.Deleted)
+            _memory.Forget(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name), set.Metadata.Uid);
         else if (type != WatchEventType.Deleted && set.Status is { } status)
             _metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
     }

@@ -1,8 +1,8 @@
 using k8s.Autorest;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
 
@@ -21,8 +21,7 @@ public sealed partial class SigningKeySetReconciler(
     SetEffects effects,
     SetReporter reporter,
     SetFinalizer finalizer,
-    ObjectCache cache,
-    SignatureFailureTracker failures,
+    SetMemory memory,
     PropagationTracker propagation,
     TimeProvider time,
     ILogger<SigningKeySetReconciler> logger)
@@ -32,10 +31,7 @@ public sealed partial class SigningKeySetReconciler(
         var set = await sets.GetAsync(ns, name, cancellationToken);
         if (set is null)
         {
-            reporter.Forget(ns, name);
-            cache.Forget(ns, name);
-            failures.Forget(ns, name);
-            propagation.Forget(ns, name);
+            memory.Forget(new SetKey(ns, name), uid: null);
             return ReconcileResult.Done;
         }
 

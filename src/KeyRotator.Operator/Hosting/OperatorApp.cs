@@ -71,7 +71,8 @@ public static class OperatorApp
         builder.Services.AddSingleton<SigningSecretPublisher>();
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddSingleton<KeyGenerator>();
-        builder.Services.AddSingleton<IKeyStore, KubernetesKeyStore>();
+        builder.Services.AddSingleton<KubernetesKeyStore>();
+        builder.Services.AddSingleton<IKeyStore>(s => s.GetRequiredService<KubernetesKeyStore>());
         builder.Services.AddSingleton<IKeyStore, Pkcs11KeyStore>();
         // Workload identity in the cluster (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE), else the usual chain.
         builder.Services.TryAddSingleton<TokenCredential>(_ => new DefaultAzureCredential());
@@ -105,6 +106,15 @@ public static class OperatorApp
         builder.Services.AddSingleton<OperatorMetrics>();
         builder.Services.AddSingleton<SignatureFailureTracker>();
         builder.Services.AddSingleton<PropagationTracker>();
+        // Every singleton that keeps something per set, forgotten together (SetMemory).
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<ObjectCache>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<KubernetesKeyStore>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<KeyGenerator>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<SigningSecretPublisher>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<SignatureFailureTracker>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<PropagationTracker>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<OperatorMetrics>());
+        builder.Services.AddSingleton<SetMemory>();
         builder.Services.AddSingleton<PeerForwarder>();
         builder.Services.AddSingleton<ClusterIssuerKeys>();
         builder.Services.AddSingleton<CallerAuthenticator>();

@@ -4,6 +4,7 @@ using k8s.Models;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Informers;
 
@@ -15,7 +16,7 @@ namespace KeyRotator.Operator.Informers;
 /// cache, so callers that find nothing still meet it as a conflict when they write).
 /// Objects handed out are copies: callers may change them.
 /// </summary>
-public sealed class ObjectCache
+public sealed class ObjectCache : IRemembersSets
 {
     private readonly List<ResourceInformer<V1Alpha1SigningKeySet>> _sets = [];
     private readonly List<(string? Namespace, ResourceInformer<V1ConfigMap> Informer)> _configMaps = [];
@@ -84,7 +85,7 @@ public sealed class ObjectCache
     /// <summary>Records that the operator's write (removing the last finalizer) deleted the set.</summary>
     public void WroteGone(string ns, string name, string? over) => _written[(ns, name)] = (over, null);
 
-    public void Forget(string ns, string name) => _written.TryRemove((ns, name), out _);
+    public void Forget(SetKey set, string? uid) => _written.TryRemove((set.Namespace, set.Name), out _);
 
     /// <summary>The labelled ConfigMap, absent (Known, null), or unknown (the namespace is not watched or not listed yet).</summary>
     public (bool Known, V1ConfigMap? ConfigMap) TryGetConfigMap(string ns, string name)

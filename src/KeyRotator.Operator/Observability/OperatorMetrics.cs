@@ -1,5 +1,6 @@
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Runtime;
 using Prometheus;
 
 namespace KeyRotator.Operator.Observability;
@@ -8,7 +9,7 @@ namespace KeyRotator.Operator.Observability;
 /// The Prometheus metrics (README, Observability; prefix keyrotator_), in a registry of this operator's own.
 /// Per-set series carry namespace and name labels and disappear when the set does.
 /// </summary>
-public sealed class OperatorMetrics
+public sealed class OperatorMetrics : IRemembersSets
 {
     private static readonly string[] SetLabels = ["namespace", "name"];
     private readonly TimeProvider _time;
@@ -140,8 +141,9 @@ public sealed class OperatorMetrics
     }
 
     /// <summary>The set is gone: so are its series.</summary>
-    public void ForgetSet(string ns, string name)
+    public void Forget(SetKey set, string? uid)
     {
+        var (ns, name) = (set.Namespace, set.Name);
         foreach (var metric in new Collector[] { Ready, ActiveKeyCreated, ActiveKeyActivated, NextRotation, PublishedKeys, Rotations, RotationErrors, SignatureFailures, FailureSpike, Verifiers, VerifiersWithActiveKey, VerifiersWithNextKey, Signers, SignersOnActiveKey, PropagationIncomplete })
         {
             foreach (var labels in LabelValues(metric).Where(l => l.Length >= 2 && l[0] == ns && l[1] == name).ToList())

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
+using KeyRotator.Operator.Runtime;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Observability;
@@ -11,7 +12,7 @@ namespace KeyRotator.Operator.Observability;
 /// a signer signs with, and when it was last heard. Callers not heard within the window drop out.
 /// Which kids a hash stands for is learnt from the JWKS ConfigMaps this operator publishes.
 /// </summary>
-public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptions> options)
+public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptions> options) : IRemembersSets
 {
     private const int StaleListLength = 10;
     private const int KnownHashes = 4096;
@@ -82,7 +83,7 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     public DateTimeOffset? NextExpiry(string ns, string name) =>
         _sets.TryGetValue((ns, name), out var seen) && !seen.IsEmpty ? seen.Values.Min(s => s.At) + Window : null;
 
-    public void Forget(string ns, string name) => _sets.TryRemove((ns, name), out _);
+    public void Forget(SetKey set, string? uid) => _sets.TryRemove((set.Namespace, set.Name), out _);
 
     private bool Observe(string ns, string name, string role, string identity, string value)
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using KeyRotator.Model.Resources;
 using KeyRotator.Model.Time;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Observability;
 
@@ -9,7 +10,7 @@ namespace KeyRotator.Operator.Observability;
 /// the preceding windows). A spike is at least `threshold` failures in the window and at least `ratio`
 /// times the baseline. Time comes from the injected TimeProvider.
 /// </summary>
-public sealed class SignatureFailureTracker(TimeProvider time)
+public sealed class SignatureFailureTracker(TimeProvider time) : IRemembersSets
 {
     /// <summary>How many earlier windows make the baseline.</summary>
     public const int BaselineWindows = 12;
@@ -51,7 +52,7 @@ public sealed class SignatureFailureTracker(TimeProvider time)
         return new FailureSpike(spiking, count, baseline, dominant?.Reason, dominant?.Kid, window);
     }
 
-    public void Forget(string ns, string name) => _series.TryRemove((ns, name), out _);
+    public void Forget(SetKey set, string? uid) => _series.TryRemove((set.Namespace, set.Name), out _);
 
     private sealed class Series
     {

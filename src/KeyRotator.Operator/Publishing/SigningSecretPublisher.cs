@@ -5,6 +5,7 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
 
 namespace KeyRotator.Operator.Publishing;
@@ -13,7 +14,7 @@ namespace KeyRotator.Operator.Publishing;
 /// The Secret signers read: the active key (PKCS#8 PEM for the Kubernetes provider, a vault reference
 /// otherwise), its kid and alg, and the next key once it is pending.
 /// </summary>
-public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cache)
+public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cache) : IRemembersSets
 {
     /// <summary>
     /// Per set (by UID): the kids and data digest of the signing Secret this replica last published or
@@ -61,7 +62,11 @@ public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cach
     }
 
     /// <summary>The set is gone: nothing to remember about its signing Secret.</summary>
-    public void Forget(string uid) => _published.TryRemove(uid, out _);
+    public void Forget(SetKey set, string? uid)
+    {
+        if (uid is not null)
+            _published.TryRemove(uid, out _);
+    }
 
     /// <summary>
     /// Deletes the signing Secrets this set wrote under an earlier spec.signingSecretName: nobody reads

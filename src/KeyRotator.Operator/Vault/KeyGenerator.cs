@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using KeyRotator.Core.Keys;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Vault;
 
@@ -15,7 +16,7 @@ namespace KeyRotator.Operator.Vault;
 /// EC keys take well under a millisecond and are generated where they are needed.
 /// A generated key stays in memory only until its set stores it, or is dropped with the set.
 /// </summary>
-public sealed class KeyGenerator : IDisposable
+public sealed class KeyGenerator : IRemembersSets, IDisposable
 {
     private readonly ConcurrentDictionary<(string Uid, long Generation), Task<PrivateSigningKey>> _keys = new();
     private readonly BlockingCollection<(KeySetContext Set, TaskCompletionSource<PrivateSigningKey> Done)> _requests = [];
@@ -50,17 +51,22 @@ public sealed class KeyGenerator : IDisposable
     }
 
     /// <summary>The set is gone: drop any key generated for it.</summary>
-    public void Forget(string uid)
+    public void Forget(SetKey set, string? uid)
     {
         foreach (var key in _keys.Keys.Where(k => k.Uid == uid))
             _keys.TryRemove(key, out _);
     }
 
+    /// <summary>Idempotent: the container disposes this once as itself and once as each interface it is registered under.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
         _requests.CompleteAdding();
         _requests.Dispose();
     }
+
+    private int _disposed;
 
     private Task<PrivateSigningKey> Start(KeySetContext set)
     {

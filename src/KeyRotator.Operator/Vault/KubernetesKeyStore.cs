@@ -12,6 +12,7 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Vault;
 
@@ -25,7 +26,7 @@ namespace KeyRotator.Operator.Vault;
 /// was last read or written is remembered per set with the Secret's resourceVersion, and the informer
 /// (which caches the Secret without data) says whether that version is still the current one.
 /// </summary>
-public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys
+public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys, IRemembersSets
 {
     private const int MaxConflictRetries = 5;
 
@@ -173,14 +174,19 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
         // A retired key needs no private half: drop it, keep the public record.
         UpdateEntriesAsync(set, entries => entries.Select(e => e.Kid == kid ? e with { Enabled = false, Pkcs8 = null } : e), cancellationToken);
 
+    public void Forget(SetKey set, string? uid)
+    {
+        if (uid is null)
+            return;
+        _known.TryRemove(uid, out _);
+        _fresh.TryRemove(uid, out _);
+    }
+
     public Task DeleteAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
         UpdateEntriesAsync(set, entries => entries.Where(e => e.Kid != kid), cancellationToken);
 
     public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
     {
-        _known.TryRemove(set.Uid, out _);
-        _fresh.TryRemove(set.Uid, out _);
-        generator.Forget(set.Uid);
         var secret = await ReadAsync(set, cancellationToken);
         if (secret is null)
             return;

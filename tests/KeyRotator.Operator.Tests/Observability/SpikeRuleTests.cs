@@ -91,7 +91,7 @@ public sealed class SpikeRuleTests
     {
         var tracker = new SignatureFailureTracker(_clock);
         tracker.Record("ns", "auth", "bad_signature", "k", 100);
-        tracker.Forget("ns", "auth");
+        tracker.Forget(new KeyRotator.Operator.Runtime.SetKey("ns", "auth"), uid: null);
         Assert.Equal(0, tracker.Evaluate("ns", "auth", Alert).WindowCount);
     }
 }
