@@ -26,7 +26,7 @@ namespace KeyRotator.Operator.Vault;
 /// was last read or written is remembered per set with the Secret's resourceVersion, and the informer
 /// (which caches the Secret without data) says whether that version is still the current one.
 /// </summary>
-public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys, IRemembersSets
+public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys, IRemembersSets
 {
     private const int MaxConflictRetries = 5;
 
@@ -184,61 +184,6 @@ public sealed class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache
 
     public Task DeleteAsync(KeySetContext set, string kid, CancellationToken cancellationToken) =>
         UpdateEntriesAsync(set, entries => entries.Where(e => e.Kid != kid), cancellationToken);
-
-    public async Task RemoveSetAsync(KeySetContext set, bool deleteKeys, CancellationToken cancellationToken)
-    {
-        var secret = await ReadAsync(set, cancellationToken);
-        if (secret is null)
-            return;
-        try
-        {
-            if (!deleteKeys)
-                await RetainAsync(set, secret, cancellationToken);
-            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, set.Namespace,
-                new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid } }, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-        }
-        catch (HttpOperationException e)
-        {
-            throw Failure(deleteKeys ? "delete the key Secret" : "retain the key Secret", e);
-        }
-    }
-
-    /// <summary>
-    /// The name of the Secret a deleted set's keys are kept in under deletionPolicy Retain: readable for
-    /// humans, no longer labelled as managed, so a set re-created under the same name starts with fresh
-    /// keys and never adopts, publishes or signs with these.
-    /// </summary>
-    public static string RetainedSecretName(string setName, string uid) => $"{setName}-keyrotator-keys-retained-{uid[..Math.Min(8, uid.Length)]}";
-
-    private async Task RetainAsync(KeySetContext set, V1Secret secret, CancellationToken cancellationToken)
-    {
-        var retained = new V1Secret
-        {
-            Metadata = new V1ObjectMeta
-            {
-                Name = RetainedSecretName(set.Name, set.Uid),
-                NamespaceProperty = set.Namespace,
-                Labels = new Dictionary<string, string> { [Labels.SetName] = set.Name, [Labels.SetNamespace] = set.Namespace, [Labels.Role] = "retained-keystore" },
-                Annotations = new Dictionary<string, string> { [Labels.RetainedFromUidAnnotation] = set.Uid },
-            },
-            Type = "Opaque",
-            Data = secret.Data,
-        };
-        try
-        {
-            await kubernetes.CoreV1.CreateNamespacedSecretAsync(retained, set.Namespace, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
-        {
-            // Kept by an earlier attempt of this finalizer (its delete had not happened yet); check that it is ours.
-            var existing = await kubernetes.CoreV1.ReadNamespacedSecretAsync(retained.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
-            if (Labels.Annotation(existing.Metadata, Labels.RetainedFromUidAnnotation) != set.Uid)
-                throw new KeyStoreException($"cannot retain the keys: Secret {set.Namespace}/{retained.Metadata.Name} exists and is not this set's; move it away") { Reason = "NameConflict" };
-        }
-    }
 
     private async Task UpdateEntriesAsync(KeySetContext set, Func<IEnumerable<KeyStoreEntry>, IEnumerable<KeyStoreEntry>> change, CancellationToken cancellationToken)
     {
