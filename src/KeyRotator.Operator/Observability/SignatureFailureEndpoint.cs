@@ -2,7 +2,6 @@ using System.Text.Json;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Runtime;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Observability;
@@ -12,8 +11,7 @@ namespace KeyRotator.Operator.Observability;
 /// send heartbeats. The framework's pieces guard it before it runs (see <c>OperatorApp</c>): the caller is
 /// authenticated by <see cref="ReportAuthenticationHandler"/> (401, or 503 when the token cannot be checked
 /// now), limited per caller by the rate limiter (429), authorized by the <see cref="ReportAuth.Policy"/>
-/// policy (403), and its body is bounded by Kestrel's per-request limit (413). This endpoint validates
-/// the report (400) and records it.
+/// policy (403). This endpoint bounds the body (413), validates the report (400) and records it.
 /// </summary>
 public sealed class SignatureFailureEndpoint(
     SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, ISigningKeySets controller, IOptions<OperatorOptions> options)
@@ -96,24 +94,26 @@ public sealed class SignatureFailureEndpoint(
     }
 
     /// <summary>
-    /// The body, within Kestrel's per-request limit (set here to Reports:MaxBodyBytes before the first read:
-    /// a Content-Length over it, or a chunked body that grows past it, fails the read); null when too large.
+    /// The body, or null when it is larger than Reports:MaxBodyBytes. Read here rather than bounded by
+    /// Kestrel's per-request limit: past that limit Kestrel stops reading and closes the connection, so a
+    /// reporter still sending a chunked body (JsonContent is chunked) sees a reset instead of this 413;
+    /// answered here, Kestrel drains the rest and the reporter reads why.
     /// </summary>
     private async Task<byte[]?> ReadBodyAsync(HttpContext context, CancellationToken cancellationToken)
     {
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            limit.MaxRequestBodySize = _options.MaxBodyBytes;
-        using var buffer = new MemoryStream();
-        try
-        {
-            await context.Request.Body.CopyToAsync(buffer, cancellationToken);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
+        if (context.Request.ContentLength > _options.MaxBodyBytes)
             return null;
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > _options.MaxBodyBytes)
+                return null;
         }
 
-        return buffer.Length > _options.MaxBodyBytes ? null : buffer.ToArray();
+        return buffer.ToArray();
     }
 
     private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
