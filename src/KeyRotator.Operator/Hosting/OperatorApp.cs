@@ -164,10 +164,15 @@ public static class OperatorApp
     /// </summary>
     public static IKubernetes KubernetesClient(IServiceProvider services, KubernetesClientConfiguration config, IEnumerable<DelegatingHandler>? handlers = null)
     {
+        var metrics = services.GetRequiredService<OperatorMetrics>();
         var pacing = new ApiRateLimitHandler(
             services.GetRequiredService<IOptions<OperatorOptions>>().Value.Api,
             services.GetRequiredService<TimeProvider>(),
-            services.GetRequiredService<OperatorMetrics>(),
+            (by, wait) =>
+            {
+                metrics.ApiThrottled.WithLabels(by).Inc();
+                metrics.ApiThrottledSeconds.WithLabels(by).Inc(wait.TotalSeconds);
+            },
             services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("KeyRotator.Operator.Kubernetes"));
         return new k8s.Kubernetes(config, [pacing, new ResponseBufferingHandler(), .. handlers ?? []]);
     }

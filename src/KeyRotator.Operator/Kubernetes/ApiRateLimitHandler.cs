@@ -1,7 +1,6 @@
 using System.Net;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Configuration;
-using KeyRotator.Operator.Observability;
 using Microsoft.Extensions.Logging;
 
 namespace KeyRotator.Operator.Kubernetes;
@@ -13,9 +12,11 @@ namespace KeyRotator.Operator.Kubernetes;
 /// before the same request goes again. After MaxRetries the answer goes to the caller, whose reconcile
 /// fails and is requeued with the work queue's backoff. Watches are not paced (they are long-lived and
 /// the informers already back off on their own), nor are Lease requests: a leader that cannot renew in
-/// time steps down, so its renewals never queue behind reconciles.
+/// time steps down, so its renewals never queue behind reconciles. Every wait is reported to
+/// <paramref name="waited"/> (by: <c>client</c> for the bucket, <c>server</c> for a retried answer), which
+/// the host turns into metrics: this room knows nothing of them.
 /// </summary>
-public sealed partial class ApiRateLimitHandler(ApiClientOptions options, TimeProvider time, OperatorMetrics metrics, ILogger logger) : DelegatingHandler
+public sealed partial class ApiRateLimitHandler(ApiClientOptions options, TimeProvider time, Action<string, TimeSpan> waited, ILogger logger) : DelegatingHandler
 {
     private readonly TokenBucket? _bucket = options.Qps > 0 ? new TokenBucket(options.Qps, Math.Max(1, options.Burst), time) : null;
 
@@ -27,8 +28,7 @@ public sealed partial class ApiRateLimitHandler(ApiClientOptions options, TimePr
         {
             if (_bucket is not null && !watch && !lease && _bucket.Reserve() is var wait && wait > TimeSpan.Zero)
             {
-                metrics.ApiThrottled.WithLabels("client").Inc();
-                metrics.ApiThrottledSeconds.WithLabels("client").Inc(wait.TotalSeconds);
+                waited("client", wait);
                 await Task.Delay(wait, time, cancellationToken);
             }
 
@@ -36,8 +36,7 @@ public sealed partial class ApiRateLimitHandler(ApiClientOptions options, TimePr
             if (watch || attempt >= options.MaxRetries || RetryDelay(response, attempt) is not { } delay)
                 return response;
 
-            metrics.ApiThrottled.WithLabels("server").Inc();
-            metrics.ApiThrottledSeconds.WithLabels("server").Inc(delay.TotalSeconds);
+            waited("server", delay);
             LogRetry(logger, request.Method.Method, request.RequestUri?.AbsolutePath ?? "", (int)response.StatusCode, delay.TotalSeconds, attempt + 1);
             response.Dispose();
             await Task.Delay(delay, time, cancellationToken);
