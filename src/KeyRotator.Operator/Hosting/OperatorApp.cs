@@ -103,6 +103,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<ISigningKeySets>(sp => sp.GetRequiredService<SigningKeySetController>());
         builder.Services.AddSingleton<RotationScheduler>();
         builder.Services.AddSingleton<OperatorHealth>();
+        builder.Services.AddSingleton<ApiAnswerClock>();
         builder.Services.AddSingleton<OperatorMetrics>();
         builder.Services.AddSingleton<SignatureFailureTracker>();
         builder.Services.AddSingleton<PropagationTracker>();
@@ -174,7 +175,7 @@ public static class OperatorApp
                 metrics.ApiThrottledSeconds.WithLabels(by).Inc(wait.TotalSeconds);
             },
             services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("KeyRotator.Operator.Kubernetes"));
-        return new k8s.Kubernetes(config, [pacing, new ResponseBufferingHandler(), .. handlers ?? []]);
+        return new k8s.Kubernetes(config, [pacing, services.GetRequiredService<ApiAnswerClock>().Handler(), new ResponseBufferingHandler(), .. handlers ?? []]);
     }
 
     /// <summary>In a pod: the service account. Elsewhere: --kubeconfig, $KUBECONFIG or ~/.kube/config.</summary>

@@ -1,12 +1,16 @@
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Controllers;
+using KeyRotator.Operator.Kubernetes;
+using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Hosting;
 
 /// <summary>
 /// Liveness: nothing has faulted. Readiness: every informer holds a live watch, whether this replica
-/// leads or stands by.
+/// leads or stands by, and, where replicas compete for the Lease (a request every RetryPeriod), the API
+/// server has answered within the lease duration: a hang is reported by nothing else.
 /// </summary>
-public sealed class OperatorHealth(SigningKeySetController controller)
+public sealed class OperatorHealth(SigningKeySetController controller, ApiAnswerClock answers, TimeProvider time, IOptions<OperatorOptions> options)
 {
     private volatile string? _fault;
 
@@ -31,6 +35,9 @@ public sealed class OperatorHealth(SigningKeySetController controller)
             return (false, fault);
         if (_electionProblem is { } problem)
             return (false, problem);
+        var election = options.Value.LeaderElection;
+        if (election.Enabled && answers.LastAnswer is { } last && time.GetUtcNow() - last > election.LeaseDuration)
+            return (false, $"the API server has not answered for {(time.GetUtcNow() - last).TotalSeconds:0} s (not even the Lease requests sent every {election.RetryPeriod.TotalSeconds:0.#} s)");
         var unhealthy = controller.UnhealthyInformers;
         if (unhealthy.Count > 0)
             return (false, "watches not established: " + string.Join(", ", unhealthy));

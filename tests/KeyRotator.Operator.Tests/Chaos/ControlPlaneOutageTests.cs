@@ -80,6 +80,7 @@ public sealed class ControlPlaneOutageTests(KubernetesEnvironment env)
         // The outage, watched every 250 ms: no replica may exit at any point (none is restarted here).
         var exits = new List<string>();
         var notReadyWhileDown = false;
+        var notReadyWhileHung = false;
         async Task OutageAsync(TimeSpan length)
         {
             var until = DateTime.UtcNow + length;
@@ -91,7 +92,9 @@ public sealed class ControlPlaneOutageTests(KubernetesEnvironment env)
                         exits.Add($"{replica.Identity} at {DateTime.UtcNow:HH:mm:ss.fff}:\n{replica.Tail()}");
                 }
 
-                notReadyWhileDown |= proxy.Down && await ReadyAsync(b) == HttpStatusCode.ServiceUnavailable;
+                var ready = await ReadyAsync(b);
+                notReadyWhileDown |= proxy.Down && ready == HttpStatusCode.ServiceUnavailable;
+                notReadyWhileHung |= proxy.Hang && !proxy.Down && ready == HttpStatusCode.ServiceUnavailable;
                 await Task.Delay(250, ct);
             }
         }
@@ -102,6 +105,7 @@ public sealed class ControlPlaneOutageTests(KubernetesEnvironment env)
         await OutageAsync(DownFor);
         Assert.True(exits.Count == 0, $"operator processes exited during the outage:\n{string.Join('\n', exits)}");
         Assert.True(notReadyWhileDown, $"the standby never said it was not ready while the API server could not be reached:\n{b.Tail(40)}");
+        Assert.True(notReadyWhileHung, $"the standby never said it was not ready while the API server hung:\n{b.Tail(40)}");
 
         // The API server answers again; the revocation is made at once and must be applied within 10 s.
         proxy.Down = false;
