@@ -2,6 +2,7 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 
 namespace KeyRotator.Operator.Vault;
@@ -60,7 +61,7 @@ public sealed partial class KubernetesKeyStore
             // Kept by an earlier attempt of this finalizer (its delete had not happened yet); check that it is ours.
             var existing = await kubernetes.CoreV1.ReadNamespacedSecretAsync(retained.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
             if (Labels.Annotation(existing.Metadata, Labels.RetainedFromUidAnnotation) != set.Uid)
-                throw new KeyStoreException($"cannot retain the keys: Secret {set.Namespace}/{retained.Metadata.Name} exists and is not this set's; move it away") { Reason = "NameConflict" };
+                throw new KeyStoreException($"cannot retain the keys: Secret {set.Namespace}/{retained.Metadata.Name} exists and is not this set's; move it away") { Reason = Reasons.NameConflict };
         }
     }
 }

@@ -164,7 +164,7 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
         return [.. keys.Select(key =>
             entries.FirstOrDefault(e => e.Kid == key.Kid && e.Pkcs8 is not null) is { } entry
                 ? Material(set, entry)
-                : throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = "KeyMissing" })];
+                : throw new KeyStoreException($"the private key {key.Kid} is no longer in Secret {set.Namespace}/{SecretName(set.Name)}") { Reason = Reasons.KeyMissing })];
     }
 
     private static SignerMaterial Material(KeySetContext set, KeyStoreEntry entry) =>
@@ -224,7 +224,7 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
                     $"Secret {set.Namespace}/{SecretName(set.Name)}, where this set's keys would be kept, belongs to {Ownership.DescribeHolder(secret.Metadata)}; " +
                     "KeyRotator does not read or change it. Rename or delete that Secret (keys of a deleted set are kept under another name), or give the SigningKeySet another name")
                 {
-                    Reason = "NameConflict",
+                    Reason = Reasons.NameConflict,
                 };
             }
 

@@ -105,7 +105,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
         WithSessionAsync(set, session =>
         {
             var key = FindKeys(session, set).FirstOrDefault(k => k.Stored.Kid == kid && k.Stored.Enabled)
-                ?? throw new KeyStoreException($"the token holds no enabled key {kid}") { Reason = "KeyMissing" };
+                ?? throw new KeyStoreException($"the token holds no enabled key {kid}") { Reason = Reasons.KeyMissing };
             var algorithm = JwsAlgorithm.Parse(key.Stored.PublicJwk.Alg);
             var factory = session.Factories.MechanismFactory;
             return algorithm.Family switch
@@ -119,7 +119,7 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
 
     private async Task<T> WithSessionAsync<T>(KeySetContext set, Func<ISession, T> work, CancellationToken cancellationToken)
     {
-        var spec = set.Spec.Vault?.Pkcs11 ?? throw new KeyStoreException("spec.vault.pkcs11 is missing") { Reason = "InvalidSpec" };
+        var spec = set.Spec.Vault?.Pkcs11 ?? throw new KeyStoreException("spec.vault.pkcs11 is missing") { Reason = Reasons.InvalidSpec };
         var pin = await ReadPinAsync(set, cancellationToken);
         try
         {

@@ -132,7 +132,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
     public async Task<byte[]> SignAsync(KeySetContext set, string kid, byte[] signingInput, CancellationToken cancellationToken)
     {
         var version = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Kid == kid && v.Key.Enabled)
-            ?? throw new KeyStoreException($"the vault holds no enabled key {kid} for this set") { Reason = "KeyMissing" };
+            ?? throw new KeyStoreException($"the vault holds no enabled key {kid} for this set") { Reason = Reasons.KeyMissing };
         var algorithm = JwsAlgorithm.Parse(version.Key.PublicJwk.Alg); // the version's own (tag keyrotator-alg), not today's spec
         return await client.SignDigestAsync(version.Item.KeyId, algorithm, algorithm.Digest(signingInput), cancellationToken);
     }
@@ -200,7 +200,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
 
     private static (Uri Vault, string Name) Target(KeySetContext set)
     {
-        var spec = set.Spec.Vault?.AzureKeyVault ?? throw new KeyStoreException("spec.vault.azureKeyVault is missing") { Reason = "InvalidSpec" };
+        var spec = set.Spec.Vault?.AzureKeyVault ?? throw new KeyStoreException("spec.vault.azureKeyVault is missing") { Reason = Reasons.InvalidSpec };
         return (new Uri(spec.VaultUri), spec.KeyName);
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 
 namespace KeyRotator.Operator.Vault.Azure;
@@ -218,7 +219,7 @@ public sealed partial class KeyVaultClient
             Reason = response.Status switch
             {
                 401 or 403 => "VaultAccessDenied",
-                404 => "KeyMissing",
+                404 => Reasons.KeyMissing,
                 409 when inner == "ObjectIsDeletedButRecoverable" || code == "ObjectIsDeletedButRecoverable" => "VaultKeyDeletedButRecoverable",
                 409 => "VaultConflict",
                 429 => "VaultThrottled",
