@@ -91,10 +91,11 @@ public sealed class SetEffects(
                 return e.Message;
             }
         }
-
-        private static StepFailure Failure(KeyStoreException e) =>
-            new(e.Reason == Reasons.NameConflict ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message);
     }
+
+    /// <summary>A vault failure as the step sees it: a name someone else holds holds the set; anything else degrades it.</summary>
+    private static StepFailure Failure(KeyStoreException e) =>
+        new(e.Reason == Reasons.NameConflict ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message);
 
     private IKeyStore StoreFor(V1Alpha1SigningKeySet set) => stores.For(set.Spec.Vault?.Provider);
 
@@ -156,7 +157,7 @@ public sealed class SetEffects(
         }
         catch (KeyStoreException e)
         {
-            return PublishResult.Failed(new StepFailure(e.Reason == Reasons.NameConflict ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message), problems);
+            return PublishResult.Failed(Failure(e), problems);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.NotFound))
         {

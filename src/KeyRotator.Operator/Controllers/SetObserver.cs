@@ -18,7 +18,7 @@ public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownK
 /// One reconcile's view of a set: the step's input (status, revocations, what the planner needs, or why
 /// the set is held before anything is read), the vault context, and the signals, each read once.
 /// </summary>
-public sealed record SetSnapshot(V1Alpha1SigningKeySet Set, StepInput Input, KeySetContext? Context, SetSignals? Signals);
+public sealed record SetSnapshot(StepInput Input, KeySetContext? Context, SetSignals? Signals);
 
 /// <summary>The observe step: validates the spec, checks the vault grant, and reads the signals.</summary>
 public sealed class SetObserver(VaultGrants grants, SignatureFailureTracker failures, PropagationTracker propagation, IOptions<OperatorOptions> options)
@@ -47,7 +47,7 @@ public sealed class SetObserver(VaultGrants grants, SignatureFailureTracker fail
                 ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
                 : null;
         if (hold is not null)
-            return new SetSnapshot(set, new StepInput(set.Status, revoked, null, hold), null, null);
+            return new SetSnapshot(new StepInput(set.Status, revoked, null, hold), null, null);
 
         var policy = validation.Policy!;
         var signals = SignalsFor(set);
@@ -68,7 +68,7 @@ public sealed class SetObserver(VaultGrants grants, SignatureFailureTracker fail
         // The Kubernetes store drops pruned keys under every policy: one Secret cannot hold an unbounded history.
         var deletePruned = policy.DeleteKeysOnRemoval || (set.Spec.Vault?.Provider ?? "Kubernetes") == "Kubernetes";
         var input = new StepInput(set.Status, revoked, planning, null, deletePruned);
-        return new SetSnapshot(set, input, new KeySetContext(ns, name, set.Metadata.Uid, policy, set.Spec), signals);
+        return new SetSnapshot(input, new KeySetContext(ns, name, set.Metadata.Uid, policy, set.Spec), signals);
     }
 
     private SetSignals SignalsFor(V1Alpha1SigningKeySet set)

@@ -36,8 +36,8 @@ public sealed class OperatorHealth(SigningKeySetController controller, ApiAnswer
         if (_electionProblem is { } problem)
             return (false, problem);
         var election = options.Value.LeaderElection;
-        if (election.Enabled && answers.LastAnswer is { } last && time.GetUtcNow() - last > election.LeaseDuration)
-            return (false, $"the API server has not answered for {(time.GetUtcNow() - last).TotalSeconds:0} s (not even the Lease requests sent every {election.RetryPeriod.TotalSeconds:0.#} s)");
+        if (election.Enabled && answers.LastAnswer is { } last && time.GetUtcNow() - last is var silence && silence > election.LeaseDuration)
+            return (false, $"the API server has not answered for {silence.TotalSeconds:0} s (not even the Lease requests sent every {election.RetryPeriod.TotalSeconds:0.#} s)");
         var unhealthy = controller.UnhealthyInformers;
         if (unhealthy.Count > 0)
             return (false, "watches not established: " + string.Join(", ", unhealthy));

@@ -127,6 +127,11 @@ public static class ReportErrors
         context.Response.StatusCode = status;
         if (retryAfterSeconds is { } seconds)
             context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return context.Response.WriteAsJsonAsync(new { error = message }, context.RequestAborted);
+        return context.Response.WriteAsJsonAsync(Body(message), context.RequestAborted);
     }
+
+    /// <summary>The same answer, as the endpoint returns it.</summary>
+    public static IResult Result(int status, string message) => Results.Json(Body(message), statusCode: status);
+
+    private static object Body(string message) => new { error = message };
 }

@@ -116,7 +116,7 @@ public sealed class SignatureFailureEndpoint(
         return buffer.ToArray();
     }
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    private static IResult Error(int status, string message) => ReportErrors.Result(status, message);
 
     /// <summary>
     /// A report: failure counts since the last one (may be empty), and, as a heartbeat, who the caller
