@@ -88,12 +88,7 @@ internal sealed class RotationHarness
         var plan = moved.Plan;
         Status = plan.Status;
         LastCleanup = moved.Cleanup;
-        Vault.RemoveAll(k => moved.Cleanup.Delete.Contains(k.Kid));
-        for (var i = 0; i < Vault.Count; i++)
-        {
-            if (moved.Cleanup.Disable.Contains(Vault[i].Kid))
-                Vault[i] = Vault[i] with { Enabled = false };
-        }
+        Vault.Apply(moved.Cleanup);
 
         Events.AddRange(plan.Events);
         LastPlan = plan;

@@ -262,12 +262,7 @@ public sealed class RotationWalkTests
                 CleanedUp++;
             }
 
-            _vault.RemoveAll(k => cleanup.Delete.Contains(k.Kid));
-            for (var i = 0; i < _vault.Count; i++)
-            {
-                if (cleanup.Disable.Contains(_vault[i].Kid))
-                    _vault[i] = _vault[i] with { Enabled = false };
-            }
+            _vault.Apply(cleanup);
         }
 
         private void Pass(TimeSpan span)

@@ -1,6 +1,3 @@
-using k8s;
-using KeyRotator.Operator.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Tests.Hosting;
@@ -21,8 +18,7 @@ public sealed class OperatorOptionsTests
     {
         var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
         {
-            await using var app = OperatorApp.Build(["--urls", "http://127.0.0.1:0", $"--{key}", value], services =>
-                services.AddSingleton<IKubernetes>(new k8s.Kubernetes(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" })));
+            await using var app = UnstartedOperator.Build($"--{key}", value);
             await app.StartAsync(TestContext.Current.CancellationToken);
         });
 

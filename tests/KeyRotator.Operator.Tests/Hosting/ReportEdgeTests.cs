@@ -1,5 +1,3 @@
-using k8s;
-using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Observability;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -17,8 +15,7 @@ public sealed class ReportEdgeTests
     [Fact]
     public async Task The_report_scheme_is_not_the_default_and_the_policy_names_it()
     {
-        await using var app = OperatorApp.Build(["--urls", "http://127.0.0.1:0"], services =>
-            services.AddSingleton<IKubernetes>(new k8s.Kubernetes(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" })));
+        await using var app = UnstartedOperator.Build();
 
         var schemes = app.Services.GetRequiredService<IAuthenticationSchemeProvider>();
         Assert.NotNull(await schemes.GetSchemeAsync(ReportAuth.Scheme));

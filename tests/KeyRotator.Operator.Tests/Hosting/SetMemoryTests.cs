@@ -1,5 +1,3 @@
-using k8s;
-using KeyRotator.Operator.Hosting;
 using KeyRotator.Operator.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -11,8 +9,7 @@ public sealed class SetMemoryTests
     [Fact]
     public async Task Every_type_that_remembers_sets_is_forgotten_by_SetMemory()
     {
-        await using var app = OperatorApp.Build(["--urls", "http://127.0.0.1:0"], services =>
-            services.AddSingleton<IKubernetes>(new k8s.Kubernetes(new KubernetesClientConfiguration { Host = "https://127.0.0.1:1" })));
+        await using var app = UnstartedOperator.Build();
 
         var holders = app.Services.GetServices<IRemembersSets>().Select(h => h.GetType()).ToHashSet();
         var rememberers = typeof(IRemembersSets).Assembly.GetTypes()
