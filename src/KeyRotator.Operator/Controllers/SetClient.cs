@@ -1,38 +1,24 @@
 using System.Net;
 using System.Text.Json;
-using k8s;
 using k8s.Autorest;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Informers;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Controllers;
 
 /// <summary>
-/// The reconcile's reads and writes of SigningKeySets: reads from the informer (with the operator's own
-/// last write, so a reconcile never acts on a set older than what it wrote), falling back to the API
-/// server when the cache cannot say; every write records itself in the cache.
+/// The reconcile's reads and writes of SigningKeySets through the object client: reads from the
+/// informer (with the operator's own last write, so a reconcile never acts on a set older than what it
+/// wrote), falling back to the API server when the cache cannot say.
 /// </summary>
-public sealed class SetClient(IKubernetes kubernetes, ObjectCache cache)
+public sealed class SetClient(IObjectClient client)
 {
     private static readonly JsonSerializerOptions KubernetesJsonOptions = new(JsonSerializerDefaults.Web);
-    private readonly SigningKeySetClient _sets = new(kubernetes);
 
     /// <summary>The set, or null when it is gone.</summary>
-    public async Task<V1Alpha1SigningKeySet?> GetAsync(string ns, string name, CancellationToken cancellationToken)
-    {
-        var (known, cached) = cache.TryGetSet(ns, name);
-        if (known)
-            return cached;
-        try
-        {
-            return await _sets.GetAsync(ns, name, cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    public Task<V1Alpha1SigningKeySet?> GetAsync(string ns, string name, CancellationToken cancellationToken) =>
+        client.GetAsync<V1Alpha1SigningKeySet>(ns, name, cancellationToken);
 
     /// <summary>Adds the operator's finalizer when it is missing; the set as written.</summary>
     public async Task<V1Alpha1SigningKeySet> EnsureFinalizerAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
@@ -41,10 +27,7 @@ public sealed class SetClient(IKubernetes kubernetes, ObjectCache cache)
             return set;
         set.Metadata.Finalizers ??= [];
         set.Metadata.Finalizers.Add(Labels.Finalizer);
-        var over = set.Metadata.ResourceVersion;
-        var written = await _sets.ReplaceAsync(set, cancellationToken);
-        cache.Wrote(over, written);
-        return written;
+        return await client.ReplaceAsync(set, cancellationToken);
     }
 
     /// <summary>
@@ -54,15 +37,10 @@ public sealed class SetClient(IKubernetes kubernetes, ObjectCache cache)
     public async Task RemoveFinalizerAsync(V1Alpha1SigningKeySet set)
     {
         set.Metadata.Finalizers?.Remove(Labels.Finalizer);
-        var over = set.Metadata.ResourceVersion;
         try
         {
             // CancellationToken.None: a cancelled clean-up must not strand the set with its finalizer.
-            var updated = await _sets.ReplaceAsync(set, CancellationToken.None);
-            if (updated.Metadata.Finalizers is not { Count: > 0 })
-                cache.WroteGone(set.Metadata.NamespaceProperty, set.Metadata.Name, over);
-            else
-                cache.Wrote(over, updated);
+            await client.ReplaceAsync(set, CancellationToken.None);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -77,8 +55,7 @@ public sealed class SetClient(IKubernetes kubernetes, ObjectCache cache)
         set.Status = status;
         try
         {
-            var over = set.Metadata.ResourceVersion;
-            cache.Wrote(over, await _sets.ReplaceStatusAsync(set, cancellationToken));
+            await client.ReplaceStatusAsync(set, cancellationToken);
             return true;
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)

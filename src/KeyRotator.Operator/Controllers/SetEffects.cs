@@ -7,6 +7,7 @@ using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Options;
 
@@ -23,7 +24,7 @@ public sealed class SetEffects(
     JwksPublisher jwksPublisher,
     SigningSecretPublisher signingPublisher,
     KeyWithdrawer withdrawer,
-    ObjectWriter writer,
+    IObjectClient client,
     IOptions<OperatorOptions> options)
 {
     /// <summary>The effects for one reconcile of <paramref name="set"/>; <paramref name="context"/> is null while the set is held.</summary>
@@ -129,7 +130,7 @@ public sealed class SetEffects(
                 else if (ns == set.Metadata.NamespaceProperty)
                 {
                     var name = JwksPublisher.ConfigMapName(set);
-                    return Conflict(JwksNameConflict(ns, name, await HolderAsync(writer.ReadConfigMapAsync(ns, name, cancellationToken))));
+                    return Conflict(JwksNameConflict(ns, name, await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken))));
                 }
                 else
                     problems.Add(JwksPublisher.Skipped(ns, Reasons.NameConflict, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
@@ -148,7 +149,7 @@ public sealed class SetEffects(
                 if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
                 {
                     var (ns, name) = (set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set));
-                    return Conflict(SigningNameConflict(ns, name, await HolderAsync(writer.ReadSecretAsync(ns, name, cancellationToken))));
+                    return Conflict(SigningNameConflict(ns, name, await HolderAsync(client.ReadAsync<V1Secret>(ns, name, cancellationToken))));
                 }
             }
 

@@ -65,6 +65,7 @@ public static class OperatorApp
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<IKubernetes>(s => KubernetesClient(s, ClientConfiguration(builder.Configuration)));
         builder.Services.AddSingleton<ObjectCache>();
+        builder.Services.TryAddSingleton<IObjectClient, ObjectClient>();
         builder.Services.AddSingleton<ObjectWriter>();
         builder.Services.AddSingleton<JwksPublisher>();
         builder.Services.AddSingleton<KeyWithdrawer>();

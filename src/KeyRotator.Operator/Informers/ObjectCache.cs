@@ -131,23 +131,31 @@ public sealed class ObjectCache : IRemembersSets
     /// <summary>Every Secret the informers hold (for tests: what a replica keeps in memory).</summary>
     internal IEnumerable<V1Secret> CachedSecrets => _secrets.SelectMany(s => s.Informer.Items);
 
-    /// <summary>The JWKS copies of a set in every watched namespace, or null when the cache cannot say.</summary>
-    public IReadOnlyList<V1ConfigMap>? JwksCopies(string setNamespace, string setName) => ByRole(_configMaps, setNamespace, setName, "jwks");
+    /// <summary>
+    /// The labelled ConfigMaps or Secrets carrying every label of <paramref name="labels"/> in the watched
+    /// namespaces (by the set index when the labels name a set), or null when the cache cannot say.
+    /// </summary>
+    public IReadOnlyList<T>? List<T>(IReadOnlyDictionary<string, string> labels)
+        where T : class, IKubernetesObject<V1ObjectMeta> =>
+        typeof(T) == typeof(V1ConfigMap) ? (IReadOnlyList<T>?)Matching(_configMaps, labels)
+        : typeof(T) == typeof(V1Secret) ? (IReadOnlyList<T>?)Matching(_secrets, labels)
+        : null;
 
-    /// <summary>The signing Secrets of a set (the current one and any under an earlier name), or null when the cache cannot say.</summary>
-    public IReadOnlyList<V1Secret>? SigningSecrets(string setNamespace, string setName) => ByRole(_secrets, setNamespace, setName, "signing");
-
-    private static List<T>? ByRole<T>(List<(string? Namespace, ResourceInformer<T> Informer)> informers, string setNamespace, string setName, string role)
+    private static List<T>? Matching<T>(List<(string? Namespace, ResourceInformer<T> Informer)> informers, IReadOnlyDictionary<string, string> labels)
         where T : IKubernetesObject<V1ObjectMeta>
     {
-        if (informers.Count == 0 || !informers.TrueForAll(c => c.Informer.HasSynced))
+        if (informers.Count == 0 || !informers.TrueForAll(c => c.Informer.HasSynced)
+            || !labels.TryGetValue(Labels.ManagedBy, out var by) || by != Labels.ManagedByValue)
             return null;
         var found = new List<T>();
         foreach (var (_, informer) in informers)
         {
-            foreach (var item in informer.ByIndex(SetKey(setNamespace, setName)))
+            var candidates = labels.TryGetValue(Labels.SetNamespace, out var setNs) && labels.TryGetValue(Labels.SetName, out var setName)
+                ? informer.ByIndex(SetKey(setNs, setName))
+                : informer.Items;
+            foreach (var item in candidates)
             {
-                if (item.Metadata.Labels is { } labels && labels.TryGetValue(Labels.Role, out var value) && value == role)
+                if (labels.All(l => item.Metadata.Labels?.TryGetValue(l.Key, out var value) == true && value == l.Value))
                     found.Add(Copy(item));
             }
         }

@@ -1,15 +1,15 @@
-using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace KeyRotator.Operator.Kubernetes;
 
 /// <summary>Records core/v1 Events on a SigningKeySet, the way kubectl describe shows them.</summary>
-public sealed partial class EventRecorder(IKubernetes kubernetes, TimeProvider time, ILogger<EventRecorder> logger)
+public sealed partial class EventRecorder(IObjectClient client, TimeProvider time, ILogger<EventRecorder> logger)
 {
     private readonly string _instance = Environment.GetEnvironmentVariable("POD_NAME") ?? Environment.MachineName;
 
@@ -42,7 +42,7 @@ public sealed partial class EventRecorder(IKubernetes kubernetes, TimeProvider t
         LogEvent(logger, set.Metadata.NamespaceProperty, set.Metadata.Name, planEvent.Type, planEvent.Reason, message);
         try
         {
-            await kubernetes.CoreV1.CreateNamespacedEventAsync(ev, set.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
+            await client.CreateAsync(ev, cancellationToken);
         }
         catch (HttpOperationException e)
         {

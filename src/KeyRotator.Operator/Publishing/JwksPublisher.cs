@@ -5,8 +5,8 @@ using k8s.Models;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Publishing;
 
@@ -14,7 +14,7 @@ namespace KeyRotator.Operator.Publishing;
 /// Publishes the merged JWKS ConfigMap (and its copies in spec.jwks.targetNamespaces, and the optional
 /// openid-configuration document) that verifiers mount.
 /// </summary>
-public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKubernetes kubernetes)
+public sealed class JwksPublisher(IObjectClient client, ObjectWriter writer)
 {
     public const string JwksKey = JwksNames.JwksKey;
     public const string OpenIdConfigurationKey = JwksNames.OpenIdConfigurationKey;
@@ -41,12 +41,7 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
             V1Namespace? ns;
             try
             {
-                ns = await kubernetes.CoreV1.ReadNamespaceAsync(target, cancellationToken: cancellationToken);
-            }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-            {
-                skipped.Add(Skipped(target, "NamespaceNotFound", $"namespace {target} does not exist; create it (annotated {Labels.AcceptJwksFromAnnotation}: {source}) or remove it from spec.jwks.targetNamespaces"));
-                continue;
+                ns = await client.ReadAsync<V1Namespace>(null, target, cancellationToken);
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Forbidden)
             {
@@ -54,7 +49,9 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
                 continue;
             }
 
-            if (Accepts(ns, source))
+            if (ns is null)
+                skipped.Add(Skipped(target, "NamespaceNotFound", $"namespace {target} does not exist; create it (annotated {Labels.AcceptJwksFromAnnotation}: {source}) or remove it from spec.jwks.targetNamespaces"));
+            else if (Accepts(ns, source))
                 accepted.Add(target);
             else
                 skipped.Add(Skipped(target, "NotAccepted", $"namespace {target} does not accept JWKS copies from {source}; its owner opts in with: kubectl annotate namespace {target} {Labels.AcceptJwksFromAnnotation}={source}"));
@@ -106,20 +103,7 @@ public sealed class JwksPublisher(ObjectWriter writer, ObjectCache cache, IKuber
     /// </summary>
     public async Task<IReadOnlyList<V1ConfigMap>> FindCopiesAsync(V1Alpha1SigningKeySet set, IEnumerable<string> searchNamespaces, CancellationToken cancellationToken)
     {
-        var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={set.Metadata.NamespaceProperty},{Labels.Role}=jwks";
-        var scopes = searchNamespaces.ToList();
-        var found = new List<V1ConfigMap>();
-
-        // The informers hold every labelled ConfigMap in the watched namespaces, indexed by set: no LIST
-        // per reconcile (that was O(all ConfigMaps) on the API server, so convergence was quadratic).
-        if (cache.JwksCopies(set.Metadata.NamespaceProperty, set.Metadata.Name) is { } cached)
-            found.AddRange(cached);
-        else if (scopes.Count == 0)
-            found.AddRange((await kubernetes.CoreV1.ListConfigMapForAllNamespacesAsync(labelSelector: selector, cancellationToken: cancellationToken)).Items);
-        else
-            foreach (var ns in scopes)
-                found.AddRange((await kubernetes.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: selector, cancellationToken: cancellationToken)).Items);
-
+        var found = await client.ListAsync<V1ConfigMap>([.. searchNamespaces], Labels.For(set.Metadata.NamespaceProperty, set.Metadata.Name, "jwks"), cancellationToken);
         var owner = SetIdentity.Of(set);
         return found.Where(cm => Ownership.IsOwnedBy(cm.Metadata, owner)).ToList();
     }

@@ -5,6 +5,7 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Publishing;
@@ -14,7 +15,7 @@ namespace KeyRotator.Operator.Publishing;
 /// copy this set owns and its signing Secret. It only removes; it needs no vault, no valid spec and no
 /// other copy to be healthy, so revocation and retirement never wait for anything (invariant 10).
 /// </summary>
-public sealed class KeyWithdrawer(ObjectWriter writer, JwksPublisher publisher, IOptions<OperatorOptions> options)
+public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, JwksPublisher publisher, IOptions<OperatorOptions> options)
 {
     private static readonly string[] ActiveFields = [SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey];
     private static readonly string[] NextFields = [SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey];
@@ -78,7 +79,7 @@ public sealed class KeyWithdrawer(ObjectWriter writer, JwksPublisher publisher, 
 
     private async Task WithdrawFromCopyAsync(V1Alpha1SigningKeySet set, string ns, string name, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
-        var current = await writer.ReadConfigMapAsync(ns, name, cancellationToken);
+        var current = await client.ReadAsync<k8s.Models.V1ConfigMap>(ns, name, cancellationToken);
         if (current is null || !Ownership.IsOwnedBy(current.Metadata, owner)
             || current.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) != true)
             return;
@@ -101,7 +102,7 @@ public sealed class KeyWithdrawer(ObjectWriter writer, JwksPublisher publisher, 
 
     private async Task WithdrawFromSigningSecretAsync(V1Alpha1SigningKeySet set, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
-        var signing = await writer.ReadSecretAsync(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), cancellationToken);
+        var signing = await client.ReadAsync<k8s.Models.V1Secret>(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set), cancellationToken);
         if (signing is null || !Ownership.IsOwnedBy(signing.Metadata, owner))
             return;
         var data = new Dictionary<string, byte[]>(signing.Data ?? new Dictionary<string, byte[]>());
@@ -111,7 +112,7 @@ public sealed class KeyWithdrawer(ObjectWriter writer, JwksPublisher publisher, 
         signing.Data = data;
         if (Labels.Annotation(signing.Metadata, Labels.ActiveKidAnnotation) is { } annotated && kids.Contains(annotated))
             signing.Metadata.Annotations!.Remove(Labels.ActiveKidAnnotation);
-        await writer.ReplaceOwnedSecretAsync(signing, cancellationToken);
+        await client.ReplaceAsync(signing, cancellationToken);
     }
 
     private static bool Remove(Dictionary<string, byte[]> data, string kidField, string[] fields, IReadOnlySet<string> kids)

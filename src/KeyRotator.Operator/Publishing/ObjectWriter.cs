@@ -1,10 +1,10 @@
 using System.Net;
-using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Publishing;
 
@@ -14,7 +14,7 @@ namespace KeyRotator.Operator.Publishing;
 /// objects that belong to the set (<see cref="Ownership"/>); a name held by anything else is reported
 /// as <see cref="ApplyResult.NotOwned"/> and left exactly as it is.
 /// </summary>
-public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
+public sealed class ObjectWriter(IObjectClient client)
 {
     /// <summary>
     /// Makes the ConfigMap match, if it is the set's (or does not exist yet). It compares with the
@@ -23,16 +23,15 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
     /// </summary>
     public Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, SetIdentity owner, CancellationToken cancellationToken) =>
         CacheFirstAsync(
-            cache.TryGetConfigMap(desired.Metadata.NamespaceProperty, desired.Metadata.Name),
+            client.Peek<V1ConfigMap>(desired.Metadata.NamespaceProperty, desired.Metadata.Name),
             existing => ApplyConfigMapAsync(desired, existing, owner, cancellationToken),
-            () => ReadConfigMapAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken));
+            () => client.ReadAsync<V1ConfigMap>(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken));
 
     private async Task<ApplyResult> ApplyConfigMapAsync(V1ConfigMap desired, V1ConfigMap? existing, SetIdentity owner, CancellationToken cancellationToken)
     {
-        var ns = desired.Metadata.NamespaceProperty;
         if (existing is null)
         {
-            await kubernetes.CoreV1.CreateNamespacedConfigMapAsync(desired, ns, cancellationToken: cancellationToken);
+            await client.CreateAsync(desired, cancellationToken);
             return ApplyResult.Written;
         }
 
@@ -43,23 +42,22 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         Merge(existing.Metadata, desired.Metadata);
         existing.Data = desired.Data;
         existing.BinaryData = null;
-        await kubernetes.CoreV1.ReplaceNamespacedConfigMapAsync(existing, existing.Metadata.Name, ns, cancellationToken: cancellationToken);
+        await client.ReplaceAsync(existing, cancellationToken);
         return ApplyResult.Written;
     }
 
     /// <summary>Makes the Secret match, if it is the set's (or does not exist yet); the informer's copy first, as for ConfigMaps.</summary>
     public Task<ApplyResult> ApplySecretAsync(V1Secret desired, SetIdentity owner, CancellationToken cancellationToken) =>
         CacheFirstAsync(
-            cache.TryGetSecret(desired.Metadata.NamespaceProperty, desired.Metadata.Name),
+            client.Peek<V1Secret>(desired.Metadata.NamespaceProperty, desired.Metadata.Name),
             existing => ApplySecretAsync(desired, existing, owner, cancellationToken),
-            () => ReadSecretAsync(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken));
+            () => client.ReadAsync<V1Secret>(desired.Metadata.NamespaceProperty, desired.Metadata.Name, cancellationToken));
 
     private async Task<ApplyResult> ApplySecretAsync(V1Secret desired, V1Secret? existing, SetIdentity owner, CancellationToken cancellationToken)
     {
-        var ns = desired.Metadata.NamespaceProperty;
         if (existing is null)
         {
-            cache.WroteSecret(null, await kubernetes.CoreV1.CreateNamespacedSecretAsync(desired, ns, cancellationToken: cancellationToken));
+            await client.CreateAsync(desired, cancellationToken);
             return ApplyResult.Written;
         }
 
@@ -72,7 +70,7 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         Merge(SecretData.WithoutDigest(existing.Metadata), desired.Metadata);
         existing.Data = desired.Data;
         existing.StringData = null;
-        await ReplaceOwnedSecretAsync(existing, cancellationToken);
+        await client.ReplaceAsync(existing, cancellationToken);
         return ApplyResult.Written;
     }
 
@@ -98,26 +96,18 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         return await apply(await read());
     }
 
-    /// <summary>Writes back a Secret read a moment ago and checked to be the set's (a conflict means someone wrote since: the caller retries).</summary>
-    public async Task ReplaceOwnedSecretAsync(V1Secret secret, CancellationToken cancellationToken)
-    {
-        var over = secret.Metadata.ResourceVersion;
-        cache.WroteSecret(over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, secret.Metadata.NamespaceProperty, cancellationToken: cancellationToken));
-    }
-
     /// <summary>Deletes the ConfigMap if it is the set's; returns false when a foreign object holds the name.</summary>
     public Task<bool> DeleteOwnedConfigMapAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken) =>
-        DeleteOwnedAsync(async () => (await ReadConfigMapAsync(ns, name, cancellationToken))?.Metadata, owner,
-            options => kubernetes.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, options, cancellationToken: cancellationToken));
+        DeleteOwnedAsync<V1ConfigMap>(ns, name, owner, cancellationToken);
 
     /// <summary>Deletes the Secret if it is the set's; returns false when a foreign object holds the name.</summary>
     public Task<bool> DeleteOwnedSecretAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken) =>
-        DeleteOwnedAsync(async () => (await ReadSecretAsync(ns, name, cancellationToken))?.Metadata, owner,
-            options => kubernetes.CoreV1.DeleteNamespacedSecretAsync(name, ns, options, cancellationToken: cancellationToken));
+        DeleteOwnedAsync<V1Secret>(ns, name, owner, cancellationToken);
 
-    private static async Task<bool> DeleteOwnedAsync(Func<Task<V1ObjectMeta?>> read, SetIdentity owner, Func<V1DeleteOptions, Task> delete)
+    private async Task<bool> DeleteOwnedAsync<T>(string ns, string name, SetIdentity owner, CancellationToken cancellationToken)
+        where T : class, k8s.IKubernetesObject<V1ObjectMeta>
     {
-        var existing = await read();
+        var existing = (await client.ReadAsync<T>(ns, name, cancellationToken))?.Metadata;
         if (existing is null)
             return true;
         if (!Ownership.IsOwnedBy(existing, owner))
@@ -125,38 +115,13 @@ public sealed class ObjectWriter(IKubernetes kubernetes, ObjectCache cache)
         try
         {
             // The UID precondition: never delete an object that replaced ours since we read it.
-            await delete(new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = existing.Uid } });
+            await client.DeleteAsync<T>(ns, name, existing.Uid, cancellationToken);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
         {
         }
 
         return true;
-    }
-
-    /// <summary>The Secrets in <paramref name="ns"/> that match <paramref name="labelSelector"/>.</summary>
-    public async Task<IList<V1Secret>> ListSecretsAsync(string ns, string labelSelector, CancellationToken cancellationToken) =>
-        (await kubernetes.CoreV1.ListNamespacedSecretAsync(ns, labelSelector: labelSelector, cancellationToken: cancellationToken)).Items;
-
-    /// <summary>The ConfigMap, or null when there is none.</summary>
-    public Task<V1ConfigMap?> ReadConfigMapAsync(string ns, string name, CancellationToken cancellationToken) =>
-        ReadAsync(() => kubernetes.CoreV1.ReadNamespacedConfigMapAsync(name, ns, cancellationToken: cancellationToken));
-
-    /// <summary>The Secret, or null when there is none.</summary>
-    public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken cancellationToken) =>
-        ReadAsync(() => kubernetes.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken));
-
-    private static async Task<T?> ReadAsync<T>(Func<Task<T>> read)
-        where T : class
-    {
-        try
-        {
-            return await read();
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
     }
 
     internal static bool MetadataMatches(V1ObjectMeta existing, V1ObjectMeta desired) =>

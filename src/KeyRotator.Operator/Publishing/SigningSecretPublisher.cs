@@ -14,7 +14,7 @@ namespace KeyRotator.Operator.Publishing;
 /// The Secret signers read: the active key (PKCS#8 PEM for the Kubernetes provider, a vault reference
 /// otherwise), its kid and alg, and the next key once it is pending.
 /// </summary>
-public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cache) : IRemembersSets
+public sealed class SigningSecretPublisher(IObjectClient client, ObjectWriter writer) : IRemembersSets
 {
     /// <summary>
     /// Per set (by UID): the kids and data digest of the signing Secret this replica last published or
@@ -54,7 +54,7 @@ public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cach
     {
         if (!_published.TryGetValue(set.Metadata.Uid, out var last) || last.Active != activeKid || last.Next != nextKid)
             return false;
-        var (known, existing) = cache.TryGetSecret(set.Metadata.NamespaceProperty, SecretName(set));
+        var (known, existing) = client.Peek<V1Secret>(set.Metadata.NamespaceProperty, SecretName(set));
         return known && existing is not null
             && Ownership.IsOwnedBy(existing.Metadata, SetIdentity.Of(set))
             && ObjectWriter.MetadataMatches(existing.Metadata, DesiredMetadata(set, activeKid))
@@ -76,9 +76,8 @@ public sealed class SigningSecretPublisher(ObjectWriter writer, ObjectCache cach
     public async Task<int> RemoveStaleAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
     {
         var ns = set.Metadata.NamespaceProperty;
-        var selector = $"{Labels.ManagedBySelector},{Labels.SetName}={set.Metadata.Name},{Labels.SetNamespace}={ns},{Labels.Role}=signing";
         var removed = 0;
-        IEnumerable<V1Secret> found = cache.SigningSecrets(ns, set.Metadata.Name) ?? [.. await writer.ListSecretsAsync(ns, selector, cancellationToken)];
+        var found = await client.ListAsync<V1Secret>([ns], Labels.For(ns, set.Metadata.Name, "signing"), cancellationToken);
         foreach (var stale in found)
         {
             if (stale.Metadata.Name == SecretName(set) || stale.Metadata.OwnerReferences?.Any(o => o.Uid == set.Metadata.Uid) != true)

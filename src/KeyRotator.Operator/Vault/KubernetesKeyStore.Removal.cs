@@ -19,8 +19,7 @@ public sealed partial class KubernetesKeyStore
         {
             if (!deleteKeys)
                 await RetainAsync(set, secret, cancellationToken);
-            await kubernetes.CoreV1.DeleteNamespacedSecretAsync(secret.Metadata.Name, set.Namespace,
-                new V1DeleteOptions { Preconditions = new V1Preconditions { Uid = secret.Metadata.Uid } }, cancellationToken: cancellationToken);
+            await client.DeleteAsync<V1Secret>(set.Namespace, secret.Metadata.Name, secret.Metadata.Uid, cancellationToken);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -54,13 +53,15 @@ public sealed partial class KubernetesKeyStore
         };
         try
         {
-            await kubernetes.CoreV1.CreateNamespacedSecretAsync(retained, set.Namespace, cancellationToken: cancellationToken);
+            await client.CreateAsync(retained, cancellationToken);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
             // Kept by an earlier attempt of this finalizer (its delete had not happened yet); check that it is ours.
-            var existing = await kubernetes.CoreV1.ReadNamespacedSecretAsync(retained.Metadata.Name, set.Namespace, cancellationToken: cancellationToken);
-            if (Labels.Annotation(existing.Metadata, Labels.RetainedFromUidAnnotation) != set.Uid)
+            var existing = await client.ReadAsync<V1Secret>(set.Namespace, retained.Metadata.Name, cancellationToken);
+            if (existing is null)
+                await client.CreateAsync(retained, cancellationToken); // gone again in between: keep it now
+            else if (Labels.Annotation(existing.Metadata, Labels.RetainedFromUidAnnotation) != set.Uid)
                 throw new KeyStoreException($"cannot retain the keys: Secret {set.Namespace}/{retained.Metadata.Name} exists and is not this set's; move it away") { Reason = Reasons.NameConflict };
         }
     }

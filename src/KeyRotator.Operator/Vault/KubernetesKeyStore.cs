@@ -10,7 +10,6 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Runtime;
 
@@ -26,7 +25,7 @@ namespace KeyRotator.Operator.Vault;
 /// was last read or written is remembered per set with the Secret's resourceVersion, and the informer
 /// (which caches the Secret without data) says whether that version is still the current one.
 /// </summary>
-public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCache cache, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys, IRemembersSets
+public sealed partial class KubernetesKeyStore(IObjectClient client, KeyGenerator generator, TimeProvider time) : IKeyStore, IPreparesKeys, IRemembersSets
 {
     private const int MaxConflictRetries = 5;
 
@@ -60,12 +59,12 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
     /// informer; the create answers 409 for it, reads it, and the set reports the NameConflict.
     /// </summary>
     private IReadOnlyList<KeyStoreEntry>? NoneYet(KeySetContext set) =>
-        !_known.ContainsKey(set.Uid) && cache.TryGetSecret(set.Namespace, SecretName(set.Name)) is (true, null) ? Remember(set, null) : null;
+        !_known.ContainsKey(set.Uid) && client.Peek<V1Secret>(set.Namespace, SecretName(set.Name)) is (true, null) ? Remember(set, null) : null;
 
     /// <summary>The entries remembered for the set, if the cache says the Secret is still the version they came from.</summary>
     private IReadOnlyList<KeyStoreEntry>? KnownEntries(KeySetContext set)
     {
-        var (known, cached) = cache.TryGetSecret(set.Namespace, SecretName(set.Name));
+        var (known, cached) = client.Peek<V1Secret>(set.Namespace, SecretName(set.Name));
         return known && _known.TryGetValue(set.Uid, out var last) && last.ResourceVersion == cached?.Metadata.ResourceVersion ? last.Entries : null;
     }
 
@@ -77,12 +76,8 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
         return entries;
     }
 
-    /// <summary>Records a write the operator made, for the cache (read-your-writes) and for the list.</summary>
-    private void Wrote(KeySetContext set, string? over, V1Secret written)
-    {
-        cache.WroteSecret(over, written);
-        Remember(set, written);
-    }
+    /// <summary>Records a write the operator made, for the list (the object client keeps it for the cache).</summary>
+    private void Wrote(KeySetContext set, V1Secret written) => Remember(set, written);
 
     public async Task<StoredKey> CreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
     {
@@ -121,14 +116,13 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
                         Data = new Dictionary<string, byte[]>(),
                     };
                     secret.Data[KeyStoreEntry.NameOf(generation)] = entry.ToBytes();
-                    Wrote(set, null, await kubernetes.CoreV1.CreateNamespacedSecretAsync(secret, set.Namespace, cancellationToken: cancellationToken));
+                    Wrote(set, await client.CreateAsync(secret, cancellationToken));
                 }
                 else
                 {
                     secret.Data ??= new Dictionary<string, byte[]>();
                     secret.Data[KeyStoreEntry.NameOf(generation)] = entry.ToBytes();
-                    var over = secret.Metadata.ResourceVersion;
-                    Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
+                    Wrote(set, await client.ReplaceAsync(secret, cancellationToken));
                 }
 
                 HoldForPublishing(set, secret);
@@ -199,8 +193,7 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
             secret.Data = after.ToDictionary(e => KeyStoreEntry.NameOf(e.Generation), e => e.ToBytes());
             try
             {
-                var over = secret.Metadata.ResourceVersion;
-                Wrote(set, over, await kubernetes.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, set.Namespace, cancellationToken: cancellationToken));
+                Wrote(set, await client.ReplaceAsync(secret, cancellationToken));
                 return;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt < MaxConflictRetries)
@@ -217,7 +210,9 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
     {
         try
         {
-            var secret = await kubernetes.CoreV1.ReadNamespacedSecretAsync(SecretName(set.Name), set.Namespace, cancellationToken: cancellationToken);
+            var secret = await client.ReadAsync<V1Secret>(set.Namespace, SecretName(set.Name), cancellationToken);
+            if (secret is null)
+                return null;
             if (!Ownership.IsOwnedBy(secret.Metadata, set.Identity))
             {
                 throw new KeyStoreException(
@@ -229,10 +224,6 @@ public sealed partial class KubernetesKeyStore(IKubernetes kubernetes, ObjectCac
             }
 
             return secret;
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
         }
         catch (HttpOperationException e)
         {

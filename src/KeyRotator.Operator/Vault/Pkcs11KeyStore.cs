@@ -8,8 +8,10 @@ using System.Security.Cryptography;
 using System.Text;
 using k8s;
 using k8s.Autorest;
+using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
+using KeyRotator.Operator.Runtime;
 using Net.Pkcs11Interop.Common;
 using Net.Pkcs11Interop.HighLevelAPI;
 using ISession = Net.Pkcs11Interop.HighLevelAPI.ISession;
@@ -24,7 +26,7 @@ namespace KeyRotator.Operator.Vault;
 /// says now (keys made before the label held the algorithm fall back to the spec's).
 /// Signers get a PKCS#11 URI, never the key.
 /// </summary>
-public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : IKeyStore, IDisposable
+public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IKeyStore, IDisposable
 {
     public string Provider => "Pkcs11";
 
@@ -147,17 +149,11 @@ public sealed class Pkcs11KeyStore(IKubernetes kubernetes, TimeProvider time) : 
     private async Task<string> ReadPinAsync(KeySetContext set, CancellationToken cancellationToken)
     {
         var reference = set.Spec.Vault!.Pkcs11!.PinSecretRef;
-        try
-        {
-            var secret = await kubernetes.CoreV1.ReadNamespacedSecretAsync(reference.Name, set.Namespace, cancellationToken: cancellationToken);
-            return secret.Data?.TryGetValue(reference.Key, out var pin) == true
-                ? Encoding.UTF8.GetString(pin).TrimEnd('\n', '\r')
-                : throw new KeyStoreException($"Secret {set.Namespace}/{reference.Name} has no key \"{reference.Key}\" holding the PIN") { Reason = "VaultAccessDenied" };
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            throw new KeyStoreException($"the PIN Secret {set.Namespace}/{reference.Name} does not exist") { Reason = "PinSecretMissing" };
-        }
+        var secret = await client.ReadAsync<V1Secret>(set.Namespace, reference.Name, cancellationToken)
+            ?? throw new KeyStoreException($"the PIN Secret {set.Namespace}/{reference.Name} does not exist") { Reason = "PinSecretMissing" };
+        return secret.Data?.TryGetValue(reference.Key, out var pin) == true
+            ? Encoding.UTF8.GetString(pin).TrimEnd('\n', '\r')
+            : throw new KeyStoreException($"Secret {set.Namespace}/{reference.Name} has no key \"{reference.Key}\" holding the PIN") { Reason = "VaultAccessDenied" };
     }
 
     private static List<TokenKey> FindKeys(ISession session, KeySetContext set)

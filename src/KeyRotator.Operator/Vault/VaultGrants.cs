@@ -1,10 +1,10 @@
-using k8s;
 using k8s.Autorest;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.Vault;
@@ -16,7 +16,7 @@ namespace KeyRotator.Operator.Vault;
 /// and a PKCS#11 module only when it is on the operator's allow-list (KeyRotator:Pkcs11:Libraries, set
 /// in the chart). A refused vault is never contacted and a refused module never loaded.
 /// </summary>
-public sealed class VaultGrants(IKubernetes kubernetes, TimeProvider time, IOptions<OperatorOptions> options) : IDisposable
+public sealed class VaultGrants(IObjectClient client, TimeProvider time, IOptions<OperatorOptions> options) : IDisposable
 {
     /// <summary>A grant created or withdrawn takes effect within this (plus the next reconcile of the set).</summary>
     private static readonly TimeSpan ListAge = TimeSpan.FromSeconds(2);
@@ -79,9 +79,8 @@ public sealed class VaultGrants(IKubernetes kubernetes, TimeProvider time, IOpti
         {
             if (time.GetUtcNow() - _listed.At < ListAge)
                 return _listed.Vaults;
-            var list = await kubernetes.CustomObjects.ListClusterCustomObjectAsync<V1Alpha1ClusterKeyVaultList>(
-                V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1ClusterKeyVault.Plural, cancellationToken: cancellationToken);
-            _listed = (time.GetUtcNow(), list.Items.ToList());
+            var list = await client.ListAsync<V1Alpha1ClusterKeyVault>([], new Dictionary<string, string>(), cancellationToken);
+            _listed = (time.GetUtcNow(), list);
             return _listed.Vaults;
         }
         finally

@@ -68,6 +68,8 @@ public sealed class DependencyRuleTests
         { "KeyRotator.Operator.Vault", "KeyRotator.Operator.Serving" },
         { "KeyRotator.Operator.Vault", "KeyRotator.Operator.Scheduling" },
         { "KeyRotator.Operator.Vault", "KeyRotator.Operator.Publishing" },
+        // The vault reads and writes its Secrets through the object client (Runtime), never the cache itself.
+        { "KeyRotator.Operator.Vault", "KeyRotator.Operator.Informers" },
         // Publishing writes objects; it does not decide (controllers) or serve (HTTP).
         { "KeyRotator.Operator.Publishing", "KeyRotator.Operator.Controllers" },
         { "KeyRotator.Operator.Publishing", "KeyRotator.Operator.Serving" },

@@ -36,7 +36,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         };
         var policy = SpecValidator.Validate(spec, new RotationPolicyOptions()).Policy!;
         var set = new KeySetContext(ns, "auth", Guid.NewGuid().ToString(), policy, spec);
-        return (new Pkcs11KeyStore(new k8s.Kubernetes(env.OperatorConfig), new FakeTimeProvider(DateTimeOffset.UtcNow)), set);
+        return (new Pkcs11KeyStore(new KeyRotator.Operator.Informers.ObjectClient(new k8s.Kubernetes(env.OperatorConfig), new KeyRotator.Operator.Informers.ObjectCache()), new FakeTimeProvider(DateTimeOffset.UtcNow)), set);
     }
 
     [Theory]
