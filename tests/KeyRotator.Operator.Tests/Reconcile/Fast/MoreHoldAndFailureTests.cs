@@ -1,0 +1,125 @@
+using System.Net;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
+using KeyRotator.Testing;
+using Xunit;
+using static KeyRotator.Operator.Tests.Reconcile.Fast.ReconcileWorld;
+using static KeyRotator.Operator.Tests.Reconcile.Fast.TransitionTests;
+
+namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+
+/// <summary>More holds and failure paths: parameters changed under existing keys, a withdrawal that cannot reach one copy, a vault that refuses the finalizer, and activation timeouts.</summary>
+public sealed class MoreHoldAndFailureTests
+{
+    [Fact]
+    public async Task Changing_the_algorithm_of_a_set_with_keys_holds_it_and_keeps_publishing_what_it_has()
+    {
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly());
+        var kid = await world.ConvergeAsync();
+
+        world.Api.Change<V1Alpha1SigningKeySet>(Ns, Name, s => s.Spec = s.Spec with { Algorithm = "ES384" });
+        var writes = await world.WritesOfOneReconcileAsync();
+
+        var ready = world.Condition(ConditionSet.Ready);
+        Assert.Equal(("False", Reasons.InvalidSpec), (ready?.Status, ready?.Reason));
+        Assert.Contains("spec.algorithm was ES256", ready!.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(writes, w => w.Contains("auth-keyrotator-keys", StringComparison.Ordinal));
+        Assert.Equal([kid], world.JwksKids());
+        Assert.Equal((kid, null), world.Signing());
+    }
+
+    [Fact]
+    public async Task A_revocation_that_cannot_write_one_copy_still_withdraws_the_key_everywhere_else()
+    {
+        await using var world = new ReconcileWorld();
+        world.Api.Seed(new V1Namespace { Metadata = new V1ObjectMeta { Name = "api", Annotations = new Dictionary<string, string> { [Labels.AcceptJwksFromAnnotation] = Ns } } });
+        world.Apply(Hourly().WithSpec(s => s with { Jwks = new JwksSpec { TargetNamespaces = ["api"] } }));
+        var revoked = await world.ConvergeAsync();
+        world.Api.Refuse(r => r.Namespace == "api" && r.Kind == "ConfigMap" && r.Verb != "get" && r.Verb != "list" ? HttpStatusCode.Forbidden : null);
+
+        world.Api.Change<V1Alpha1SigningKeySet>(Ns, Name, s => s.Spec = s.Spec with { RevokedKeyIds = [revoked] });
+        await Assert.ThrowsAnyAsync<Exception>(() => world.ReconcileAsync());
+
+        Assert.DoesNotContain(revoked, world.JwksKids()!);
+        Assert.Null(world.Signing().Kid);
+        Assert.Contains(revoked, world.JwksKids("api")!); // the one copy the API server refused
+        var degraded = world.Condition(ConditionSet.Degraded);
+        Assert.Equal("True", degraded?.Status);
+        Assert.Contains("403", degraded!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_vault_that_refuses_the_deletion_keeps_the_finalizer_and_the_set_says_why()
+    {
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly().WithSpec(s => s with { DeletionPolicy = "Delete" }));
+        await world.ConvergeAsync();
+        world.Api.Refuse(r => r.Name == "auth-keyrotator-keys" && r.Verb == "delete" ? HttpStatusCode.ServiceUnavailable : null);
+
+        world.Api.Change<V1Alpha1SigningKeySet>(Ns, Name, s => s.Metadata.DeletionTimestamp = world.Time.GetUtcNow().UtcDateTime);
+        var result = await world.ReconcileAsync();
+
+        Assert.True(result.Retry);
+        Assert.Contains(Labels.Finalizer, world.Set().Metadata.Finalizers!);
+        var degraded = world.Condition(ConditionSet.Degraded);
+        Assert.Equal("True", degraded?.Status);
+        Assert.Contains("is being deleted", degraded!.Message, StringComparison.Ordinal);
+
+        world.Api.StopRefusing();
+        await world.ReconcileAsync();
+        Assert.Null(world.Api.Stored<V1Alpha1SigningKeySet>(Ns, Name));
+        Assert.Empty(world.StoredKids());
+    }
+
+    [Fact]
+    public async Task Confirmed_activation_that_times_out_activates_and_says_which_verifiers_are_stale()
+    {
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly().WithRotation(r => r with { Interval = "1h", PrePublish = "10m", Overlap = "20m", Activation = "Confirmed", MaxActivationDelay = "15m" }));
+        var first = await world.ConvergeAsync();
+        var rotation = world.Set().Status!.NextRotationTime!.Value;
+        var tracker = world.Service<KeyRotator.Operator.Observability.PropagationTracker>();
+        var staleHash = world.Api.Stored<V1ConfigMap>(Ns, "auth-jwks")!.Metadata.Annotations[Labels.ContentHashAnnotation];
+        tracker.Published(staleHash, [first]);
+
+        world.Time.SetUtcNow(rotation - TimeSpan.FromMinutes(10));
+        await world.ReconcileAsync();
+        var next = world.Set().Status!.NextKeyId!;
+        world.Time.SetUtcNow(rotation + TimeSpan.FromMinutes(15));
+        tracker.ObserveVerifier(Ns, Name, "web-7", staleHash);
+        await world.ReconcileAsync();
+
+        Assert.Equal((next, null), world.Signing());
+        var incomplete = world.Condition(ConditionSet.PropagationIncomplete);
+        Assert.Equal(("True", "VerifiersStale"), (incomplete?.Status, incomplete?.Reason));
+        Assert.Contains("web-7", incomplete!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Force_activation_activates_a_due_key_without_waiting_for_verifiers()
+    {
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly().WithRotation(r => r with { Interval = "1h", PrePublish = "10m", Overlap = "20m", Activation = "Confirmed", MaxActivationDelay = "30m" }));
+        var first = await world.ConvergeAsync();
+        var rotation = world.Set().Status!.NextRotationTime!.Value;
+        var tracker = world.Service<KeyRotator.Operator.Observability.PropagationTracker>();
+        var staleHash = world.Api.Stored<V1ConfigMap>(Ns, "auth-jwks")!.Metadata.Annotations[Labels.ContentHashAnnotation];
+        tracker.Published(staleHash, [first]);
+        world.Time.SetUtcNow(rotation - TimeSpan.FromMinutes(10));
+        await world.ReconcileAsync();
+        var next = world.Set().Status!.NextKeyId!;
+
+        world.Time.SetUtcNow(rotation);
+        tracker.ObserveVerifier(Ns, Name, "web-7", staleHash);
+        await world.ReconcileAsync();
+        Assert.Equal((first, next), world.Signing());
+
+        world.Api.Change<V1Alpha1SigningKeySet>(Ns, Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.ForceActivationAnnotation] = next });
+        await world.ReconcileAsync();
+        Assert.Equal((next, null), world.Signing());
+    }
+}
