@@ -6,10 +6,10 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Testing;
 using Xunit;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.ReconcileWorld;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.TransitionTests;
+using static KeyRotator.Reconciler.Tests.ReconcileWorld;
+using static KeyRotator.Reconciler.Tests.TransitionTests;
 
-namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+namespace KeyRotator.Reconciler.Tests;
 
 /// <summary>More holds and failure paths: parameters changed under existing keys, a withdrawal that cannot reach one copy, a vault that refuses the finalizer, and activation timeouts.</summary>
 public sealed class MoreHoldAndFailureTests

@@ -14,7 +14,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
-namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+namespace KeyRotator.Reconciler.Tests;
 
 /// <summary>
 /// The operator as it is built for production (every service, the real reconciler, the real Kubernetes

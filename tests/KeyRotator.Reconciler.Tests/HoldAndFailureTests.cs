@@ -6,10 +6,10 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Testing;
 using Xunit;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.ReconcileWorld;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.TransitionTests;
+using static KeyRotator.Reconciler.Tests.ReconcileWorld;
+using static KeyRotator.Reconciler.Tests.TransitionTests;
 
-namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+namespace KeyRotator.Reconciler.Tests;
 
 /// <summary>
 /// Every hold (Ready=False: nothing moves but safety) and every failure path (Degraded=True: retried)

@@ -6,10 +6,10 @@ using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using Xunit;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.ReconcileWorld;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.TransitionTests;
+using static KeyRotator.Reconciler.Tests.ReconcileWorld;
+using static KeyRotator.Reconciler.Tests.TransitionTests;
 
-namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+namespace KeyRotator.Reconciler.Tests;
 
 /// <summary>
 /// The transitions driven by what verifiers and signers report (Confirmed activation, automatic

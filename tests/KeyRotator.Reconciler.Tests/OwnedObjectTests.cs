@@ -5,10 +5,10 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Vault;
 using Xunit;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.ReconcileWorld;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.TransitionTests;
+using static KeyRotator.Reconciler.Tests.ReconcileWorld;
+using static KeyRotator.Reconciler.Tests.TransitionTests;
 
-namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+namespace KeyRotator.Reconciler.Tests;
 
 /// <summary>
 /// What becomes of the objects a set owns when its spec moves them (a namespace dropped, a name

@@ -2,9 +2,9 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Testing;
 using Xunit;
-using static KeyRotator.Operator.Tests.Reconcile.Fast.ReconcileWorld;
+using static KeyRotator.Reconciler.Tests.ReconcileWorld;
 
-namespace KeyRotator.Operator.Tests.Reconcile.Fast;
+namespace KeyRotator.Reconciler.Tests;
 
 /// <summary>
 /// Every transition of a set's keys, as writes in order against the in-memory world: the first key,
