@@ -85,7 +85,21 @@ public sealed class ObjectCache : IRemembersSets
     /// <summary>Records that the operator's write (removing the last finalizer) deleted the set.</summary>
     public void WroteGone(string ns, string name, string? over) => _written[(ns, name)] = (over, null);
 
-    public void Forget(SetKey set, string? uid) => _written.TryRemove((set.Namespace, set.Name), out _);
+    /// <summary>
+    /// Drops what was remembered of the operator's writes of the set, except the record that its last
+    /// write deleted it while the informer still holds the version that write replaced: until the watch
+    /// reports the deletion, that record is what keeps a reconcile from finalizing the set a second time
+    /// (the Deleted event calls this again, with the informer's copy gone).
+    /// </summary>
+    public void Forget(SetKey set, string? uid)
+    {
+        var key = (set.Namespace, set.Name);
+        if (_written.TryGetValue(key, out var written) && written.Written is null
+            && _sets.Select(i => i.Get(set.Namespace, set.Name)).FirstOrDefault(s => s is not null) is { } cached
+            && cached.Metadata.ResourceVersion == written.Over)
+            return;
+        _written.TryRemove(key, out _);
+    }
 
     /// <summary>The labelled ConfigMap, absent (Known, null), or unknown (the namespace is not watched or not listed yet).</summary>
     public (bool Known, V1ConfigMap? ConfigMap) TryGetConfigMap(string ns, string name)
