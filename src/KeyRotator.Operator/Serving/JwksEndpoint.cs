@@ -31,7 +31,7 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
     private readonly SemaphoreSlim _observations = new(ObservationsInFlight);
     private readonly CancellationTokenSource _stopping = new();
     /// <summary>No JWKS is cached longer than this, whatever prePublish allows: it bounds how long a revoked key stays trusted.</summary>
-    public static readonly TimeSpan MaxAgeCeiling = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan MaxAgeCeiling = CachePolicy.MaxAgeCeiling;
 
     /// <summary>The header an authenticated JWKS client may send to be counted as one verifier per pod (its pod name).</summary>
     public const string InstanceHeader = "X-KeyRotator-Instance";
@@ -40,11 +40,7 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
     public const string DiscoveryPath = "/v1/namespaces/{ns}/signingkeysets/{name}/.well-known/openid-configuration";
 
     /// <summary>The longest max-age the policy allows: prePublish / 4, at most 5 minutes, at least 1 second.</summary>
-    public static TimeSpan MaxAge(TimeSpan prePublish)
-    {
-        var quarter = prePublish / 4;
-        return quarter > MaxAgeCeiling ? MaxAgeCeiling : quarter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : quarter;
-    }
+    public static TimeSpan MaxAge(TimeSpan prePublish) => CachePolicy.MaxAge(prePublish);
 
     public IResult Jwks(HttpContext context, string ns, string name) =>
         Serve(context, ns, name, "jwks", configMap => configMap.Data[JwksPublisher.JwksKey]);

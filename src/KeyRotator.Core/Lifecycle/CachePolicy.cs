@@ -1,0 +1,19 @@
+namespace KeyRotator.Core.Lifecycle;
+
+/// <summary>
+/// How long a verifier or a cache in front of it may keep a JWKS: short enough that a key pre-published
+/// for prePublish reaches it before it signs, and that a revoked key leaves it soon. The operator's HTTP
+/// endpoint and the external targets (blob Cache-Control) use the same rule.
+/// </summary>
+public static class CachePolicy
+{
+    /// <summary>The ceiling, whatever prePublish is: a revoked key is gone from every well-behaved cache within it.</summary>
+    public static readonly TimeSpan MaxAgeCeiling = TimeSpan.FromMinutes(5);
+
+    /// <summary>The longest max-age the policy allows: prePublish / 4, at most 5 minutes, at least 1 second.</summary>
+    public static TimeSpan MaxAge(TimeSpan prePublish)
+    {
+        var quarter = prePublish / 4;
+        return quarter > MaxAgeCeiling ? MaxAgeCeiling : quarter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : quarter;
+    }
+}
