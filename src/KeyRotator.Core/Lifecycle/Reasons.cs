@@ -16,6 +16,9 @@ public static class Reasons
     /// <summary>Ready=False: no ClusterKeyVault grants the set's Azure Key Vault or PKCS#11 token to its namespace.</summary>
     public const string VaultNotGranted = "VaultNotGranted";
 
+    /// <summary>Ready=False: spec.publish names a ClusterPublishTarget that does not exist or is not granted to the set's namespace.</summary>
+    public const string PublishTargetNotGranted = "PublishTargetNotGranted";
+
     /// <summary>Ready=False: the PKCS#11 module is not on the operator's allow-list (KeyRotator:Pkcs11:Libraries).</summary>
     public const string LibraryNotAllowed = "LibraryNotAllowed";
 
@@ -39,6 +42,9 @@ public static class Reasons
 
     /// <summary>SignatureFailureSpike=False.</summary>
     public const string NoSpike = "NoSpike";
+
+    /// <summary>The Warning Event of a deleted set whose documents at an external target were left (the target gone or no longer granted).</summary>
+    public const string DocumentsNotRemoved = "DocumentsNotRemoved";
 
     /// <summary>The Warning Event of a deleted set whose vault was left untouched.</summary>
     public const string KeysNotRemoved = "KeysNotRemoved";

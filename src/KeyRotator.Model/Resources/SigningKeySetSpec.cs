@@ -21,6 +21,9 @@ public sealed record SigningKeySetSpec
 
     public JwksSpec? Jwks { get; init; }
 
+    /// <summary>Places outside the cluster that must hold the JWKS before a key signs (ClusterPublishTargets granted to the namespace).</summary>
+    public IList<PublishSpec>? Publish { get; init; }
+
     /// <summary>Kubernetes provider: the Secret where signers find the active private key.</summary>
     public string? SigningSecretName { get; init; }
 
