@@ -26,6 +26,9 @@ export HELM="${HELM:-$(hack/helm.sh)}"
 # Debian's promtool (and Prometheus) for the alert-rule and metrics checks (cached; see hack/prometheus.sh).
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-$(hack/prometheus.sh)}"
 
+# Azurite, the Azure Storage emulator (npm, pinned and cached; see hack/azurite.sh), for the blob-publication tests.
+export AZURITE_BLOB="${AZURITE_BLOB:-$(hack/azurite.sh)}"
+
 # Kubernetes 1.36's CRD server, for the CRD's CEL rules, which the 1.20 control plane ignores
 # (built once from Debian sid's sources and cached; see hack/crd-server.sh).
 eval "$(hack/crd-server.sh)"

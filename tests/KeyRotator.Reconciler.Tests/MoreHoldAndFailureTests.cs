@@ -122,4 +122,41 @@ public sealed class MoreHoldAndFailureTests
         await world.ReconcileAsync();
         Assert.Equal((next, null), world.Signing());
     }
+
+    [Fact]
+    public async Task A_publish_target_that_is_not_granted_holds_the_set_before_any_key_is_made()
+    {
+        await using var world = new ReconcileWorld();
+        world.Api.Seed(new V1Alpha1ClusterPublishTarget
+        {
+            Metadata = new V1ObjectMeta { Name = "issuers" },
+            Spec = new ClusterPublishTargetSpec { AzureBlob = new AzureBlobTarget { Endpoint = "https://acct.blob.core.windows.net", Container = "oidc" }, Namespaces = ["payments"] },
+        });
+        world.Apply(Hourly().WithSpec(s => s with { Publish = [new PublishSpec { Target = "issuers", Path = "team/auth" }, new PublishSpec { Target = "nowhere", Path = "x" }] }));
+
+        var writes = await world.WritesOfOneReconcileAsync();
+
+        var ready = world.Condition(ConditionSet.Ready);
+        Assert.Equal(("False", Reasons.PublishTargetNotGranted), (ready?.Status, ready?.Reason));
+        Assert.Contains("add team to its spec.namespaces", ready!.Message, StringComparison.Ordinal);
+        Assert.Empty(world.StoredKids());
+        Assert.DoesNotContain(writes, w => w.StartsWith("create ConfigMap", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_kubernetes_issuer_layout_whose_discovery_document_points_elsewhere_is_an_invalid_spec()
+    {
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly().WithSpec(s => s with
+        {
+            Jwks = new JwksSpec { Issuer = "https://issuer.example.test/team/auth" },
+            Publish = [new PublishSpec { Target = "issuers", Path = "team/auth", Layout = "KubernetesIssuer" }],
+        }));
+
+        await world.ReconcileAsync();
+
+        var ready = world.Condition(ConditionSet.Ready);
+        Assert.Equal(("False", Reasons.InvalidSpec), (ready?.Status, ready?.Reason));
+        Assert.Contains("set spec.jwks.jwksUri to the public URL of that blob, e.g. https://issuer.example.test/team/auth/openid/v1/jwks", ready!.Message, StringComparison.Ordinal);
+    }
 }

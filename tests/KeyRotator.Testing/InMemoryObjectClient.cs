@@ -277,7 +277,7 @@ public sealed class InMemoryObjectClient : IObjectClient
 
     private string Next() => Interlocked.Increment(ref _resourceVersion).ToString(CultureInfo.InvariantCulture);
 
-    private static (string, string?, string) Key<T>(string? ns, string name) => (KindOf<T>(), typeof(T) == typeof(V1Namespace) || typeof(T) == typeof(V1Alpha1ClusterKeyVault) ? null : ns, name);
+    private static (string, string?, string) Key<T>(string? ns, string name) => (KindOf<T>(), typeof(T) == typeof(V1Namespace) || typeof(T) == typeof(V1Alpha1ClusterKeyVault) || typeof(T) == typeof(V1Alpha1ClusterPublishTarget) ? null : ns, name);
 
     /// <summary>The kind as kubectl names it (ConfigMap, Secret, SigningKeySet, …).</summary>
     public static string KindOf<T>() => typeof(T).Name switch
@@ -291,7 +291,7 @@ public sealed class InMemoryObjectClient : IObjectClient
     /// <summary>The exception the Kubernetes client raises for the API server's answer, with a Status body.</summary>
     public static HttpOperationException Answer(HttpStatusCode status, HttpMethod method, string kind, string? ns, string name, string reason, string message)
     {
-        var group = kind is "SigningKeySet" or "ClusterKeyVault" ? $"/apis/{V1Alpha1SigningKeySet.GroupVersion}" : "/api/v1";
+        var group = kind is "SigningKeySet" or "ClusterKeyVault" or "ClusterPublishTarget" ? $"/apis/{V1Alpha1SigningKeySet.GroupVersion}" : "/api/v1";
         var path = ns is null ? $"{group}/{kind.ToLowerInvariant()}s/{name}" : $"{group}/namespaces/{ns}/{kind.ToLowerInvariant()}s/{name}";
         var body = System.Text.Json.JsonSerializer.Serialize(new { kind = "Status", apiVersion = "v1", status = "Failure", message, reason, code = (int)status });
         return new HttpOperationException($"Operation returned an invalid status code '{status}'")

@@ -18,6 +18,31 @@ public static class KeySetSpecRules
         var keyStore = KubernetesKeyStore.SecretName(set.Metadata.Name);
         if (signing == keyStore || signing.StartsWith(keyStore + "-retained-", StringComparison.Ordinal))
             yield return $"spec.signingSecretName \"{signing}\" is the name of the set's own key store; signers would be handed every stored key and the store overwritten. Choose another name, e.g. {set.Metadata.Name}-signing";
+        foreach (var problem in PublishProblems(set.Spec))
+            yield return problem;
+    }
+
+    /// <summary>
+    /// spec.publish: one entry per target and path, and, with an issuer, a discovery document whose
+    /// jwks_uri is where the layout puts the JWKS (relying parties follow jwks_uri from the document).
+    /// </summary>
+    private static IEnumerable<string> PublishProblems(SigningKeySetSpec spec)
+    {
+        var publish = spec.Publish ?? [];
+        foreach (var duplicate in publish.GroupBy(p => (p.Target, Path: p.Path.Trim('/'))).Where(g => g.Count() > 1))
+            yield return $"spec.publish names target {duplicate.Key.Target} path {duplicate.Key.Path} {duplicate.Count()} times; name each place once";
+        if (spec.Jwks?.Issuer is not { Length: > 0 } issuer)
+            yield break;
+        var jwksUri = JwksPublisher.JwksUri(spec.Jwks);
+        foreach (var entry in publish)
+        {
+            var suffix = entry.Layout == "KubernetesIssuer" ? "/openid/v1/jwks" : "/.well-known/jwks.json";
+            if (!jwksUri.EndsWith(suffix, StringComparison.Ordinal))
+                yield return $"spec.publish target {entry.Target} (layout {entry.Layout ?? "Jwks"}) puts the JWKS at {entry.Path.Trim('/')}{suffix}, but the discovery document's jwks_uri is {jwksUri}; set spec.jwks.jwksUri to the public URL of that blob, e.g. {issuer.TrimEnd('/')}{suffix}";
+        }
+
+        if (Uri.TryCreate(issuer, UriKind.Absolute, out var uri) && (uri.Host.EndsWith(".svc", StringComparison.OrdinalIgnoreCase) || uri.Host.Contains(".svc.", StringComparison.OrdinalIgnoreCase) || uri.Host.EndsWith(".cluster.local", StringComparison.OrdinalIgnoreCase)) && publish.Count > 0)
+            yield return $"spec.jwks.issuer {issuer} is a cluster address, which relying parties outside the cluster cannot reach; publish under the public URL the target is served from";
     }
 
     /// <summary>What the set's keys are made with, as status records it.</summary>

@@ -24,6 +24,7 @@ public sealed class SetEffects(
     JwksPublisher jwksPublisher,
     SigningSecretPublisher signingPublisher,
     KeyWithdrawer withdrawer,
+    ExternalPublisher external,
     IObjectClient client,
     IOptions<OperatorOptions> options)
 {
@@ -137,6 +138,10 @@ public sealed class SetEffects(
             }
 
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
+
+            // Outside the cluster next: a key counts as published only when every target holds it.
+            if (await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks, plan.ActiveKeyId), cancellationToken) is { } externalFailure)
+                return PublishResult.Failed(externalFailure, problems);
 
             // The vault is asked for private keys only when the signing Secret needs them written: on a
             // new active or next key, after a restart, or when someone changed the Secret.

@@ -24,6 +24,7 @@ public sealed partial class SetFinalizer(
     JwksPublisher jwksPublisher,
     SigningSecretPublisher signingPublisher,
     ObjectWriter writer,
+    ExternalPublisher external,
     SetMemory memory,
     IOptions<OperatorOptions> options,
     ILogger<SetFinalizer> logger)
@@ -43,6 +44,20 @@ public sealed partial class SetFinalizer(
         await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, none);
         await writer.DeleteOwnedSecretAsync(ns, SigningSecretPublisher.SecretName(set), owner, none);
         await signingPublisher.RemoveStaleAsync(set, none);
+        if (await external.RemoveAsync(set, none) is { } notRemoved)
+        {
+            if (notRemoved.Kind == StepFailureKind.Held)
+            {
+                // The target is gone or no longer granted: the operator may not touch it, and waiting would not change that.
+                await reporter.WarnAsync(set, Reasons.DocumentsNotRemoved, $"The set was deleted without removing its published documents: {notRemoved.Message}; remove them by hand", none);
+            }
+            else
+            {
+                // Keep the finalizer: a JWKS left at a public URL would go on vouching for the set's keys.
+                await reporter.FailedAsync(set, notRemoved.Reason, $"The set is being deleted but its published documents could not be removed: {notRemoved.Message}; the finalizer stays until this succeeds", none);
+                return true;
+            }
+        }
 
         var deleteKeys = set.Spec.DeletionPolicy == "Delete";
         if (KeySetSpecRules.RemovalContext(set, policyOptions) is not { } context)

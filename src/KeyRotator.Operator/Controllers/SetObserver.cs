@@ -3,6 +3,7 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Options;
 
@@ -21,7 +22,7 @@ public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownK
 public sealed record SetSnapshot(StepInput Input, KeySetContext? Context, SetSignals? Signals);
 
 /// <summary>The observe step: validates the spec, checks the vault grant, and reads the signals.</summary>
-public sealed class SetObserver(VaultGrants grants, SignatureFailureTracker failures, PropagationTracker propagation, IOptions<OperatorOptions> options)
+public sealed class SetObserver(VaultGrants grants, PublishTargets publishTargets, SignatureFailureTracker failures, PropagationTracker propagation, IOptions<OperatorOptions> options)
 {
     /// <summary>The operator-wide floors and history every set's policy is validated against.</summary>
     public RotationPolicyOptions PolicyOptions { get; } = new()
@@ -45,7 +46,9 @@ public sealed class SetObserver(VaultGrants grants, SignatureFailureTracker fail
             ? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, string.Join("; ", problems))
             : await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal
                 ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
-                : null;
+                : await publishTargets.RefusalAsync(ns, set.Spec.Publish, cancellationToken) is { } notGranted
+                    ? new StepFailure(StepFailureKind.Held, notGranted.Reason, notGranted.Message)
+                    : null;
         if (hold is not null)
             return new SetSnapshot(new StepInput(set.Status, revoked, null, hold), null, null);
 

@@ -69,6 +69,8 @@ public static class OperatorApp
         builder.Services.AddSingleton<ObjectWriter>();
         builder.Services.AddSingleton<JwksPublisher>();
         builder.Services.AddSingleton<KeyWithdrawer>();
+        builder.Services.AddSingleton<PublishTargets>();
+        builder.Services.AddSingleton<ExternalPublisher>();
         builder.Services.AddSingleton<SigningSecretPublisher>();
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddSingleton<KeyGenerator>();

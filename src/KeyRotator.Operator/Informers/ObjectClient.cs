@@ -77,6 +77,13 @@ public sealed class ObjectClient(IKubernetes kubernetes, ObjectCache cache) : IO
             return [.. vaults.Items.Cast<T>()];
         }
 
+        if (typeof(T) == typeof(V1Alpha1ClusterPublishTarget))
+        {
+            var targets = await kubernetes.CustomObjects.ListClusterCustomObjectAsync<V1Alpha1ClusterPublishTargetList>(
+                V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1ClusterPublishTarget.Plural, labelSelector: selector, cancellationToken: cancellationToken);
+            return [.. targets.Items.Cast<T>()];
+        }
+
         if (namespaces.Count == 0)
         {
             return typeof(T) switch

@@ -15,7 +15,7 @@ namespace KeyRotator.Operator.Publishing;
 /// copy this set owns and its signing Secret. It only removes; it needs no vault, no valid spec and no
 /// other copy to be healthy, so revocation and retirement never wait for anything (invariant 10).
 /// </summary>
-public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, JwksPublisher publisher, IOptions<OperatorOptions> options)
+public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, JwksPublisher publisher, ExternalPublisher external, IOptions<OperatorOptions> options)
 {
     private static readonly string[] ActiveFields = [SigningSecretPublisher.KidKey, SigningSecretPublisher.AlgKey, SigningSecretPublisher.PrivateKeyKey, SigningSecretPublisher.KeyReferenceKey];
     private static readonly string[] NextFields = [SigningSecretPublisher.NextKidKey, SigningSecretPublisher.NextPrivateKeyKey, SigningSecretPublisher.NextKeyReferenceKey];
@@ -73,6 +73,10 @@ public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, Jwk
         }
 
         await WithdrawFromSigningSecretAsync(set, owner, kids, cancellationToken);
+
+        // Relying parties outside the cluster: each target is tried whatever the others answer.
+        if (await external.WithdrawAsync(set, kids, cancellationToken) is { } externalFailure)
+            failed ??= new PublishTargetException(externalFailure.Message);
         if (failed is not null)
             throw failed;
     }

@@ -1,0 +1,107 @@
+using System.Security.Cryptography;
+using System.Text;
+using Azure;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+
+namespace KeyRotator.Operator.Publishing;
+
+/// <summary>
+/// Create-or-update of one document blob that belongs to one set, as <see cref="ObjectWriter"/> does for
+/// ConfigMaps: the blob's metadata names the set (its UID) and the content's hash, so a converged
+/// document costs one HEAD and no write; a blob without the marker, or another set's, is never
+/// overwritten (<see cref="ApplyResult.NotOwned"/>); every write is conditional on what was read
+/// (If-Match on the ETag, If-None-Match: * to create), so two replicas, a restore or a hand edit in
+/// between are detected (412/409) and decided again, never overwritten blindly.
+/// </summary>
+public static class BlobWriter
+{
+    /// <summary>Metadata naming the set that wrote the blob (Azure metadata names are C# identifiers).</summary>
+    public const string SetUidMetadata = "keyrotatorsetuid";
+
+    /// <summary>Metadata holding the SHA-256 of the content written.</summary>
+    public const string ContentHashMetadata = "keyrotatorsha256";
+
+    private const int Attempts = 5;
+
+    /// <summary>Makes the blob hold <paramref name="content"/>; the result, and the hash the blob holds.</summary>
+    public static async Task<(ApplyResult Result, string Hash)> ApplyAsync(
+        BlobContainerClient container, string name, string content, string cacheControl, string setUid, CancellationToken cancellationToken)
+    {
+        var hash = Hash(content);
+        var blob = container.GetBlobClient(name);
+        for (var attempt = 1; ; attempt++)
+        {
+            BlobProperties? existing;
+            try
+            {
+                existing = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                existing = null;
+            }
+
+            if (existing is not null)
+            {
+                if (!existing.Metadata.TryGetValue(SetUidMetadata, out var owner) || owner != setUid)
+                    return (ApplyResult.NotOwned, "");
+                if (existing.Metadata.TryGetValue(ContentHashMetadata, out var held) && held == hash
+                    && existing.ContentType == "application/json" && existing.CacheControl == cacheControl)
+                    return (ApplyResult.Unchanged, hash);
+            }
+
+            try
+            {
+                await blob.UploadAsync(BinaryData.FromString(content), new BlobUploadOptions
+                {
+                    HttpHeaders = new BlobHttpHeaders { ContentType = "application/json", CacheControl = cacheControl },
+                    Metadata = new Dictionary<string, string> { [SetUidMetadata] = setUid, [ContentHashMetadata] = hash },
+                    Conditions = existing is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = existing.ETag },
+                }, cancellationToken);
+                return (ApplyResult.Written, hash);
+            }
+            catch (RequestFailedException e) when (e.Status is 412 or 409 && attempt < Attempts)
+            {
+                // Someone wrote (or created) the blob since it was read: what is there now decides.
+            }
+        }
+    }
+
+    /// <summary>Deletes the blob if it is the set's (by the marker, at the ETag read); false when a foreign blob holds the name.</summary>
+    public static async Task<bool> DeleteOwnedAsync(BlobContainerClient container, string name, string setUid, CancellationToken cancellationToken)
+    {
+        var blob = container.GetBlobClient(name);
+        BlobProperties existing;
+        try
+        {
+            existing = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return true;
+        }
+
+        if (!existing.Metadata.TryGetValue(SetUidMetadata, out var owner) || owner != setUid)
+            return false;
+        try
+        {
+            await blob.DeleteAsync(DeleteSnapshotsOption.IncludeSnapshots, new BlobRequestConditions { IfMatch = existing.ETag }, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            // Gone already, or rewritten since it was read: the next reconcile decides again.
+        }
+
+        return true;
+    }
+
+    /// <summary>The content as a blob's SHA-256 metadata holds it (lower-case hex).</summary>
+    public static string Hash(string content) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)));
+
+    /// <summary>What the storage service answered, for status and Events: the status code and its error code, never a credential.</summary>
+    public static string Describe(RequestFailedException e) =>
+        e.Status == 0
+            ? $"Azure Blob Storage could not be reached ({e.InnerException?.Message ?? "no answer"})"
+            : $"Azure Blob Storage answered {e.Status}{(e.ErrorCode is { Length: > 0 } code ? " " + code : "")}";
+}

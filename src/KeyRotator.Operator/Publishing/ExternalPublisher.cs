@@ -1,0 +1,162 @@
+using Azure;
+using Azure.Storage.Blobs;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
+using KeyRotator.Model.Time;
+using KeyRotator.Operator.Kubernetes;
+
+namespace KeyRotator.Operator.Publishing;
+
+/// <summary>
+/// Publishes a set's documents to the targets of spec.publish (Azure Blob Storage) with the same bytes
+/// as its JWKS ConfigMap, and takes kids out of them. A set's key counts as published only when every
+/// target holds it: the reconcile publishes here after the ConfigMaps and before the signing Secret,
+/// and a failure holds activation exactly like a missing ConfigMap copy.
+/// </summary>
+public sealed class ExternalPublisher(PublishTargets targets)
+{
+    public const string DiscoveryPath = ".well-known/openid-configuration";
+
+    /// <summary>The blob names of the set's documents at one target: (ConfigMap key, blob name).</summary>
+    public static IReadOnlyList<(string Key, string Blob)> Documents(PublishSpec publish, bool withDiscovery)
+    {
+        var path = publish.Path.Trim('/');
+        var jwks = publish.Layout == "KubernetesIssuer" ? $"{path}/openid/v1/jwks" : $"{path}/.well-known/jwks.json";
+        return withDiscovery
+            ? [(JwksPublisher.JwksKey, jwks), (JwksPublisher.OpenIdConfigurationKey, $"{path}/{DiscoveryPath}")]
+            : [(JwksPublisher.JwksKey, jwks)];
+    }
+
+    /// <summary>The Cache-Control of every document: the HTTP endpoint's rule (prePublish / 4, at most 5 minutes).</summary>
+    public static string CacheControl(V1Alpha1SigningKeySet set) =>
+        $"public, max-age={(int)CachePolicy.MaxAge(GoDuration.TryParse(set.Spec.Rotation?.PrePublish, out var prePublish) ? prePublish : SpecValidator.DefaultPrePublish).TotalSeconds}";
+
+    /// <summary>
+    /// Writes the documents of <paramref name="desired"/> (the set's JWKS ConfigMap as it is about to be
+    /// published) to every target; null when every target holds them, else why not.
+    /// </summary>
+    public async Task<StepFailure?> PublishAsync(V1Alpha1SigningKeySet set, V1ConfigMap desired, CancellationToken cancellationToken)
+    {
+        foreach (var publish in set.Spec.Publish ?? [])
+        {
+            var documents = Documents(publish, desired.Data.ContainsKey(JwksPublisher.OpenIdConfigurationKey));
+            var failure = await OnTargetAsync(set, publish, async container =>
+            {
+                foreach (var (key, blob) in documents)
+                {
+                    var (result, _) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], CacheControl(set), set.Metadata.Uid, cancellationToken);
+                    if (result == ApplyResult.NotOwned)
+                    {
+                        return new StepFailure(StepFailureKind.Held, Reasons.NameConflict,
+                            $"blob {container.Name}/{blob} of ClusterPublishTarget {publish.Target} was not written by this set (no keyrotator marker, or another set's); "
+                            + "KeyRotator does not overwrite it: delete it, or choose another spec.publish path");
+                    }
+                }
+
+                return null;
+            }, cancellationToken);
+            if (failure is not null)
+                return failure;
+        }
+
+        return null;
+    }
+
+    /// <summary>Takes <paramref name="kids"/> out of the JWKS at every target, from what each holds now; the first failure, after trying them all.</summary>
+    public async Task<StepFailure?> WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
+    {
+        StepFailure? first = null;
+        foreach (var publish in set.Spec.Publish ?? [])
+        {
+            var (_, blob) = Documents(publish, withDiscovery: false)[0];
+            first ??= await OnTargetAsync(set, publish, async container =>
+            {
+                var client = container.GetBlobClient(blob);
+                Azure.Storage.Blobs.Models.BlobDownloadResult current;
+                try
+                {
+                    current = (await client.DownloadContentAsync(cancellationToken)).Value;
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                    return null;
+                }
+
+                if (!current.Details.Metadata.TryGetValue(BlobWriter.SetUidMetadata, out var owner) || owner != set.Metadata.Uid)
+                    return null;
+                JwksDocument published;
+                try
+                {
+                    published = JwksDocument.Parse(current.Content.ToString());
+                }
+                catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+                {
+                    published = new JwksDocument([]);
+                }
+
+                if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
+                    return null;
+                var remaining = new JwksDocument([.. published.Keys.Where(k => !kids.Contains(k.Kid))]);
+                await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(set), set.Metadata.Uid, cancellationToken);
+                return null;
+            }, cancellationToken);
+        }
+
+        return first;
+    }
+
+    /// <summary>Deletes the set's documents at every target (a deleted set); blobs that are not the set's are left alone.</summary>
+    public async Task<StepFailure?> RemoveAsync(V1Alpha1SigningKeySet set, CancellationToken cancellationToken)
+    {
+        StepFailure? first = null;
+        foreach (var publish in set.Spec.Publish ?? [])
+        {
+            first ??= await OnTargetAsync(set, publish, async container =>
+            {
+                foreach (var (_, blob) in Documents(publish, withDiscovery: true))
+                    await BlobWriter.DeleteOwnedAsync(container, blob, set.Metadata.Uid, cancellationToken);
+                return null;
+            }, cancellationToken);
+        }
+
+        return first;
+    }
+
+    /// <summary>Acts on the target's container if the target exists and is granted to the set's namespace (checked on every use, never only when the set was admitted).</summary>
+    private async Task<StepFailure?> OnTargetAsync(V1Alpha1SigningKeySet set, PublishSpec publish, Func<BlobContainerClient, Task<StepFailure?>> act, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var target = await targets.FindAsync(publish.Target, cancellationToken);
+            if (target?.Spec.AzureBlob is null)
+                return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {publish.Target} does not exist (any more)");
+            if (!target.Spec.Namespaces.Any(n => n == "*" || n == set.Metadata.NamespaceProperty))
+                return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {publish.Target} is not granted to namespace {set.Metadata.NamespaceProperty}");
+            return await act(await targets.ContainerAsync(target, cancellationToken));
+        }
+        catch (RequestFailedException e)
+        {
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not publish to ClusterPublishTarget {publish.Target} (path {publish.Path}): {BlobWriter.Describe(e)}");
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(i => i is RequestFailedException))
+        {
+            // Azure.Core's retries ran out on transport failures (connection refused, timeouts): the last one says why.
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not publish to ClusterPublishTarget {publish.Target} (path {publish.Path}): {BlobWriter.Describe((RequestFailedException)e.InnerExceptions[^1])}");
+        }
+        catch (PublishTargetException e)
+        {
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not publish to ClusterPublishTarget {publish.Target}: {e.Message}");
+        }
+        catch (HttpOperationException e)
+        {
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not read what ClusterPublishTarget {publish.Target} needs: {ApiAnswer.Describe(e)}");
+        }
+        catch (HttpRequestException e)
+        {
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not reach ClusterPublishTarget {publish.Target}: {e.HttpRequestError}");
+        }
+    }
+}

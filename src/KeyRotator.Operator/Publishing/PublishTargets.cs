@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Azure.Core;
+using Azure.Storage.Blobs;
+using k8s.Autorest;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
+
+namespace KeyRotator.Operator.Publishing;
+
+/// <summary>
+/// The external publication targets (ClusterPublishTargets) and who may use them. A target is written
+/// only for a set in a namespace its spec.namespaces grants; its credentials (a connection string in a
+/// platform-owned Secret, or the operator's Azure identity) never come from the set.
+/// </summary>
+public sealed class PublishTargets(IObjectClient client, TimeProvider time, TokenCredential credential) : IDisposable
+{
+    /// <summary>A target created or withdrawn takes effect within this (plus the next reconcile of the set).</summary>
+    private static readonly TimeSpan ListAge = TimeSpan.FromSeconds(2);
+
+    /// <summary>Bounded retries (Retry-After honoured by Azure.Core's policy): a target that does not answer degrades the set within seconds, not minutes.</summary>
+    private static readonly BlobClientOptions ClientOptions = new()
+    {
+        Retry = { Mode = RetryMode.Exponential, MaxRetries = 3, Delay = TimeSpan.FromMilliseconds(500), MaxDelay = TimeSpan.FromSeconds(10), NetworkTimeout = TimeSpan.FromSeconds(10) },
+    };
+
+    private readonly SemaphoreSlim _listing = new(1, 1);
+    private readonly ConcurrentDictionary<string, (string Version, BlobContainerClient Container)> _containers = new(StringComparer.Ordinal);
+    private (DateTimeOffset At, IReadOnlyList<V1Alpha1ClusterPublishTarget> Targets) _listed = (DateTimeOffset.MinValue, []);
+
+    /// <summary>Why the set in <paramref name="ns"/> may not publish where <paramref name="publish"/> says (reason and message), or null when it may.</summary>
+    public async Task<(string Reason, string Message)?> RefusalAsync(string ns, IList<PublishSpec>? publish, CancellationToken cancellationToken)
+    {
+        if (publish is not { Count: > 0 })
+            return null;
+        IReadOnlyList<V1Alpha1ClusterPublishTarget> targets;
+        try
+        {
+            targets = await ListAsync(cancellationToken);
+        }
+        catch (HttpOperationException e)
+        {
+            return (Reasons.PublishTargetNotGranted, $"the operator could not read ClusterPublishTargets ({ApiAnswer.Describe(e)})");
+        }
+
+        foreach (var entry in publish)
+        {
+            var target = targets.FirstOrDefault(t => t.Metadata.Name == entry.Target);
+            if (target?.Spec.AzureBlob is null)
+                return (Reasons.PublishTargetNotGranted, $"spec.publish names ClusterPublishTarget {entry.Target}, which does not exist; ask the platform team for one with spec.azureBlob whose spec.namespaces include {ns}");
+            if (!target.Spec.Namespaces.Any(n => n == "*" || n == ns))
+                return (Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {entry.Target} is not granted to namespace {ns}; ask the platform team to add {ns} to its spec.namespaces");
+        }
+
+        return null;
+    }
+
+    /// <summary>The target named <paramref name="name"/>, or null.</summary>
+    public async Task<V1Alpha1ClusterPublishTarget?> FindAsync(string name, CancellationToken cancellationToken) =>
+        (await ListAsync(cancellationToken)).FirstOrDefault(t => t.Metadata.Name == name);
+
+    /// <summary>
+    /// The container client of an Azure Blob target, made once per version of the target and of its
+    /// connection-string Secret. Throws <see cref="PublishTargetException"/> when the credentials cannot be read.
+    /// </summary>
+    public async Task<BlobContainerClient> ContainerAsync(V1Alpha1ClusterPublishTarget target, CancellationToken cancellationToken)
+    {
+        var blob = target.Spec.AzureBlob!;
+        string? connectionString = null;
+        var version = target.Metadata.ResourceVersion ?? "";
+        if (blob.ConnectionStringSecretRef is { } reference)
+        {
+            var secret = await client.ReadAsync<V1Secret>(reference.Namespace, reference.Name, cancellationToken)
+                ?? throw new PublishTargetException($"the connection-string Secret {reference.Namespace}/{reference.Name} of ClusterPublishTarget {target.Metadata.Name} does not exist");
+            if (secret.Data?.TryGetValue(reference.Key, out var bytes) != true)
+                throw new PublishTargetException($"Secret {reference.Namespace}/{reference.Name} has no key \"{reference.Key}\" holding the connection string of ClusterPublishTarget {target.Metadata.Name}");
+            connectionString = Encoding.UTF8.GetString(bytes!).Trim();
+            version += "/" + secret.Metadata.ResourceVersion;
+        }
+
+        var key = target.Metadata.Name;
+        if (_containers.TryGetValue(key, out var known) && known.Version == version)
+            return known.Container;
+        BlobContainerClient container;
+        try
+        {
+            container = connectionString is not null
+                ? new BlobContainerClient(connectionString, blob.Container, ClientOptions)
+                : new BlobContainerClient(new Uri($"{blob.Endpoint.TrimEnd('/')}/{blob.Container}"), credential, ClientOptions);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+        {
+            // The message of a connection-string parse failure may quote the string: never repeat it.
+            throw new PublishTargetException($"the connection string of ClusterPublishTarget {target.Metadata.Name} is not a valid storage connection string");
+        }
+
+        _containers[key] = (version, container);
+        return container;
+    }
+
+    private async Task<IReadOnlyList<V1Alpha1ClusterPublishTarget>> ListAsync(CancellationToken cancellationToken)
+    {
+        if (time.GetUtcNow() - _listed.At < ListAge)
+            return _listed.Targets;
+        await _listing.WaitAsync(cancellationToken);
+        try
+        {
+            if (time.GetUtcNow() - _listed.At < ListAge)
+                return _listed.Targets;
+            _listed = (time.GetUtcNow(), await client.ListAsync<V1Alpha1ClusterPublishTarget>([], new Dictionary<string, string>(), cancellationToken));
+            return _listed.Targets;
+        }
+        finally
+        {
+            _listing.Release();
+        }
+    }
+
+    public void Dispose() => _listing.Dispose();
+}
+
+/// <summary>A publication target cannot be used as it is configured (its credentials are missing or malformed).</summary>
+public sealed class PublishTargetException(string message) : Exception(message);

@@ -1,0 +1,221 @@
+using System.Text;
+using Azure.Storage.Blobs;
+using k8s;
+using k8s.Models;
+using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Jose;
+using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Tests.Reconcile;
+using KeyRotator.Testing;
+
+namespace KeyRotator.Operator.Tests.Publishing;
+
+/// <summary>
+/// A set that publishes to an Azure Blob Storage target (Azurite), run by the operator on the real API
+/// server: the documents relying parties outside the cluster read, the grant, and an outage of the
+/// storage service during a rotation.
+/// </summary>
+public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
+{
+    private const string Issuer = "https://issuer.example.test/team/auth";
+
+    [Fact]
+    public async Task The_blobs_hold_the_configmaps_bytes_with_the_public_urls_and_the_endpoints_cache_rule()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-docs", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "3s", Overlap = "20m" })
+            .WithSpec(s => s with { Jwks = new JwksSpec { Issuer = Issuer }, Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+
+        var active = await scenario.WaitForActiveKeyAsync("auth");
+
+        var configMap = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", scenario.Namespace, cancellationToken: ct);
+        var jwks = await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct);
+        var discovery = await DownloadAsync(container, "team/auth/.well-known/openid-configuration", ct);
+        Assert.Equal(configMap.Data[JwksPublisher.JwksKey], jwks.Content);
+        Assert.Equal(configMap.Data[JwksPublisher.OpenIdConfigurationKey], discovery.Content);
+        Assert.Contains(active.Status!.ActiveKeyId!, JwksDocument.Parse(jwks.Content).Keys.Select(k => k.Kid));
+        Assert.Contains($"\"issuer\":\"{Issuer}\"", discovery.Content, StringComparison.Ordinal);
+        Assert.Contains($"\"jwks_uri\":\"{Issuer}/.well-known/jwks.json\"", discovery.Content, StringComparison.Ordinal);
+        Assert.Equal(("application/json", "public, max-age=1"), (jwks.ContentType, jwks.CacheControl));
+    }
+
+    [Fact]
+    public async Task The_kubernetes_issuer_layout_puts_the_jwks_where_federation_setups_look()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-k8s", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "8m", Overlap = "20m" })
+            .WithSpec(s => s with
+            {
+                Jwks = new JwksSpec { Issuer = Issuer, JwksUri = Issuer + "/openid/v1/jwks" },
+                Publish = [new PublishSpec { Target = target, Path = "team/auth", Layout = "KubernetesIssuer" }],
+            })
+            .Build(), ct);
+
+        var pending = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.NextKeyId is not null, TimeSpan.FromSeconds(20), "a published key", ct);
+
+        var jwks = await DownloadAsync(container, "team/auth/openid/v1/jwks", ct);
+        var discovery = await DownloadAsync(container, "team/auth/.well-known/openid-configuration", ct);
+        Assert.Equal([pending.Status!.NextKeyId], JwksDocument.Parse(jwks.Content).Keys.Select(k => k.Kid));
+        Assert.Contains($"\"jwks_uri\":\"{Issuer}/openid/v1/jwks\"", discovery.Content, StringComparison.Ordinal);
+        Assert.Equal("public, max-age=120", jwks.CacheControl);
+    }
+
+    [Fact]
+    public async Task A_target_not_granted_to_the_namespace_holds_the_set_and_is_never_written()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-grant", ct, grantedTo: "someone-else");
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+
+        var held = await scenario.WaitForReadyReasonAsync("auth", Reasons.PublishTargetNotGranted, ct);
+
+        Assert.Contains($"add {scenario.Namespace} to its spec.namespaces", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        Assert.Empty(await container.GetBlobsAsync(cancellationToken: ct).ToListAsync(ct));
+        Assert.Null(held.Status.NextKeyId);
+    }
+
+    [Fact]
+    public async Task While_the_storage_service_is_down_the_next_key_does_not_sign_and_it_signs_prepublish_after_the_blob_has_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var storage = await AzuriteServer.StartAsync();
+        var (scenario, container, target) = await ArrangeAsync("blob-outage", ct, server: storage);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "3s", Overlap = "20m" })
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+        var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+
+        await storage.StopAsync();
+        await scenario.EditAsync("auth", set =>
+        {
+            set.Metadata.Annotations ??= new Dictionary<string, string>();
+            set.Metadata.Annotations[KeyRotator.Model.Kubernetes.Labels.RotateNowAnnotation] = "during-the-outage";
+        }, ct);
+        var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: Reasons.PublishFailed },
+            TimeSpan.FromSeconds(60), "Degraded PublishFailed while the storage service is down", ct);
+        Assert.Contains($"ClusterPublishTarget {target}", ConditionSet.Find(degraded.Status!.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
+
+        // Well past prePublish: the next key must not sign, nor be named to signers, while the blob cannot have it.
+        await Task.Delay(TimeSpan.FromSeconds(6), ct);
+        Assert.Equal(first, (await scenario.SigningAsync("auth-signing")).Kid);
+        Assert.Equal(first, (await scenario.GetAsync("auth")).Status!.ActiveKeyId);
+
+        await storage.StartAgainAsync();
+        var next = await Eventually.HoldsAsync(async () => JwksDocument.Parse((await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct)).Content).Keys.Select(k => k.Kid).ToList(),
+            kids => kids.Count == 2, TimeSpan.FromSeconds(90), "the next key in the blob once the storage service is back", ct);
+        var blobHasIt = DateTimeOffset.UtcNow;
+        var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first, TimeSpan.FromSeconds(60), "the next key signing", ct);
+        var activatedAt = rotated.Status!.Keys!.Single(k => k.Kid == rotated.Status.ActiveKeyId).ActivatedAt!.Value;
+        Assert.Contains(rotated.Status.ActiveKeyId!, next);
+        // The blob was written at most one poll before the test saw it; prePublish (3 s) counts from that write.
+        Assert.True(activatedAt >= blobHasIt + TimeSpan.FromSeconds(2),
+            $"the next key signed at {activatedAt:O}, {activatedAt - blobHasIt} after the blob was seen to hold it (prePublish 3s)");
+        Assert.Equal("False", ConditionSet.Find(rotated.Status.Conditions, ConditionSet.Degraded)?.Status);
+    }
+
+    [Fact]
+    public async Task Jose_and_PyJWKClient_reading_the_blob_accept_every_token_across_three_rotations_and_drop_a_revoked_key_within_the_blobs_max_age()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-interop", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "8s", Overlap = "20m" })
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+        var kid = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+
+        // Relying parties outside the cluster: they read the blob anonymously and cache it no longer than its max-age.
+        var jwksUri = new Uri($"{container.Uri}/team/auth/.well-known/jwks.json");
+        var cacheAge = CachePolicy.MaxAge(TimeSpan.FromSeconds(8));
+        await using var jose = Interop.ForeignLibraries.RemoteVerifier.Jose(jwksUri, "ES256", cacheAge);
+        await using var pyjwt = Interop.ForeignLibraries.RemoteVerifier.PyJwt(jwksUri, "ES256", cacheAge);
+        await using var volume = VolumeMirror.ForSecret(env.Admin, scenario.Namespace, "auth-signing");
+        var signer = new KeyRotator.Client.KeyRotatorSigner(volume.Directory);
+        await Eventually.HoldsAsync(() => Task.FromResult(signer.CurrentKid()), k => k == kid, TimeSpan.FromSeconds(10), "the signer on the first key", ct);
+        var tokens = new List<(string Kid, string Token)> { (kid, Sign(signer)) };
+
+        for (var rotation = 1; rotation <= 3; rotation++)
+        {
+            kid = (await scenario.RotateNowAsync("auth", kid, ct)).Status!.ActiveKeyId!;
+            await Eventually.HoldsAsync(() => Task.FromResult(signer.CurrentKid()), k => k == kid, TimeSpan.FromSeconds(10), $"the signer on key {rotation + 1}", ct);
+            tokens.Add((kid, Sign(signer)));
+            foreach (var verifier in new[] { jose, pyjwt })
+            {
+                foreach (var (signedBy, token) in tokens)
+                {
+                    var verdict = await verifier.VerifyAsync(token, ct);
+                    Assert.True(verdict.Valid, $"{verifier.Library} reading the blob refused a token of {signedBy} after rotation {rotation}: {verdict.Error}");
+                }
+            }
+        }
+
+        await scenario.Sets.UpdateAsync(scenario.Namespace, "auth", set =>
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [tokens[0].Kid] };
+            return true;
+        }, ct);
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct)).Content, json => !json.Contains(tokens[0].Kid, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), "the revoked key out of the blob", ct);
+        foreach (var verifier in new[] { jose, pyjwt })
+        {
+            await Eventually.HoldsAsync(() => verifier.VerifyAsync(tokens[0].Token, ct), v => !v.Valid, cacheAge + TimeSpan.FromSeconds(3),
+                $"{verifier.Library} refusing the revoked key's token", ct);
+            foreach (var (signedBy, token) in tokens.Skip(1))
+                Assert.True((await verifier.VerifyAsync(token, ct)).Valid, $"{verifier.Library} refused a token of {signedBy} after another key's revocation");
+        }
+    }
+
+    private static string Sign(KeyRotator.Client.KeyRotatorSigner signer) =>
+        signer.CreateToken(Interop.ForeignLibraries.Issuer, Interop.ForeignLibraries.Audience, TimeSpan.FromMinutes(5), [new System.Security.Claims.Claim("sub", "signed-by-keyrotator")]);
+
+    private async Task<(OperatorScenario Scenario, BlobContainerClient Container, string Target)> ArrangeAsync(
+        string prefix, CancellationToken ct, string? grantedTo = null, AzuriteServer? server = null)
+    {
+        server ??= azurite.Server;
+        var ns = await env.CreateNamespaceAsync(prefix, ct);
+        var container = new BlobContainerClient(server.ConnectionString, "c" + Guid.NewGuid().ToString("N")[..20]);
+        await container.CreateAsync(Azure.Storage.Blobs.Models.PublicAccessType.Blob, cancellationToken: ct);
+        await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "storage", NamespaceProperty = ns },
+            Data = new Dictionary<string, byte[]> { ["connection-string"] = Encoding.UTF8.GetBytes(server.ConnectionString) },
+        }, ns, cancellationToken: ct);
+        var target = $"{ns}-storage";
+        await env.Admin.CustomObjects.CreateClusterCustomObjectAsync(new V1Alpha1ClusterPublishTarget
+        {
+            Metadata = new V1ObjectMeta { Name = target },
+            Spec = new ClusterPublishTargetSpec
+            {
+                AzureBlob = new AzureBlobTarget
+                {
+                    Endpoint = server.Endpoint,
+                    Container = container.Name,
+                    ConnectionStringSecretRef = new NamespacedSecretKeySelector { Namespace = ns, Name = "storage", Key = "connection-string" },
+                },
+                Namespaces = [grantedTo ?? ns],
+            },
+        }, V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1ClusterPublishTarget.Plural, cancellationToken: ct);
+        return (new OperatorScenario(env, ns), container, target);
+    }
+
+    private static async Task<(string Content, string ContentType, string CacheControl)> DownloadAsync(BlobContainerClient container, string name, CancellationToken ct)
+    {
+        var result = (await container.GetBlobClient(name).DownloadContentAsync(ct)).Value;
+        return (result.Content.ToString(), result.Details.ContentType, result.Details.CacheControl);
+    }
+}
