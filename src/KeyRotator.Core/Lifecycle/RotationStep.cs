@@ -34,9 +34,9 @@ public sealed record KeyCreation(StoredKey? Key, bool Pending, StepFailure? Fail
 }
 
 /// <summary>What publishing the plan gave: a failure that stopped it, and the JWKS copies skipped on the way.</summary>
-public sealed record PublishResult(StepFailure? Failure, IReadOnlyList<SkippedTarget> Skipped)
+public sealed record PublishResult(StepFailure? Failure, IReadOnlyList<SkippedTarget> Skipped, IReadOnlyList<ExternalTargetStatus>? External = null)
 {
-    public static PublishResult Done(IReadOnlyList<SkippedTarget> skipped) => new(null, skipped);
+    public static PublishResult Done(IReadOnlyList<SkippedTarget> skipped, IReadOnlyList<ExternalTargetStatus>? external = null) => new(null, skipped, external);
 
     public static PublishResult Failed(StepFailure failure, IReadOnlyList<SkippedTarget>? skipped = null) => new(failure, skipped ?? []);
 }
@@ -86,7 +86,7 @@ public abstract record StepOutcome
     /// <see cref="KeyPending"/>: a key is still being made and wakes the set when ready;
     /// <see cref="Cleanup"/>: what the vault should disable or delete once status is written (none after a vault error).
     /// </summary>
-    public sealed record Moved(RotationPlan Plan, IReadOnlyList<StoredKey> Stored, StepFailure? VaultError, bool KeyPending, IReadOnlyList<SkippedTarget> Skipped, VaultCleanup Cleanup) : StepOutcome;
+    public sealed record Moved(RotationPlan Plan, IReadOnlyList<StoredKey> Stored, StepFailure? VaultError, bool KeyPending, IReadOnlyList<SkippedTarget> Skipped, VaultCleanup Cleanup, IReadOnlyList<ExternalTargetStatus>? External = null) : StepOutcome;
 }
 
 /// <summary>
@@ -154,7 +154,7 @@ public static class RotationStep
         }
 
         var cleanup = vaultError is null ? VaultCleanup.Decide(stored, plan.Status, input.DeletePrunedKeys) : VaultCleanup.None;
-        return new StepOutcome.Moved(plan, stored, vaultError, keyPending, published.Skipped, cleanup);
+        return new StepOutcome.Moved(plan, stored, vaultError, keyPending, published.Skipped, cleanup, published.External);
     }
 
     private static RotationPlan Plan(RotationInput planning, IReadOnlyList<StoredKey> stored, TimeProvider time) =>

@@ -24,6 +24,9 @@ public sealed record SigningKeySetStatus
     /// <summary>spec.jwks.targetNamespaces that hold no copy, and why.</summary>
     public IList<SkippedTarget>? SkippedTargets { get; init; }
 
+    /// <summary>The targets of spec.publish and what each holds, once every one of them holds the JWKS.</summary>
+    public IList<ExternalTargetStatus>? ExternalTargets { get; init; }
+
     /// <summary>Which keys verifiers and signers hold, as they report it.</summary>
     public PropagationStatus? Propagation { get; init; }
 

@@ -140,7 +140,8 @@ public sealed class SetEffects(
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
 
             // Outside the cluster next: a key counts as published only when every target holds it.
-            if (await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks, plan.ActiveKeyId), cancellationToken) is { } externalFailure)
+            var (externalFailure, externalTargets) = await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks, plan.ActiveKeyId), cancellationToken);
+            if (externalFailure is not null)
                 return PublishResult.Failed(externalFailure, problems);
 
             // The vault is asked for private keys only when the signing Secret needs them written: on a
@@ -159,7 +160,7 @@ public sealed class SetEffects(
             }
 
             await signingPublisher.RemoveStaleAsync(set, cancellationToken);
-            return PublishResult.Done(problems);
+            return PublishResult.Done(problems, externalTargets);
         }
         catch (KeyStoreException e)
         {

@@ -66,6 +66,7 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
         {
             KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetSpecRules.ParametersOf(set.Spec) : null),
             SkippedTargets = moved.Skipped.Count == 0 ? null : [.. moved.Skipped],
+            ExternalTargets = moved.External is { Count: > 0 } external ? [.. external] : null,
             Propagation = propagation.Evaluate(ns, name, plan.Status.ActiveKeyId, plan.Status.NextKeyId),
         };
         var spikeEvent = SpikeTransition(set.Status, signals.Spike);

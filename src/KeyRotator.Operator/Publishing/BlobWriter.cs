@@ -24,8 +24,8 @@ public static class BlobWriter
 
     private const int Attempts = 5;
 
-    /// <summary>Makes the blob hold <paramref name="content"/>; the result, and the hash the blob holds.</summary>
-    public static async Task<(ApplyResult Result, string Hash)> ApplyAsync(
+    /// <summary>Makes the blob hold <paramref name="content"/>; the result, the hash the blob holds, and when the storage service last changed it.</summary>
+    public static async Task<(ApplyResult Result, string Hash, DateTimeOffset? LastModified)> ApplyAsync(
         BlobContainerClient container, string name, string content, string cacheControl, string setUid, CancellationToken cancellationToken)
     {
         var hash = Hash(content);
@@ -45,21 +45,21 @@ public static class BlobWriter
             if (existing is not null)
             {
                 if (!existing.Metadata.TryGetValue(SetUidMetadata, out var owner) || owner != setUid)
-                    return (ApplyResult.NotOwned, "");
+                    return (ApplyResult.NotOwned, "", null);
                 if (existing.Metadata.TryGetValue(ContentHashMetadata, out var held) && held == hash
                     && existing.ContentType == "application/json" && existing.CacheControl == cacheControl)
-                    return (ApplyResult.Unchanged, hash);
+                    return (ApplyResult.Unchanged, hash, existing.LastModified);
             }
 
             try
             {
-                await blob.UploadAsync(BinaryData.FromString(content), new BlobUploadOptions
+                var uploaded = await blob.UploadAsync(BinaryData.FromString(content), new BlobUploadOptions
                 {
                     HttpHeaders = new BlobHttpHeaders { ContentType = "application/json", CacheControl = cacheControl },
                     Metadata = new Dictionary<string, string> { [SetUidMetadata] = setUid, [ContentHashMetadata] = hash },
                     Conditions = existing is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = existing.ETag },
                 }, cancellationToken);
-                return (ApplyResult.Written, hash);
+                return (ApplyResult.Written, hash, uploaded.Value.LastModified);
             }
             catch (RequestFailedException e) when (e.Status is 412 or 409 && attempt < Attempts)
             {

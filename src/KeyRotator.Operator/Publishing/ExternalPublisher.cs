@@ -4,6 +4,7 @@ using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
+using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Model.Time;
 using KeyRotator.Operator.Kubernetes;
@@ -36,33 +37,39 @@ public sealed class ExternalPublisher(PublishTargets targets)
 
     /// <summary>
     /// Writes the documents of <paramref name="desired"/> (the set's JWKS ConfigMap as it is about to be
-    /// published) to every target; null when every target holds them, else why not.
+    /// published) to every target: what each holds when all of them hold the documents, else why not.
     /// </summary>
-    public async Task<StepFailure?> PublishAsync(V1Alpha1SigningKeySet set, V1ConfigMap desired, CancellationToken cancellationToken)
+    public async Task<(StepFailure? Failure, IReadOnlyList<ExternalTargetStatus> Held)> PublishAsync(V1Alpha1SigningKeySet set, V1ConfigMap desired, CancellationToken cancellationToken)
     {
+        var held = new List<ExternalTargetStatus>();
+        var contentHash = desired.Metadata.Annotations?.TryGetValue(Labels.ContentHashAnnotation, out var annotated) == true ? annotated : "";
         foreach (var publish in set.Spec.Publish ?? [])
         {
             var documents = Documents(publish, desired.Data.ContainsKey(JwksPublisher.OpenIdConfigurationKey));
+            DateTimeOffset? writtenAt = null;
             var failure = await OnTargetAsync(set, publish, async container =>
             {
                 foreach (var (key, blob) in documents)
                 {
-                    var (result, _) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], CacheControl(set), set.Metadata.Uid, cancellationToken);
+                    var (result, _, lastModified) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], CacheControl(set), set.Metadata.Uid, cancellationToken);
                     if (result == ApplyResult.NotOwned)
                     {
                         return new StepFailure(StepFailureKind.Held, Reasons.NameConflict,
                             $"blob {container.Name}/{blob} of ClusterPublishTarget {publish.Target} was not written by this set (no keyrotator marker, or another set's); "
                             + "KeyRotator does not overwrite it: delete it, or choose another spec.publish path");
                     }
+
+                    writtenAt = writtenAt is { } earlier && earlier > lastModified ? earlier : lastModified;
                 }
 
                 return null;
             }, cancellationToken);
             if (failure is not null)
-                return failure;
+                return (failure, []);
+            held.Add(new ExternalTargetStatus { Target = publish.Target, Path = publish.Path, ContentHash = contentHash, WrittenAt = writtenAt });
         }
 
-        return null;
+        return (null, held);
     }
 
     /// <summary>Takes <paramref name="kids"/> out of the JWKS at every target, from what each holds now; the first failure, after trying them all.</summary>
@@ -100,7 +107,7 @@ public sealed class ExternalPublisher(PublishTargets targets)
                 if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
                     return null;
                 var remaining = new JwksDocument([.. published.Keys.Where(k => !kids.Contains(k.Kid))]);
-                await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(set), set.Metadata.Uid, cancellationToken);
+                _ = await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(set), set.Metadata.Uid, cancellationToken);
                 return null;
             }, cancellationToken);
         }

@@ -42,6 +42,13 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
         Assert.Contains($"\"issuer\":\"{Issuer}\"", discovery.Content, StringComparison.Ordinal);
         Assert.Contains($"\"jwks_uri\":\"{Issuer}/.well-known/jwks.json\"", discovery.Content, StringComparison.Ordinal);
         Assert.Equal(("application/json", "public, max-age=1"), (jwks.ContentType, jwks.CacheControl));
+
+        // Status says what the target holds and when the storage service wrote it.
+        var held = Assert.Single(active.Status.ExternalTargets!);
+        var properties = (await container.GetBlobClient("team/auth/.well-known/jwks.json").GetPropertiesAsync(cancellationToken: ct)).Value;
+        Assert.Equal((target, "team/auth", configMap.Metadata.Annotations[KeyRotator.Model.Kubernetes.Labels.ContentHashAnnotation]), (held.Target, held.Path, held.ContentHash));
+        Assert.NotNull(held.WrittenAt);
+        Assert.True(held.WrittenAt >= properties.LastModified, $"status says written at {held.WrittenAt:O}; the JWKS blob was last modified at {properties.LastModified:O}");
     }
 
     [Fact]

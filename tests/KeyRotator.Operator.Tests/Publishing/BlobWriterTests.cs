@@ -41,9 +41,9 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         var ct = TestContext.Current.CancellationToken;
         var container = await azurite.ContainerAsync();
 
-        var (first, hash) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
+        var (first, hash, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
         var written = (await container.GetBlobClient("team/auth/.well-known/jwks.json").GetPropertiesAsync(cancellationToken: ct)).Value;
-        var (second, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
+        var (second, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
         var after = (await container.GetBlobClient("team/auth/.well-known/jwks.json").GetPropertiesAsync(cancellationToken: ct)).Value;
 
         Assert.Equal((ApplyResult.Written, ApplyResult.Unchanged), (first, second));
@@ -68,7 +68,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
             Metadata = marker is null ? null : new Dictionary<string, string> { [BlobWriter.SetUidMetadata] = marker },
         }, ct);
 
-        var (result, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
+        var (result, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
         var deleted = await BlobWriter.DeleteOwnedAsync(container, "team/auth/.well-known/jwks.json", Uid, ct);
 
         Assert.Equal(ApplyResult.NotOwned, result);
@@ -88,7 +88,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":1}", CacheControl, Uid, ct);
 
         interloper.Armed = true;
-        var (result, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":2}", CacheControl, Uid, ct);
+        var (result, _, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":2}", CacheControl, Uid, ct);
 
         Assert.Equal(ApplyResult.Written, result);
         Assert.Equal(1, interloper.Interventions);
