@@ -10,6 +10,10 @@ public static class CachePolicy
     /// <summary>The ceiling, whatever prePublish is: a revoked key is gone from every well-behaved cache within it.</summary>
     public static readonly TimeSpan MaxAgeCeiling = TimeSpan.FromMinutes(5);
 
+    /// <summary>The longest max-age the policy allows for a set with <paramref name="rotation"/> (its prePublish, or the default).</summary>
+    public static TimeSpan MaxAge(KeyRotator.Model.Resources.RotationSpec? rotation) =>
+        MaxAge(KeyRotator.Model.Time.GoDuration.TryParse(rotation?.PrePublish, out var prePublish) ? prePublish : SpecValidator.DefaultPrePublish);
+
     /// <summary>The longest max-age the policy allows: prePublish / 4, at most 5 minutes, at least 1 second.</summary>
     public static TimeSpan MaxAge(TimeSpan prePublish)
     {

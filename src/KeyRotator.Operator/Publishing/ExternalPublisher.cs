@@ -6,7 +6,6 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
-using KeyRotator.Model.Time;
 using KeyRotator.Operator.Kubernetes;
 
 namespace KeyRotator.Operator.Publishing;
@@ -33,7 +32,7 @@ public sealed class ExternalPublisher(PublishTargets targets)
 
     /// <summary>The Cache-Control of every document: the HTTP endpoint's rule (prePublish / 4, at most 5 minutes).</summary>
     public static string CacheControl(V1Alpha1SigningKeySet set) =>
-        $"public, max-age={(int)CachePolicy.MaxAge(GoDuration.TryParse(set.Spec.Rotation?.PrePublish, out var prePublish) ? prePublish : SpecValidator.DefaultPrePublish).TotalSeconds}";
+        $"public, max-age={(int)CachePolicy.MaxAge(set.Spec.Rotation).TotalSeconds}";
 
     /// <summary>
     /// Writes the documents of <paramref name="desired"/> (the set's JWKS ConfigMap as it is about to be
@@ -79,7 +78,7 @@ public sealed class ExternalPublisher(PublishTargets targets)
         foreach (var publish in set.Spec.Publish ?? [])
         {
             var (_, blob) = Documents(publish, withDiscovery: false)[0];
-            first ??= await OnTargetAsync(set, publish, async container =>
+            var failure = await OnTargetAsync(set, publish, async container =>
             {
                 var client = container.GetBlobClient(blob);
                 Azure.Storage.Blobs.Models.BlobDownloadResult current;
@@ -110,6 +109,9 @@ public sealed class ExternalPublisher(PublishTargets targets)
                 _ = await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(set), set.Metadata.Uid, cancellationToken);
                 return null;
             }, cancellationToken);
+
+            // Every target is tried, whatever the one before answered: a revoked kid must not stay anywhere the operator can reach.
+            first ??= failure;
         }
 
         return first;
@@ -121,12 +123,13 @@ public sealed class ExternalPublisher(PublishTargets targets)
         StepFailure? first = null;
         foreach (var publish in set.Spec.Publish ?? [])
         {
-            first ??= await OnTargetAsync(set, publish, async container =>
+            var failure = await OnTargetAsync(set, publish, async container =>
             {
                 foreach (var (_, blob) in Documents(publish, withDiscovery: true))
                     await BlobWriter.DeleteOwnedAsync(container, blob, set.Metadata.Uid, cancellationToken);
                 return null;
             }, cancellationToken);
+            first ??= failure;
         }
 
         return first;

@@ -78,7 +78,7 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
         var etag = new EntityTagHeaderValue($"\"{hash}\"");
         var headers = context.Response.GetTypedHeaders();
         headers.ETag = etag;
-        headers.CacheControl = new CacheControlHeaderValue { Public = true, MaxAge = Jittered(PrePublishOf(set)) };
+        headers.CacheControl = new CacheControlHeaderValue { Public = true, MaxAge = Jittered(CachePolicy.MaxAge(set.Spec.Rotation)) };
         if (document == "jwks")
             Observe(context, set, hash);
         if (context.Request.GetTypedHeaders().IfNoneMatch is { Count: > 0 } match && match.Any(m => m.Tag == etag.Tag || m.Tag == "*"))
@@ -146,13 +146,10 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
         return result;
     }
 
-    private static TimeSpan PrePublishOf(V1Alpha1SigningKeySet set) =>
-        GoDuration.TryParse(set.Spec.Rotation?.PrePublish, out var prePublish) ? prePublish : SpecValidator.DefaultPrePublish;
-
     /// <summary>A whole number of seconds in [0.8, 1] × the allowed max-age (never above it, never below 1 s).</summary>
-    private static TimeSpan Jittered(TimeSpan prePublish)
+    private static TimeSpan Jittered(TimeSpan maxAge)
     {
-        var allowed = (int)MaxAge(prePublish).TotalSeconds;
+        var allowed = (int)maxAge.TotalSeconds;
         var seconds = allowed - Random.Shared.Next(0, (allowed / 5) + 1);
         return TimeSpan.FromSeconds(Math.Max(1, seconds));
     }
