@@ -187,6 +187,109 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
         }
     }
 
+    [Fact]
+    public async Task A_ConfigurationManager_reading_the_issuer_from_the_blob_validates_every_token_across_three_rotations_and_drops_a_revoked_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-oidc", ct);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "12s", PrePublish = "8s", Overlap = "6s" })
+            .WithSpec(s => s with
+            {
+                MaxTokenLifetime = "3s",
+                ClockSkew = "1s",
+                Jwks = new JwksSpec { Issuer = Issuer },
+                Publish = [new PublishSpec { Target = target, Path = "team/auth" }],
+            })
+            .Build(), ct);
+        var first = await scenario.WaitForActiveKeyAsync("auth");
+
+        // The issuer's public URL is served from the container (as a custom domain or CDN in front of it would).
+        using var http = new HttpClient(new FromContainer(Issuer, new Uri($"{container.Uri}/team/auth"), new HttpClientHandler()));
+        var retriever = new Serving.JwksHttpTests.HttpCachingRetriever(http);
+        var manager = new Microsoft.IdentityModel.Protocols.ConfigurationManager<Microsoft.IdentityModel.Protocols.OpenIdConnect.OpenIdConnectConfiguration>(
+            $"{Issuer}/.well-known/openid-configuration", new Microsoft.IdentityModel.Protocols.OpenIdConnect.OpenIdConnectConfigurationRetriever(), retriever)
+        { RefreshInterval = TimeSpan.FromSeconds(1) };
+        var handler = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler();
+        var inFlight = new List<(string Token, string Kid, DateTime Expires)>();
+        var activeKids = new List<string> { first.Status!.ActiveKeyId! };
+        var failures = new List<string>();
+        var validated = 0;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (activeKids.Count < 4 && DateTime.UtcNow < deadline)
+        {
+            var (kid, pem, alg) = await scenario.SigningAsync("auth-signing");
+            if (kid is not null && kid != activeKids[^1])
+                activeKids.Add(kid);
+            var now = DateTime.UtcNow;
+            if (kid is not null)
+                inFlight.Add((TokenSigner.Sign(pem!, kid, alg!, Issuer, "payments", now, TimeSpan.FromSeconds(3)), kid, now.AddSeconds(3)));
+            inFlight.RemoveAll(t => t.Expires < now);
+            if (retriever.Stale)
+                manager.RequestRefresh();
+            var configuration = await manager.GetConfigurationAsync(ct);
+            foreach (var (token, tokenKid, _) in inFlight)
+            {
+                var result = await handler.ValidateTokenAsync(token, Parameters(configuration));
+                validated++;
+                if (!result.IsValid)
+                    failures.Add($"{DateTime.UtcNow:HH:mm:ss.fff} token signed with {tokenKid}: {result.Exception?.GetType().Name}: {result.Exception?.Message}");
+            }
+
+            await Task.Delay(250, ct);
+        }
+
+        Assert.True(activeKids.Count >= 4, $"three rotations did not happen in time: {string.Join(", ", activeKids)}");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {validated} validations failed:\n{string.Join('\n', failures.Take(10))}");
+        Assert.True(retriever.Problems.IsEmpty, string.Join("; ", retriever.Problems.Take(5)));
+        Assert.All(retriever.MaxAges, m => Assert.InRange(m, TimeSpan.FromSeconds(1), CachePolicy.MaxAge(TimeSpan.FromSeconds(8))));
+
+        // Revocation: a token of the signing key (its lifetime aside, so only the key decides) is refused once
+        // the blob has lost the kid and the blob's max-age has passed.
+        var (revoked, revokedPem, revokedAlg) = await scenario.SigningAsync("auth-signing");
+        var revokedToken = TokenSigner.Sign(revokedPem!, revoked!, revokedAlg!, Issuer, "payments", DateTime.UtcNow, TimeSpan.FromSeconds(3));
+        var keysAccepted = await handler.ValidateTokenAsync(revokedToken, Parameters(await manager.GetConfigurationAsync(ct), validateLifetime: false));
+        Assert.True(keysAccepted.IsValid, $"before the revocation: {keysAccepted.Exception?.Message}");
+        await scenario.Sets.UpdateAsync(scenario.Namespace, "auth", set =>
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [revoked!] };
+            return true;
+        }, ct);
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct)).Content, json => !json.Contains(revoked!, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), "the revoked key out of the blob", ct);
+        await Eventually.HoldsAsync(async () =>
+            {
+                if (retriever.Stale)
+                    manager.RequestRefresh();
+                return await handler.ValidateTokenAsync(revokedToken, Parameters(await manager.GetConfigurationAsync(ct), validateLifetime: false));
+            },
+            r => r.Exception is Microsoft.IdentityModel.Tokens.SecurityTokenSignatureKeyNotFoundException,
+            CachePolicy.MaxAge(TimeSpan.FromSeconds(8)) + TimeSpan.FromSeconds(3), "ConfigurationManager refusing the revoked key's token", ct);
+    }
+
+    private static Microsoft.IdentityModel.Tokens.TokenValidationParameters Parameters(Microsoft.IdentityModel.Protocols.OpenIdConnect.OpenIdConnectConfiguration configuration, bool validateLifetime = true) => new()
+    {
+        IssuerSigningKeys = configuration.SigningKeys,
+        ValidIssuer = configuration.Issuer,
+        ValidAudience = "payments",
+        ValidAlgorithms = ["ES256"],
+        ClockSkew = TimeSpan.FromSeconds(1),
+        ValidateLifetime = validateLifetime,
+    };
+
+    /// <summary>Serves <paramref name="publicBase"/>'s URLs from the blob container path (what a custom domain or CDN in front of the account does).</summary>
+    private sealed class FromContainer(string publicBase, Uri blobBase, HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var url = request.RequestUri!.ToString();
+            if (url.StartsWith(publicBase, StringComparison.Ordinal))
+                request.RequestUri = new Uri(blobBase + url[publicBase.Length..]);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
     private static string Sign(KeyRotator.Client.KeyRotatorSigner signer) =>
         signer.CreateToken(Interop.ForeignLibraries.Issuer, Interop.ForeignLibraries.Audience, TimeSpan.FromMinutes(5), [new System.Security.Claims.Claim("sub", "signed-by-keyrotator")]);
 

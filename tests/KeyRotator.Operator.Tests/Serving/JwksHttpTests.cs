@@ -232,11 +232,13 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
 
     /// <summary>
     /// What a well-behaved HTTP cache does for ConfigurationManager: keep each document for its max-age,
-    /// then revalidate with If-None-Match and keep the body on 304.
+    /// then revalidate with If-None-Match and keep the body on 304. A 304 updates the stored response's
+    /// headers with those it carries and keeps the rest (RFC 9111 §4.3.4): Azure Storage answers 304 without
+    /// Cache-Control, so the stored max-age applies again.
     /// </summary>
-    private sealed class HttpCachingRetriever(HttpClient http) : IDocumentRetriever
+    internal sealed class HttpCachingRetriever(HttpClient http) : IDocumentRetriever
     {
-        private readonly ConcurrentDictionary<string, (string Body, EntityTagHeaderValue ETag, DateTimeOffset Expires)> _cache = new();
+        private readonly ConcurrentDictionary<string, (string Body, EntityTagHeaderValue ETag, TimeSpan MaxAge, DateTimeOffset Expires)> _cache = new();
 
         public int Fetches { get; private set; }
 
@@ -257,6 +259,15 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
                 request.Headers.IfNoneMatch.Add(cached.ETag);
             using var response = await http.SendAsync(request, cancel);
             Fetches++;
+            if (response.StatusCode == HttpStatusCode.NotModified && cached.Body is not null)
+            {
+                NotModified++;
+                var renewed = response.Headers.CacheControl is { MaxAge: { } fresh } ? fresh : cached.MaxAge;
+                MaxAges.Enqueue(renewed);
+                _cache[address] = cached with { MaxAge = renewed, Expires = DateTimeOffset.UtcNow + renewed };
+                return cached.Body;
+            }
+
             if (response.Headers.CacheControl is not { Public: true, NoStore: false, MaxAge: { } maxAge })
             {
                 Problems.Enqueue($"{address}: Cache-Control {response.Headers.CacheControl}");
@@ -264,13 +275,6 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
             }
 
             MaxAges.Enqueue(maxAge);
-            if (response.StatusCode == HttpStatusCode.NotModified && cached.Body is not null)
-            {
-                NotModified++;
-                _cache[address] = cached with { Expires = DateTimeOffset.UtcNow + maxAge };
-                return cached.Body;
-            }
-
             response.EnsureSuccessStatusCode();
             var body = await response.Content.ReadAsStringAsync(cancel);
             if (response.Headers.ETag is not { IsWeak: false } etag)
@@ -279,7 +283,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
                 etag = new EntityTagHeaderValue("\"none\"");
             }
 
-            _cache[address] = (body, etag, DateTimeOffset.UtcNow + maxAge);
+            _cache[address] = (body, etag, maxAge, DateTimeOffset.UtcNow + maxAge);
             return body;
         }
     }
