@@ -19,6 +19,9 @@ trap 'rm -rf "$results"' EXIT
 # The test fixture scans, at the end of the run, every operator log line, Event, status and
 # ConfigMap for the private keys the run produced (invariant 4) and writes its verdict here.
 export KEYROTATOR_LEAK_REPORT="$results/leak-scan.txt"
+# This run's control-plane processes carry its id in their directory names (EnvtestDirectory), so the
+# search for leftovers below never finds, or kills, another run's on the same machine.
+export KEYROTATOR_TEST_RUN="run${results##*.}"
 
 # A real Helm binary for the chart checks (cached; see hack/helm.sh).
 export HELM="${HELM:-$(hack/helm.sh)}"
@@ -51,18 +54,18 @@ dotnet test KeyRotator.sln \
   --blame-hang-timeout 15m \
   "$@" || status=$?
 
-# Every control-plane process the fixtures started has a keyrotator-envtest- directory in its
+# Every control-plane process the fixtures started has a keyrotator-envtest-<run>- directory in its
 # arguments; none may still be running (the fixture's watchdog needs up to ~12 s after a kill).
 leftover=""
 for _ in $(seq 1 15); do
-  leftover="$(pgrep -af 'keyrotator-envtest-' | grep -E 'etcd|kube-apiserver|apiextensions-apiserver' || true)"
+  leftover="$(pgrep -af "keyrotator-envtest-$KEYROTATOR_TEST_RUN-" | grep -E 'etcd|kube-apiserver|apiextensions-apiserver' || true)"
   [ -z "$leftover" ] && break
   sleep 1
 done
 if [ -n "$leftover" ]; then
   echo "error: control-plane processes outlived the tests:" >&2
   echo "$leftover" >&2
-  pkill -KILL -f 'keyrotator-envtest-' || true
+  pkill -KILL -f "keyrotator-envtest-$KEYROTATOR_TEST_RUN-" || true
   status=1
 fi
 

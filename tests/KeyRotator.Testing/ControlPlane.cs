@@ -58,7 +58,7 @@ public sealed class ControlPlane : IAsyncDisposable
     /// <summary>Starts etcd and kube-apiserver; <paramref name="apiServerArgs"/> are added to kube-apiserver's flags.</summary>
     public static async Task<ControlPlane> StartAsync(string assets, CancellationToken cancellationToken, IReadOnlyList<string>? apiServerArgs = null)
     {
-        var root = Directory.CreateTempSubdirectory("keyrotator-envtest-").FullName;
+        var root = EnvtestDirectory.Create("plane");
         var plane = new ControlPlane(root, assets, apiServerArgs ?? []);
         try
         {

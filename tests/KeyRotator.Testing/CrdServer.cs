@@ -42,8 +42,7 @@ public sealed class CrdServer : IAsyncDisposable
 
     public static async Task<CrdServer> StartAsync(string binaries, CancellationToken cancellationToken)
     {
-        // The "keyrotator-envtest-" prefix lets hack/test.sh find any process that outlived the tests.
-        var server = new CrdServer(Directory.CreateTempSubdirectory("keyrotator-envtest-crd-").FullName);
+        var server = new CrdServer(EnvtestDirectory.Create("crd"));
         try
         {
             await server.StartProcessesAsync(binaries, cancellationToken);
