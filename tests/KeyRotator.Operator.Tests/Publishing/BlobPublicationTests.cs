@@ -93,11 +93,15 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
     }
 
     [Fact]
-    public async Task While_the_storage_service_is_down_the_next_key_does_not_sign_and_it_signs_prepublish_after_the_blob_has_it()
+    public async Task Storage_down_for_a_minute_during_a_rotation_holds_the_next_key_and_no_reader_of_the_blob_sees_an_invariant_broken()
     {
         var ct = TestContext.Current.CancellationToken;
+        var prePublish = TimeSpan.FromSeconds(3);
+        var readerJitter = TimeSpan.FromMilliseconds(500); // the blob is read every 100 ms, the Secret watched
         await using var storage = await AzuriteServer.StartAsync();
         var (scenario, container, target) = await ArrangeAsync("blob-outage", ct, server: storage);
+        await using var timeline = new Reconcile.RotationTimeline(env.Admin, scenario.Namespace, "auth-jwks", "auth-signing",
+            new Uri($"{container.Uri}/team/auth/.well-known/jwks.json"));
         await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
             .WithRotation(r => r with { Interval = "1h", PrePublish = "3s", Overlap = "20m" })
@@ -106,6 +110,7 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
         var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
 
         await storage.StopAsync();
+        var outage = System.Diagnostics.Stopwatch.StartNew();
         await scenario.EditAsync("auth", set =>
         {
             set.Metadata.Annotations ??= new Dictionary<string, string>();
@@ -115,23 +120,37 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
             s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: Reasons.PublishFailed },
             TimeSpan.FromSeconds(60), "Degraded PublishFailed while the storage service is down", ct);
         Assert.Contains($"ClusterPublishTarget {target}", ConditionSet.Find(degraded.Status!.Conditions, ConditionSet.Degraded)!.Message, StringComparison.Ordinal);
+        var inConfigMap = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", scenario.Namespace, cancellationToken: ct);
+        Assert.Equal(2, JwksDocument.Parse(inConfigMap.Data[JwksPublisher.JwksKey]).Keys.Count); // the next key is published in the cluster, not yet outside
 
-        // Well past prePublish: the next key must not sign, nor be named to signers, while the blob cannot have it.
-        await Task.Delay(TimeSpan.FromSeconds(6), ct);
-        Assert.Equal(first, (await scenario.SigningAsync("auth-signing")).Kid);
-        Assert.Equal(first, (await scenario.GetAsync("auth")).Status!.ActiveKeyId);
+        // For the rest of the minute, sampled: the next key neither signs nor is named to signers.
+        while (outage.Elapsed < TimeSpan.FromMinutes(1))
+        {
+            Assert.Equal(first, (await scenario.SigningAsync("auth-signing")).Kid);
+            Assert.Equal(first, (await scenario.GetAsync("auth")).Status!.ActiveKeyId);
+            await Task.Delay(TimeSpan.FromSeconds(5), ct);
+        }
 
         await storage.StartAgainAsync();
-        var next = await Eventually.HoldsAsync(async () => JwksDocument.Parse((await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct)).Content).Keys.Select(k => k.Kid).ToList(),
-            kids => kids.Count == 2, TimeSpan.FromSeconds(90), "the next key in the blob once the storage service is back", ct);
-        var blobHasIt = DateTimeOffset.UtcNow;
-        var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first, TimeSpan.FromSeconds(60), "the next key signing", ct);
-        var activatedAt = rotated.Status!.Keys!.Single(k => k.Kid == rotated.Status.ActiveKeyId).ActivatedAt!.Value;
-        Assert.Contains(rotated.Status.ActiveKeyId!, next);
-        // The blob was written at most one poll before the test saw it; prePublish (3 s) counts from that write.
-        Assert.True(activatedAt >= blobHasIt + TimeSpan.FromSeconds(2),
-            $"the next key signed at {activatedAt:O}, {activatedAt - blobHasIt} after the blob was seen to hold it (prePublish 3s)");
-        Assert.Equal("False", ConditionSet.Find(rotated.Status.Conditions, ConditionSet.Degraded)?.Status);
+        var rotated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first, TimeSpan.FromSeconds(90), "the next key signing", ct);
+        await Eventually.HoldsAsync(() => Task.FromResult(timeline.Activations().Count), n => n == 2, TimeSpan.FromSeconds(10), "the signing Secret on the next key", ct);
+        Assert.Equal("False", ConditionSet.Find(rotated.Status!.Conditions, ConditionSet.Degraded)?.Status);
+
+        // The timeline, as the ConfigMap's watchers and the blob's readers saw it.
+        Assert.True(timeline.BlobUnreachable > 0, "the blob's reader never saw the outage");
+        foreach (var (kid, from) in timeline.Activations())
+        {
+            var inBlob = timeline.FirstInBlob(kid);
+            Assert.True(inBlob is not null, $"{kid} signed but the blob's reader never saw it");
+            Assert.True(from - inBlob >= prePublish - readerJitter, $"{kid} was in the blob {from - inBlob} before it signed (prePublish {prePublish})");
+            Assert.True(from - timeline.FirstPublished(kid) >= prePublish - readerJitter, $"{kid} was in the ConfigMap {from - timeline.FirstPublished(kid)} before it signed");
+        }
+
+        foreach (var (at, kid) in timeline.Signing)
+        {
+            Assert.Contains(kid, timeline.InBlobAt(at + readerJitter) ?? []);
+            Assert.Contains(kid, timeline.PublishedAt(at + readerJitter) ?? []);
+        }
     }
 
     [Fact]

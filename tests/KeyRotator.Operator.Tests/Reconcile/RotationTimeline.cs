@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using Azure.Storage.Blobs;
 using k8s;
 using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Publishing;
@@ -9,7 +10,9 @@ namespace KeyRotator.Operator.Tests.Reconcile;
 
 /// <summary>
 /// Watches a set's JWKS ConfigMap and signing Secret and records, on one clock, which kids were
-/// published and which kid was signing at every change a watcher could see.
+/// published and which kid was signing at every change a watcher could see. Given an external target's
+/// JWKS blob, it also reads the blob anonymously as a relying party does (every 100 ms) and records what
+/// it held; while the storage service cannot be reached, a relying party keeps what it read last.
 /// </summary>
 internal sealed class RotationTimeline : IAsyncDisposable
 {
@@ -18,9 +21,10 @@ internal sealed class RotationTimeline : IAsyncDisposable
     private readonly Task _watchers;
     private readonly ConcurrentQueue<string> _errors = new();
 
-    public RotationTimeline(IKubernetes admin, string ns, string configMap, string secret)
+    public RotationTimeline(IKubernetes admin, string ns, string configMap, string secret, Uri? blob = null)
     {
         _watchers = Task.WhenAll(
+            blob is null ? Task.CompletedTask : PollAsync(blob),
             WatchAsync(() => admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, fieldSelector: $"metadata.name={configMap}", cancellationToken: _stop.Token), cm =>
             {
                 if (cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true)
@@ -37,11 +41,24 @@ internal sealed class RotationTimeline : IAsyncDisposable
 
     public ConcurrentQueue<(TimeSpan At, string Kid)> Signing { get; } = new();
 
+    /// <summary>What the external target's JWKS blob held, at each change a reader saw.</summary>
+    public ConcurrentQueue<(TimeSpan At, List<string> Kids)> InBlob { get; } = new();
+
+    /// <summary>Reads of the blob that found the storage service unreachable or failing.</summary>
+    public int BlobUnreachable => _blobUnreachable;
+
+    private int _blobUnreachable;
+
     /// <summary>When each kid first signed, in order.</summary>
     public List<(string Kid, TimeSpan From)> Activations() =>
         Signing.GroupBy(s => s.Kid).Select(g => (g.Key, g.Min(s => s.At))).OrderBy(a => a.Item2).ToList();
 
     public TimeSpan? FirstPublished(string kid) => Published.Where(p => p.Kids.Contains(kid)).Select(p => (TimeSpan?)p.At).FirstOrDefault();
+
+    public TimeSpan? FirstInBlob(string kid) => InBlob.Where(p => p.Kids.Contains(kid)).Select(p => (TimeSpan?)p.At).FirstOrDefault();
+
+    /// <summary>What a relying party reading the blob held at <paramref name="at"/>: the last document it could read.</summary>
+    public List<string>? InBlobAt(TimeSpan at) => InBlob.LastOrDefault(p => p.At <= at).Kids;
 
     /// <summary>The first JWKS change after <paramref name="after"/> that no longer lists <paramref name="kid"/>.</summary>
     public TimeSpan? Unpublished(string kid, TimeSpan after) =>
@@ -50,6 +67,47 @@ internal sealed class RotationTimeline : IAsyncDisposable
     public List<string>? PublishedAt(TimeSpan at) => Published.LastOrDefault(p => p.At <= at).Kids;
 
     public string? SigningAt(TimeSpan at) => Signing.LastOrDefault(s => s.At <= at).Kid;
+
+    private async Task PollAsync(Uri blob)
+    {
+        var reader = new BlobClient(blob, new BlobClientOptions { Retry = { MaxRetries = 0, NetworkTimeout = TimeSpan.FromSeconds(2) } });
+        string? last = null;
+        while (!_stop.IsCancellationRequested)
+        {
+            string json;
+            try
+            {
+                json = (await reader.DownloadContentAsync(_stop.Token)).Value.Content.ToString();
+            }
+            catch (Exception) when (!_stop.IsCancellationRequested)
+            {
+                // Not written yet, or the storage service is down: a relying party keeps what it has.
+                Interlocked.Increment(ref _blobUnreachable);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None);
+                continue;
+            }
+            catch (Exception)
+            {
+                return;
+            }
+
+            if (json != last)
+            {
+                try
+                {
+                    InBlob.Enqueue((_clock.Elapsed, JwksDocument.Parse(json).Keys.Select(k => k.Kid).ToList()));
+                }
+                catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+                {
+                    _errors.Enqueue($"{_clock.Elapsed} the blob held a document that is not a JWKS: {e.Message}");
+                }
+            }
+
+            last = json;
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), CancellationToken.None);
+        }
+    }
 
     private async Task WatchAsync<T>(Func<IAsyncEnumerable<(WatchEventType, T)>> watch, Action<T> record)
     {
