@@ -46,6 +46,8 @@ public sealed class OperatorMetrics : IRemembersSets
         Signers = factory.CreateGauge("keyrotator_signers", "Signers heard within the propagation window.", SetLabels);
         PropagationIncomplete = factory.CreateGauge("keyrotator_propagation_incomplete", "1 while verifiers or signers heard within the window lack a key in use past maxActivationDelay or the overlap (condition PropagationIncomplete).", SetLabels);
         SignersOnActiveKey = factory.CreateGauge("keyrotator_signers_on_active_key", "Signers that sign with the active key.", SetLabels);
+        PublishRequests = factory.CreateCounter("keyrotator_publish_target_requests_total", "Requests to external publication targets (every attempt, retries included), by target, HTTP method and answer (status code, or unreachable).", ["target", "method", "code"]);
+        PublishThrottledSeconds = factory.CreateCounter("keyrotator_publish_target_throttled_seconds_total", "Time requests to an external target waited because the storage account answered 503 ServerBusy or 429 (Retry-After honoured by every worker).", ["target"]);
         JwksRequests = factory.CreateCounter("keyrotator_jwks_http_requests_total", "JWKS and discovery requests served over HTTP, by document and status code (304: the client's copy was current).", ["document", "code"]);
         Leader = factory.CreateGauge("keyrotator_leader", "1 on the replica that holds the lease.");
         Clock = factory.CreateGauge("keyrotator_clock_time_seconds", "The operator's clock, for skew-safe alert arithmetic (time() - this).");
@@ -93,6 +95,10 @@ public sealed class OperatorMetrics : IRemembersSets
     public Histogram VaultRequestDuration { get; }
 
     public Counter JwksRequests { get; }
+
+    public Counter PublishRequests { get; }
+
+    public Counter PublishThrottledSeconds { get; }
 
     public Gauge Verifiers { get; }
 

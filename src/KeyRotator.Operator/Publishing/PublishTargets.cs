@@ -7,6 +7,7 @@ using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Publishing;
@@ -16,19 +17,16 @@ namespace KeyRotator.Operator.Publishing;
 /// only for a set in a namespace its spec.namespaces grants; its credentials (a connection string in a
 /// platform-owned Secret, or the operator's Azure identity) never come from the set.
 /// </summary>
-public sealed class PublishTargets(IObjectClient client, TimeProvider time, TokenCredential credential) : IDisposable
+public sealed class PublishTargets(IObjectClient client, TimeProvider time, TokenCredential credential, OperatorMetrics metrics) : IDisposable
 {
     /// <summary>A target created or withdrawn takes effect within this (plus the next reconcile of the set).</summary>
     private static readonly TimeSpan ListAge = TimeSpan.FromSeconds(2);
 
-    /// <summary>Bounded retries (Retry-After honoured by Azure.Core's policy): a target that does not answer degrades the set within seconds, not minutes.</summary>
-    private static readonly BlobClientOptions ClientOptions = new()
-    {
-        Retry = { Mode = RetryMode.Exponential, MaxRetries = 3, Delay = TimeSpan.FromMilliseconds(500), MaxDelay = TimeSpan.FromSeconds(10), NetworkTimeout = TimeSpan.FromSeconds(10) },
-    };
-
     private readonly SemaphoreSlim _listing = new(1, 1);
     private readonly ConcurrentDictionary<string, (string Version, BlobContainerClient Container)> _containers = new(StringComparer.Ordinal);
+
+    /// <summary>One pipeline per target name, kept across new credentials: a throttled account stays throttled for every client of it.</summary>
+    private readonly ConcurrentDictionary<string, TargetPipeline> _pipelines = new(StringComparer.Ordinal);
     private (DateTimeOffset At, IReadOnlyList<V1Alpha1ClusterPublishTarget> Targets) _listed = (DateTimeOffset.MinValue, []);
 
     /// <summary>Why the set in <paramref name="ns"/> may not publish where <paramref name="publish"/> says (reason and message), or null when it may.</summary>
@@ -85,11 +83,12 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
         if (_containers.TryGetValue(key, out var known) && known.Version == version)
             return known.Container;
         BlobContainerClient container;
+        var options = _pipelines.GetOrAdd(key, name => new TargetPipeline(name, metrics, time)).Options;
         try
         {
             container = connectionString is not null
-                ? new BlobContainerClient(connectionString, blob.Container, ClientOptions)
-                : new BlobContainerClient(new Uri($"{blob.Endpoint.TrimEnd('/')}/{blob.Container}"), credential, ClientOptions);
+                ? new BlobContainerClient(connectionString, blob.Container, options)
+                : new BlobContainerClient(new Uri($"{blob.Endpoint.TrimEnd('/')}/{blob.Container}"), credential, options);
         }
         catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
         {

@@ -45,10 +45,19 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
     private readonly FakeTokenCredential _credential = new();
     private readonly string _host = $"kr-{Guid.NewGuid():N}"[..16] + ".vault.azure.net";
     private AzureKeyVaultFake _fake = null!;
+    private AzuriteServer _storage = null!;
 
-    public async ValueTask InitializeAsync() => _fake = await AzureKeyVaultFake.StartAsync();
+    public async ValueTask InitializeAsync()
+    {
+        _fake = await AzureKeyVaultFake.StartAsync();
+        _storage = await AzuriteServer.StartAsync();
+    }
 
-    public async ValueTask DisposeAsync() => await _fake.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _fake.DisposeAsync();
+        await _storage.DisposeAsync();
+    }
 
     [Fact]
     public async Task Every_alert_goes_pending_fires_and_resolves_on_a_real_Prometheus_and_a_broken_copy_never_does()
@@ -79,7 +88,10 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
                 .WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
                 .WithSpec(s => s with { SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "60s", Threshold = 5, Ratio = 5 } })
                 .Build(), ct);
-            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("rolling", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+            // "rolling" also publishes outside the cluster (Azurite), for the external-targets panel.
+            var (_, storageTarget) = await Publishing.BlobTargets.CreateAsync(env, ns, _storage, ns, ct);
+            await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("rolling", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+                .WithSpec(s => s with { Publish = [new PublishSpec { Target = storageTarget, Path = "alerts/rolling" }] }).Build(), ct);
             await scenario.Sets.CreateAsync(AzureSet("overdue", ns, "20s"), ct);
             await scenario.WaitForActiveKeyAsync("spiky");
             var rolling = await scenario.WaitForActiveKeyAsync("rolling");

@@ -317,28 +317,7 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
     {
         server ??= azurite.Server;
         var ns = await env.CreateNamespaceAsync(prefix, ct);
-        var container = new BlobContainerClient(server.ConnectionString, "c" + Guid.NewGuid().ToString("N")[..20]);
-        await container.CreateAsync(Azure.Storage.Blobs.Models.PublicAccessType.Blob, cancellationToken: ct);
-        await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
-        {
-            Metadata = new V1ObjectMeta { Name = "storage", NamespaceProperty = ns },
-            Data = new Dictionary<string, byte[]> { ["connection-string"] = Encoding.UTF8.GetBytes(server.ConnectionString) },
-        }, ns, cancellationToken: ct);
-        var target = $"{ns}-storage";
-        await env.Admin.CustomObjects.CreateClusterCustomObjectAsync(new V1Alpha1ClusterPublishTarget
-        {
-            Metadata = new V1ObjectMeta { Name = target },
-            Spec = new ClusterPublishTargetSpec
-            {
-                AzureBlob = new AzureBlobTarget
-                {
-                    Endpoint = server.Endpoint,
-                    Container = container.Name,
-                    ConnectionStringSecretRef = new NamespacedSecretKeySelector { Namespace = ns, Name = "storage", Key = "connection-string" },
-                },
-                Namespaces = [grantedTo ?? ns],
-            },
-        }, V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1ClusterPublishTarget.Plural, cancellationToken: ct);
+        var (container, target) = await BlobTargets.CreateAsync(env, ns, server, grantedTo ?? ns, ct);
         return (new OperatorScenario(env, ns), container, target);
     }
 

@@ -107,6 +107,78 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         Assert.Equal("Azure Blob Storage answered 404 ContainerNotFound", BlobWriter.Describe(e));
     }
 
+    [Fact]
+    public async Task A_throttling_account_is_waited_out_for_longer_than_a_fault_and_every_request_to_it_honours_retry_after()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var metrics = new KeyRotator.Operator.Observability.OperatorMetrics(TimeProvider.System);
+        var pipeline = new TargetPipeline("throttled", metrics, TimeProvider.System);
+        // Azure Storage's answer when an account is over its limits: 503 ServerBusy (here with Retry-After: 1), four times:
+        // more than the three retries a fault gets.
+        var front = new ThrottlingFront(throttle: 4, status: 503, retryAfter: "1");
+        pipeline.Options.Transport = new HttpClientTransport(new HttpClient(front));
+        var created = await azurite.ContainerAsync();
+        var container = new BlobContainerClient(azurite.Server.ConnectionString, created.Name, pipeline.Options);
+
+        var (result, _, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, ct);
+
+        Assert.Equal(ApplyResult.Written, result);
+        Assert.Equal(4, front.Answered.Count(a => a.Status == 503));
+        // Every request after a 503 came at least Retry-After later (the account's word, not only the SDK's backoff).
+        for (var i = 1; i < front.Answered.Count; i++)
+        {
+            if (front.Answered[i - 1].Status == 503)
+                Assert.True(front.Answered[i].At - front.Answered[i - 1].At >= TimeSpan.FromMilliseconds(950), $"request {i} came {front.Answered[i].At - front.Answered[i - 1].At} after a 503 with Retry-After: 1");
+        }
+
+        Assert.Equal(4, metrics.PublishRequests.WithLabels("throttled", "HEAD", "503").Value + metrics.PublishRequests.WithLabels("throttled", "PUT", "503").Value);
+        Assert.Equal(1, metrics.PublishRequests.WithLabels("throttled", "PUT", "201").Value);
+    }
+
+    [Fact]
+    public async Task A_fault_is_retried_three_times_then_described()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var metrics = new KeyRotator.Operator.Observability.OperatorMetrics(TimeProvider.System);
+        var pipeline = new TargetPipeline("failing", metrics, TimeProvider.System);
+        var front = new ThrottlingFront(throttle: int.MaxValue, status: 500, retryAfter: null);
+        pipeline.Options.Transport = new HttpClientTransport(new HttpClient(front));
+        var container = new BlobContainerClient(azurite.Server.ConnectionString, "t" + Guid.NewGuid().ToString("N")[..12], pipeline.Options);
+
+        var e = await Assert.ThrowsAsync<RequestFailedException>(() => BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, ct));
+
+        Assert.Equal(1 + TargetPipeline.FaultRetries, front.Answered.Count);
+        Assert.Equal("Azure Blob Storage answered 500 InternalError", BlobWriter.Describe(e));
+        Assert.Equal(4, metrics.PublishRequests.WithLabels("failing", "HEAD", "500").Value);
+    }
+
+    /// <summary>In front of Azurite: answers the first <c>throttle</c> requests as an overloaded storage account does, then passes them on.</summary>
+    private sealed class ThrottlingFront(int throttle, int status, string? retryAfter) : DelegatingHandler(new HttpClientHandler())
+    {
+        public List<(DateTimeOffset At, int Status)> Answered { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (Answered.Count < throttle)
+            {
+                var code = status == 503 ? "ServerBusy" : "InternalError";
+                var answer = new HttpResponseMessage((System.Net.HttpStatusCode)status)
+                {
+                    Content = new StringContent($"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>The server is busy.</Message></Error>", System.Text.Encoding.UTF8, "application/xml"),
+                };
+                answer.Headers.Add("x-ms-error-code", code);
+                if (retryAfter is not null)
+                    answer.Headers.Add("Retry-After", retryAfter);
+                Answered.Add((DateTimeOffset.UtcNow, status));
+                return answer;
+            }
+
+            var response = await base.SendAsync(request, cancellationToken);
+            Answered.Add((DateTimeOffset.UtcNow, (int)response.StatusCode));
+            return response;
+        }
+    }
+
     /// <summary>Before the first upload it lets through once armed, another writer (same set marker) rewrites the blob: the upload's If-Match is stale.</summary>
     private sealed class WriteBeforeFirstUpload(string connectionString) : HttpPipelinePolicy
     {
