@@ -144,6 +144,43 @@ public sealed class MoreHoldAndFailureTests
     }
 
     [Fact]
+    public async Task A_prepublish_shorter_than_the_targets_cdn_allowance_plus_max_age_is_refused_with_the_shortfall()
+    {
+        await using var world = new ReconcileWorld();
+        world.Api.Seed(new V1Alpha1ClusterPublishTarget
+        {
+            Metadata = new V1ObjectMeta { Name = "behind-cdn" },
+            Spec = new ClusterPublishTargetSpec
+            {
+                AzureBlob = new AzureBlobTarget { Endpoint = "https://acct.blob.core.windows.net", Container = "oidc" },
+                Namespaces = [Ns],
+                CacheAllowance = "5m",
+            },
+        });
+        // prePublish 4m: the documents' max-age is 1m, so relying parties behind the CDN may see a key 6m after it is written.
+        world.Apply(Hourly().WithRotation(r => r with { PrePublish = "4m" }).WithSpec(s => s with { Publish = [new PublishSpec { Target = "behind-cdn", Path = "team/auth" }] }));
+
+        var writes = await world.WritesOfOneReconcileAsync();
+
+        var ready = world.Condition(ConditionSet.Ready);
+        Assert.Equal(("False", Reasons.InvalidSpec), (ready?.Status, ready?.Reason));
+        Assert.Contains("spec.rotation.prePublish 4m is 2m short for ClusterPublishTarget behind-cdn", ready!.Message, StringComparison.Ordinal);
+        Assert.Contains("raise prePublish to at least 6m40s", ready.Message, StringComparison.Ordinal);
+        Assert.Empty(world.StoredKids());
+        Assert.DoesNotContain(writes, w => w.StartsWith("create ConfigMap", StringComparison.Ordinal));
+
+        // At the minimum it names, the set goes ahead as far as the target, which has no connection string and the
+        // operator no Azure identity here: Degraded, saying what to do, and the key does not sign.
+        world.Api.Change<V1Alpha1SigningKeySet>(Ns, Name, s => s.Spec = s.Spec with { Rotation = s.Spec.Rotation! with { PrePublish = "6m40s" } });
+        await world.ReconcileAsync();
+        Assert.Equal(("False", Reasons.PublishFailed), (world.Condition(ConditionSet.Ready)?.Status, world.Condition(ConditionSet.Ready)?.Reason));
+        var degraded = world.Condition(ConditionSet.Degraded);
+        Assert.Equal(("True", Reasons.PublishFailed), (degraded?.Status, degraded?.Reason));
+        Assert.Contains("the operator's Azure identity could not get a token for the storage account", degraded!.Message, StringComparison.Ordinal);
+        Assert.Null(world.Set().Status!.ActiveKeyId);
+    }
+
+    [Fact]
     public async Task A_kubernetes_issuer_layout_whose_discovery_document_points_elsewhere_is_an_invalid_spec()
     {
         await using var world = new ReconcileWorld();

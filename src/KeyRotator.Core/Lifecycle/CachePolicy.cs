@@ -20,4 +20,27 @@ public static class CachePolicy
         var quarter = prePublish / 4;
         return quarter > MaxAgeCeiling ? MaxAgeCeiling : quarter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : quarter;
     }
+
+    /// <summary>
+    /// How long after a document is written relying parties behind <paramref name="allowance"/> (a CDN or proxy
+    /// in front of the target) and an HTTP cache honouring the document's max-age may still hold the previous one.
+    /// </summary>
+    public static TimeSpan Reach(TimeSpan prePublish, TimeSpan allowance) => allowance + MaxAge(prePublish);
+
+    /// <summary>
+    /// The shortest prePublish (whole seconds) whose key reaches relying parties behind <paramref name="allowance"/>
+    /// before it signs: the smallest p with p ≥ allowance + MaxAge(p).
+    /// </summary>
+    public static TimeSpan MinimumPrePublish(TimeSpan allowance)
+    {
+        // p − MaxAge(p) never decreases as p grows: solve on each piece of MaxAge, then round up to the second.
+        var floor = allowance + TimeSpan.FromSeconds(1); // MaxAge is 1 s while p < 4 s
+        var candidate = floor <= TimeSpan.FromSeconds(4) ? floor
+            : allowance * 4 / 3 <= MaxAgeCeiling * 4 ? allowance * 4 / 3 // MaxAge is p / 4 up to 20 m
+            : allowance + MaxAgeCeiling;
+        var seconds = TimeSpan.FromSeconds(Math.Ceiling(candidate.TotalSeconds));
+        while (seconds < Reach(seconds, allowance))
+            seconds += TimeSpan.FromSeconds(1);
+        return seconds;
+    }
 }

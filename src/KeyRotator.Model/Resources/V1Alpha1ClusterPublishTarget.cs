@@ -50,6 +50,13 @@ public sealed record ClusterPublishTargetSpec
 
     /// <summary>Namespaces whose SigningKeySets may publish to the target; "*" for all.</summary>
     public IList<string> Namespaces { get; init; } = [];
+
+    /// <summary>
+    /// How much later than the blob relying parties may see a change because of what the platform runs in
+    /// front of the container (a CDN's TTL or purge time, a proxy cache), as a Go duration; none when unset.
+    /// A set publishing here must pre-publish for at least this plus its documents' max-age.
+    /// </summary>
+    public string? CacheAllowance { get; init; }
 }
 
 /// <summary>An Azure Blob Storage container the operator writes documents into.</summary>

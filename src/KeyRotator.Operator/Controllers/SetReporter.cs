@@ -45,6 +45,13 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
         metrics.RotationErrors.WithLabels(ns, name, failure.Reason == Reasons.PublishFailed ? "publish" : "vault").Inc();
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
         var status = WithDegraded(withdrawal.Status, failure, [], generation);
+        if (ConditionSet.Find(status.Conditions, ConditionSet.Ready) is not { Status: "True" })
+        {
+            // A set that does not sign yet is not Ready because of this failure: say so, rather than keep a reason
+            // from before (a hold the spec no longer has, such as an InvalidSpec since fixed).
+            status = status with { Conditions = ConditionSet.Set(status.Conditions, ConditionSet.Ready, false, failure.Reason, failure.Message, generation, time.GetUtcNow()) };
+        }
+
         await sets.WriteStatusAsync(set, status, cancellationToken);
         metrics.ObserveSet(ns, name, status);
         foreach (var planEvent in withdrawal.Events)

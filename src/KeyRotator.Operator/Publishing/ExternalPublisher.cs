@@ -143,7 +143,7 @@ public sealed class ExternalPublisher(PublishTargets targets)
             var target = await targets.FindAsync(publish.Target, cancellationToken);
             if (target?.Spec.AzureBlob is null)
                 return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {publish.Target} does not exist (any more)");
-            if (!target.Spec.Namespaces.Any(n => n == "*" || n == set.Metadata.NamespaceProperty))
+            if (!PublishTargets.Grants(target, set.Metadata.NamespaceProperty))
                 return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {publish.Target} is not granted to namespace {set.Metadata.NamespaceProperty}");
             return await act(await targets.ContainerAsync(target, cancellationToken));
         }
@@ -155,6 +155,13 @@ public sealed class ExternalPublisher(PublishTargets targets)
         {
             // Azure.Core's retries ran out on transport failures (connection refused, timeouts): the last one says why.
             return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not publish to ClusterPublishTarget {publish.Target} (path {publish.Path}): {BlobWriter.Describe((RequestFailedException)e.InnerExceptions[^1])}");
+        }
+        catch (Azure.Identity.AuthenticationFailedException)
+        {
+            // Azure.Identity's text lists every credential it tried and their environments: not repeated, only what to do.
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed,
+                $"could not publish to ClusterPublishTarget {publish.Target}: the operator's Azure identity could not get a token for the storage account; "
+                + "give the operator's service account a workload identity with the Storage Blob Data Contributor role on the container, or set the target's spec.azureBlob.connectionStringSecretRef");
         }
         catch (PublishTargetException e)
         {

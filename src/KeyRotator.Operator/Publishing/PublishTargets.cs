@@ -6,6 +6,7 @@ using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Resources;
+using KeyRotator.Model.Time;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Runtime;
@@ -29,8 +30,12 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
     private readonly ConcurrentDictionary<string, TargetPipeline> _pipelines = new(StringComparer.Ordinal);
     private (DateTimeOffset At, IReadOnlyList<V1Alpha1ClusterPublishTarget> Targets) _listed = (DateTimeOffset.MinValue, []);
 
-    /// <summary>Why the set in <paramref name="ns"/> may not publish where <paramref name="publish"/> says (reason and message), or null when it may.</summary>
-    public async Task<(string Reason, string Message)?> RefusalAsync(string ns, IList<PublishSpec>? publish, CancellationToken cancellationToken)
+    /// <summary>
+    /// Why the set in <paramref name="ns"/> may not publish where <paramref name="publish"/> says (reason and
+    /// message), or null when it may: a target that does not exist or is not granted, or one whose cache
+    /// allowance means a key pre-published for <paramref name="prePublish"/> could sign before relying parties have it.
+    /// </summary>
+    public async Task<(string Reason, string Message)?> RefusalAsync(string ns, IList<PublishSpec>? publish, TimeSpan prePublish, CancellationToken cancellationToken)
     {
         if (publish is not { Count: > 0 })
             return null;
@@ -49,11 +54,35 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
             var target = targets.FirstOrDefault(t => t.Metadata.Name == entry.Target);
             if (target?.Spec.AzureBlob is null)
                 return (Reasons.PublishTargetNotGranted, $"spec.publish names ClusterPublishTarget {entry.Target}, which does not exist; ask the platform team for one with spec.azureBlob whose spec.namespaces include {ns}");
-            if (!target.Spec.Namespaces.Any(n => n == "*" || n == ns))
+            if (!Grants(target, ns))
                 return (Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {entry.Target} is not granted to namespace {ns}; ask the platform team to add {ns} to its spec.namespaces");
+            if (ShortOfCacheAllowance(target, prePublish) is { } shortfall)
+                return (Reasons.InvalidSpec, shortfall);
         }
 
         return null;
+    }
+
+    /// <summary>Whether <paramref name="target"/> lets sets in <paramref name="ns"/> publish to it (checked on every use).</summary>
+    public static bool Grants(V1Alpha1ClusterPublishTarget target, string ns) => NamespaceGrant.Includes(target.Spec.Namespaces, ns);
+
+    /// <summary>
+    /// What is wrong when a key pre-published for <paramref name="prePublish"/> may reach relying parties behind
+    /// the target's cache allowance only after it signs: by how much the spec is short, and what to set.
+    /// </summary>
+    public static string? ShortOfCacheAllowance(V1Alpha1ClusterPublishTarget target, TimeSpan prePublish)
+    {
+        if (string.IsNullOrEmpty(target.Spec.CacheAllowance))
+            return null;
+        if (!GoDuration.TryParse(target.Spec.CacheAllowance, out var allowance) || allowance < TimeSpan.Zero)
+            return $"ClusterPublishTarget {target.Metadata.Name} has spec.cacheAllowance \"{target.Spec.CacheAllowance}\", which is not a duration; ask the platform team to correct it (e.g. 5m)";
+        var reach = CachePolicy.Reach(prePublish, allowance);
+        if (prePublish >= reach)
+            return null;
+        var minimum = CachePolicy.MinimumPrePublish(allowance);
+        return $"spec.rotation.prePublish {GoDuration.Format(prePublish)} is {GoDuration.Format(reach - prePublish)} short for ClusterPublishTarget {target.Metadata.Name}: "
+            + $"relying parties may see a new document up to {GoDuration.Format(reach)} after it is written (its cacheAllowance {GoDuration.Format(allowance)} "
+            + $"plus the documents' max-age {GoDuration.Format(CachePolicy.MaxAge(prePublish))}), so a key could sign before they have it; raise prePublish to at least {GoDuration.Format(minimum)}";
     }
 
     /// <summary>The target named <paramref name="name"/>, or null.</summary>

@@ -63,7 +63,7 @@ public sealed class VaultGrants(IObjectClient client, TimeProvider time, IOption
         }
 
         var candidates = vaults.Where(v => matches(v.Spec)).ToList();
-        if (candidates.Any(v => v.Spec.Namespaces.Any(n => n == "*" || n == ns)))
+        if (candidates.Any(v => NamespaceGrant.Includes(v.Spec.Namespaces, ns)))
             return null;
         return candidates.Count == 0
             ? "no ClusterKeyVault grants it"
