@@ -21,6 +21,28 @@ public static class CachePolicy
         return quarter > MaxAgeCeiling ? MaxAgeCeiling : quarter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : quarter;
     }
 
+    /// <summary>How long a revocation counts as recent (<see cref="MaxAge(KeyRotator.Model.Resources.RotationSpec?, IEnumerable{KeyRotator.Model.Resources.KeyStatus}?, DateTimeOffset)"/>).</summary>
+    public static readonly TimeSpan RevocationRecency = TimeSpan.FromMinutes(15);
+
+    /// <summary>The max-age while a revocation is recent, when the set's own is longer.</summary>
+    public static readonly TimeSpan RecentRevocationMaxAge = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The max-age of a set's documents at <paramref name="now"/>: its own, or, for
+    /// <see cref="RevocationRecency"/> after a key of <paramref name="keys"/> was revoked, at most
+    /// <see cref="RecentRevocationMaxAge"/>. An incident brings more changes (the emergency key, the next
+    /// revocation); each must reach relying parties in seconds, not a full max-age.
+    /// </summary>
+    public static TimeSpan MaxAge(KeyRotator.Model.Resources.RotationSpec? rotation, IEnumerable<KeyRotator.Model.Resources.KeyStatus>? keys, DateTimeOffset now)
+    {
+        var own = MaxAge(rotation);
+        return RecentRevocationEnds(keys, now) is null || own <= RecentRevocationMaxAge ? own : RecentRevocationMaxAge;
+    }
+
+    /// <summary>When the latest recent revocation among <paramref name="keys"/> stops being recent, or null when none is.</summary>
+    public static DateTimeOffset? RecentRevocationEnds(IEnumerable<KeyRotator.Model.Resources.KeyStatus>? keys, DateTimeOffset now) =>
+        keys?.Where(k => k.RevokedAt is { } at && at <= now && at + RevocationRecency > now).Select(k => (DateTimeOffset?)(k.RevokedAt!.Value + RevocationRecency)).Max();
+
     /// <summary>
     /// How long after a document is written relying parties behind <paramref name="allowance"/> (a CDN or proxy
     /// in front of the target) and an HTTP cache honouring the document's max-age may still hold the previous one.

@@ -140,7 +140,7 @@ public sealed class SetEffects(
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
 
             // Outside the cluster next: a key counts as published only when every target holds it.
-            var (externalFailure, externalTargets) = await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks, plan.ActiveKeyId), cancellationToken);
+            var (externalFailure, externalTargets) = await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks, plan.ActiveKeyId), plan.Status.Keys, cancellationToken);
             if (externalFailure is not null)
                 return PublishResult.Failed(externalFailure, problems);
 

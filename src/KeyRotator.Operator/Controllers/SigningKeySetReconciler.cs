@@ -63,7 +63,7 @@ public sealed partial class SigningKeySetReconciler(
             return ReconcileResult.Retryable(vaultError);
         if (await acts.CleanUpVaultAsync(moved.Cleanup, cancellationToken) is { } cleanupError)
             LogVaultCleanupFailed(logger, ns, name, cleanupError);
-        return ReconcileResult.At(NextWake(ns, name, moved, snapshot.Signals!));
+        return ReconcileResult.At(NextWake(set, moved, snapshot.Signals!));
     }
 
     /// <summary>A conflict or a missing grant can clear without the set changing (the other object deleted, a ClusterKeyVault created).</summary>
@@ -71,8 +71,9 @@ public sealed partial class SigningKeySetReconciler(
         failure.Reason is Reasons.NameConflict or Reasons.VaultNotGranted ? time.GetUtcNow() + TimeSpan.FromSeconds(30) : null;
 
     /// <summary>The plan's next transition, or sooner when a signal or a skipped copy needs another look.</summary>
-    private DateTimeOffset? NextWake(string ns, string name, StepOutcome.Moved moved, SetSignals signals)
+    private DateTimeOffset? NextWake(KeyRotator.Model.Resources.V1Alpha1SigningKeySet set, StepOutcome.Moved moved, SetSignals signals)
     {
+        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
         var now = time.GetUtcNow();
         return ReconcileResult.Earliest(
             // A key still being generated wakes the set itself: until then only the timed transitions count.
@@ -83,7 +84,9 @@ public sealed partial class SigningKeySetReconciler(
             // A verifier or signer that stops reporting drops out of the window: look again then.
             propagation.NextExpiry(ns, name) + TimeSpan.FromSeconds(1),
             // A skipped copy may become possible (namespace created, opt-in added) without any watched object changing.
-            moved.Skipped.Count > 0 ? now + TimeSpan.FromSeconds(30) : null);
+            moved.Skipped.Count > 0 ? now + TimeSpan.FromSeconds(30) : null,
+            // External documents get their own max-age back once a revocation is no longer recent.
+            set.Spec.Publish is { Count: > 0 } ? CachePolicy.RecentRevocationEnds(moved.Plan.Status.Keys, now) : null);
     }
 
     /// <summary>

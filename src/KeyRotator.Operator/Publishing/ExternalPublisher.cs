@@ -16,7 +16,7 @@ namespace KeyRotator.Operator.Publishing;
 /// target holds it: the reconcile publishes here after the ConfigMaps and before the signing Secret,
 /// and a failure holds activation exactly like a missing ConfigMap copy.
 /// </summary>
-public sealed class ExternalPublisher(PublishTargets targets)
+public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
 {
     public const string DiscoveryPath = ".well-known/openid-configuration";
 
@@ -30,16 +30,17 @@ public sealed class ExternalPublisher(PublishTargets targets)
             : [(JwksPublisher.JwksKey, jwks)];
     }
 
-    /// <summary>The Cache-Control of every document: the HTTP endpoint's rule (prePublish / 4, at most 5 minutes).</summary>
-    public static string CacheControl(V1Alpha1SigningKeySet set) =>
-        $"public, max-age={(int)CachePolicy.MaxAge(set.Spec.Rotation).TotalSeconds}";
+    /// <summary>The Cache-Control of every document: the HTTP endpoint's rule (prePublish / 4, at most 5 minutes; 10 s while a revocation is recent).</summary>
+    public static string CacheControl(TimeSpan maxAge) => $"public, max-age={(int)maxAge.TotalSeconds}";
 
     /// <summary>
     /// Writes the documents of <paramref name="desired"/> (the set's JWKS ConfigMap as it is about to be
     /// published) to every target: what each holds when all of them hold the documents, else why not.
     /// </summary>
-    public async Task<(StepFailure? Failure, IReadOnlyList<ExternalTargetStatus> Held)> PublishAsync(V1Alpha1SigningKeySet set, V1ConfigMap desired, CancellationToken cancellationToken)
+    public async Task<(StepFailure? Failure, IReadOnlyList<ExternalTargetStatus> Held)> PublishAsync(
+        V1Alpha1SigningKeySet set, V1ConfigMap desired, IEnumerable<KeyStatus>? keys, CancellationToken cancellationToken)
     {
+        var cacheControl = CacheControl(CachePolicy.MaxAge(set.Spec.Rotation, keys, time.GetUtcNow()));
         var held = new List<ExternalTargetStatus>();
         var contentHash = desired.Metadata.Annotations?.TryGetValue(Labels.ContentHashAnnotation, out var annotated) == true ? annotated : "";
         foreach (var publish in set.Spec.Publish ?? [])
@@ -50,7 +51,7 @@ public sealed class ExternalPublisher(PublishTargets targets)
             {
                 foreach (var (key, blob) in documents)
                 {
-                    var (result, _, lastModified) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], CacheControl(set), set.Metadata.Uid, cancellationToken);
+                    var (result, _, lastModified) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], cacheControl, set.Metadata.Uid, cancellationToken);
                     if (result == ApplyResult.NotOwned)
                     {
                         return new StepFailure(StepFailureKind.Held, Reasons.NameConflict,
@@ -74,6 +75,11 @@ public sealed class ExternalPublisher(PublishTargets targets)
     /// <summary>Takes <paramref name="kids"/> out of the JWKS at every target, from what each holds now; the first failure, after trying them all.</summary>
     public async Task<StepFailure?> WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
+        // Taking out a revoked kid makes the revocation recent (the plan's status will say so): the same brief
+        // max-age the publication after it writes, so that it finds the documents unchanged.
+        var maxAge = kids.Overlaps(set.Spec.RevokedKeyIds ?? [])
+            ? CachePolicy.MaxAge(set.Spec.Rotation, [new KeyStatus { RevokedAt = time.GetUtcNow() }], time.GetUtcNow())
+            : CachePolicy.MaxAge(set.Spec.Rotation, set.Status?.Keys, time.GetUtcNow());
         StepFailure? first = null;
         foreach (var publish in set.Spec.Publish ?? [])
         {
@@ -106,7 +112,7 @@ public sealed class ExternalPublisher(PublishTargets targets)
                 if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
                     return null;
                 var remaining = new JwksDocument([.. published.Keys.Where(k => !kids.Contains(k.Kid))]);
-                _ = await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(set), set.Metadata.Uid, cancellationToken);
+                _ = await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(maxAge), set.Metadata.Uid, cancellationToken);
                 return null;
             }, cancellationToken);
 

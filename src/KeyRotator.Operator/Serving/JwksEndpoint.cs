@@ -22,7 +22,7 @@ namespace KeyRotator.Operator.Serving;
 /// cacheable for <see cref="MaxAge"/>: at most a quarter of prePublish and at most 5 minutes, jittered
 /// down by up to a fifth per response so that consumers do not refetch in step.
 /// </summary>
-public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker propagation, CallerAuthenticator callers, OperatorMetrics metrics)
+public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker propagation, CallerAuthenticator callers, OperatorMetrics metrics, TimeProvider time)
     : Microsoft.Extensions.Hosting.BackgroundService
 {
     /// <summary>Observations checked at once in the background; a fetch beyond that is served and not counted.</summary>
@@ -78,7 +78,7 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
         var etag = new EntityTagHeaderValue($"\"{hash}\"");
         var headers = context.Response.GetTypedHeaders();
         headers.ETag = etag;
-        headers.CacheControl = new CacheControlHeaderValue { Public = true, MaxAge = Jittered(CachePolicy.MaxAge(set.Spec.Rotation)) };
+        headers.CacheControl = new CacheControlHeaderValue { Public = true, MaxAge = Jittered(CachePolicy.MaxAge(set.Spec.Rotation, set.Status?.Keys, time.GetUtcNow())) };
         if (document == "jwks")
             Observe(context, set, hash);
         if (context.Request.GetTypedHeaders().IfNoneMatch is { Count: > 0 } match && match.Any(m => m.Tag == etag.Tag || m.Tag == "*"))

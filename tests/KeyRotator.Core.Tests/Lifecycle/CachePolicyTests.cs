@@ -27,4 +27,22 @@ public sealed class CachePolicyTests
     [Fact]
     public void A_five_minute_cdn_allowance_needs_six_minutes_forty_of_prepublish() =>
         Assert.Equal(TimeSpan.FromSeconds(400), CachePolicy.MinimumPrePublish(TimeSpan.FromMinutes(5)));
+
+    [Fact]
+    public void For_fifteen_minutes_after_a_revocation_documents_are_cached_ten_seconds_at_most()
+    {
+        var rotation = new KeyRotator.Model.Resources.RotationSpec { PrePublish = "8m" };
+        var revokedAt = new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
+        KeyRotator.Model.Resources.KeyStatus[] keys = [new() { Kid = "a", State = "Active" }, new() { Kid = "b", State = "Revoked", RevokedAt = revokedAt }];
+
+        Assert.Equal(TimeSpan.FromMinutes(2), CachePolicy.MaxAge(rotation, keys, revokedAt - TimeSpan.FromSeconds(1)));
+        Assert.Equal(TimeSpan.FromSeconds(10), CachePolicy.MaxAge(rotation, keys, revokedAt));
+        Assert.Equal(TimeSpan.FromSeconds(10), CachePolicy.MaxAge(rotation, keys, revokedAt + TimeSpan.FromMinutes(14)));
+        Assert.Equal(TimeSpan.FromMinutes(2), CachePolicy.MaxAge(rotation, keys, revokedAt + TimeSpan.FromMinutes(15)));
+        Assert.Equal(revokedAt + TimeSpan.FromMinutes(15), CachePolicy.RecentRevocationEnds(keys, revokedAt + TimeSpan.FromMinutes(3)));
+        Assert.Null(CachePolicy.RecentRevocationEnds(keys, revokedAt + TimeSpan.FromMinutes(15)));
+
+        // A set whose own max-age is shorter keeps it.
+        Assert.Equal(TimeSpan.FromSeconds(2), CachePolicy.MaxAge(new KeyRotator.Model.Resources.RotationSpec { PrePublish = "8s" }, keys, revokedAt));
+    }
 }

@@ -73,6 +73,19 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
         Assert.Equal([pending.Status!.NextKeyId], JwksDocument.Parse(jwks.Content).Keys.Select(k => k.Kid));
         Assert.Contains($"\"jwks_uri\":\"{Issuer}/openid/v1/jwks\"", discovery.Content, StringComparison.Ordinal);
         Assert.Equal("public, max-age=120", jwks.CacheControl);
+
+        // A revocation (here of the pending key) makes the documents short-lived for a while: the blob without the
+        // kid, and every document written meanwhile, is cached 10 s at most, at the target and at the HTTP endpoint.
+        var revoked = pending.Status.NextKeyId!;
+        await scenario.Sets.UpdateAsync(scenario.Namespace, "auth", set =>
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [revoked] };
+            return true;
+        }, ct);
+        var afterRevocation = await Eventually.HoldsAsync(() => DownloadAsync(container, "team/auth/openid/v1/jwks", ct),
+            d => !d.Content.Contains(revoked, StringComparison.Ordinal), TimeSpan.FromSeconds(15), "the revoked key out of the blob", ct);
+        Assert.Equal("public, max-age=10", afterRevocation.CacheControl);
+        Assert.Equal("public, max-age=10", (await DownloadAsync(container, "team/auth/.well-known/openid-configuration", ct)).CacheControl);
     }
 
     [Fact]
