@@ -10,6 +10,10 @@
 # a bare client (hack/lib/bare-client.py) sends the same 10 writes per set, to other objects, over
 # WORKERS (default 2, the operator's default too) keep-alive connections: the baseline the
 # convergence target is measured against.
+# PUBLISH=azurite also gives every set an issuer and an external publication target: one Azurite blob
+# container (npm azurite, hack/azurite.sh) behind nginx, which throttles like a storage account (503
+# ServerBusy with Retry-After once over BLOB_RATE requests/s, default 100, burst BLOB_BURST, default 20)
+# and logs every request; the report counts them by method and answer for each phase.
 # Progress is read from the operator's own /metrics, so the script's polling adds no API requests;
 # the request counts are the API server's apiserver_request_total, before and after.
 # Numbers from this machine are in docs/benchmarks.md.
@@ -21,6 +25,9 @@ STEADY_SECONDS="${STEADY_SECONDS:-300}"
 UNRELATED_SECRETS="${UNRELATED_SECRETS:-0}"
 PREPUBLISH="${PREPUBLISH:-5s}"
 WORKERS="${WORKERS:-2}"
+PUBLISH="${PUBLISH:-}"
+BLOB_RATE="${BLOB_RATE:-100}"
+BLOB_BURST="${BLOB_BURST:-20}"
 NS=scale
 work="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-scale.XXXXXX")"
 pids=()
@@ -37,6 +44,7 @@ start_control_plane "$work" scale
 etcd_pid=${pids[0]}; apiserver_pid=${pids[1]}
 k() { "$KUBECTL" --kubeconfig "$kubeconfig" "$@"; }
 now() { date +%s.%N; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
 cpu_s() { awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }  # user+system CPU seconds (USER_HZ 100)
 rss_mb() { local kb; kb=$(awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || true); echo $(( ${kb:-0} / 1024 )); }
@@ -96,14 +104,80 @@ for i in range(n):
 PY
   k create -f "$work/unrelated.yaml" >/dev/null
 fi
-python3 - "$N" "$ALG" "$NS" "$PREPUBLISH" > "$work/sets.yaml" <<'PY'
+if [ "$PUBLISH" = azurite ]; then
+  command -v nginx >/dev/null || { echo "error: PUBLISH=azurite needs nginx for the throttling front (apt-get install nginx-light)" >&2; exit 1; }
+  azurite_bin="$(hack/azurite.sh)"
+  az_port=$(port); blob_port=$(port)
+  mkdir -p "$work/azurite" "$work/nginx"
+  "$azurite_bin" --silent --disableTelemetry --skipApiVersionCheck --loose --location "$work/azurite" \
+    --blobHost 127.0.0.1 --blobPort "$az_port" > "$work/azurite.log" 2>&1 &
+  pids+=($!)
+  cat > "$work/nginx/nginx.conf" <<NGINX
+user root;
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format blob '\$msec \$request_method \$status';
+  access_log $work/blob-access.log blob;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  limit_req_zone \$server_name zone=account:1m rate=${BLOB_RATE}r/s;
+  upstream azurite { server 127.0.0.1:$az_port; keepalive 16; }
+  server {
+    listen 127.0.0.1:$blob_port;
+    location / {
+      limit_req zone=account burst=$BLOB_BURST nodelay;
+      limit_req_status 503;
+      proxy_pass http://azurite;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+    }
+    error_page 503 = @busy;
+    location @busy {
+      add_header Retry-After 1 always;
+      add_header x-ms-error-code ServerBusy always;
+      default_type application/xml;
+      return 503 '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code><Message>Ingress is over the account limit.</Message></Error>';
+    }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  pids+=($!)
+  for _ in $(seq 1 60); do curl -s -o /dev/null "http://127.0.0.1:$blob_port/devstoreaccount1?comp=list" && break; sleep 0.5; done
+  account_key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # Azurite's well-known devstoreaccount1 key
+  connection="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$account_key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1;"
+  dotnet build bench/KeyRotator.Benchmarks -c Release -nologo -v q -o "$work/bench" >/dev/null
+  for _ in $(seq 1 20); do dotnet "$work/bench/KeyRotator.Benchmarks.dll" blob-container "$connection" issuers >/dev/null 2>&1 && break; sleep 1; done
+  k create namespace platform >/dev/null
+  k create secret generic issuers-storage -n platform --from-literal=connection-string="$connection" >/dev/null
+  cat <<TARGET | k create --validate=false -f - >/dev/null
+apiVersion: keyrotator.io/v1alpha1
+kind: ClusterPublishTarget
+metadata: {name: issuers}
+spec:
+  azureBlob:
+    endpoint: http://127.0.0.1:$blob_port/devstoreaccount1
+    container: issuers
+    connectionStringSecretRef: {namespace: platform, name: issuers-storage, key: connection-string}
+  namespaces: [$NS]
+TARGET
+  echo "== Azurite on :$az_port behind nginx on :$blob_port (throttling over $BLOB_RATE requests/s, burst $BLOB_BURST); ClusterPublishTarget issuers"
+fi
+python3 - "$N" "$ALG" "$NS" "$PREPUBLISH" "$PUBLISH" > "$work/sets.yaml" <<'PY'
 import sys
-n, alg, ns, pre = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+n, alg, ns, pre, publish = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 print("apiVersion: v1\nkind: List\nitems:")
 for i in range(n):
     size = ", rsaKeySize: 2048" if alg[:2] in ("RS", "PS") else ""
+    external = (f", jwks: {{issuer: 'https://issuers.example.test/set-{i:04d}'}}, publish: [{{target: issuers, path: set-{i:04d}}}]"
+                if publish == "azurite" else "")
     print(f"- apiVersion: keyrotator.io/v1alpha1\n  kind: SigningKeySet\n  metadata: {{name: set-{i:04d}, namespace: {ns}}}\n"
-          f"  spec: {{algorithm: {alg}{size}, rotation: {{interval: 24h, prePublish: {pre}}}}}")
+          f"  spec: {{algorithm: {alg}{size}, rotation: {{interval: 24h, prePublish: {pre}}}{external}}}")
 PY
 k create -f "$work/sets.yaml" >/dev/null
 
@@ -124,7 +198,6 @@ case "$ALG" in RS*|PS*)
   keygen_seconds=$(dotnet "$work/bench/KeyRotator.Benchmarks.dll" rsa-keygen "$N" "$(nproc)")
   echo "   $keygen_seconds s"
 esac
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 operator() { # namespace port log; DOTNET_GCgen0size as the image sets it (Dockerfile)
   DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x400000}" dotnet "$work/bin/KeyRotator.Operator.dll" --kubeconfig "$kubeconfig" --urls "http://127.0.0.1:$2" \
     --KeyRotator:WatchNamespaces:0 "$1" --KeyRotator:LeaderElection:Namespace "$1" \
@@ -164,6 +237,7 @@ poller=$(awk '$1 == "poller" { print $2 " polls of /metrics, " $3 " CPU-s" }' "$
 reconciles=$({ curl -fsS "$url/metrics" 2>/dev/null || true; } | awk '/^keyrotator_reconcile_duration_seconds_count/ { n += $NF } END { printf "%d", n }')
 cpu1_op=$(cpu_s "$op_pid"); cpu1_api=$(cpu_s "$apiserver_pid"); cpu1_etcd=$(cpu_s "$etcd_pid")
 requests > "$work/r1"
+steady_start=$(now)
 echo "== converged; $STEADY_SECONDS s of steady state"
 steady_end=$(( $(date +%s) + STEADY_SECONDS ))
 steady_series=()
@@ -182,10 +256,39 @@ k annotate signingkeysets --all -n "$NS" keyrotator.io/rotate-now=storm --overwr
 progress "$url" "$op_pid" rotated
 storm_done=$(reached rotated); note_peak
 requests > "$work/r3"
+storm_end=$(now)
+blob_report=""
+if [ "$PUBLISH" = azurite ]; then
+  sleep 2  # the access log is written as answers complete
+  blob_requests() { # from to: requests nginx saw (to Azurite, or answered 503 itself), by method and answer
+    python3 - "$work/blob-access.log" "$1" "$2" <<'PY'
+import sys, collections
+path, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+counts = collections.Counter()
+for line in open(path):
+    at, method, status = line.split()
+    if t0 <= float(at) < t1:
+        counts[(method, status)] += 1
+for (method, status), n in sorted(counts.items()):
+    print(f"    {method:<7} {status:<4} {n}")
+print(f"    total: {sum(counts.values())}")
+PY
+  }
+  degraded=$(k get signingkeysets -n "$NS" -o json | python3 -c 'import json, sys; print(sum(1 for s in json.load(sys.stdin)["items"] if any(c["type"] == "Degraded" and c["status"] == "True" for c in (s.get("status") or {}).get("conditions", []))))')
+  failed_events=$(k get events -n "$NS" --field-selector reason=PublishFailed -o name | wc -l)
+  throttled_seconds=$({ curl -fsS "$url/metrics" 2>/dev/null || true; } | awk '/^keyrotator_publish_target_throttled_seconds_total/ { s += $NF } END { printf "%.1f", s }')
+  blob_report="  blob requests (nginx in front of Azurite; 503 = throttled at $BLOB_RATE/s) during convergence:
+$(blob_requests "$start" "$signing_at")
+  blob requests during $STEADY_SECONDS s of steady state:
+$(blob_requests "$steady_start" "$storm_start")
+  blob requests during the rotation storm:
+$(blob_requests "$storm_start" "$storm_end")
+  after the storm: $degraded sets Degraded, $failed_events PublishFailed Events, $throttled_seconds s waited on Retry-After (operator's metric)"
+fi
 
 cat <<REPORT
 
-== KeyRotator scale run: $N $ALG sets, prePublish $PREPUBLISH, $(nproc) cores, $(uname -r)
+== KeyRotator scale run: $N $ALG sets${PUBLISH:+ publishing to Azurite}, prePublish $PREPUBLISH, $(nproc) cores, $(uname -r)
   operator start -> every JWKS published : $(since "$start" "$published_at") s
   operator start -> every set Ready      : $(since "$start" "$ready_at") s (target <= 1.5 x (prePublish + bare client) = $(python3 -c "import re; p='$PREPUBLISH'; v=float(re.sub('[a-z]+','',p)); v*= {'s':1,'m':60,'h':3600}[re.sub('[0-9.]+','',p) or 's']; print(round(1.5*(v+$bare_seconds),1))") s)
   bare client, the same $(( N * 10 )) writes over $WORKERS connections : $bare_seconds s$( [ -n "$keygen_seconds" ] && echo "
@@ -204,4 +307,5 @@ $(diff_requests "$work/r0" "$work/r1")
 $(diff_requests "$work/r1" "$work/r2")
   API requests during the rotation storm:
 $(diff_requests "$work/r2" "$work/r3")
+$blob_report
 REPORT

@@ -16,4 +16,13 @@ if (args is ["rsa-keygen", var countText, var threadsText, ..])
     return;
 }
 
+if (args is ["blob-container", var connectionString, var containerName, ..])
+{
+    // hack/scale.sh PUBLISH=azurite: the platform team's container, publicly readable as issuers' documents are.
+    var container = new Azure.Storage.Blobs.BlobContainerClient(connectionString, containerName);
+    await container.CreateIfNotExistsAsync(Azure.Storage.Blobs.Models.PublicAccessType.Blob);
+    Console.WriteLine(container.Uri);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -155,6 +155,8 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
         }
         catch (RequestFailedException e)
         {
+            if (e.Status == 403)
+                targets.CredentialsRefused(publish.Target);
             return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not publish to ClusterPublishTarget {publish.Target} (path {publish.Path}): {BlobWriter.Describe(e)}");
         }
         catch (AggregateException e) when (e.InnerExceptions.All(i => i is RequestFailedException))

@@ -26,6 +26,14 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
     private readonly SemaphoreSlim _listing = new(1, 1);
     private readonly ConcurrentDictionary<string, (string Version, BlobContainerClient Container)> _containers = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// A connection string is read again after this (or at once after the storage service refused it): a set
+    /// with spec.publish does not cost a Secret GET on every reconcile, and a rotated account key is picked up.
+    /// </summary>
+    private static readonly TimeSpan SecretAge = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentDictionary<string, (NamespacedSecretKeySelector Reference, DateTimeOffset ReadAt, string Version, string Value)> _connectionStrings = new(StringComparer.Ordinal);
+
     /// <summary>One pipeline per target name, kept across new credentials: a throttled account stays throttled for every client of it.</summary>
     private readonly ConcurrentDictionary<string, TargetPipeline> _pipelines = new(StringComparer.Ordinal);
     private (DateTimeOffset At, IReadOnlyList<V1Alpha1ClusterPublishTarget> Targets) _listed = (DateTimeOffset.MinValue, []);
@@ -98,17 +106,26 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
         var blob = target.Spec.AzureBlob!;
         string? connectionString = null;
         var version = target.Metadata.ResourceVersion ?? "";
+        var key = target.Metadata.Name;
         if (blob.ConnectionStringSecretRef is { } reference)
         {
-            var secret = await client.ReadAsync<V1Secret>(reference.Namespace, reference.Name, cancellationToken)
-                ?? throw new PublishTargetException($"the connection-string Secret {reference.Namespace}/{reference.Name} of ClusterPublishTarget {target.Metadata.Name} does not exist");
-            if (secret.Data?.TryGetValue(reference.Key, out var bytes) != true)
-                throw new PublishTargetException($"Secret {reference.Namespace}/{reference.Name} has no key \"{reference.Key}\" holding the connection string of ClusterPublishTarget {target.Metadata.Name}");
-            connectionString = Encoding.UTF8.GetString(bytes!).Trim();
-            version += "/" + secret.Metadata.ResourceVersion;
+            if (_connectionStrings.TryGetValue(key, out var read) && read.Reference == reference && time.GetUtcNow() - read.ReadAt < SecretAge)
+            {
+                connectionString = read.Value;
+                version += "/" + read.Version;
+            }
+            else
+            {
+                var secret = await client.ReadAsync<V1Secret>(reference.Namespace, reference.Name, cancellationToken)
+                    ?? throw new PublishTargetException($"the connection-string Secret {reference.Namespace}/{reference.Name} of ClusterPublishTarget {target.Metadata.Name} does not exist");
+                if (secret.Data?.TryGetValue(reference.Key, out var bytes) != true)
+                    throw new PublishTargetException($"Secret {reference.Namespace}/{reference.Name} has no key \"{reference.Key}\" holding the connection string of ClusterPublishTarget {target.Metadata.Name}");
+                connectionString = Encoding.UTF8.GetString(bytes!).Trim();
+                version += "/" + secret.Metadata.ResourceVersion;
+                _connectionStrings[key] = (reference, time.GetUtcNow(), secret.Metadata.ResourceVersion ?? "", connectionString);
+            }
         }
 
-        var key = target.Metadata.Name;
         if (_containers.TryGetValue(key, out var known) && known.Version == version)
             return known.Container;
         BlobContainerClient container;
@@ -128,6 +145,9 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
         _containers[key] = (version, container);
         return container;
     }
+
+    /// <summary>The storage service refused the target's credentials: its connection string is read again on the next use.</summary>
+    public void CredentialsRefused(string target) => _connectionStrings.TryRemove(target, out _);
 
     private async Task<IReadOnlyList<V1Alpha1ClusterPublishTarget>> ListAsync(CancellationToken cancellationToken)
     {

@@ -167,6 +167,65 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
     }
 
     [Fact]
+    public async Task A_blob_someone_else_wrote_at_the_sets_path_is_a_name_conflict_and_is_left_as_it_was()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-foreign", ct);
+        const string Theirs = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"someone-elses\"}]}";
+        await container.GetBlobClient("team/auth/.well-known/jwks.json").UploadAsync(BinaryData.FromString(Theirs), ct);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+
+        var held = await scenario.WaitForReadyReasonAsync("auth", Reasons.NameConflict, ct);
+
+        Assert.Contains($"blob {container.Name}/team/auth/.well-known/jwks.json of ClusterPublishTarget {target} was not written by this set", ConditionSet.Find(held.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        Assert.Equal(Theirs, (await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct)).Content);
+        Assert.Null(held.Status.ActiveKeyId);
+    }
+
+    [Fact]
+    public async Task A_revoked_key_leaves_the_target_that_answers_while_another_is_down_and_that_one_once_it_is_back()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var second = await AzuriteServer.StartAsync();
+        var (scenario, upContainer, up) = await ArrangeAsync("blob-two", ct);
+        var (downContainer, down) = await BlobTargets.CreateAsync(env, scenario.Namespace, second, scenario.Namespace, ct, name: "second");
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        // The target that will be down comes first: its failure must not stop the withdrawal from the other.
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "2s", Overlap = "20m" })
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = down, Path = "team/auth" }, new PublishSpec { Target = up, Path = "team/auth" }] })
+            .Build(), ct);
+        var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+        var current = (await scenario.RotateNowAsync("auth", first, ct)).Status!.ActiveKeyId!;
+        foreach (var container in new[] { upContainer, downContainer })
+            Assert.Contains(first, (await DownloadAsync(container, "team/auth/.well-known/jwks.json", ct)).Content, StringComparison.Ordinal);
+
+        await second.StopAsync();
+        await scenario.Sets.UpdateAsync(scenario.Namespace, "auth", set =>
+        {
+            set.Spec = set.Spec with { RevokedKeyIds = [first] };
+            return true;
+        }, ct);
+
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(upContainer, "team/auth/.well-known/jwks.json", ct)).Content, json => !json.Contains(first, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), "the revoked key out of the target that answers", ct);
+        var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: Reasons.PublishFailed } d && d.Message.Contains(down, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), "Degraded PublishFailed naming the target that is down", ct);
+        Assert.Equal(current, degraded.Status!.ActiveKeyId);
+        Assert.Equal(current, (await scenario.SigningAsync("auth-signing")).Kid);
+
+        await second.StartAgainAsync();
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(downContainer, "team/auth/.well-known/jwks.json", ct)).Content, json => !json.Contains(first, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(90), "the revoked key out of the target once it is back", ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded)?.Status == "False",
+            TimeSpan.FromSeconds(60), "Degraded cleared", ct);
+    }
+
+    [Fact]
     public async Task Jose_and_PyJWKClient_reading_the_blob_accept_every_token_across_three_rotations_and_drop_a_revoked_key_within_the_blobs_max_age()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -10,17 +10,17 @@ namespace KeyRotator.Operator.Tests.Publishing;
 /// <summary>What a platform team sets up for blob publication: a container, its connection string in a Secret, a ClusterPublishTarget granting a namespace.</summary>
 internal static class BlobTargets
 {
-    /// <summary>A new publicly readable container on <paramref name="server"/> and a target named "{ns}-storage" granted to <paramref name="grantedTo"/>.</summary>
-    public static async Task<(BlobContainerClient Container, string Target)> CreateAsync(KubernetesEnvironment env, string ns, AzuriteServer server, string grantedTo, CancellationToken ct)
+    /// <summary>A new publicly readable container on <paramref name="server"/> and a target named "{ns}-{name}" granted to <paramref name="grantedTo"/>.</summary>
+    public static async Task<(BlobContainerClient Container, string Target)> CreateAsync(KubernetesEnvironment env, string ns, AzuriteServer server, string grantedTo, CancellationToken ct, string name = "storage")
     {
         var container = new BlobContainerClient(server.ConnectionString, "c" + Guid.NewGuid().ToString("N")[..20]);
         await container.CreateAsync(Azure.Storage.Blobs.Models.PublicAccessType.Blob, cancellationToken: ct);
         await env.Admin.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {
-            Metadata = new V1ObjectMeta { Name = "storage", NamespaceProperty = ns },
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns },
             Data = new Dictionary<string, byte[]> { ["connection-string"] = Encoding.UTF8.GetBytes(server.ConnectionString) },
         }, ns, cancellationToken: ct);
-        var target = $"{ns}-storage";
+        var target = $"{ns}-{name}";
         await env.Admin.CustomObjects.CreateClusterCustomObjectAsync(new V1Alpha1ClusterPublishTarget
         {
             Metadata = new V1ObjectMeta { Name = target },
@@ -30,7 +30,7 @@ internal static class BlobTargets
                 {
                     Endpoint = server.Endpoint,
                     Container = container.Name,
-                    ConnectionStringSecretRef = new NamespacedSecretKeySelector { Namespace = ns, Name = "storage", Key = "connection-string" },
+                    ConnectionStringSecretRef = new NamespacedSecretKeySelector { Namespace = ns, Name = name, Key = "connection-string" },
                 },
                 Namespaces = [grantedTo],
             },
