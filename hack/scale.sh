@@ -124,7 +124,7 @@ http {
   access_log $work/blob-access.log blob;
   client_body_temp_path $work/nginx/body;
   proxy_temp_path $work/nginx/proxy;
-  limit_req_zone \$server_name zone=account:1m rate=${BLOB_RATE}r/s;
+  limit_req_zone \$server_port zone=account:1m rate=${BLOB_RATE}r/s;  # one account: every request counts (an empty key would count none)
   upstream azurite { server 127.0.0.1:$az_port; keepalive 16; }
   server {
     listen 127.0.0.1:$blob_port;
