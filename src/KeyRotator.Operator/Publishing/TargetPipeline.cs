@@ -68,7 +68,8 @@ internal sealed class TargetPipeline : HttpPipelinePolicy
         _metrics.PublishRequests.WithLabels(_target, method, status.ToString(CultureInfo.InvariantCulture)).Inc();
         if (status is 429 or 503)
         {
-            var until = (_time.GetUtcNow() + RetryAfter(message.Response)).UtcTicks;
+            var now = _time.GetUtcNow();
+            var until = (now + RetryAfter(message.Response, now)).UtcTicks;
             long seen;
             do
                 seen = Interlocked.Read(ref _pausedUntil);
@@ -77,7 +78,7 @@ internal sealed class TargetPipeline : HttpPipelinePolicy
     }
 
     /// <summary>Retry-After in seconds or as a date (RFC 9110 §10.2.3), else one second; never more than a minute.</summary>
-    internal static TimeSpan RetryAfter(Azure.Response response)
+    internal static TimeSpan RetryAfter(Azure.Response response, DateTimeOffset now)
     {
         var after = TimeSpan.FromSeconds(1);
         if (response.Headers.TryGetValue("Retry-After", out var value))
@@ -85,7 +86,7 @@ internal sealed class TargetPipeline : HttpPipelinePolicy
             if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
                 after = TimeSpan.FromSeconds(seconds);
             else if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
-                after = date - DateTimeOffset.UtcNow;
+                after = date - now;
         }
 
         return after < TimeSpan.Zero ? TimeSpan.Zero : after > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : after;
