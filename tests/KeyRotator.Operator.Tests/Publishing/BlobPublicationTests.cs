@@ -306,34 +306,7 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
         var manager = new Microsoft.IdentityModel.Protocols.ConfigurationManager<Microsoft.IdentityModel.Protocols.OpenIdConnect.OpenIdConnectConfiguration>(
             $"{Issuer}/.well-known/openid-configuration", new Microsoft.IdentityModel.Protocols.OpenIdConnect.OpenIdConnectConfigurationRetriever(), retriever)
         { RefreshInterval = TimeSpan.FromSeconds(1) };
-        var handler = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler();
-        var inFlight = new List<(string Token, string Kid, DateTime Expires)>();
-        var activeKids = new List<string> { first.Status!.ActiveKeyId! };
-        var failures = new List<string>();
-        var validated = 0;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-        while (activeKids.Count < 4 && DateTime.UtcNow < deadline)
-        {
-            var (kid, pem, alg) = await scenario.SigningAsync("auth-signing");
-            if (kid is not null && kid != activeKids[^1])
-                activeKids.Add(kid);
-            var now = DateTime.UtcNow;
-            if (kid is not null)
-                inFlight.Add((TokenSigner.Sign(pem!, kid, alg!, Issuer, "payments", now, TimeSpan.FromSeconds(3)), kid, now.AddSeconds(3)));
-            inFlight.RemoveAll(t => t.Expires < now);
-            if (retriever.Stale)
-                manager.RequestRefresh();
-            var configuration = await manager.GetConfigurationAsync(ct);
-            foreach (var (token, tokenKid, _) in inFlight)
-            {
-                var result = await handler.ValidateTokenAsync(token, Parameters(configuration));
-                validated++;
-                if (!result.IsValid)
-                    failures.Add($"{DateTime.UtcNow:HH:mm:ss.fff} token signed with {tokenKid}: {result.Exception?.GetType().Name}: {result.Exception?.Message}");
-            }
-
-            await Task.Delay(250, ct);
-        }
+        var (activeKids, failures, validated) = await Serving.ConfigurationManagerRun.AcrossThreeRotationsAsync(scenario, first.Status!.ActiveKeyId!, manager, retriever, Issuer, "payments", ct);
 
         Assert.True(activeKids.Count >= 4, $"three rotations did not happen in time: {string.Join(", ", activeKids)}");
         Assert.True(failures.Count == 0, $"{failures.Count} of {validated} validations failed:\n{string.Join('\n', failures.Take(10))}");
@@ -344,7 +317,8 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
         // the blob has lost the kid and the blob's max-age has passed.
         var (revoked, revokedPem, revokedAlg) = await scenario.SigningAsync("auth-signing");
         var revokedToken = TokenSigner.Sign(revokedPem!, revoked!, revokedAlg!, Issuer, "payments", DateTime.UtcNow, TimeSpan.FromSeconds(3));
-        var keysAccepted = await handler.ValidateTokenAsync(revokedToken, Parameters(await manager.GetConfigurationAsync(ct), validateLifetime: false));
+        var handler = new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler();
+        var keysAccepted = await handler.ValidateTokenAsync(revokedToken, Serving.ConfigurationManagerRun.Parameters(await manager.GetConfigurationAsync(ct), "payments", validateLifetime: false));
         Assert.True(keysAccepted.IsValid, $"before the revocation: {keysAccepted.Exception?.Message}");
         await scenario.Sets.UpdateAsync(scenario.Namespace, "auth", set =>
         {
@@ -357,21 +331,11 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
             {
                 if (retriever.Stale)
                     manager.RequestRefresh();
-                return await handler.ValidateTokenAsync(revokedToken, Parameters(await manager.GetConfigurationAsync(ct), validateLifetime: false));
+                return await handler.ValidateTokenAsync(revokedToken, Serving.ConfigurationManagerRun.Parameters(await manager.GetConfigurationAsync(ct), "payments", validateLifetime: false));
             },
             r => r.Exception is Microsoft.IdentityModel.Tokens.SecurityTokenSignatureKeyNotFoundException,
             CachePolicy.MaxAge(TimeSpan.FromSeconds(8)) + TimeSpan.FromSeconds(3), "ConfigurationManager refusing the revoked key's token", ct);
     }
-
-    private static Microsoft.IdentityModel.Tokens.TokenValidationParameters Parameters(Microsoft.IdentityModel.Protocols.OpenIdConnect.OpenIdConnectConfiguration configuration, bool validateLifetime = true) => new()
-    {
-        IssuerSigningKeys = configuration.SigningKeys,
-        ValidIssuer = configuration.Issuer,
-        ValidAudience = "payments",
-        ValidAlgorithms = ["ES256"],
-        ClockSkew = TimeSpan.FromSeconds(1),
-        ValidateLifetime = validateLifetime,
-    };
 
     /// <summary>Serves <paramref name="publicBase"/>'s URLs from the blob container path (what a custom domain or CDN in front of the account does).</summary>
     private sealed class FromContainer(string publicBase, Uri blobBase, HttpMessageHandler inner) : DelegatingHandler(inner)

@@ -116,42 +116,7 @@ public sealed class JwksHttpTests(KubernetesEnvironment env)
             new OpenIdConnectConfigurationRetriever(), retriever)
         { RefreshInterval = TimeSpan.FromSeconds(1) };
 
-        var handler = new JsonWebTokenHandler();
-        var inFlight = new List<(string Token, string Kid, DateTime Expires)>();
-        var activeKids = new List<string> { first.Status!.ActiveKeyId! };
-        var failures = new List<string>();
-        var validated = 0;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-        while (activeKids.Count < 4 && DateTime.UtcNow < deadline)
-        {
-            var (kid, pem, alg) = await scenario.SigningAsync("auth-signing");
-            if (kid is not null && kid != activeKids[^1])
-                activeKids.Add(kid);
-            var now = DateTime.UtcNow;
-            if (kid is not null)
-                inFlight.Add((TokenSigner.Sign(pem!, kid, alg!, Issuer, Audience, now, TimeSpan.FromSeconds(3)), kid, now.AddSeconds(3)));
-            inFlight.RemoveAll(t => t.Expires < now);
-
-            if (retriever.Stale)
-                manager.RequestRefresh(); // what the cache headers say: the copy has expired
-            var configuration = await manager.GetConfigurationAsync(ct);
-            foreach (var (token, tokenKid, _) in inFlight)
-            {
-                var result = await handler.ValidateTokenAsync(token, new TokenValidationParameters
-                {
-                    IssuerSigningKeys = configuration.SigningKeys,
-                    ValidIssuer = configuration.Issuer,
-                    ValidAudience = Audience,
-                    ValidAlgorithms = ["ES256"],
-                    ClockSkew = TimeSpan.FromSeconds(1),
-                });
-                validated++;
-                if (!result.IsValid)
-                    failures.Add($"{DateTime.UtcNow:HH:mm:ss.fff} token signed with {tokenKid}: {result.Exception?.GetType().Name}: {result.Exception?.Message}");
-            }
-
-            await Task.Delay(250, ct);
-        }
+        var (activeKids, failures, validated) = await ConfigurationManagerRun.AcrossThreeRotationsAsync(scenario, first.Status!.ActiveKeyId!, manager, retriever, Issuer, Audience, ct);
 
         Assert.True(activeKids.Count >= 4, $"three rotations did not happen in time: {string.Join(", ", activeKids)}");
         Assert.True(failures.Count == 0, $"{failures.Count} of {validated} validations failed:\n{string.Join('\n', failures.Take(10))}");
