@@ -42,14 +42,25 @@ public sealed class MoreHoldAndFailureTests
         world.Api.Refuse(r => r.Namespace == "api" && r.Kind == "ConfigMap" && r.Verb != "get" && r.Verb != "list" ? HttpStatusCode.Forbidden : null);
 
         world.Api.Change<V1Alpha1SigningKeySet>(Ns, Name, s => s.Spec = s.Spec with { RevokedKeyIds = [revoked] });
-        await Assert.ThrowsAnyAsync<Exception>(() => world.ReconcileAsync());
+        var result = await world.ReconcileAsync();
 
+        Assert.True(result.Retry);
         Assert.DoesNotContain(revoked, world.JwksKids()!);
         Assert.Null(world.Signing().Kid);
         Assert.Contains(revoked, world.JwksKids("api")!); // the one copy the API server refused
         var degraded = world.Condition(ConditionSet.Degraded);
-        Assert.Equal("True", degraded?.Status);
+        Assert.Equal(("True", Reasons.PublishFailed), (degraded?.Status, degraded?.Reason));
         Assert.Contains("403", degraded!.Message, StringComparison.Ordinal);
+        Assert.Contains($"could not withdraw key(s) {revoked}", degraded.Message, StringComparison.Ordinal);
+        // Status is the truth: the key is not called Revoked while a copy still publishes it.
+        Assert.DoesNotContain(world.Set().Status!.Keys!, k => k.State == KeyState.Revoked);
+        world.AssertEvent($"Warning {Reasons.PublishFailed}");
+
+        world.Api.StopRefusing();
+        await world.ReconcileAsync();
+        Assert.DoesNotContain(revoked, world.JwksKids("api")!);
+        Assert.Equal(KeyState.Revoked, world.Set().Status!.Keys!.Single(k => k.Kid == revoked).State);
+        Assert.Equal("False", world.Condition(ConditionSet.Degraded)?.Status);
     }
 
     [Fact]

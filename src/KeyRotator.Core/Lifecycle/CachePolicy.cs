@@ -21,6 +21,16 @@ public static class CachePolicy
         return quarter > MaxAgeCeiling ? MaxAgeCeiling : quarter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : quarter;
     }
 
+    /// <summary>The shortest time between two checks of a published external document (<see cref="DriftCheck"/>).</summary>
+    public static readonly TimeSpan MinimumDriftCheck = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often documents published outside the cluster are checked against what the operator wrote (a
+    /// restore or a hand edit is repaired within this): their max-age, so that a cache that fetches the
+    /// document again finds it repaired, and never more often than <see cref="MinimumDriftCheck"/>.
+    /// </summary>
+    public static TimeSpan DriftCheck(TimeSpan maxAge) => maxAge < MinimumDriftCheck ? MinimumDriftCheck : maxAge;
+
     /// <summary>How long a revocation counts as recent (<see cref="MaxAge(KeyRotator.Model.Resources.RotationSpec?, IEnumerable{KeyRotator.Model.Resources.KeyStatus}?, DateTimeOffset)"/>).</summary>
     public static readonly TimeSpan RevocationRecency = TimeSpan.FromMinutes(15);
 

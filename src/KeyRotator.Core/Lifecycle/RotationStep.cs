@@ -57,8 +57,12 @@ public interface IRotationEffects
     /// <summary>Publishes the plan: every JWKS copy first, then the signing Secret.</summary>
     Task<PublishResult> PublishAsync(RotationPlan plan, IReadOnlyList<StoredKey> stored, CancellationToken cancellationToken);
 
-    /// <summary>Takes <paramref name="unpublished"/> out of every JWKS copy and the signing Secret, from what is published now.</summary>
-    Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken);
+    /// <summary>
+    /// Takes <paramref name="unpublished"/> out of every JWKS copy, every external target and the signing Secret,
+    /// from what is published now. Every place is tried whatever the others answer; the first place that could
+    /// not be written comes back as a failure (never as an exception).
+    /// </summary>
+    Task<StepFailure?> WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken);
 }
 
 /// <summary>Everything a step decides from.</summary>
@@ -74,6 +78,13 @@ public abstract record StepOutcome
 {
     /// <summary>Nothing moved forward: only revocations and retirements happened (<see cref="Withdrawal"/>), for <see cref="Failure"/>.</summary>
     public sealed record Held(Withdrawal Withdrawal, StepFailure Failure) : StepOutcome;
+
+    /// <summary>
+    /// Nothing moved forward (for <see cref="Hold"/>), and a kid that must leave could not leave every place that
+    /// publishes it (<see cref="Failure"/>): status stays as last written, so that no key is called Revoked or
+    /// Retired while something still publishes it, and the step is retried with backoff.
+    /// </summary>
+    public sealed record NotWithdrawn(StepFailure Hold, StepFailure Failure) : StepOutcome;
 
     /// <summary>The set's first key is still being made: nothing to publish or withdraw meanwhile.</summary>
     public sealed record WaitingForFirstKey : StepOutcome;
@@ -163,7 +174,8 @@ public static class RotationStep
     private static async Task<StepOutcome> HoldAsync(StepInput input, StepFailure failure, IRotationEffects effects, TimeProvider time, CancellationToken cancellationToken)
     {
         var withdrawal = RotationPlanner.Withdraw(input.Status, input.Revoked, time.GetUtcNow());
-        await effects.WithdrawAsync(withdrawal.Unpublished, cancellationToken);
+        if (await effects.WithdrawAsync(withdrawal.Unpublished, cancellationToken) is { } notWithdrawn)
+            return new StepOutcome.NotWithdrawn(failure, notWithdrawn);
         return new StepOutcome.Held(withdrawal, failure);
     }
 }

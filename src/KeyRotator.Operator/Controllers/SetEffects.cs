@@ -71,7 +71,7 @@ public sealed class SetEffects(
         public Task<PublishResult> PublishAsync(RotationPlan plan, IReadOnlyList<StoredKey> stored, CancellationToken cancellationToken) =>
             effects.PublishAsync(set, context!, _store!, stored, plan, cancellationToken);
 
-        public Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
+        public Task<StepFailure?> WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
             effects.WithdrawAsync(set, unpublished, cancellationToken);
 
         /// <summary>
@@ -101,7 +101,7 @@ public sealed class SetEffects(
 
     private IKeyStore StoreFor(V1Alpha1SigningKeySet set) => stores.For(set.Spec.Vault?.Provider);
 
-    private Task WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
+    private Task<StepFailure?> WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> unpublished, CancellationToken cancellationToken) =>
         withdrawer.WithdrawAsync(set, unpublished, cancellationToken);
 
     /// <summary>JWKS first (every accepted copy), then the signing Secret.</summary>

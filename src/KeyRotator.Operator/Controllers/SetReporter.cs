@@ -61,6 +61,28 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     }
 
     /// <summary>
+    /// A kid that must leave could not leave everything that publishes it (a target or a copy refused the
+    /// write): status keeps the keys as last written (none is called Revoked or Retired yet), Degraded says
+    /// what could not be written, Ready=False says why the set is held if it is, and the failure counts under
+    /// stage publish, once per distinct message.
+    /// </summary>
+    public async Task NotWithdrawnAsync(V1Alpha1SigningKeySet set, StepFailure hold, StepFailure failure, CancellationToken cancellationToken)
+    {
+        var (ns, name, generation) = Identify(set);
+        var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
+        var status = WithDegraded(set.Status ?? new SigningKeySetStatus(), failure, [], generation);
+        if (hold.Kind == StepFailureKind.Held)
+            status = status with { Conditions = ConditionSet.Set(status.Conditions, ConditionSet.Ready, false, hold.Reason, hold.Message, generation, time.GetUtcNow()) };
+        await sets.WriteStatusAsync(set, status, cancellationToken);
+        metrics.ObserveSet(ns, name, status);
+        if (previous?.Status != "True" || previous.Message != failure.Message)
+        {
+            metrics.RotationErrors.WithLabels(ns, name, "publish").Inc();
+            await events.RecordAsync(set, PlanEvent.Warning(failure.Reason, failure.Message), cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// The plan was published: status as planned, with Degraded, the skipped copies, the propagation
     /// counts for the plan's keys and the spike condition; then metrics and Events. False when the status
     /// write met a conflict (nothing else is reported; the caller looks again at once).

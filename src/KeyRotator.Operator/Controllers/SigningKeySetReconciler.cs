@@ -50,6 +50,9 @@ public sealed partial class SigningKeySetReconciler(
             case StepOutcome.Held degraded:
                 await reporter.DegradedAsync(set, degraded.Withdrawal, degraded.Failure, cancellationToken);
                 return ReconcileResult.Retryable(degraded.Failure);
+            case StepOutcome.NotWithdrawn notWithdrawn:
+                await reporter.NotWithdrawnAsync(set, notWithdrawn.Hold, notWithdrawn.Failure, cancellationToken);
+                return ReconcileResult.Retryable(notWithdrawn.Failure);
             case StepOutcome.WaitingForFirstKey:
                 return ReconcileResult.Done;
             case StepOutcome.Unsettled:
@@ -86,7 +89,9 @@ public sealed partial class SigningKeySetReconciler(
             // A skipped copy may become possible (namespace created, opt-in added) without any watched object changing.
             moved.Skipped.Count > 0 ? now + TimeSpan.FromSeconds(30) : null,
             // External documents get their own max-age back once a revocation is no longer recent.
-            set.Spec.Publish is { Count: > 0 } ? CachePolicy.RecentRevocationEnds(moved.Plan.Status.Keys, now) : null);
+            set.Spec.Publish is { Count: > 0 } ? CachePolicy.RecentRevocationEnds(moved.Plan.Status.Keys, now) : null,
+            // And they are checked again every max-age: a restore or a hand edit is repaired before caches fetch it again.
+            set.Spec.Publish is { Count: > 0 } ? now + CachePolicy.DriftCheck(CachePolicy.MaxAge(set.Spec.Rotation, moved.Plan.Status.Keys, now)) : null);
     }
 
     /// <summary>

@@ -118,6 +118,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<SignatureFailureTracker>());
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<PropagationTracker>());
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<OperatorMetrics>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<ExternalPublisher>());
         builder.Services.AddSingleton<SetMemory>();
         builder.Services.AddSingleton<PeerForwarder>();
         builder.Services.AddSingleton<ClusterIssuerKeys>();

@@ -24,9 +24,15 @@ public static class BlobWriter
 
     private const int Attempts = 5;
 
-    /// <summary>Makes the blob hold <paramref name="content"/>; the result, the hash the blob holds, and when the storage service last changed it.</summary>
-    public static async Task<(ApplyResult Result, string Hash, DateTimeOffset? LastModified)> ApplyAsync(
-        BlobContainerClient container, string name, string content, string cacheControl, string setUid, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes the blob hold <paramref name="content"/>; the result, the hash the blob holds, when the storage
+    /// service last changed it, and the ETag of the version that holds it. <paramref name="verified"/> is the
+    /// ETag of the last version this writer wrote or read in full: the marker in a blob's metadata says what the
+    /// operator meant to write, but only an unchanged ETag says nobody changed the bytes since (a restore of an
+    /// earlier version, a hand edit that kept the metadata), so any other ETag is read and hashed again.
+    /// </summary>
+    public static async Task<(ApplyResult Result, string Hash, DateTimeOffset? LastModified, ETag? ETag)> ApplyAsync(
+        BlobContainerClient container, string name, string content, string cacheControl, string setUid, ETag? verified, CancellationToken cancellationToken)
     {
         var hash = Hash(content);
         var blob = container.GetBlobClient(name);
@@ -45,10 +51,11 @@ public static class BlobWriter
             if (existing is not null)
             {
                 if (!existing.Metadata.TryGetValue(SetUidMetadata, out var owner) || owner != setUid)
-                    return (ApplyResult.NotOwned, "", null);
+                    return (ApplyResult.NotOwned, "", null, null);
                 if (existing.Metadata.TryGetValue(ContentHashMetadata, out var held) && held == hash
-                    && existing.ContentType == "application/json" && existing.CacheControl == cacheControl)
-                    return (ApplyResult.Unchanged, hash, existing.LastModified);
+                    && existing.ContentType == "application/json" && existing.CacheControl == cacheControl
+                    && (existing.ETag == verified || await HoldsAsync(blob, hash, existing.ETag, cancellationToken)))
+                    return (ApplyResult.Unchanged, hash, existing.LastModified, existing.ETag);
             }
 
             try
@@ -59,12 +66,26 @@ public static class BlobWriter
                     Metadata = new Dictionary<string, string> { [SetUidMetadata] = setUid, [ContentHashMetadata] = hash },
                     Conditions = existing is null ? new BlobRequestConditions { IfNoneMatch = ETag.All } : new BlobRequestConditions { IfMatch = existing.ETag },
                 }, cancellationToken);
-                return (ApplyResult.Written, hash, uploaded.Value.LastModified);
+                return (ApplyResult.Written, hash, uploaded.Value.LastModified, uploaded.Value.ETag);
             }
             catch (RequestFailedException e) when (e.Status is 412 or 409 && attempt < Attempts)
             {
                 // Someone wrote (or created) the blob since it was read: what is there now decides.
             }
+        }
+    }
+
+    /// <summary>Whether the version <paramref name="etag"/> of the blob holds content of <paramref name="hash"/> (false when it changed since).</summary>
+    private static async Task<bool> HoldsAsync(BlobClient blob, string hash, ETag etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var current = (await blob.DownloadContentAsync(new BlobDownloadOptions { Conditions = new BlobRequestConditions { IfMatch = etag } }, cancellationToken)).Value;
+            return Convert.ToHexStringLower(SHA256.HashData(current.Content.ToMemory().Span)) == hash;
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            return false;
         }
     }
 

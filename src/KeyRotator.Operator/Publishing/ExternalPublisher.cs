@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Azure;
 using Azure.Storage.Blobs;
 using k8s.Autorest;
@@ -7,6 +8,7 @@ using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Runtime;
 
 namespace KeyRotator.Operator.Publishing;
 
@@ -16,8 +18,11 @@ namespace KeyRotator.Operator.Publishing;
 /// target holds it: the reconcile publishes here after the ConfigMaps and before the signing Secret,
 /// and a failure holds activation exactly like a missing ConfigMap copy.
 /// </summary>
-public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
+public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time) : IRemembersSets
 {
+    /// <summary>Per set and blob: the set's UID and the ETag of the version last written or read in full (<see cref="BlobWriter.ApplyAsync"/>).</summary>
+    private readonly ConcurrentDictionary<(string Ns, string Name, Uri Blob), (string Uid, ETag ETag)> _verified = new();
+
     public const string DiscoveryPath = ".well-known/openid-configuration";
 
     /// <summary>The blob names of the set's documents at one target: (ConfigMap key, blob name).</summary>
@@ -51,7 +56,8 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
             {
                 foreach (var (key, blob) in documents)
                 {
-                    var (result, _, lastModified) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], cacheControl, set.Metadata.Uid, cancellationToken);
+                    var (result, _, lastModified, etag) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], cacheControl, set.Metadata.Uid, Verified(set, container, blob), cancellationToken);
+                    Remember(set, container, blob, etag);
                     if (result == ApplyResult.NotOwned)
                     {
                         return new StepFailure(StepFailureKind.Held, Reasons.NameConflict,
@@ -112,7 +118,8 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
                 if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
                     return null;
                 var remaining = new JwksDocument([.. published.Keys.Where(k => !kids.Contains(k.Kid))]);
-                _ = await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(maxAge), set.Metadata.Uid, cancellationToken);
+                var (_, _, _, etag) = await BlobWriter.ApplyAsync(container, blob, remaining.ToJson(), CacheControl(maxAge), set.Metadata.Uid, Verified(set, container, blob), cancellationToken);
+                Remember(set, container, blob, etag);
                 return null;
             }, cancellationToken);
 
@@ -139,6 +146,24 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
         }
 
         return first;
+    }
+
+    public void Forget(SetKey set, string? uid)
+    {
+        foreach (var key in _verified.Keys.Where(k => k.Ns == set.Namespace && k.Name == set.Name))
+            _verified.TryRemove(key, out _);
+    }
+
+    private ETag? Verified(V1Alpha1SigningKeySet set, BlobContainerClient container, string blob) =>
+        _verified.TryGetValue((set.Metadata.NamespaceProperty, set.Metadata.Name, container.GetBlobClient(blob).Uri), out var known) && known.Uid == set.Metadata.Uid ? known.ETag : null;
+
+    private void Remember(V1Alpha1SigningKeySet set, BlobContainerClient container, string blob, ETag? etag)
+    {
+        var key = (set.Metadata.NamespaceProperty, set.Metadata.Name, container.GetBlobClient(blob).Uri);
+        if (etag is { } known)
+            _verified[key] = (set.Metadata.Uid, known);
+        else
+            _verified.TryRemove(key, out _);
     }
 
     /// <summary>Acts on the target's container if the target exists and is granted to the set's namespace (checked on every use, never only when the set was admitted).</summary>
@@ -182,6 +207,11 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
         catch (HttpRequestException e)
         {
             return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not reach ClusterPublishTarget {publish.Target}: {e.HttpRequestError}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Azure.Core's network timeout: the storage service took the connection and never answered.
+            return new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, $"could not publish to ClusterPublishTarget {publish.Target} (path {publish.Path}): Azure Blob Storage did not answer in time");
         }
     }
 }

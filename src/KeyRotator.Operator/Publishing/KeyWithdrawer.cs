@@ -1,5 +1,6 @@
 using System.Text;
 using k8s.Autorest;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
@@ -25,16 +26,17 @@ public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, Jwk
     /// found by the set's UID, not by the current spec: a copy the spec no longer names (dropped from
     /// targetNamespaces, or under an earlier configMapName) is deleted, because nothing would keep it
     /// current; a copy the spec still names is emptied of the kids (a namespace that withdrew its opt-in
-    /// loses it at the next reconcile that can publish).
+    /// loses it at the next reconcile that can publish). Every place is tried whatever the others answer; the
+    /// first one that could not be written is the result (Degraded, PublishFailed), never an exception.
     /// </summary>
-    public async Task WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
+    public async Task<StepFailure?> WithdrawAsync(V1Alpha1SigningKeySet set, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
         if (kids.Count == 0)
-            return;
+            return null;
         var owner = SetIdentity.Of(set);
         var name = JwksPublisher.ConfigMapName(set);
         var wanted = JwksPublisher.Namespaces(set);
-        Exception? failed = null;
+        HttpOperationException? failed = null;
         IReadOnlyList<k8s.Models.V1ConfigMap> owned = [];
         try
         {
@@ -72,14 +74,26 @@ public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, Jwk
             }
         }
 
-        await WithdrawFromSigningSecretAsync(set, owner, kids, cancellationToken);
+        try
+        {
+            await WithdrawFromSigningSecretAsync(set, owner, kids, cancellationToken);
+        }
+        catch (HttpOperationException e)
+        {
+            failed ??= e;
+        }
 
         // Relying parties outside the cluster: each target is tried whatever the others answer.
-        if (await external.WithdrawAsync(set, kids, cancellationToken) is { } externalFailure)
-            failed ??= new PublishTargetException(externalFailure.Message);
-        if (failed is not null)
-            throw failed;
+        var externalFailure = await external.WithdrawAsync(set, kids, cancellationToken);
+        return failed is not null
+            ? new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed,
+                $"could not withdraw {Kids(kids)}: {ApiAnswer.Describe(failed)}; retried with backoff (status calls no key Revoked or Retired while something still publishes it)")
+            : externalFailure;
     }
+
+    /// <summary>The kids for a message: at most three named, so that a long history cannot make a status write too large.</summary>
+    private static string Kids(IReadOnlySet<string> kids) =>
+        kids.Count <= 3 ? $"key(s) {string.Join(", ", kids.Order(StringComparer.Ordinal))}" : $"key(s) {string.Join(", ", kids.Order(StringComparer.Ordinal).Take(3))} and {kids.Count - 3} more";
 
     private async Task WithdrawFromCopyAsync(V1Alpha1SigningKeySet set, string ns, string name, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {

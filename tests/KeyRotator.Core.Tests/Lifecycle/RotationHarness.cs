@@ -115,7 +115,7 @@ internal sealed class RotationHarness
         public Task<PublishResult> PublishAsync(RotationPlan plan, IReadOnlyList<StoredKey> stored, CancellationToken cancellationToken) =>
             Task.FromResult(PublishResult.Done([]));
 
-        public Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task<StepFailure?> WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken) => Task.FromResult<StepFailure?>(null);
     }
 
     /// <summary>Advances the clock to the plan's next wake time and reconciles, as the scheduler would.</summary>

@@ -237,6 +237,11 @@ public sealed class RotationWalkTests
                     Holds++;
                     _log.Add($"  held: {held.Failure.Reason}");
                     break;
+                case StepOutcome.NotWithdrawn notWithdrawn:
+                    // Status stays as it was: nothing is called Revoked or Retired while a copy still holds it.
+                    Holds++;
+                    _log.Add($"  not withdrawn: {notWithdrawn.Failure.Message}");
+                    break;
                 case StepOutcome.Moved moved:
                     _status = moved.Plan.Status;
                     _wake = moved.KeyPending ? moved.Plan.NextTimedWakeTime : moved.Plan.NextWakeTime;
@@ -317,18 +322,25 @@ public sealed class RotationWalkTests
             return Task.FromResult(PublishResult.Done([]));
         }
 
-        public Task WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken)
+        public Task<StepFailure?> WithdrawAsync(IReadOnlySet<string> unpublished, CancellationToken cancellationToken)
         {
             // As the operator withdraws: copies the spec no longer names are deleted, the rest lose the kids
-            // (a copy that refuses writes keeps them; the others do not wait for it); the signing Secret is
-            // emptied if it holds one.
+            // (a copy that refuses writes keeps them and is the answer; the others do not wait for it); the
+            // signing Secret is emptied if it holds one.
             foreach (var gone in _copies.Keys.Where(n => n != Own && !_targets.Contains(n)).ToList())
                 _copies.Remove(gone);
-            foreach (var copy in _copies.Values.Where(c => c.Refusing == 0 && c.Kids.Any(unpublished.Contains)))
-                Write(copy, [.. copy.Kids.Where(k => !unpublished.Contains(k))]);
+            StepFailure? failure = null;
+            foreach (var (name, copy) in _copies.Where(c => c.Value.Kids.Any(unpublished.Contains)))
+            {
+                if (copy.Refusing > 0)
+                    failure ??= new StepFailure(StepFailureKind.Degraded, "PublishFailed", $"copy {name} refused the withdrawal");
+                else
+                    Write(copy, [.. copy.Kids.Where(k => !unpublished.Contains(k))]);
+            }
+
             if (_signing is { } kid && unpublished.Contains(kid))
                 Sign(null, forced: true);
-            return Task.CompletedTask;
+            return Task.FromResult(failure);
         }
 
         private void Write(Copy copy, IReadOnlyList<string> kids)
@@ -388,8 +400,9 @@ public sealed class RotationWalkTests
             var keys = _status?.Keys ?? [];
             Assert.True(keys.Select(k => k.Generation).Distinct().Count() == keys.Count, Explain("invariant 6: a generation twice"));
             Assert.True(keys.Count(k => k.State == KeyState.Active) <= 1, Explain("two active keys"));
+            // Status is the truth (invariant 11): a key it calls Retired or Revoked is in no copy, a refusing one included.
             foreach (var gone in keys.Where(k => k.State is KeyState.Retired or KeyState.Revoked))
-                Assert.True(!_copies.Values.Where(c => c.Refusing == 0).Any(c => c.Kids.Contains(gone.Kid)), Explain($"{Short(gone.Kid)} is {gone.State} but published"));
+                Assert.True(!_copies.Values.Any(c => c.Kids.Contains(gone.Kid)), Explain($"{Short(gone.Kid)} is {gone.State} but published"));
             if (outcome is StepOutcome.Moved)
                 Assert.True(_status?.ActiveKeyId == _signing, Explain($"status says {Short(_status?.ActiveKeyId)} is active, the signing Secret holds {Short(_signing)}"));
         }

@@ -167,6 +167,102 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
     }
 
     [Fact]
+    public async Task Storage_down_while_a_revoked_key_must_stay_out_is_PublishFailed_on_every_path_and_never_ReconcileFailed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var storage = await AzuriteServer.StartAsync();
+        var (scenario, _, target) = await ArrangeAsync("blob-fault", ct, server: storage);
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "3s", Overlap = "20m" })
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+        var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+        await RotateNowAsync(scenario, "second", ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first, TimeSpan.FromSeconds(30), "the second key signing", ct);
+        await scenario.EditAsync("auth", set => set.Spec = set.Spec with { RevokedKeyIds = [first] }, ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Keys?.Any(k => k.Kid == first && k.State == "Revoked") == true,
+            TimeSpan.FromSeconds(30), "the first key revoked", ct);
+
+        // Every reconcile from now on withdraws the revoked kid from the blob (level-based) and cannot reach it.
+        await storage.StopAsync();
+        await RotateNowAsync(scenario, "during-the-outage", ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
+            s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True" }, TimeSpan.FromSeconds(60), "Degraded while the storage service is down", ct);
+        var sampled = System.Diagnostics.Stopwatch.StartNew();
+        while (sampled.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            var degraded = ConditionSet.Find((await scenario.GetAsync("auth")).Status!.Conditions, ConditionSet.Degraded)!;
+            Assert.Equal(("True", Reasons.PublishFailed), (degraded.Status, degraded.Reason));
+            Assert.Contains($"ClusterPublishTarget {target}", degraded.Message, StringComparison.Ordinal);
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+        }
+
+        var events = await scenario.EventsAsync("auth");
+        Assert.Contains(events, e => e.Reason == Reasons.PublishFailed);
+        Assert.DoesNotContain(events, e => e.Reason == Reasons.ReconcileFailed);
+
+        await storage.StartAgainAsync();
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded)?.Status == "False",
+            TimeSpan.FromSeconds(90), "Degraded cleared once the storage service is back", ct);
+    }
+
+    [Fact]
+    public async Task A_revoked_key_put_back_into_the_blob_by_a_restore_or_a_hand_edit_is_gone_again_within_one_check()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (scenario, container, target) = await ArrangeAsync("blob-drift", ct);
+        const string Jwks = "team/auth/.well-known/jwks.json";
+        await using var op = await OperatorInstance.StartAsync(env, [scenario.Namespace]);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", scenario.Namespace)
+            .WithRotation(r => r with { Interval = "1h", PrePublish = "3s", Overlap = "20m" })
+            .WithSpec(s => s with { Publish = [new PublishSpec { Target = target, Path = "team/auth" }] })
+            .Build(), ct);
+        var first = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
+        await RotateNowAsync(scenario, "second", ct);
+        await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId is { } kid && kid != first, TimeSpan.FromSeconds(30), "the second key signing", ct);
+        var blob = container.GetBlobClient(Jwks);
+        var beforeRevocation = (await blob.DownloadContentAsync(ct)).Value;
+        Assert.Contains(first, beforeRevocation.Content.ToString(), StringComparison.Ordinal);
+        await scenario.EditAsync("auth", set => set.Spec = set.Spec with { RevokedKeyIds = [first] }, ct);
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(container, Jwks, ct)).Content, json => !json.Contains(first, StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15), "the revoked key out of the blob", ct);
+
+        // While a revocation is recent the documents' max-age is 10 s, and so is the interval of the operator's checks.
+        var within = CachePolicy.DriftCheck(CachePolicy.RecentRevocationMaxAge) + TimeSpan.FromSeconds(8);
+
+        // A restore of the version from before the revocation: its bytes and its metadata, as the storage service keeps them.
+        await blob.UploadAsync(beforeRevocation.Content, new Azure.Storage.Blobs.Models.BlobUploadOptions
+        {
+            HttpHeaders = new Azure.Storage.Blobs.Models.BlobHttpHeaders { ContentType = beforeRevocation.Details.ContentType, CacheControl = beforeRevocation.Details.CacheControl },
+            Metadata = beforeRevocation.Details.Metadata,
+        }, ct);
+        Assert.Contains(first, (await DownloadAsync(container, Jwks, ct)).Content, StringComparison.Ordinal);
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(container, Jwks, ct)).Content, json => !json.Contains(first, StringComparison.Ordinal),
+            within, "the restored revoked key out of the blob again", ct);
+
+        // A hand edit that keeps the operator's metadata (its marker and the hash of what it wrote) but not its bytes.
+        var current = (await blob.GetPropertiesAsync(cancellationToken: ct)).Value;
+        await blob.UploadAsync(beforeRevocation.Content, new Azure.Storage.Blobs.Models.BlobUploadOptions
+        {
+            HttpHeaders = new Azure.Storage.Blobs.Models.BlobHttpHeaders { ContentType = current.ContentType, CacheControl = current.CacheControl },
+            Metadata = current.Metadata,
+        }, ct);
+        Assert.Contains(first, (await DownloadAsync(container, Jwks, ct)).Content, StringComparison.Ordinal);
+        await Eventually.HoldsAsync(async () => (await DownloadAsync(container, Jwks, ct)).Content, json => !json.Contains(first, StringComparison.Ordinal),
+            within, "the hand-edited revoked key out of the blob again", ct);
+        var configMap = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-jwks", scenario.Namespace, cancellationToken: ct);
+        Assert.Equal(configMap.Data[JwksPublisher.JwksKey], (await DownloadAsync(container, Jwks, ct)).Content);
+    }
+
+    private static Task<V1Alpha1SigningKeySet> RotateNowAsync(OperatorScenario scenario, string value, CancellationToken ct) =>
+        scenario.EditAsync("auth", set =>
+        {
+            set.Metadata.Annotations ??= new Dictionary<string, string>();
+            set.Metadata.Annotations[KeyRotator.Model.Kubernetes.Labels.RotateNowAnnotation] = value;
+        }, ct);
+
+    [Fact]
     public async Task A_blob_someone_else_wrote_at_the_sets_path_is_a_name_conflict_and_is_left_as_it_was()
     {
         var ct = TestContext.Current.CancellationToken;

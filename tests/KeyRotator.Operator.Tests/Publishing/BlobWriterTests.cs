@@ -41,9 +41,9 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         var ct = TestContext.Current.CancellationToken;
         var container = await azurite.ContainerAsync();
 
-        var (first, hash, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
+        var (first, hash, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, verified: null, ct);
         var written = (await container.GetBlobClient("team/auth/.well-known/jwks.json").GetPropertiesAsync(cancellationToken: ct)).Value;
-        var (second, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
+        var (second, _, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, verified: null, ct);
         var after = (await container.GetBlobClient("team/auth/.well-known/jwks.json").GetPropertiesAsync(cancellationToken: ct)).Value;
 
         Assert.Equal((ApplyResult.Written, ApplyResult.Unchanged), (first, second));
@@ -68,7 +68,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
             Metadata = marker is null ? null : new Dictionary<string, string> { [BlobWriter.SetUidMetadata] = marker },
         }, ct);
 
-        var (result, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, ct);
+        var (result, _, _, _) = await BlobWriter.ApplyAsync(container, "team/auth/.well-known/jwks.json", "{\"keys\":[]}\n", CacheControl, Uid, verified: null, ct);
         var deleted = await BlobWriter.DeleteOwnedAsync(container, "team/auth/.well-known/jwks.json", Uid, ct);
 
         Assert.Equal(ApplyResult.NotOwned, result);
@@ -85,10 +85,10 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         options.AddPolicy(interloper, HttpPipelinePosition.PerCall);
         var container = await azurite.ContainerAsync(options);
         interloper.Container = container.Name;
-        await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":1}", CacheControl, Uid, ct);
+        await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":1}", CacheControl, Uid, verified: null, ct);
 
         interloper.Armed = true;
-        var (result, _, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":2}", CacheControl, Uid, ct);
+        var (result, _, _, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{\"v\":2}", CacheControl, Uid, verified: null, ct);
 
         Assert.Equal(ApplyResult.Written, result);
         Assert.Equal(1, interloper.Interventions);
@@ -102,7 +102,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         var ct = TestContext.Current.CancellationToken;
         var container = new BlobContainerClient(azurite.Server.ConnectionString, "does-not-exist");
 
-        var e = await Assert.ThrowsAsync<RequestFailedException>(() => BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, ct));
+        var e = await Assert.ThrowsAsync<RequestFailedException>(() => BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, verified: null, ct));
 
         Assert.Equal("Azure Blob Storage answered 404 ContainerNotFound", BlobWriter.Describe(e));
     }
@@ -120,7 +120,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         var created = await azurite.ContainerAsync();
         var container = new BlobContainerClient(azurite.Server.ConnectionString, created.Name, pipeline.Options);
 
-        var (result, _, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, ct);
+        var (result, _, _, _) = await BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, verified: null, ct);
 
         Assert.Equal(ApplyResult.Written, result);
         Assert.Equal(4, front.Answered.Count(a => a.Status == 503));
@@ -145,7 +145,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
         pipeline.Options.Transport = new HttpClientTransport(new HttpClient(front));
         var container = new BlobContainerClient(azurite.Server.ConnectionString, "t" + Guid.NewGuid().ToString("N")[..12], pipeline.Options);
 
-        var e = await Assert.ThrowsAsync<RequestFailedException>(() => BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, ct));
+        var e = await Assert.ThrowsAsync<RequestFailedException>(() => BlobWriter.ApplyAsync(container, "doc.json", "{}", CacheControl, Uid, verified: null, ct));
 
         Assert.Equal(1 + TargetPipeline.FaultRetries, front.Answered.Count);
         Assert.Equal("Azure Blob Storage answered 500 InternalError", BlobWriter.Describe(e));
