@@ -165,6 +165,8 @@ spec:
     container: issuers
     connectionStringSecretRef: {namespace: platform, name: issuers-storage, key: connection-string}
   namespaces: [$NS]
+  pathPrefix: ""          # granted to one namespace: its sets may use the whole container
+  publicUrl: https://issuers.example.test
 TARGET
   echo "== Azurite on :$az_port behind nginx on :$blob_port (throttling over $BLOB_RATE requests/s, burst $BLOB_BURST); ClusterPublishTarget issuers"
 fi

@@ -52,6 +52,19 @@ public sealed record ClusterPublishTargetSpec
     public IList<string> Namespaces { get; init; } = [];
 
     /// <summary>
+    /// The path prefix each granted namespace may publish under, where "{namespace}" stands for the set's
+    /// namespace; "{namespace}/" when unset. A prefix without "{namespace}" (a shared folder) is accepted only
+    /// for a target granted to exactly one namespace.
+    /// </summary>
+    public string? PathPrefix { get; init; }
+
+    /// <summary>
+    /// The URL relying parties read the container at (a custom domain or a CDN in front of it); the blob
+    /// endpoint and container when unset. A set's issuer and jwks_uri must lie under it plus the set's path prefix.
+    /// </summary>
+    public string? PublicUrl { get; init; }
+
+    /// <summary>
     /// How much later than the blob relying parties may see a change because of what the platform runs in
     /// front of the container (a CDN's TTL or purge time, a proxy cache), as a Go duration; none when unset.
     /// A set publishing here must pre-publish for at least this plus its documents' max-age.

@@ -46,7 +46,7 @@ public sealed class SetObserver(VaultGrants grants, PublishTargets publishTarget
             ? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, string.Join("; ", problems))
             : await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal
                 ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
-                : await publishTargets.RefusalAsync(ns, set.Spec.Publish, validation.Policy!.PrePublish, cancellationToken) is { } notGranted
+                : await publishTargets.RefusalAsync(ns, set.Spec.Publish, set.Spec.Jwks, validation.Policy!.PrePublish, cancellationToken) is { } notGranted
                     ? new StepFailure(StepFailureKind.Held, notGranted.Reason, notGranted.Message)
                     : null;
         if (hold is not null)

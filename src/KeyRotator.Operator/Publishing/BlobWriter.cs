@@ -89,6 +89,20 @@ public static class BlobWriter
         }
     }
 
+    /// <summary>Whether the blob is absent or the set's (by the marker): false when anyone else holds the name.</summary>
+    public static async Task<bool> OwnedOrAbsentAsync(BlobContainerClient container, string name, string setUid, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var existing = (await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
+            return existing.Metadata.TryGetValue(SetUidMetadata, out var owner) && owner == setUid;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Deletes the blob if it is the set's (by the marker, at the ETag read); false when a foreign blob holds the name.</summary>
     public static async Task<bool> DeleteOwnedAsync(BlobContainerClient container, string name, string setUid, CancellationToken cancellationToken)
     {

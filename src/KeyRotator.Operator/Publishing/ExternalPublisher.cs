@@ -54,16 +54,20 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
             DateTimeOffset? writtenAt = null;
             var failure = await OnTargetAsync(set, publish, async container =>
             {
+                // Every name is checked before anything is written: a set that finds one of its documents taken
+                // writes none of them (the first is checked by its own write).
+                foreach (var (_, blob) in documents.Skip(1))
+                {
+                    if (!await BlobWriter.OwnedOrAbsentAsync(container, blob, set.Metadata.Uid, cancellationToken))
+                        return NotOwned(container, blob, publish);
+                }
+
                 foreach (var (key, blob) in documents)
                 {
                     var (result, _, lastModified, etag) = await BlobWriter.ApplyAsync(container, blob, desired.Data[key], cacheControl, set.Metadata.Uid, Verified(set, container, blob), cancellationToken);
                     Remember(set, container, blob, etag);
                     if (result == ApplyResult.NotOwned)
-                    {
-                        return new StepFailure(StepFailureKind.Held, Reasons.NameConflict,
-                            $"blob {container.Name}/{blob} of ClusterPublishTarget {publish.Target} was not written by this set (no keyrotator marker, or another set's); "
-                            + "KeyRotator does not overwrite it: delete it, or choose another spec.publish path");
-                    }
+                        return NotOwned(container, blob, publish);
 
                     writtenAt = writtenAt is { } earlier && earlier > lastModified ? earlier : lastModified;
                 }
@@ -148,6 +152,11 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
         return first;
     }
 
+    private static StepFailure NotOwned(BlobContainerClient container, string blob, PublishSpec publish) =>
+        new(StepFailureKind.Held, Reasons.NameConflict,
+            $"blob {container.Name}/{blob} of ClusterPublishTarget {publish.Target} was not written by this set (no keyrotator marker, or another set's); "
+            + "KeyRotator does not overwrite it, and wrote none of the set's documents there: delete it, or choose another spec.publish path");
+
     public void Forget(SetKey set, string? uid)
     {
         foreach (var key in _verified.Keys.Where(k => k.Ns == set.Namespace && k.Name == set.Name))
@@ -174,8 +183,8 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
             var target = await targets.FindAsync(publish.Target, cancellationToken);
             if (target?.Spec.AzureBlob is null)
                 return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {publish.Target} does not exist (any more)");
-            if (!PublishTargets.Grants(target, set.Metadata.NamespaceProperty))
-                return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {publish.Target} is not granted to namespace {set.Metadata.NamespaceProperty}");
+            if (PublishTargets.Refusal(target, set.Metadata.NamespaceProperty, publish, set.Spec.Jwks) is { } refused)
+                return new StepFailure(StepFailureKind.Held, Reasons.PublishTargetNotGranted, refused);
             return await act(await targets.ContainerAsync(target, cancellationToken));
         }
         catch (RequestFailedException e)

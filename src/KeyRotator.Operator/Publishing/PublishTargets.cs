@@ -43,7 +43,7 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
     /// message), or null when it may: a target that does not exist or is not granted, or one whose cache
     /// allowance means a key pre-published for <paramref name="prePublish"/> could sign before relying parties have it.
     /// </summary>
-    public async Task<(string Reason, string Message)?> RefusalAsync(string ns, IList<PublishSpec>? publish, TimeSpan prePublish, CancellationToken cancellationToken)
+    public async Task<(string Reason, string Message)?> RefusalAsync(string ns, IList<PublishSpec>? publish, JwksSpec? jwks, TimeSpan prePublish, CancellationToken cancellationToken)
     {
         if (publish is not { Count: > 0 })
             return null;
@@ -62,8 +62,8 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
             var target = targets.FirstOrDefault(t => t.Metadata.Name == entry.Target);
             if (target?.Spec.AzureBlob is null)
                 return (Reasons.PublishTargetNotGranted, $"spec.publish names ClusterPublishTarget {entry.Target}, which does not exist; ask the platform team for one with spec.azureBlob whose spec.namespaces include {ns}");
-            if (!Grants(target, ns))
-                return (Reasons.PublishTargetNotGranted, $"ClusterPublishTarget {entry.Target} is not granted to namespace {ns}; ask the platform team to add {ns} to its spec.namespaces");
+            if (Refusal(target, ns, entry, jwks) is { } refused)
+                return (Reasons.PublishTargetNotGranted, refused);
             if (ShortOfCacheAllowance(target, prePublish) is { } shortfall)
                 return (Reasons.InvalidSpec, shortfall);
         }
@@ -71,8 +71,10 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
         return null;
     }
 
-    /// <summary>Whether <paramref name="target"/> lets sets in <paramref name="ns"/> publish to it (checked on every use).</summary>
-    public static bool Grants(V1Alpha1ClusterPublishTarget target, string ns) => NamespaceGrant.Includes(target.Spec.Namespaces, ns);
+    /// <summary>Why <paramref name="target"/> does not let a set in <paramref name="ns"/> publish <paramref name="entry"/> (checked on every use), or null.</summary>
+    public static string? Refusal(V1Alpha1ClusterPublishTarget target, string ns, PublishSpec entry, JwksSpec? jwks) =>
+        PublishGrant.Refusal(target.Metadata.Name, target.Spec, ns, entry, jwks?.Issuer is { Length: > 0 } ? jwks.Issuer : null,
+            jwks?.Issuer is { Length: > 0 } ? JwksPublisher.JwksUri(jwks) : null);
 
     /// <summary>
     /// What is wrong when a key pre-published for <paramref name="prePublish"/> may reach relying parties behind

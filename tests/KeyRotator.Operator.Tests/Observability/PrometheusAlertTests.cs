@@ -91,7 +91,7 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
             // "rolling" also publishes outside the cluster (Azurite), for the external-targets panel.
             var (_, storageTarget) = await Publishing.BlobTargets.CreateAsync(env, ns, _storage, ns, ct);
             await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("rolling", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
-                .WithSpec(s => s with { Publish = [new PublishSpec { Target = storageTarget, Path = "alerts/rolling" }] }).Build(), ct);
+                .WithSpec(s => s with { Publish = [new PublishSpec { Target = storageTarget, Path = "team/rolling" }] }).Build(), ct);
             await scenario.Sets.CreateAsync(AzureSet("overdue", ns, "20s"), ct);
             await scenario.WaitForActiveKeyAsync("spiky");
             var rolling = await scenario.WaitForActiveKeyAsync("rolling");
