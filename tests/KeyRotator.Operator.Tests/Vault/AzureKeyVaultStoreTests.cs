@@ -31,7 +31,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
     private AzureKeyVaultKeyStore Store(KeyVaultClient? client = null) =>
         new(client ?? Client(), TimeProvider.System, NullLogger<AzureKeyVaultKeyStore>.Instance);
 
-    private static KeySetContext Set(string algorithm = "ES256", string vault = "https://contoso.vault.azure.net", string key = "jwt", bool hsm = false, string? uid = null)
+    private static KeySetContext Set(string algorithm = "ES256", string vault = "https://contoso.vault.azure.net", string key = "jwt", bool hsm = false, string? uid = null, string ns = "team")
     {
         var spec = new SigningKeySetSpec
         {
@@ -43,7 +43,7 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
         };
         var validation = SpecValidator.Validate(spec, new RotationPolicyOptions());
         Assert.Empty(validation.Problems);
-        return new KeySetContext("team", "auth", uid ?? Guid.NewGuid().ToString(), validation.Policy!, spec);
+        return new KeySetContext(ns, "auth", uid ?? Guid.NewGuid().ToString(), validation.Policy!, spec);
     }
 
     /// <summary>Azure.Identity's real workload-identity credential, its token endpoint being the fake's Entra stand-in.</summary>
@@ -239,21 +239,55 @@ public sealed class AzureKeyVaultStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_soft_deleted_key_name_409_ObjectIsDeletedButRecoverable_is_recovered_not_purged()
+    public async Task A_soft_deleted_key_name_is_neither_recovered_nor_purged_and_the_set_is_told_what_to_do()
     {
         var ct = TestContext.Current.CancellationToken;
         _fake.SeedSoftDeleted("contoso.vault.azure.net", "recycled");
         var store = Store();
         var set = Set(key: "recycled");
 
-        var created = await store.CreateAsync(set, 1, ct);
+        var refused = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(set, 1, ct));
 
+        Assert.Equal(Reasons.NameConflict, refused.Reason);
+        Assert.Contains("key recycled in contoso.vault.azure.net is soft-deleted; KeyRotator neither recovers nor purges a deleted key", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("az keyvault key recover --vault-name contoso --name recycled", refused.Message, StringComparison.Ordinal);
         Assert.Contains(_fake.Requests, r => r.Status == 409);
-        Assert.Contains(_fake.Requests, r => r.Path == "/deletedkeys/recycled/recover");
-        var versions = _fake.Versions("contoso.vault.azure.net", "recycled");
-        Assert.Equal(2, versions.Count);
-        Assert.Equal("earlier", versions[0].Tags["owner"]);
-        Assert.Equal(created.VaultRef, versions[1].KeyId);
+        Assert.DoesNotContain(_fake.Requests, r => r.Path.StartsWith("/deletedkeys/", StringComparison.Ordinal));
+        Assert.True(_fake.IsSoftDeleted("contoso.vault.azure.net", "recycled"), "the deletion stands");
+    }
+
+    [Fact]
+    public async Task A_team_naming_another_namespaces_key_adds_no_version_to_it_and_is_told_so()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var victim = Set(key: "payments-signing", ns: "payments");
+        var attacker = Set(key: "payments-signing", ns: "intruders");
+        var victimKey = await store.CreateAsync(victim, 1, ct);
+
+        var refused = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(attacker, 1, ct));
+
+        Assert.Equal(Reasons.NameConflict, refused.Reason);
+        Assert.Contains("key payments-signing in contoso.vault.azure.net holds versions of a SigningKeySet in namespace payments; KeyRotator adds no version to it", refused.Message, StringComparison.Ordinal);
+        Assert.Equal([victimKey.VaultRef], _fake.Versions("contoso.vault.azure.net", "payments-signing").Select(v => v.KeyId));
+        Assert.Empty(await store.ListAsync(attacker, ct));
+        Assert.Equal([victimKey.Kid], (await store.ListAsync(victim, ct)).Select(k => k.Kid));
+    }
+
+    [Fact]
+    public async Task A_key_that_keyrotator_did_not_make_gets_no_version_of_a_set()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Store();
+        var someone = Set(key: "hand-made");
+        await store.CreateAsync(someone, 1, ct);
+        foreach (var version in _fake.Versions("contoso.vault.azure.net", "hand-made"))
+            version.Tags = new Dictionary<string, string> { ["owner"] = "someone" }; // made or retagged by hand
+
+        var refused = await Assert.ThrowsAsync<KeyStoreException>(() => store.CreateAsync(Set(key: "hand-made"), 1, ct));
+
+        Assert.Contains("holds versions that KeyRotator did not make", refused.Message, StringComparison.Ordinal);
+        Assert.Single(_fake.Versions("contoso.vault.azure.net", "hand-made"));
     }
 
     [Fact]

@@ -222,6 +222,17 @@ public sealed class AzureKeyVaultFake : IAsyncDisposable
         }
     }
 
+    /// <summary>Recovers a soft-deleted key with all its versions, as `az keyvault key recover` does.</summary>
+    public void Recover(string host, string name)
+    {
+        var vault = Vault(host);
+        lock (vault)
+        {
+            if (vault.Deleted.Remove(name, out var versions))
+                vault.Keys[name] = versions;
+        }
+    }
+
     /// <summary>Puts a soft-deleted key named <paramref name="name"/> in the vault, as a deleted earlier set leaves.</summary>
     public void SeedSoftDeleted(string host, string name)
     {

@@ -32,11 +32,22 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
 
     public async Task<StoredKey> CreateAsync(KeySetContext set, long generation, CancellationToken cancellationToken)
     {
-        var existing = (await ListOursAsync(set, cancellationToken)).FirstOrDefault(v => v.Key.Generation == generation);
+        var (ours, foreign) = await ListWithOwnersAsync(set, cancellationToken);
+        var existing = ours.FirstOrDefault(v => v.Key.Generation == generation);
         if (existing is not null)
             return existing.Key;
 
         var (vault, name) = Target(set);
+        if (foreign is not null)
+        {
+            // A grant is per vault, not per key name: another namespace's key (or one KeyRotator did not make) is
+            // never given versions of this set, which would put this set's keys under someone else's key and policy.
+            throw new KeyStoreException($"key {name} in {vault.Host} holds versions {foreign}; KeyRotator adds no version to it: choose another spec.vault.azureKeyVault.keyName")
+            {
+                Reason = Reasons.NameConflict,
+            };
+        }
+
         var tags = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [UidTag] = set.Uid,
@@ -60,11 +71,14 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         }
         catch (KeyStoreException e) when (e.Reason == "VaultKeyDeletedButRecoverable")
         {
-            // The name is held by a soft-deleted key (an earlier set, or someone's delete). Recovering it
-            // loses nothing; purging could destroy keys that still verify tokens elsewhere.
-            LogRecovering(logger, set.Namespace, set.Name, name, vault.Host);
-            await client.RecoverDeletedKeyAsync(vault, name, cancellationToken);
-            bundle = await CreateAfterRecoveryAsync(vault, name, set, hsm, tags, cancellationToken);
+            // The name is held by a soft-deleted key. Whose versions it holds cannot be listed, so it is neither
+            // recovered (that would undo someone's deletion, perhaps another team's) nor purged (that could destroy
+            // keys that still verify tokens elsewhere): whoever owns it decides.
+            throw new KeyStoreException($"key {name} in {vault.Host} is soft-deleted; KeyRotator neither recovers nor purges a deleted key: "
+                + $"if it is this set's, recover it (az keyvault key recover --vault-name {vault.Host.Split('.')[0]} --name {name}); otherwise purge it or choose another spec.vault.azureKeyVault.keyName")
+            {
+                Reason = Reasons.NameConflict,
+            };
         }
 
         _publicKeys[bundle.KeyId.ToString()] = bundle.PublicJwk;
@@ -156,28 +170,27 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
         }
     }
 
-    private async Task<KeyVaultKeyBundle> CreateAfterRecoveryAsync(Uri vault, string name, KeySetContext set, bool hsm, Dictionary<string, string> tags, CancellationToken cancellationToken)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return await client.CreateKeyAsync(vault, name, set.Policy.Algorithm, set.Policy.RsaKeySize, hsm, tags, cancellationToken);
-            }
-            catch (KeyStoreException e) when (e.Reason is "VaultKeyDeletedButRecoverable" or "VaultConflict" && attempt < 4)
-            {
-                // Recovery finishes asynchronously.
-                await Task.Delay(TimeSpan.FromSeconds(1 << attempt), time, cancellationToken);
-            }
-        }
-    }
+    private async Task<List<Version>> ListOursAsync(KeySetContext set, CancellationToken cancellationToken) =>
+        (await ListWithOwnersAsync(set, cancellationToken)).Ours;
 
-    private async Task<List<Version>> ListOursAsync(KeySetContext set, CancellationToken cancellationToken)
+    /// <summary>
+    /// The set's versions, and whose the versions are that belong to no set of the set's namespace (null when
+    /// none): a set in the same namespace is the same team under the same grant; anything else is not.
+    /// </summary>
+    private async Task<(List<Version> Ours, string? Foreign)> ListWithOwnersAsync(KeySetContext set, CancellationToken cancellationToken)
     {
         var (vault, name) = Target(set);
         var ours = new List<Version>();
+        string? foreign = null;
         foreach (var item in await client.ListVersionsAsync(vault, name, cancellationToken))
         {
+            if (item.Tags.GetValueOrDefault(UidTag) != set.Uid)
+            {
+                foreign ??= item.Tags.GetValueOrDefault(SetTag) is not { } owner ? "that KeyRotator did not make"
+                    : !owner.StartsWith(set.Namespace + "/", StringComparison.Ordinal) ? $"of a SigningKeySet in namespace {owner.Split('/')[0]}"
+                    : null;
+            }
+
             if (item.Tags.GetValueOrDefault(UidTag) != set.Uid || item.Tags.ContainsKey(RemovedTag)
                 || !long.TryParse(item.Tags.GetValueOrDefault(GenerationTag), NumberStyles.None, CultureInfo.InvariantCulture, out var generation))
                 continue;
@@ -195,7 +208,7 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
             ours.Add(new Version(item, new StoredKey(jwk, generation, item.Created ?? DateTimeOffset.UnixEpoch, id, item.Enabled)));
         }
 
-        return ours;
+        return (ours, foreign);
     }
 
     private static (Uri Vault, string Name) Target(KeySetContext set)
@@ -205,9 +218,6 @@ public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimePro
     }
 
     private sealed record Version(KeyVaultKeyItem Item, StoredKey Key);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "SigningKeySet {Namespace}/{Name}: key {Key} in {Vault} is soft-deleted; recovering it (with its versions) before creating a new version")]
-    private static partial void LogRecovering(ILogger logger, string @namespace, string name, string key, string vault);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SigningKeySet {Namespace}/{Name}: key {Key} in {Vault} also holds other sets' versions; this set's versions were disabled and tagged removed, the key was kept")]
     private static partial void LogSharedKeyKept(ILogger logger, string @namespace, string name, string key, string vault);

@@ -126,13 +126,6 @@ public sealed partial class KeyVaultClient
         }
     }
 
-    /// <summary>Recovers a soft-deleted key with all its versions.</summary>
-    public async Task RecoverDeletedKeyAsync(Uri vault, string name, CancellationToken cancellationToken)
-    {
-        using var message = Message(RequestMethod.Post, vault, $"/deletedkeys/{Uri.EscapeDataString(name)}/recover", null);
-        (await SendAsync(message, $"recover deleted key {name}", cancellationToken)).Dispose();
-    }
-
     /// <summary>Signs a digest with the version; the JWS signature bytes (raw R||S for ES*).</summary>
     public async Task<byte[]> SignDigestAsync(Uri keyId, JwsAlgorithm algorithm, byte[] digest, CancellationToken cancellationToken)
     {
