@@ -127,16 +127,23 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
         {
             var library = Pkcs11Tokens.Load(spec.Library);
             var pool = Pkcs11Tokens.PoolFor(spec.Library, spec.TokenLabel);
-            var session = pool.Acquire(library, spec.TokenLabel, pin)
+            var session = pool.Acquire(library, spec.TokenLabel, pin, set.Namespace, time.GetUtcNow())
                 ?? throw new KeyStoreException($"no token labelled \"{spec.TokenLabel}\" is present in {spec.Library}") { Reason = "VaultUnavailable" };
             return pool.Use(session, work);
+        }
+        catch (PinBudgetExhaustedException)
+        {
+            throw new KeyStoreException($"token \"{spec.TokenLabel}\" refused {Pkcs11Tokens.TokenSessionPool.RefusalsPerNamespace} PINs from namespace {set.Namespace} within "
+                + $"{Pkcs11Tokens.TokenSessionPool.RefusalWindow.TotalMinutes:0} minutes; no new PIN from it is presented until that window passes, so that wrong PINs cannot lock the token "
+                + $"for every namespace granted it: put the right PIN in Secret {set.Namespace}/{spec.PinSecretRef.Name} (key {spec.PinSecretRef.Key})")
+            { Reason = "VaultAccessDenied" };
         }
         catch (Pkcs11Exception e)
         {
             throw new KeyStoreException(e.RV switch
             {
                 CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LEN_RANGE =>
-                    $"token \"{spec.TokenLabel}\" refused the PIN from Secret {set.Namespace}/{spec.PinSecretRef.Name} (key {spec.PinSecretRef.Key}): fix the PIN (the same PIN is not presented again until the Secret changes or the operator restarts, so retries cannot lock the token)",
+                    $"token \"{spec.TokenLabel}\" refused the PIN from Secret {set.Namespace}/{spec.PinSecretRef.Name} (key {spec.PinSecretRef.Key}): fix the PIN (a refused PIN is not presented again, by any set, until the operator restarts, so retries cannot lock the token)",
                 CKR.CKR_PIN_LOCKED => $"token \"{spec.TokenLabel}\" has locked its user PIN: unlock it with the SO PIN",
                 CKR.CKR_MECHANISM_INVALID or CKR.CKR_MECHANISM_PARAM_INVALID or CKR.CKR_DOMAIN_PARAMS_INVALID or CKR.CKR_TEMPLATE_INCONSISTENT =>
                     $"token \"{spec.TokenLabel}\" does not support {set.Policy.Algorithm} keys ({e.RV}); choose an algorithm it supports",

@@ -54,10 +54,19 @@ internal static class Pkcs11Tokens
     /// and logging in for every operation. The login is tied to the PIN that made it: a different PIN
     /// (the Secret changed, or another set names another Secret) waits for running work, closes every
     /// session (which logs the token out) and logs in afresh, so no set ever rides on another's login.
-    /// A PIN the token refused is not presented again until it changes, so retries cannot lock the token.
+    /// A token is shared by every namespace granted it, and a real HSM locks its user PIN for all of them
+    /// after a few wrong ones, so: every PIN the token refused (up to <see cref="RememberedRefusals"/>) is
+    /// never presented again, whichever set brings it back, until a Secret holds another; and a namespace
+    /// whose PINs were refused <see cref="RefusalsPerNamespace"/> times within <see cref="RefusalWindow"/>
+    /// has no further new PIN presented until the window passes. One team can so cost the token at most that
+    /// many wrong attempts, and the other sets at most that many re-logins, per window.
     /// </summary>
     internal sealed class TokenSessionPool
     {
+        public const int RememberedRefusals = 256;
+        public const int RefusalsPerNamespace = 3;
+        public static readonly TimeSpan RefusalWindow = TimeSpan.FromMinutes(10);
+
         private static readonly HashSet<CKR> LostSession =
         [
             CKR.CKR_SESSION_HANDLE_INVALID, CKR.CKR_SESSION_CLOSED, CKR.CKR_USER_NOT_LOGGED_IN,
@@ -67,7 +76,8 @@ internal static class Pkcs11Tokens
         private readonly object _gate = new();
         private readonly Stack<ISession> _idle = new();
         private byte[]? _loggedInWith;
-        private byte[]? _refused;
+        private readonly Dictionary<string, DateTimeOffset> _refused = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, List<DateTimeOffset>> _refusedByNamespace = new(StringComparer.Ordinal);
         private int _inUse;
 
         public int Idle
@@ -79,16 +89,19 @@ internal static class Pkcs11Tokens
             }
         }
 
-        /// <summary>A logged-in session, or null when no token with that label is present.</summary>
-        public ISession? Acquire(IPkcs11Library library, string tokenLabel, string pin)
+        /// <summary>A logged-in session for a set in <paramref name="ns"/>, or null when no token with that label is present.</summary>
+        public ISession? Acquire(IPkcs11Library library, string tokenLabel, string pin, string ns, DateTimeOffset now)
         {
             var hash = SHA256.HashData(Encoding.UTF8.GetBytes(pin));
+            var key = Convert.ToHexString(hash);
             lock (_gate)
             {
-                if (_refused is not null && CryptographicOperations.FixedTimeEquals(_refused, hash))
+                if (_refused.ContainsKey(key))
                     throw new Pkcs11Exception("C_Login", CKR.CKR_PIN_INCORRECT);
                 if (_loggedInWith is null || !CryptographicOperations.FixedTimeEquals(_loggedInWith, hash))
                 {
+                    if (RecentRefusals(ns, now) >= RefusalsPerNamespace)
+                        throw new PinBudgetExhaustedException(ns);
                     while (_inUse > 0)
                         Monitor.Wait(_gate, TimeSpan.FromMilliseconds(100));
                     CloseAllLocked();
@@ -117,12 +130,11 @@ internal static class Pkcs11Tokens
                     {
                         session.Dispose();
                         if (e.RV is CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LEN_RANGE)
-                            _refused = hash;
+                            Refused(key, ns, now);
                         throw;
                     }
 
                     _loggedInWith = hash;
-                    _refused = null;
                 }
 
                 _inUse++;
@@ -163,6 +175,26 @@ internal static class Pkcs11Tokens
             }
         }
 
+        private int RecentRefusals(string ns, DateTimeOffset now)
+        {
+            if (!_refusedByNamespace.TryGetValue(ns, out var times))
+                return 0;
+            times.RemoveAll(t => t <= now - RefusalWindow);
+            if (times.Count == 0)
+                _refusedByNamespace.Remove(ns);
+            return times.Count;
+        }
+
+        private void Refused(string key, string ns, DateTimeOffset now)
+        {
+            if (_refused.Count >= RememberedRefusals)
+                _refused.Remove(_refused.MinBy(r => r.Value).Key);
+            _refused[key] = now;
+            if (!_refusedByNamespace.TryGetValue(ns, out var times))
+                _refusedByNamespace[ns] = times = [];
+            times.Add(now);
+        }
+
         private static ISession? Open(IPkcs11Library library, string tokenLabel)
         {
             var slot = library.GetSlotList(SlotsType.WithTokenPresent).FirstOrDefault(s => s.GetTokenInfo().Label.Trim() == tokenLabel);
@@ -190,4 +222,11 @@ internal static class Pkcs11Tokens
             _loggedInWith = null;
         }
     }
+}
+
+/// <summary>A namespace's PINs were refused too often lately: no new PIN of it is presented to the token for now.</summary>
+internal sealed class PinBudgetExhaustedException(string ns)
+    : Exception($"PINs from namespace {ns} were refused {Pkcs11Tokens.TokenSessionPool.RefusalsPerNamespace} times within {Pkcs11Tokens.TokenSessionPool.RefusalWindow.TotalMinutes:0} minutes")
+{
+    public string Namespace { get; } = ns;
 }

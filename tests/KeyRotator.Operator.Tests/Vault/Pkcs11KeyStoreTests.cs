@@ -342,6 +342,49 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
     }
 
     /// <summary>Changes the PIN the operator reads, as someone rotating the HSM PIN would.</summary>
+    [Fact]
+    public async Task A_team_flipping_wrong_PINs_on_a_shared_token_presents_each_once_and_cannot_lock_it_for_another_team()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (victimStore, victim) = await ArrangeAsync("ES256");
+        var (attackerStore, attacker) = await ArrangeAsync("ES256", pin: "1111"); // another namespace granted the same token
+        var key = await victimStore.CreateAsync(victim, 1, ct);
+        var input = Encoding.ASCII.GetBytes("header.payload");
+        var logins = Pkcs11Tokens.LoginAttempts;
+
+        // The attacker flips its PIN Secret between two wrong PINs, its set retrying each; the victim signs throughout.
+        for (var round = 0; round < 4; round++)
+        {
+            foreach (var pin in new[] { "1111", "2222" })
+            {
+                await SetPinAsync(attacker.Namespace, pin);
+                for (var retry = 0; retry < 3; retry++)
+                    Assert.Contains("refused the PIN", (await Assert.ThrowsAsync<KeyStoreException>(() => attackerStore.ListAsync(attacker, ct))).Message, StringComparison.Ordinal);
+                var signature = await victimStore.SignAsync(victim, key.Kid, input, ct);
+                Assert.True(JwsVerifier.Verify(key.PublicJwk, input, signature));
+            }
+        }
+
+        // Each wrong PIN reached the token once (the rest are the victim's logins after them), not once per retry.
+        Assert.InRange(Pkcs11Tokens.LoginAttempts - logins, 2, 4);
+
+        // A third new wrong PIN reaches it; after that no new PIN of the namespace does, for the window.
+        await SetPinAsync(attacker.Namespace, "3333");
+        await Assert.ThrowsAsync<KeyStoreException>(() => attackerStore.ListAsync(attacker, ct));
+        var afterBudget = Pkcs11Tokens.LoginAttempts;
+        foreach (var pin in new[] { "4444", "5555", SoftHsm.UserPin })
+        {
+            await SetPinAsync(attacker.Namespace, pin);
+            var refused = await Assert.ThrowsAsync<KeyStoreException>(() => attackerStore.ListAsync(attacker, ct));
+            Assert.Contains($"refused 3 PINs from namespace {attacker.Namespace} within 10 minutes; no new PIN from it is presented until that window passes", refused.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(pin, refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(afterBudget, Pkcs11Tokens.LoginAttempts); // not one of them was presented
+        var last = await victimStore.SignAsync(victim, key.Kid, input, ct);
+        Assert.True(JwsVerifier.Verify(key.PublicJwk, input, last));
+    }
+
     private async Task SetPinAsync(string ns, string pin)
     {
         var secret = await env.Admin.CoreV1.ReadNamespacedSecretAsync("hsm-pin", ns);
