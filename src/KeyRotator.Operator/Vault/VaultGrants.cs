@@ -41,9 +41,12 @@ public sealed class VaultGrants(IObjectClient client, TimeProvider time, IOption
                     ? (Reasons.VaultNotGranted, $"namespace {ns} may not use PKCS#11 token \"{pkcs11.TokenLabel}\" of {pkcs11.Library}: {refusal}; ask the platform team for a ClusterKeyVault with spec.pkcs11 (library {pkcs11.Library}, tokenLabel {pkcs11.TokenLabel}) whose spec.namespaces include {ns}")
                     : null;
             case "AzureKeyVault" when vault!.AzureKeyVault is { } azure:
-                return await GrantedAsync(ns, v => v.AzureKeyVault is { } g && SameVault(g.VaultUri, azure.VaultUri), cancellationToken) is { } denied
-                    ? (Reasons.VaultNotGranted, $"namespace {ns} may not use Azure Key Vault {azure.VaultUri}: {denied}; the operator's identity is shared by every namespace, so ask the platform team for a ClusterKeyVault with spec.azureKeyVault.vaultUri {azure.VaultUri} whose spec.namespaces include {ns}")
-                    : null;
+                if (await GrantedAsync(ns, v => v.AzureKeyVault is { } g && SameVault(g.VaultUri, azure.VaultUri), cancellationToken) is { } denied)
+                    return (Reasons.VaultNotGranted, $"namespace {ns} may not use Azure Key Vault {azure.VaultUri}: {denied}; the operator's identity is shared by every namespace, so ask the platform team for a ClusterKeyVault with spec.azureKeyVault.vaultUri {azure.VaultUri} whose spec.namespaces include {ns}");
+                return await GrantedAsync(ns, v => v.AzureKeyVault is { } g && SameVault(g.VaultUri, azure.VaultUri) && KeyNameGrant.Allows(g.KeyNamePrefix, v.Namespaces, ns, azure.KeyName), cancellationToken) is null
+                    ? null
+                    : (Reasons.VaultNotGranted, $"namespace {ns} may not use key {azure.KeyName} of Azure Key Vault {azure.VaultUri}: its ClusterKeyVault grants namespace {ns} the key names "
+                        + $"starting with {string.Join(" or ", await PrefixesAsync(ns, azure.VaultUri, cancellationToken))}; choose such a spec.vault.azureKeyVault.keyName");
             default:
                 return null;
         }
@@ -69,6 +72,12 @@ public sealed class VaultGrants(IObjectClient client, TimeProvider time, IOption
             ? "no ClusterKeyVault grants it"
             : $"ClusterKeyVault {string.Join(", ", candidates.Select(c => c.Metadata.Name))} grants it to other namespaces only";
     }
+
+    /// <summary>The key-name prefixes granted to <paramref name="ns"/> on the vault, for the refusal's message.</summary>
+    private async Task<IEnumerable<string>> PrefixesAsync(string ns, string vaultUri, CancellationToken cancellationToken) =>
+        (await ListAsync(cancellationToken))
+            .Where(v => v.Spec.AzureKeyVault is { KeyNamePrefix: { Length: > 0 } } g && SameVault(g.VaultUri, vaultUri) && NamespaceGrant.Includes(v.Spec.Namespaces, ns))
+            .Select(v => $"\"{KeyNameGrant.Expand(v.Spec.AzureKeyVault!.KeyNamePrefix!, ns)}\"").Distinct();
 
     private async Task<IReadOnlyList<V1Alpha1ClusterKeyVault>> ListAsync(CancellationToken cancellationToken)
     {

@@ -315,6 +315,36 @@ public sealed class AzureKeyVaultOperatorTests(KubernetesEnvironment env) : IAsy
     }
 
     [Fact]
+    public async Task A_grant_with_a_key_name_prefix_keeps_each_team_to_its_own_key_names()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var victim = await env.CreateNamespaceAsync("akv-a", ct);
+        var attacker = await env.CreateNamespaceAsync("akv-b", ct);
+        await env.Admin.CustomObjects.CreateClusterCustomObjectAsync(new V1Alpha1ClusterKeyVault
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = $"shared-{victim}" },
+            Spec = new ClusterKeyVaultSpec { AzureKeyVault = new AzureKeyVaultGrant { VaultUri = $"https://{_host}", KeyNamePrefix = "{namespace}-" }, Namespaces = [victim, attacker] },
+        }, V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1ClusterKeyVault.Plural, cancellationToken: ct);
+        await using var op = await OperatorInstance.StartAsync(env, [victim, attacker], configure: UseFake());
+
+        // Team B names team A's key before team A has made it: refused before the vault is asked anything.
+        var b = new OperatorScenario(env, attacker);
+        await b.Sets.CreateAsync(SigningKeySetBuilder.Named("squat", attacker).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Vault = Vault($"{victim}-signing") }).Build(), ct);
+        var refused = await b.WaitForReadyReasonAsync("squat", Reasons.VaultNotGranted, ct);
+        Assert.Contains($"namespace {attacker} may not use key {victim}-signing", ConditionSet.Find(refused.Status!.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        Assert.Contains($"starting with \"{attacker}-\"", ConditionSet.Find(refused.Status.Conditions, ConditionSet.Ready)!.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(_fake.Requests, r => r.Path.Contains($"{victim}-signing", StringComparison.Ordinal));
+
+        // Each team makes keys under its own names.
+        var (_, own) = await CreateSetAsync(victim, "auth", key: $"{victim}-signing");
+        var (_, theirs) = await CreateSetAsync(attacker, "auth", key: $"{attacker}-signing");
+        Assert.Single(_fake.Versions(_host, $"{victim}-signing"));
+        Assert.Single(_fake.Versions(_host, $"{attacker}-signing"));
+        Assert.NotEqual(own.Status!.ActiveKeyId, theirs.Status!.ActiveKeyId);
+    }
+
+    [Fact]
     public async Task Operator_killed_between_creating_the_vault_key_and_writing_status_adopts_that_version_on_restart()
     {
         var ct = TestContext.Current.CancellationToken;
