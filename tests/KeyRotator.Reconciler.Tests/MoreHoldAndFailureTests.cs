@@ -95,7 +95,6 @@ public sealed class MoreHoldAndFailureTests
         var rotation = world.Set().Status!.NextRotationTime!.Value;
         var tracker = world.Service<KeyRotator.Operator.Observability.PropagationTracker>();
         var staleHash = world.Api.Stored<V1ConfigMap>(Ns, "auth-jwks")!.Metadata.Annotations[Labels.ContentHashAnnotation];
-        tracker.Published(staleHash, [first]);
 
         world.Time.SetUtcNow(rotation - TimeSpan.FromMinutes(10));
         await world.ReconcileAsync();
@@ -119,7 +118,6 @@ public sealed class MoreHoldAndFailureTests
         var rotation = world.Set().Status!.NextRotationTime!.Value;
         var tracker = world.Service<KeyRotator.Operator.Observability.PropagationTracker>();
         var staleHash = world.Api.Stored<V1ConfigMap>(Ns, "auth-jwks")!.Metadata.Annotations[Labels.ContentHashAnnotation];
-        tracker.Published(staleHash, [first]);
         world.Time.SetUtcNow(rotation - TimeSpan.FromMinutes(10));
         await world.ReconcileAsync();
         var next = world.Set().Status!.NextKeyId!;

@@ -91,12 +91,11 @@ public sealed class SignalTests
         Assert.Equal(("False", Reasons.NoSpike), (world.Condition(ConditionSet.SignatureFailureSpike)?.Status, world.Condition(ConditionSet.SignatureFailureSpike)?.Reason));
     }
 
-    /// <summary>A verifier fetches the JWKS published now (as the JWKS endpoint records it); the content hash it holds.</summary>
+    /// <summary>A verifier fetches the JWKS published now and hashes it as KeyRotator.Client does; the content hash it holds.</summary>
     private static string VerifierFetches(ReconcileWorld world, string identity)
     {
         var cm = world.Api.Stored<V1ConfigMap>(Ns, $"{Name}-jwks")!;
-        var hash = cm.Metadata.Annotations[Labels.ContentHashAnnotation];
-        world.Service<PropagationTracker>().Published(hash, [.. JwksDocument.Parse(cm.Data[JwksPublisher.JwksKey]).Keys.Select(k => k.Kid)]);
+        var hash = JwksDocument.ContentHashOf(cm.Data[JwksPublisher.JwksKey]);
         VerifierHolds(world, identity, hash);
         return hash;
     }

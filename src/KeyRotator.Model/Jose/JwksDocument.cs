@@ -24,7 +24,14 @@ public sealed record JwksDocument(IReadOnlyList<Jwk> Keys)
     }
 
     /// <summary>A short content hash, for annotations that show at a glance whether two copies agree.</summary>
-    public string ContentHash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson())))[..16];
+    public string ContentHash() => ContentHashOf(ToJson());
+
+    /// <summary>
+    /// The content hash of a JWKS document as it is served and mounted: the first 16 lower-case hex digits
+    /// of the SHA-256 of its UTF-8 bytes. KeyRotator.Client's JwksSnapshot.HashOf computes the same, and
+    /// verifiers report it; the operator computes it from the data itself, never from an annotation.
+    /// </summary>
+    public static string ContentHashOf(string json) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(json)))[..16];
 
     public static JwksDocument Parse(string json)
     {

@@ -6,6 +6,7 @@ using KeyRotator.Model.Jose;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
@@ -25,6 +26,7 @@ public sealed class SetEffects(
     SigningSecretPublisher signingPublisher,
     KeyWithdrawer withdrawer,
     ExternalPublisher external,
+    PropagationTracker propagation,
     IObjectClient client,
     IOptions<OperatorOptions> options)
 {
@@ -137,6 +139,8 @@ public sealed class SetEffects(
                     problems.Add(JwksPublisher.Skipped(ns, Reasons.NameConflict, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
             }
 
+            // What a verifier of this set reports holding is read against the documents written for this set.
+            propagation.Published(set.Metadata.NamespaceProperty, set.Metadata.Name, jwks.ToJson());
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
 
             // Outside the cluster next: a key counts as published only when every target holds it.

@@ -1,9 +1,12 @@
+using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
+using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Options;
 
@@ -22,7 +25,8 @@ public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownK
 public sealed record SetSnapshot(StepInput Input, KeySetContext? Context, SetSignals? Signals);
 
 /// <summary>The observe step: validates the spec, checks the vault grant, and reads the signals.</summary>
-public sealed class SetObserver(VaultGrants grants, PublishTargets publishTargets, SignatureFailureTracker failures, PropagationTracker propagation, IOptions<OperatorOptions> options)
+public sealed class SetObserver(
+    VaultGrants grants, PublishTargets publishTargets, SignatureFailureTracker failures, PropagationTracker propagation, IObjectClient client, IOptions<OperatorOptions> options)
 {
     /// <summary>The operator-wide floors and history every set's policy is validated against.</summary>
     public RotationPolicyOptions PolicyOptions { get; } = new()
@@ -80,10 +84,25 @@ public sealed class SetObserver(VaultGrants grants, PublishTargets publishTarget
         var sinceActivation = set.Status?.Keys?.FirstOrDefault(k => k.Kid == set.Status.ActiveKeyId)?.ActivatedAt is { } activatedAt
             && failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert, activatedAt) is { Spiking: true, Reason: "unknown_kid" } spike
             && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null;
+        LearnPublished(set);
         return new SetSignals(
             propagation.Evaluate(ns, name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
             sinceActivation,
             failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert));
+    }
+
+    /// <summary>
+    /// What the set's own JWKS ConfigMap holds (in its namespace, owned by its UID, from the cache), so that
+    /// after a restart or a failover verifiers' hashes are read against what the operator last published for
+    /// this set before anything is decided. The tracker hashes the data itself; no annotation is read.
+    /// </summary>
+    private void LearnPublished(V1Alpha1SigningKeySet set)
+    {
+        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
+        if (client.Peek<V1ConfigMap>(ns, JwksPublisher.ConfigMapName(set)) is (true, { } configMap)
+            && Ownership.IsOwnedBy(configMap.Metadata, SetIdentity.Of(set))
+            && configMap.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true && json is not null)
+            propagation.Published(ns, name, json);
     }
 
     private static string? Annotation(V1Alpha1SigningKeySet set, string key) =>

@@ -9,6 +9,7 @@ using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Scheduling;
 using KeyRotator.Operator.Vault;
@@ -20,7 +21,8 @@ namespace KeyRotator.Operator.Controllers;
 /// <summary>
 /// Informers for SigningKeySets and the ConfigMaps and Secrets made for them feed one work queue;
 /// workers (on the leader only) reconcile each set, and Quartz wakes sets when a transition is due.
-/// An edit to a managed ConfigMap or Secret wakes its set, which restores it.
+/// An edit to a ConfigMap or Secret the operator wrote for a set wakes that set, which restores it; a
+/// labelled object it did not write for the set (another namespace's, another UID's) wakes nothing.
 /// </summary>
 public sealed partial class SigningKeySetController : ISigningKeySets, IDisposable
 {
@@ -80,16 +82,23 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
             cache.Register(sets);
 
             var configMaps = new ResourceInformer<V1ConfigMap>(InformerSources.ConfigMaps(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
-            configMaps.Changed += (_, cm) =>
+            configMaps.Changed += (type, cm) =>
             {
-                LearnPublishedHash(cm, propagation);
-                EnqueueOwner(cm.Metadata);
+                if (SetWrittenFor(cm.Metadata) is not { } set)
+                    return;
+                if (type != WatchEventType.Deleted && IsOwnJwks(cm, set) && cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var jwks) == true && jwks is not null)
+                    propagation.Published(set.Metadata.NamespaceProperty, set.Metadata.Name, jwks);
+                Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
             };
             _configMapInformers.Add(configMaps);
             cache.Register(ns, configMaps);
 
             var secrets = new ResourceInformer<V1Secret>(InformerSources.Secrets(kubernetes, ns), time, _options.WatchdogTimeout, informerLogger);
-            secrets.Changed += (_, secret) => EnqueueOwner(secret.Metadata);
+            secrets.Changed += (_, secret) =>
+            {
+                if (SetWrittenFor(secret.Metadata) is { } set)
+                    Enqueue(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name));
+            };
             _secretInformers.Add(secrets);
             cache.Register(ns, secrets);
         }
@@ -146,13 +155,28 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
             _metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
     }
 
-    private void EnqueueOwner(V1ObjectMeta metadata)
-    {
-        if (metadata.Labels is { } labels
-            && labels.TryGetValue(Labels.SetNamespace, out var ns)
-            && labels.TryGetValue(Labels.SetName, out var name))
-            Enqueue(new SetKey(ns, name));
-    }
+    /// <summary>
+    /// The set a labelled ConfigMap or Secret was written for, if the operator wrote it for that set: its
+    /// labels name a set this operator watches, and it is owned by that set's UID in the set's namespace or
+    /// one the set lists (<see cref="Ownership.IsWrittenFor"/>). Any namespace can put the labels on an
+    /// object; only the set's own objects wake it (so that an edit is restored), and nothing else does.
+    /// </summary>
+    private V1Alpha1SigningKeySet? SetWrittenFor(V1ObjectMeta metadata) =>
+        metadata.Labels is { } labels
+        && labels.TryGetValue(Labels.SetNamespace, out var ns)
+        && labels.TryGetValue(Labels.SetName, out var name)
+        && CachedSet(ns, name) is { } set
+        && Ownership.IsWrittenFor(metadata, set)
+            ? set
+            : null;
+
+    /// <summary>
+    /// The set's own JWKS ConfigMap (in its namespace, under its configMapName): what it holds after a restart
+    /// or on a standby is what the operator last published for the set. Copies in other namespaces teach
+    /// nothing (the operator writes them the same document, and their namespaces can edit them).
+    /// </summary>
+    private static bool IsOwnJwks(V1ConfigMap configMap, V1Alpha1SigningKeySet set) =>
+        configMap.Metadata.NamespaceProperty == set.Metadata.NamespaceProperty && configMap.Metadata.Name == JwksPublisher.ConfigMapName(set);
 
     /// <summary>Runs the informers (on every replica, so a standby takes over with warm caches).</summary>
     public Task RunInformersAsync(CancellationToken cancellationToken) =>
@@ -245,22 +269,6 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
         HttpOperationException http => $"API server answered {(int)http.Response.StatusCode} {http.Response.ReasonPhrase} to {http.Request?.Method} {http.Request?.RequestUri?.AbsolutePath}",
         _ => $"{e.GetType().Name}: {e.Message}",
     };
-
-    /// <summary>Which kids a JWKS content hash stands for, so that a verifier's reported hash says which keys it holds.</summary>
-    private static void LearnPublishedHash(V1ConfigMap configMap, PropagationTracker propagation)
-    {
-        if (configMap.Metadata.Annotations?.TryGetValue(Labels.ContentHashAnnotation, out var hash) != true || hash is null
-            || configMap.Data?.TryGetValue(Publishing.JwksPublisher.JwksKey, out var json) != true || json is null)
-            return;
-        try
-        {
-            propagation.Published(hash, [.. KeyRotator.Model.Jose.JwksDocument.Parse(json).Keys.Select(k => k.Kid)]);
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
-        {
-            // Not a JWKS this operator wrote (edited by hand): nothing to learn; the reconcile restores it.
-        }
-    }
 
     public void Dispose() => Queue.Dispose();
 

@@ -1,5 +1,6 @@
 using k8s.Models;
 using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Operator.Kubernetes;
 
@@ -26,6 +27,17 @@ public static class Ownership
             && metadata.Labels.TryGetValue(Labels.SetName, out var name) && name == set.Name
             && metadata.Labels.TryGetValue(Labels.SetNamespace, out var ns) && ns == set.Namespace;
     }
+
+    /// <summary>
+    /// Whether the operator wrote this object for <paramref name="set"/> where the set may have it: owned by
+    /// the set's UID, and in the set's namespace or one its spec.jwks.targetNamespaces lists. Only such an
+    /// object wakes the set or teaches the operator anything about it: a labelled object elsewhere, whatever
+    /// its labels and annotations claim, is another namespace's and changes nothing for this set.
+    /// </summary>
+    public static bool IsWrittenFor(V1ObjectMeta metadata, V1Alpha1SigningKeySet set) =>
+        IsOwnedBy(metadata, SetIdentity.Of(set))
+        && (metadata.NamespaceProperty == set.Metadata.NamespaceProperty
+            || set.Spec?.Jwks?.TargetNamespaces?.Contains(metadata.NamespaceProperty, StringComparer.Ordinal) == true);
 
     /// <summary>Who holds a name, for a NameConflict message.</summary>
     public static string DescribeHolder(V1ObjectMeta metadata)

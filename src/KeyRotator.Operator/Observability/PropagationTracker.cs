@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Text.Json;
+using KeyRotator.Model.Jose;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Runtime;
@@ -10,12 +12,17 @@ namespace KeyRotator.Operator.Observability;
 /// What each set's verifiers and signers hold, as they say in heartbeats and failure reports (and as
 /// JWKS fetches over HTTP show): per caller identity, the JWKS content hash a verifier holds or the kid
 /// a signer signs with, and when it was last heard. Callers not heard within the window drop out.
-/// Which kids a hash stands for is learnt from the JWKS ConfigMaps this operator publishes.
+/// Which kids a hash stands for is learnt per set, only from the JWKS documents the operator wrote for
+/// that set (as it publishes them, and from the set's own ConfigMap found by the set's UID after a
+/// restart), hashed here as verifiers hash them: nothing another namespace writes (a labelled ConfigMap,
+/// a content-hash annotation) says what a set's verifiers hold.
 /// </summary>
 public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptions> options) : IRemembersSets
 {
     private const int StaleListLength = 10;
-    private const int KnownHashes = 4096;
+
+    /// <summary>How many of a set's own JWKS documents are remembered, newest kept: verifiers a few publications behind still count.</summary>
+    public const int DocumentsPerSet = 16;
 
     /// <summary>
     /// The most callers a set holds at once, however many report: a caller that reports under ever new
@@ -25,7 +32,7 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     public const int MaxCallersPerSet = 2000;
 
     private readonly ConcurrentDictionary<(string Ns, string Name), ConcurrentDictionary<(string Role, string Identity), Seen>> _sets = new();
-    private readonly ConcurrentDictionary<string, (IReadOnlySet<string> Kids, DateTimeOffset Learnt)> _hashes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Ns, string Name), Documents> _documents = new();
 
     public TimeSpan Window => options.Value.Reports.PropagationWindow;
 
@@ -35,16 +42,28 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     /// <summary>A signer signs with this kid; true when that is news.</summary>
     public bool ObserveSigner(string ns, string name, string identity, string kid) => Observe(ns, name, "signer", identity, kid);
 
-    /// <summary>The operator published a JWKS with this content hash holding these kids.</summary>
-    public void Published(string hash, IReadOnlyCollection<string> kids)
+    /// <summary>
+    /// The operator wrote this JWKS document for the set (or found it in the set's own ConfigMap, owned by the
+    /// set's UID). Its content hash is computed here from the document, as verifiers compute it; the kids it
+    /// holds count only for this set's verifiers. A document that does not parse teaches nothing.
+    /// </summary>
+    public void Published(string ns, string name, string jwksJson)
     {
-        var now = time.GetUtcNow();
-        _hashes[hash] = (kids.ToHashSet(StringComparer.Ordinal), now);
-        if (_hashes.Count > KnownHashes)
+        var documents = _documents.GetOrAdd((ns, name), _ => new Documents());
+        if (documents.IsNewest(jwksJson))
+            return;
+
+        IReadOnlySet<string> kids;
+        try
         {
-            foreach (var oldest in _hashes.OrderBy(h => h.Value.Learnt).Take(_hashes.Count - KnownHashes).ToList())
-                _hashes.TryRemove(oldest.Key, out _);
+            kids = JwksDocument.Parse(jwksJson).Keys.Select(k => k.Kid).ToHashSet(StringComparer.Ordinal);
         }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException or ArgumentException)
+        {
+            return;
+        }
+
+        documents.Add(jwksJson, JwksDocument.ContentHashOf(jwksJson), kids);
     }
 
     /// <summary>Status for a set whose active and pending keys are these; null when nobody has reported within the window.</summary>
@@ -63,7 +82,8 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
             return null;
         var verifiers = seen.Where(s => s.Key.Role == "verifier").OrderBy(s => s.Key.Identity, StringComparer.Ordinal).ToList();
         var signers = seen.Where(s => s.Key.Role == "signer").OrderBy(s => s.Key.Identity, StringComparer.Ordinal).ToList();
-        bool Holds(string hash, string? kid) => kid is not null && _hashes.TryGetValue(hash, out var known) && known.Kids.Contains(kid);
+        var published = _documents.TryGetValue((ns, name), out var documents) ? documents.Snapshot() : [];
+        bool Holds(string hash, string? kid) => kid is not null && published.Any(d => d.Hash == hash && d.Kids.Contains(kid));
         var wanted = nextKid ?? activeKid;
         var staleVerifiers = verifiers.Where(v => !Holds(v.Value.Value, wanted)).Select(v => v.Key.Identity).Take(StaleListLength).ToList();
         var staleSigners = signers.Where(s => s.Value.Value != activeKid).Select(s => s.Key.Identity).Take(StaleListLength).ToList();
@@ -83,7 +103,11 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     public DateTimeOffset? NextExpiry(string ns, string name) =>
         _sets.TryGetValue((ns, name), out var seen) && !seen.IsEmpty ? seen.Values.Min(s => s.At) + Window : null;
 
-    public void Forget(SetKey set, string? uid) => _sets.TryRemove((set.Namespace, set.Name), out _);
+    public void Forget(SetKey set, string? uid)
+    {
+        _sets.TryRemove((set.Namespace, set.Name), out _);
+        _documents.TryRemove((set.Namespace, set.Name), out _);
+    }
 
     private bool Observe(string ns, string name, string role, string identity, string value)
     {
@@ -112,4 +136,36 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     }
 
     private sealed record Seen(string Value, DateTimeOffset At);
+
+    /// <summary>One set's own JWKS documents by content hash, at most <see cref="DocumentsPerSet"/>, the oldest dropped first.</summary>
+    private sealed class Documents
+    {
+        private readonly Lock _lock = new();
+        private readonly List<(string Hash, IReadOnlySet<string> Kids)> _known = [];
+        private string? _newest;
+
+        public bool IsNewest(string json)
+        {
+            lock (_lock)
+                return string.Equals(_newest, json, StringComparison.Ordinal);
+        }
+
+        public void Add(string json, string hash, IReadOnlySet<string> kids)
+        {
+            lock (_lock)
+            {
+                _newest = json;
+                _known.RemoveAll(d => d.Hash == hash);
+                _known.Add((hash, kids));
+                if (_known.Count > DocumentsPerSet)
+                    _known.RemoveRange(0, _known.Count - DocumentsPerSet);
+            }
+        }
+
+        public (string Hash, IReadOnlySet<string> Kids)[] Snapshot()
+        {
+            lock (_lock)
+                return [.. _known];
+        }
+    }
 }

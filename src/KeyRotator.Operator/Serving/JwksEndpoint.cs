@@ -1,9 +1,9 @@
 using System.Globalization;
-using System.Security.Cryptography;
+using System.Runtime.CompilerServices;
 using System.Text;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
-using KeyRotator.Model.Kubernetes;
+using KeyRotator.Model.Jose;
 using KeyRotator.Model.Resources;
 using KeyRotator.Model.Time;
 using KeyRotator.Operator.Kubernetes;
@@ -18,7 +18,7 @@ namespace KeyRotator.Operator.Serving;
 /// <summary>
 /// Serves each set's JWKS (and, when spec.jwks.issuer is set, its OpenID discovery document) over HTTP,
 /// from the informer cache: every replica answers, and no request costs an API call. Responses carry a
-/// strong ETag (the JWKS content hash the ConfigMap records), answer If-None-Match with 304, and are
+/// strong ETag (the content hash of the document served, computed by the operator as verifiers compute it), answer If-None-Match with 304, and are
 /// cacheable for <see cref="MaxAge"/>: at most a quarter of prePublish and at most 5 minutes, jittered
 /// down by up to a fifth per response so that consumers do not refetch in step.
 /// </summary>
@@ -29,6 +29,9 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
     private const int ObservationsInFlight = 64;
 
     private readonly SemaphoreSlim _observations = new(ObservationsInFlight);
+
+    /// <summary>Content hashes of the documents the informer holds, by the document's string: freed with it.</summary>
+    private readonly ConditionalWeakTable<string, string> _hashes = new();
     private readonly CancellationTokenSource _stopping = new();
     /// <summary>No JWKS is cached longer than this, whatever prePublish allows: it bounds how long a revoked key stays trusted.</summary>
     public static readonly TimeSpan MaxAgeCeiling = CachePolicy.MaxAgeCeiling;
@@ -72,9 +75,9 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
         if (content is null)
             return Count(document, Results.Text($"SigningKeySet {ns}/{name} has no spec.jwks.issuer (or has not published its discovery document yet), so there is no discovery document\n", statusCode: StatusCodes.Status404NotFound));
 
-        var hash = document == "jwks" && configMap.Metadata.Annotations?.TryGetValue(Labels.ContentHashAnnotation, out var recorded) == true
-            ? recorded
-            : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)))[..16];
+        // The hash of the bytes served, computed here (once per document the informer holds): the ETag and
+        // what a verifier reports holding agree by construction, and no annotation anyone can write says otherwise.
+        var hash = _hashes.GetValue(content, JwksDocument.ContentHashOf);
         var etag = new EntityTagHeaderValue($"\"{hash}\"");
         var headers = context.Response.GetTypedHeaders();
         headers.ETag = etag;
