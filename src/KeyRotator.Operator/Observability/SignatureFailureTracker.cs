@@ -32,6 +32,12 @@ public sealed class SignatureFailureTracker(TimeProvider time) : IRemembersSets
     /// <summary>The most (reason, kid) counts a set holds at once (causes are kept for the window's buckets only).</summary>
     public const int MaxCausesPerSet = BucketsPerWindow * MaxCausesPerBucket;
 
+    /// <summary>
+    /// The longest kid kept as it is (a real kid, an RFC 7638 thumbprint, has 43 characters); a longer
+    /// one, which no key of the set can have, is kept as its start and a marker.
+    /// </summary>
+    public const int MaxKidLength = 64;
+
     private static readonly TimeSpan DefaultWindow = TimeSpan.FromMinutes(5);
 
     private readonly ConcurrentDictionary<(string Namespace, string Name), FailureSeries> _series = new();
@@ -50,7 +56,7 @@ public sealed class SignatureFailureTracker(TimeProvider time) : IRemembersSets
         var window = WindowOf(alert);
         var series = _series.AddOrUpdate((ns, name), _ => new FailureSeries(window), (_, held) => held.Window == window ? held : new FailureSeries(window));
         lock (series)
-            series.Add(time.GetUtcNow(), reason, kid ?? "", count);
+            series.Add(time.GetUtcNow(), reason, kid is { Length: > MaxKidLength } ? string.Concat(kid.AsSpan(0, MaxKidLength - 1), "…") : kid ?? "", count);
     }
 
     /// <summary>

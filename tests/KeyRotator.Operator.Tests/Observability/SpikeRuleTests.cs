@@ -150,4 +150,15 @@ public sealed class SpikeRuleTests
         Assert.Equal(25, tracker.Evaluate("ns", "auth", Alert, since: activated).WindowCount);
         Assert.Equal(125, tracker.Evaluate("ns", "auth", Alert).WindowCount);
     }
+
+    [Fact]
+    public void A_kid_longer_than_any_key_can_have_is_kept_shortened()
+    {
+        var tracker = new SignatureFailureTracker(_clock);
+        tracker.Record("ns", "auth", Alert, "unknown_kid", new string('k', 128), 30);
+
+        var spike = tracker.Evaluate("ns", "auth", Alert);
+
+        Assert.Equal(new string('k', SignatureFailureTracker.MaxKidLength - 1) + "…", spike.Kid);
+    }
 }
