@@ -63,7 +63,7 @@ public sealed class SignalTests
 
         world.Time.Advance(TimeSpan.FromMinutes(1));
         VerifierHolds(world, "web", old);
-        world.Service<SignatureFailureTracker>().Record(Ns, Name, "unknown_kid", next, 50);
+        world.Service<SignatureFailureTracker>().Record(Ns, Name, world.Set().Spec.SignatureFailureAlert, "unknown_kid", next, 50);
         await world.ReconcileAsync();
 
         Assert.Equal(first, world.Signing().Kid);
@@ -80,7 +80,7 @@ public sealed class SignalTests
         world.Apply(Hourly().WithSpec(s => s with { SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "5m", Threshold = 10 } }));
         await world.ConvergeAsync();
 
-        world.Service<SignatureFailureTracker>().Record(Ns, Name, "bad_signature", null, 40);
+        world.Service<SignatureFailureTracker>().Record(Ns, Name, world.Set().Spec.SignatureFailureAlert, "bad_signature", null, 40);
         var result = await world.ReconcileAsync();
         Assert.Equal(("True", Reasons.SpikeDetected), (world.Condition(ConditionSet.SignatureFailureSpike)?.Status, world.Condition(ConditionSet.SignatureFailureSpike)?.Reason));
         world.AssertEvent("Warning SignatureFailureSpike");

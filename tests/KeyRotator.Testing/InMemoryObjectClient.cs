@@ -30,10 +30,13 @@ public sealed class InMemoryObjectClient : IObjectClient
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Kind, string? Namespace, string Name), string> _objects = [];
-    private readonly List<Func<ObjectWrite, HttpStatusCode?>> _refusals = [];
+    private readonly List<(Func<ObjectWrite, HttpStatusCode?> When, string? Message)> _refusals = [];
     private long _resourceVersion;
 
     /// <summary>The writes made since the test began (or since <see cref="ClearWrites"/>), in order.</summary>
+    /// <summary>The CRD's maxLength of a status condition's message (config/crds), which the API server enforces.</summary>
+    public const int MaxConditionMessage = 32768;
+
     public List<ObjectWrite> Writes { get; } = [];
 
     /// <summary>The Events recorded, in order.</summary>
@@ -87,11 +90,14 @@ public sealed class InMemoryObjectClient : IObjectClient
             _objects.Remove(Key<T>(ns, name));
     }
 
-    /// <summary>Makes requests <paramref name="when"/> answers for fail with that status (verbs: get, list, create, replace, replace-status, delete).</summary>
-    public void Refuse(Func<ObjectWrite, HttpStatusCode?> when)
+    /// <summary>
+    /// Makes requests <paramref name="when"/> answers for fail with that status (verbs: get, list, create,
+    /// replace, replace-status, delete), the answer's message being <paramref name="message"/> when given.
+    /// </summary>
+    public void Refuse(Func<ObjectWrite, HttpStatusCode?> when, string? message = null)
     {
         lock (_lock)
-            _refusals.Add(when);
+            _refusals.Add((when, message));
     }
 
     /// <summary>Lets every request through again.</summary>
@@ -210,6 +216,13 @@ public sealed class InMemoryObjectClient : IObjectClient
             if (current.Metadata.ResourceVersion != desired.Metadata.ResourceVersion)
                 throw Answer(HttpStatusCode.Conflict, HttpMethod.Put, KindOf<T>(), ns, name, "Conflict", $"Operation cannot be fulfilled on {KindOf<T>()} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
             T written;
+            if (status && desired is V1Alpha1SigningKeySet { Status.Conditions: { } conditions } && conditions.Select((c, i) => (c, i)).FirstOrDefault(c => c.c.Message?.Length > MaxConditionMessage) is { c: not null } tooLong)
+            {
+                // The CRD's schema (maxLength of a condition's message), as the API server enforces it.
+                throw Answer(HttpStatusCode.UnprocessableEntity, HttpMethod.Put, KindOf<T>(), ns, name, "Invalid",
+                    $"SigningKeySet.keyrotator.io \"{name}\" is invalid: status.conditions[{tooLong.i}].message: Too long: must have at most {MaxConditionMessage} bytes");
+            }
+
             if (current is V1Alpha1SigningKeySet currentSet && desired is V1Alpha1SigningKeySet desiredSet)
             {
                 var set = status ? currentSet : Copy(desiredSet);
@@ -264,8 +277,8 @@ public sealed class InMemoryObjectClient : IObjectClient
 
     private void Check(ObjectWrite request, HttpMethod method)
     {
-        if (_refusals.Select(r => r(request)).FirstOrDefault(s => s is not null) is { } refused)
-            throw Answer(refused, method, request.Kind, request.Namespace, request.Name, refused.ToString(), $"refused by the test ({request})");
+        if (_refusals.Select(r => (Status: r.When(request), r.Message)).FirstOrDefault(r => r.Status is not null) is { Status: { } refused } refusal)
+            throw Answer(refused, method, request.Kind, request.Namespace, request.Name, refused.ToString(), refusal.Message ?? $"refused by the test ({request})");
     }
 
     private void Store<T>(T obj)

@@ -40,6 +40,9 @@ public sealed class OperatorInstance : IAsyncDisposable
     /// <summary>The operator's object cache (what its informers hold).</summary>
     public Operator.Informers.ObjectCache Cache => _app.Services.GetRequiredService<Operator.Informers.ObjectCache>();
 
+    /// <summary>The reported signature failures the operator holds (its ceiling per set is what a flood test checks).</summary>
+    public Operator.Observability.SignatureFailureTracker SignatureFailures => _app.Services.GetRequiredService<Operator.Observability.SignatureFailureTracker>();
+
     public Uri BaseAddress { get; private set; } = null!;
 
     public string Identity { get; private set; } = "";

@@ -2,7 +2,10 @@ using KeyRotator.Model.Resources;
 
 namespace KeyRotator.Core.Lifecycle;
 
-/// <summary>metav1.Condition bookkeeping: lastTransitionTime moves only when status flips.</summary>
+/// <summary>
+/// metav1.Condition bookkeeping: lastTransitionTime moves only when status flips, and the message is
+/// bounded (<see cref="StatusMessage"/>) so that no condition makes a status write too large.
+/// </summary>
 public static class ConditionSet
 {
     public const string Ready = "Ready";
@@ -23,7 +26,7 @@ public static class ConditionSet
             Type = type,
             Status = statusText,
             Reason = reason,
-            Message = message,
+            Message = StatusMessage.Bound(message),
             ObservedGeneration = generation,
             LastTransitionTime = previous is not null && previous.Status == statusText ? previous.LastTransitionTime : now,
         };

@@ -5,6 +5,6 @@ public sealed record SpecValidation(RotationPolicy? Policy, IReadOnlyList<string
 {
     public bool IsValid => Policy is not null;
 
-    /// <summary>All problems in one condition message.</summary>
-    public string Message => string.Join("; ", Problems);
+    /// <summary>All problems in one condition message (as many as fit, then "… and N more").</summary>
+    public string Message => StatusMessage.Join("", "; ", Problems);
 }

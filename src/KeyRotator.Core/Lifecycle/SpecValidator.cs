@@ -17,7 +17,10 @@ public static class SpecValidator
 
     public static SpecValidation Validate(SigningKeySetSpec spec, RotationPolicyOptions options)
     {
-        var problems = new List<string>();
+        // Over a bound, nothing else is looked at: the other checks would echo (and parse) what is too long.
+        var problems = SpecBounds.Problems(spec).ToList();
+        if (problems.Count > 0)
+            return new SpecValidation(null, problems);
 
         if (!JwsAlgorithm.TryParse(spec.Algorithm, out var algorithm))
             problems.Add($"spec.algorithm \"{spec.Algorithm}\" is not supported; use one of {string.Join(", ", JwsAlgorithm.All)}");
@@ -47,6 +50,7 @@ public static class SpecValidator
             problems.Add("spec.rotation.maxActivationDelay must be greater than zero");
         var maxTokenLifetime = Duration(spec.MaxTokenLifetime, "spec.maxTokenLifetime", TimeSpan.FromMinutes(15), problems);
         var clockSkew = Duration(spec.ClockSkew, "spec.clockSkew", TimeSpan.FromMinutes(1), problems);
+        Duration(spec.SignatureFailureAlert?.Window, "spec.signatureFailureAlert.window", TimeSpan.FromMinutes(5), problems);
 
         TimeSpan? interval = null;
         CronExpression? cron = null;

@@ -47,7 +47,7 @@ public sealed class SetObserver(
         var validation = SpecValidator.Validate(set.Spec, PolicyOptions);
         var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
         var hold = problems.Count > 0
-            ? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, string.Join("; ", problems))
+            ? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, StatusMessage.Join("", "; ", problems))
             : await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal
                 ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
                 : await publishTargets.RefusalAsync(ns, set.Spec.Publish, set.Spec.Jwks, validation.Policy!.PrePublish, cancellationToken) is { } notGranted

@@ -19,6 +19,7 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     /// </summary>
     public async Task HeldAsync(V1Alpha1SigningKeySet set, Withdrawal withdrawal, StepFailure failure, CancellationToken cancellationToken)
     {
+        failure = Bounded(failure);
         var (ns, name, generation) = Identify(set);
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Ready);
         var status = withdrawal.Status with
@@ -41,6 +42,7 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     /// <summary>The vault, reading signer material or writing a JWKS copy failed: safety still happened, status says what failed.</summary>
     public async Task DegradedAsync(V1Alpha1SigningKeySet set, Withdrawal withdrawal, StepFailure failure, CancellationToken cancellationToken)
     {
+        failure = Bounded(failure);
         var (ns, name, generation) = Identify(set);
         metrics.RotationErrors.WithLabels(ns, name, failure.Reason == Reasons.PublishFailed ? "publish" : "vault").Inc();
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
@@ -91,7 +93,8 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     {
         var (ns, name, generation) = Identify(set);
         var plan = moved.Plan;
-        var status = WithDegraded(plan.Status, moved.VaultError, moved.Skipped, generation) with
+        var vaultError = moved.VaultError is { } error ? Bounded(error) : null;
+        var status = WithDegraded(plan.Status, vaultError, moved.Skipped, generation) with
         {
             KeyParameters = set.Status?.KeyParameters ?? (plan.Status.Keys is { Count: > 0 } ? KeySetSpecRules.ParametersOf(set.Spec) : null),
             SkippedTargets = moved.Skipped.Count == 0 ? null : [.. moved.Skipped],
@@ -113,7 +116,7 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
             await events.RecordAsync(set, planEvent, cancellationToken);
         foreach (var skipped in moved.Skipped.Where(p => !previousSkipped.Any(q => q.Namespace == p.Namespace && q.Reason == p.Reason)))
             await events.RecordAsync(set, PlanEvent.Warning(skipped.Reason, $"No JWKS copy in namespace {skipped.Namespace}: {skipped.Message}"), cancellationToken);
-        if (moved.VaultError is { } vaultError)
+        if (vaultError is not null)
         {
             metrics.RotationErrors.WithLabels(ns, name, "vault").Inc();
             if (previousDegraded is not { Status: "True" } || previousDegraded.Message != vaultError.Message)
@@ -129,6 +132,7 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     /// </summary>
     public async Task FailedAsync(V1Alpha1SigningKeySet set, string reason, string message, CancellationToken cancellationToken)
     {
+        message = StatusMessage.Bound(message);
         var previous = ConditionSet.Find(set.Status?.Conditions, ConditionSet.Degraded);
         var status = (set.Status ?? new SigningKeySetStatus()) with
         {
@@ -143,6 +147,9 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     public Task WarnAsync(V1Alpha1SigningKeySet set, string reason, string message, CancellationToken cancellationToken) =>
         events.RecordAsync(set, PlanEvent.Warning(reason, message), cancellationToken);
 
+    /// <summary>The failure as status holds it: compared with the condition's message as written, so that a long one is not news on every reconcile.</summary>
+    private static StepFailure Bounded(StepFailure failure) => failure with { Message = StatusMessage.Bound(failure.Message) };
+
     private static (string Namespace, string Name, long Generation) Identify(V1Alpha1SigningKeySet set) =>
         (set.Metadata.NamespaceProperty, set.Metadata.Name, set.Metadata.Generation ?? 0);
 
@@ -152,7 +159,7 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
             ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, error.Reason, error.Message, generation, time.GetUtcNow())
             : skipped.Count > 0
                 ? ConditionSet.Set(status.Conditions, ConditionSet.Degraded, true, skipped.Any(p => p.Reason == Reasons.NameConflict) ? Reasons.NameConflict : Reasons.CopiesSkipped,
-                    $"{skipped.Count} of spec.jwks.targetNamespaces hold no JWKS copy (see status.skippedTargets): " + string.Join("; ", skipped.Select(p => p.Message)), generation, time.GetUtcNow())
+                    StatusMessage.Join($"{skipped.Count} of spec.jwks.targetNamespaces hold no JWKS copy (see status.skippedTargets): ", "; ", [.. skipped.Select(p => p.Message)]), generation, time.GetUtcNow())
                 : ConditionSet.Set(status.Conditions, ConditionSet.Degraded, false, Reasons.AsExpected, "The vault and the API server answer", generation, time.GetUtcNow()),
     };
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using k8s.Autorest;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 
 namespace KeyRotator.Operator.Kubernetes;
@@ -11,6 +12,9 @@ namespace KeyRotator.Operator.Kubernetes;
 /// </summary>
 public static class ApiAnswer
 {
+    /// <summary>The most of the API server's own message kept: its answers (a refused object echoed back) have no bound of their own.</summary>
+    public const int MaxAnswerLength = 1024;
+
     /// <summary>"PUT /api/v1/namespaces/a/secrets/b answered 422 Unprocessable Entity: Secret \"b\" is invalid: …".</summary>
     public static string Describe(HttpOperationException e)
     {
@@ -19,7 +23,7 @@ public static class ApiAnswer
         {
             using var body = JsonDocument.Parse(e.Response.Content ?? "");
             if (body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String)
-                answer += $": {message.GetString()}";
+                answer += $": {StatusMessage.Bound(message.GetString()!, MaxAnswerLength)}";
         }
         catch (JsonException)
         {

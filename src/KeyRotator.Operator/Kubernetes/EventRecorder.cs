@@ -16,7 +16,7 @@ public sealed partial class EventRecorder(IObjectClient client, TimeProvider tim
     public async Task RecordAsync(V1Alpha1SigningKeySet set, PlanEvent planEvent, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        var message = planEvent.Message.Length > 1024 ? planEvent.Message[..1021] + "..." : planEvent.Message;
+        var message = StatusMessage.Bound(planEvent.Message, StatusMessage.MaxEventLength);
         var ev = new Corev1Event
         {
             Metadata = new V1ObjectMeta { GenerateName = $"{set.Metadata.Name}.", NamespaceProperty = set.Metadata.NamespaceProperty },

@@ -31,6 +31,15 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     /// </summary>
     public const int MaxCallersPerSet = 2000;
 
+    /// <summary>
+    /// The longest caller identity held (a service account's user name, "/", the instance; the endpoints
+    /// check each part, this bounds what any caller can make the tracker keep).
+    /// </summary>
+    public const int MaxIdentityLength = 1024;
+
+    /// <summary>The longest value held: a JWKS content hash (64 hex digits) or a kid (at most 128 characters).</summary>
+    public const int MaxValueLength = 128;
+
     private readonly ConcurrentDictionary<(string Ns, string Name), ConcurrentDictionary<(string Role, string Identity), Seen>> _sets = new();
     private readonly ConcurrentDictionary<(string Ns, string Name), Documents> _documents = new();
 
@@ -111,6 +120,8 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
 
     private bool Observe(string ns, string name, string role, string identity, string value)
     {
+        if (identity.Length > MaxIdentityLength || value.Length > MaxValueLength)
+            return false;
         var seen = _sets.GetOrAdd((ns, name), _ => new ConcurrentDictionary<(string, string), Seen>());
         var now = time.GetUtcNow();
         if (seen.Count >= MaxCallersPerSet && !seen.ContainsKey((role, identity)))

@@ -44,15 +44,17 @@ public sealed class SignatureFailureEndpoint(
         var problem = Validate(report);
         if (problem is not null)
             return Error(StatusCodes.Status400BadRequest, problem);
-        if (controller.CachedSet(ns, name) is null)
+        if (controller.CachedSet(ns, name) is not { } set)
             return Error(StatusCodes.Status404NotFound, $"there is no SigningKeySet {ns}/{name}");
 
         foreach (var failure in report!.Failures!)
         {
-            tracker.Record(ns, name, failure.Reason!, failure.Kid, failure.Count);
+            // The tracker keeps the endpoint's own copy of the reason, not one string per report.
+            Reasons.TryGetValue(failure.Reason!, out var reason);
+            tracker.Record(ns, name, set.Spec.SignatureFailureAlert, reason!, failure.Kid, failure.Count);
             // Counted by the replica that received it only, so that a sum over replicas counts each failure once.
             if (!forwarded)
-                metrics.SignatureFailures.WithLabels(ns, name, failure.Reason!).Inc(failure.Count);
+                metrics.SignatureFailures.WithLabels(ns, name, reason!).Inc(failure.Count);
         }
 
         // The caller, as the API server vouched for it, plus the instance it names (pods of one service share a service account).

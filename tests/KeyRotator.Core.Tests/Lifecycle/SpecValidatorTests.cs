@@ -60,6 +60,14 @@ public sealed class SpecValidatorTests
         { "jwksUri over http", Valid() with { Jwks = new JwksSpec { Issuer = "https://auth.example.com", JwksUri = "http://auth.example.com/keys" } }, "spec.jwks.jwksUri \"http://auth.example.com/keys\" must be an https URL" },
         { "jwksUri without an issuer", Valid() with { Jwks = new JwksSpec { JwksUri = "https://auth.example.com/keys" } }, "needs spec.jwks.issuer" },
         { "garbage duration", Valid() with { MaxTokenLifetime = "forever" }, "spec.maxTokenLifetime \"forever\" is not a duration" },
+        { "5000 target namespaces", Valid() with { Jwks = new JwksSpec { TargetNamespaces = [.. Enumerable.Range(0, 5000).Select(i => $"team-{i}")] } }, "spec.jwks.targetNamespaces has 5000 entries; at most 100 are allowed" },
+        { "a target namespace longer than a DNS label", Valid() with { Jwks = new JwksSpec { TargetNamespaces = ["ok", new string('a', 64)] } }, "spec.jwks.targetNamespaces[1] is 64 characters long; at most 63 are allowed" },
+        { "101 revoked kids", Valid() with { RevokedKeyIds = [.. Enumerable.Range(0, 101).Select(i => i.ToString("D43", System.Globalization.CultureInfo.InvariantCulture))] }, "spec.revokedKeyIds has 101 entries; at most 100 are allowed" },
+        { "nine publish entries", Valid() with { Publish = [.. Enumerable.Range(0, 9).Select(i => new PublishSpec { Target = "t", Path = $"p{i}" })] }, "spec.publish has 9 entries; at most 8 are allowed" },
+        { "an issuer of 3000 characters", Valid() with { Jwks = new JwksSpec { Issuer = "https://auth.example.com/" + new string('a', 2975) } }, "spec.jwks.issuer is 3000 characters long; at most 2048 are allowed" },
+        { "a cron of 1000 characters", Valid() with { Rotation = Valid().Rotation with { Interval = null, Cron = new string('0', 1000) } }, "spec.rotation.cron is 1000 characters long; at most 256 are allowed" },
+        { "an alert window of 10000 hours", Valid() with { SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "10000h" } }, "spec.signatureFailureAlert.window 10000h is outside 1s..24h; at most 24h is allowed" },
+        { "an alert window that is not a duration", Valid() with { SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "soon" } }, "spec.signatureFailureAlert.window \"soon\" is not a duration" },
     };
 
     [Theory]

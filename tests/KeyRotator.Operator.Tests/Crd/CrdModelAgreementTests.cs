@@ -35,6 +35,42 @@ public sealed class CrdModelAgreementTests
         Assert.True(mismatches.Count == 0, "model and CRD disagree:\n" + string.Join('\n', mismatches));
     }
 
+    /// <summary>Issue #32: every list and string a team writes into a spec has a maximum, and the operator holds the same one.</summary>
+    [Fact]
+    public void Every_list_and_string_in_the_spec_has_a_maximum_the_operator_enforces_too()
+    {
+        var unbounded = new List<string>();
+        Bounds("spec", Schema()["properties"]!["spec"]!.AsObject(), unbounded);
+        Assert.True(unbounded.Count == 0, "no maximum in the CRD schema:\n" + string.Join('\n', unbounded));
+
+        var jwks = Schema()["properties"]!["spec"]!["properties"]!["jwks"]!["properties"]!.AsObject();
+        var spec = Schema()["properties"]!["spec"]!["properties"]!.AsObject();
+        Assert.Equal(KeyRotator.Core.Lifecycle.SpecBounds.MaxTargetNamespaces, jwks["targetNamespaces"]!["maxItems"]!.GetValue<int>());
+        Assert.Equal(KeyRotator.Core.Lifecycle.SpecBounds.MaxRevokedKeyIds, spec["revokedKeyIds"]!["maxItems"]!.GetValue<int>());
+        Assert.Equal(KeyRotator.Core.Lifecycle.SpecBounds.MaxPublishEntries, spec["publish"]!["maxItems"]!.GetValue<int>());
+        Assert.Equal(KeyRotator.Core.Lifecycle.SpecBounds.MaxCronLength, spec["rotation"]!["properties"]!["cron"]!["maxLength"]!.GetValue<int>());
+        Assert.Equal(KeyRotator.Core.Lifecycle.SpecBounds.MaxUrlLength, jwks["issuer"]!["maxLength"]!.GetValue<int>());
+    }
+
+    private static void Bounds(string path, JsonObject schema, List<string> unbounded)
+    {
+        switch (schema["type"]?.GetValue<string>())
+        {
+            case "string" when schema["maxLength"] is null && schema["enum"] is null:
+                unbounded.Add($"{path}: a string without maxLength or enum");
+                break;
+            case "array":
+                if (schema["maxItems"] is null)
+                    unbounded.Add($"{path}: a list without maxItems");
+                Bounds($"{path}[]", schema["items"]!.AsObject(), unbounded);
+                break;
+            case "object":
+                foreach (var (name, property) in schema["properties"]?.AsObject() ?? [])
+                    Bounds($"{path}.{name}", property!.AsObject(), unbounded);
+                break;
+        }
+    }
+
     private static void Compare(string path, JsonObject schema, Type type, List<string> mismatches)
     {
         var schemaProperties = schema["properties"]?.AsObject() ?? [];

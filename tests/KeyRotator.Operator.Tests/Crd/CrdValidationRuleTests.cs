@@ -121,6 +121,28 @@ public sealed class CrdValidationRuleTests(CrdValidationRuleTests.Server server)
         Assert.Single(causes);
     }
 
+    [Theory]
+    [InlineData("5m", null)]
+    [InlineData("24h", null)]
+    [InlineData("1s", null)]
+    [InlineData("10000h", "spec.signatureFailureAlert.window must be between 1s and 24h")]
+    [InlineData("500ms", "spec.signatureFailureAlert.window must be between 1s and 24h")]
+    public async Task The_alert_window_is_held_between_one_second_and_a_day(string window, string? refusedWith)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var spec = With(Spec("ES256"), ("signatureFailureAlert", Obj(("window", window))));
+        var (code, body) = await server.SendAsync(HttpMethod.Post, Sets, Obj(("apiVersion", "keyrotator.io/v1alpha1"), ("kind", "SigningKeySet"), ("metadata", Obj(("name", $"window-{Guid.NewGuid():N}"[..20]))), ("spec", spec)), ct);
+
+        if (refusedWith is null)
+        {
+            Assert.True(code == HttpStatusCode.Created, $"{window}: expected the set to be accepted, got {code} {body}");
+            return;
+        }
+
+        Assert.True(code == HttpStatusCode.UnprocessableEntity, $"{window}: expected 422, got {code} {body}");
+        Assert.Contains(refusedWith, body?["message"]?.GetValue<string>() ?? "", StringComparison.Ordinal);
+    }
+
     private static JsonObject Spec(string algorithm, int? rsaKeySize = null, JsonObject? vault = null)
     {
         var spec = Obj(("algorithm", algorithm), ("rotation", Obj(("interval", "720h"))));

@@ -26,6 +26,10 @@ public sealed class SigningKeySetValidationTests(KubernetesEnvironment env)
         { "unknown deletion policy", "deletionPolicy=\"Purge\"", "spec.deletionPolicy: Unsupported value: \"Purge\"" },
         { "alert threshold beyond the model", "signatureFailureAlert={\"threshold\":99999999999}", "spec.signatureFailureAlert.threshold" },
         { "pkcs11 without pin", "vault={\"provider\":\"Pkcs11\",\"pkcs11\":{\"library\":\"/x.so\",\"tokenLabel\":\"t\"}}", "spec.vault.pkcs11.pinSecretRef: Required value" },
+        // Issue #32: every list and string a team writes has a maximum (README, "Bounds").
+        { "101 revoked kids", $"revokedKeyIds=[{string.Join(',', Enumerable.Range(0, 101).Select(i => $"\"{i:D43}\""))}]", "spec.revokedKeyIds in body should have at most 100 items" },
+        { "a cron of 300 characters", $"rotation={{\"cron\":\"{new string('0', 300)}\"}}", "spec.rotation.cron in body should be at most 256 chars long" },
+        { "nine publish entries", $"publish=[{string.Join(',', Enumerable.Range(0, 9).Select(i => $"{{\"target\":\"t\",\"path\":\"p{i}\"}}"))}]", "spec.publish in body should have at most 8 items" },
     };
 
     [Theory]
@@ -42,7 +46,26 @@ public sealed class SigningKeySetValidationTests(KubernetesEnvironment env)
 
         Assert.True(error.Response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{description}: {error.Response.Content}");
         var message = KubernetesJson.Deserialize<V1Status>(error.Response.Content).Message;
-        Assert.Contains(expected, message, StringComparison.Ordinal);
+        Assert.True(message.Contains(expected, StringComparison.Ordinal), $"{description}: expected \"{expected}\" in: {message}");
+    }
+
+    [Fact]
+    public async Task A_set_listing_5000_target_namespaces_is_refused_by_the_api_server()
+    {
+        // Team B lists team A's namespaces and thousands more, hoping each edit costs the operator a read of every one.
+        var ct = TestContext.Current.CancellationToken;
+        var victim = await env.CreateNamespaceAsync("bounds-a", ct);
+        var attacker = await env.CreateNamespaceAsync("bounds-b", ct);
+        var set = SigningKeySetBuilder.Named("auth", attacker)
+            .WithSpec(s => s with { Jwks = new JwksSpec { TargetNamespaces = [victim, .. Enumerable.Range(0, 4999).Select(i => $"made-up-{i}")] } })
+            .Build();
+
+        var error = await Assert.ThrowsAsync<HttpOperationException>(() => env.Admin.CustomObjects.CreateNamespacedCustomObjectAsync(
+            set, V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, attacker, V1Alpha1SigningKeySet.Plural, cancellationToken: ct));
+
+        Assert.True(error.Response.StatusCode == HttpStatusCode.UnprocessableEntity, error.Response.Content);
+        var message = KubernetesJson.Deserialize<V1Status>(error.Response.Content).Message;
+        Assert.True(message.Contains("spec.jwks.targetNamespaces in body should have at most 100 items", StringComparison.Ordinal), message);
     }
 
     private static void Apply(JsonObject spec, string change)
