@@ -29,6 +29,44 @@ public static class ServiceAccounts
         return token.Status.Token;
     }
 
+    /// <summary>
+    /// A token for <paramref name="name"/> in <paramref name="ns"/> (created if needed) bound to the API server's
+    /// own audiences, as a pod mounts it (Prometheus scrapes with one), optionally bound cluster-wide to
+    /// the ClusterRole keyrotator-metrics-reader (config/rbac/metrics-reader-role.yaml).
+    /// </summary>
+    public static async Task<string> ApiTokenAsync(KubernetesEnvironment env, string ns, string name, bool grantMetricsReader = false)
+    {
+        await IgnoreConflict(() => env.Admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = name } }, ns));
+        if (grantMetricsReader)
+        {
+            var role = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "metrics-reader-role.yaml")));
+            await IgnoreConflict(() => env.Admin.RbacAuthorizationV1.CreateClusterRoleAsync(role));
+            await IgnoreConflict(() => env.Admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(new V1ClusterRoleBinding
+            {
+                Metadata = new V1ObjectMeta { Name = $"{ns}-{name}-metrics-reader" },
+                RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "ClusterRole", Name = role.Metadata.Name },
+                Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = name, NamespaceProperty = ns }],
+            }));
+
+            // The operator caches a denial for 30 s: hand out the token only once the API server's RBAC allows it.
+            await Eventually.HoldsAsync(() => env.Admin.AuthorizationV1.CreateSubjectAccessReviewAsync(new V1SubjectAccessReview
+            {
+                Spec = new V1SubjectAccessReviewSpec
+                {
+                    User = $"system:serviceaccount:{ns}:{name}",
+                    Groups = ["system:serviceaccounts", $"system:serviceaccounts:{ns}", "system:authenticated"],
+                    NonResourceAttributes = new V1NonResourceAttributes { Path = "/metrics", Verb = "get" },
+                },
+            }), r => r.Status?.Allowed == true, TimeSpan.FromSeconds(10), "the metrics-reader binding in force");
+        }
+
+        var token = await env.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(new Authenticationv1TokenRequest
+        {
+            Spec = new V1TokenRequestSpec { ExpirationSeconds = 3600 },
+        }, name, ns);
+        return token.Status.Token;
+    }
+
     private static async Task IgnoreConflict<T>(Func<Task<T>> create)
     {
         try

@@ -20,7 +20,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Prometheus;
 using Quartz;
 
 namespace KeyRotator.Operator.Hosting;
@@ -124,6 +123,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
         builder.Services.AddReportEdge();
+        builder.Services.AddMetricsEdge();
         builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddHostedService(s => s.GetRequiredService<JwksEndpoint>());
         builder.Services.AddTransient<WakeSigningKeySetJob>();
@@ -149,10 +149,11 @@ public static class OperatorApp
             metrics.Leader.Set(health.IsLeader ? 1 : 0);
             metrics.WatchHealthy.Set(controller.InformersHealthy ? 1 : 0);
         };
-        app.MapMetrics("/metrics", metrics.Registry);
         app.MapReports();
+        app.MapOperatorMetrics(metrics.Registry, app.Services.GetRequiredService<IOptions<OperatorOptions>>().Value.Metrics.Authentication);
         app.MapGet(JwksEndpoint.JwksPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Jwks(context, ns, name));
         app.MapGet(JwksEndpoint.DiscoveryPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Discovery(context, ns, name));
+        // Anonymous, and never naming a set: liveness and readiness say only what the operator itself is doing.
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
         app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));
         return app;

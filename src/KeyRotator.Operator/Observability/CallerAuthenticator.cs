@@ -14,7 +14,8 @@ namespace KeyRotator.Operator.Observability;
 
 /// <summary>
 /// Who is calling, for every request that may change what the operator holds (failure reports,
-/// heartbeats, JWKS fetches counted as observations): an audience-bound service-account token, checked
+/// heartbeats, JWKS fetches counted as observations) or read what it knows about the sets (/metrics):
+/// a service-account token, checked
 /// locally first (<see cref="ServiceAccountTokenCheck"/>), then by a TokenReview that is cached until the
 /// token expires, and authorized per set by a cached SubjectAccessReview. TokenReviews for tokens not
 /// seen before share a global budget (KeyRotator:Reports:TokenReviewsPerSecond), so that no flood of
@@ -56,10 +57,15 @@ public sealed partial class CallerAuthenticator : IDisposable
     public Task<CallerResult> AuthenticateAsync(string token, CancellationToken cancellationToken) =>
         AuthenticateAsync(token, _options.Audience, cancellationToken);
 
-    /// <summary>The caller a bearer token bound to <paramref name="audience"/> stands for; never throws for the token's sake.</summary>
-    public async Task<CallerResult> AuthenticateAsync(string token, string audience, CancellationToken cancellationToken)
+    /// <summary>
+    /// The caller a bearer token bound to <paramref name="audience"/> stands for, or, with a null audience,
+    /// one the API server accepts for its own audiences (a pod's default token, as Prometheus scrapes with);
+    /// never throws for the token's sake.
+    /// </summary>
+    public async Task<CallerResult> AuthenticateAsync(string token, string? audience, CancellationToken cancellationToken)
     {
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{audience}\n{token}")));
+        var bound = audience is null ? "the API server's audiences" : $"audience {audience}";
         var now = _time.GetUtcNow();
         if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
             return new CallerResult.Known(cached.User);
@@ -67,7 +73,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         var (parsed, malformed) = ServiceAccountTokenCheck.Parse(token);
         var keys = parsed is null ? null : await _issuerKeys.ForAsync(parsed.Kid, cancellationToken);
         if ((malformed ?? ServiceAccountTokenCheck.Problem(parsed!, audience, now, keys)) is { } problem)
-            return new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}: {problem}");
+            return new CallerResult.Refused($"the token is not a valid service-account token for {bound}: {problem}");
 
         // Concurrent requests with one token share one TokenReview, and one share of the budget.
         var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token, audience, parsed!.Expires)));
@@ -75,7 +81,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         {
             var user = await review.Value.WaitAsync(cancellationToken);
             return user is null
-                ? new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}")
+                ? new CallerResult.Refused($"the token is not a valid service-account token for {bound}")
                 : new CallerResult.Known(user);
         }
         catch (BudgetSpentException)
@@ -94,16 +100,33 @@ public sealed partial class CallerAuthenticator : IDisposable
     }
 
     /// <summary>Whether <paramref name="user"/> may "create signingkeysets/signaturefailures" on the set; null with a reason when that cannot be checked now.</summary>
-    public async Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken)
+    public Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken) =>
+        AuthorizeAsync(user, $"{ns}\n{name}", new V1ResourceAttributes
+        {
+            NamespaceProperty = ns,
+            Verb = "create",
+            Group = V1Alpha1SigningKeySet.Group,
+            Resource = V1Alpha1SigningKeySet.Plural,
+            Subresource = "signaturefailures",
+            Name = name,
+        }, null, cancellationToken);
+
+    /// <summary>Whether <paramref name="user"/> may <c>get</c> the non-resource URL <paramref name="path"/> (/metrics); null with a reason when that cannot be checked now.</summary>
+    public Task<(bool? Allowed, string? Unavailable)> AuthorizeGetAsync(V1UserInfo user, string path, CancellationToken cancellationToken) =>
+        AuthorizeAsync(user, $"get {path}", null, new V1NonResourceAttributes { Path = path, Verb = "get" }, cancellationToken);
+
+    private async Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(
+        V1UserInfo user, string what, V1ResourceAttributes? resource, V1NonResourceAttributes? nonResource, CancellationToken cancellationToken)
     {
-        var key = $"{user.Username}\n{ns}\n{name}";
+        var key = $"{user.Username}\n{what}";
         var now = _time.GetUtcNow();
         if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
             return (cached.Allowed, null);
 
         try
         {
-            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: ct), cancellationToken);
+            var access = Access(user, resource, nonResource);
+            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(access, cancellationToken: ct), cancellationToken);
             var allowed = review.Status?.Allowed == true;
             Prune(_decisions, now);
             _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
@@ -115,7 +138,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
     }
 
-    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string audience, DateTimeOffset? expires)
+    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string? audience, DateTimeOffset? expires)
     {
         using (var lease = _budget.AttemptAcquire())
         {
@@ -126,9 +149,9 @@ public sealed partial class CallerAuthenticator : IDisposable
         // Shared by every request that carries this token, so bound by time rather than by one caller.
         var review = await InTurnAsync(ct => _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
         {
-            Spec = new V1TokenReviewSpec { Token = token, Audiences = [audience] },
+            Spec = new V1TokenReviewSpec { Token = token, Audiences = audience is null ? null : [audience] },
         }, cancellationToken: ct), CancellationToken.None);
-        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(audience) != true)
+        if (review.Status?.Authenticated != true || (audience is not null && review.Status.Audiences?.Contains(audience) != true))
         {
             LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
             return null;
@@ -163,7 +186,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
     }
 
-    private static V1SubjectAccessReview Access(V1UserInfo user, string ns, string name) => new()
+    private static V1SubjectAccessReview Access(V1UserInfo user, V1ResourceAttributes? resource, V1NonResourceAttributes? nonResource) => new()
     {
         Spec = new V1SubjectAccessReviewSpec
         {
@@ -171,15 +194,8 @@ public sealed partial class CallerAuthenticator : IDisposable
             Uid = user.Uid,
             Groups = user.Groups,
             Extra = user.Extra,
-            ResourceAttributes = new V1ResourceAttributes
-            {
-                NamespaceProperty = ns,
-                Verb = "create",
-                Group = V1Alpha1SigningKeySet.Group,
-                Resource = V1Alpha1SigningKeySet.Plural,
-                Subresource = "signaturefailures",
-                Name = name,
-            },
+            ResourceAttributes = resource,
+            NonResourceAttributes = nonResource,
         },
     };
 

@@ -11,7 +11,7 @@ public sealed class MayReportRequirement : IAuthorizationRequirement;
 /// <summary>
 /// Checks <see cref="MayReportRequirement"/> with a SubjectAccessReview (cached by <see cref="CallerAuthenticator"/>).
 /// A report another replica passed on was authorized there. A review the API server does not answer
-/// fails with <see cref="UnavailableReason"/> (503), a refusal with the reason (403).
+/// fails with <see cref="ReviewUnavailableReason"/> (503), a refusal with the reason (403).
 /// </summary>
 public sealed class MayReportHandler(CallerAuthenticator callers) : AuthorizationHandler<MayReportRequirement, HttpContext>
 {
@@ -31,16 +31,16 @@ public sealed class MayReportHandler(CallerAuthenticator callers) : Authorizatio
         if (allowed == true)
             context.Succeed(requirement);
         else if (allowed is null)
-            context.Fail(new UnavailableReason(this, unavailable!));
+            context.Fail(new ReviewUnavailableReason(this, unavailable!));
         else
             context.Fail(new AuthorizationFailureReason(this, $"{user.Username} may not create signingkeysets/signaturefailures for {ns}/{name}"));
     }
-
-    /// <summary>The permission could not be checked now: 503 with Retry-After.</summary>
-    public sealed class UnavailableReason(IAuthorizationHandler handler, string message) : AuthorizationFailureReason(handler, message);
 }
 
-/// <summary>Answers a refused report with the reason (403), or 503 when the permission could not be checked; challenges go to the scheme.</summary>
+/// <summary>The permission could not be checked now (the SubjectAccessReview failed or timed out): 503 with Retry-After.</summary>
+public sealed class ReviewUnavailableReason(IAuthorizationHandler handler, string message) : AuthorizationFailureReason(handler, message);
+
+/// <summary>Answers a refused report or scrape with the reason (403), or 503 when the permission could not be checked; challenges go to the scheme.</summary>
 public sealed class ReportAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
 {
     private readonly AuthorizationMiddlewareResultHandler _default = new();
@@ -49,8 +49,8 @@ public sealed class ReportAuthorizationResultHandler : IAuthorizationMiddlewareR
     {
         if (authorizeResult.Forbidden && authorizeResult.AuthorizationFailure?.FailureReasons.FirstOrDefault() is { } reason)
         {
-            return reason is MayReportHandler.UnavailableReason
-                ? ReportErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, $"{reason.Message}; send it again later", 5)
+            return reason is ReviewUnavailableReason
+                ? ReportErrors.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, $"{reason.Message}; try again later", 5)
                 : ReportErrors.WriteAsync(context, StatusCodes.Status403Forbidden, reason.Message);
         }
 

@@ -54,13 +54,13 @@ public static class ServiceAccountTokenCheck
         }
     }
 
-    /// <summary>Why the token cannot be a valid service-account token for <paramref name="audience"/>; null when it may be.</summary>
+    /// <summary>Why the token cannot be a valid service-account token for <paramref name="audience"/> (null: any, left to TokenReview); null when it may be.</summary>
     /// <param name="issuerKeys">The cluster issuer's keys by kid, or null when they cannot be read (the signature is then left to TokenReview).</param>
-    public static string? Problem(Token token, string audience, DateTimeOffset now, IReadOnlyDictionary<string, Jwk>? issuerKeys)
+    public static string? Problem(Token token, string? audience, DateTimeOffset now, IReadOnlyDictionary<string, Jwk>? issuerKeys)
     {
         if (token.Alg is null || !JwsAlgorithm.TryParse(token.Alg, out var algorithm))
             return "the token's alg is not an asymmetric signature algorithm";
-        if (!token.Audiences.Contains(audience))
+        if (audience is not null && !token.Audiences.Contains(audience))
             return $"the token is not bound to the audience {audience}";
         if (token.Expires is not { } expires || expires <= now)
             return "the token has expired (or has no exp)";
