@@ -59,6 +59,7 @@ public static class OperatorApp
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
             // The report scheme's handler logs under its own name: a line for every refused caller otherwise.
             builder.Logging.AddFilter(typeof(ReportAuthenticationHandler).FullName, LogLevel.Warning);
+            builder.Logging.AddFilter(typeof(MetricsAuthenticationHandler).FullName, LogLevel.Warning);
         }
 
         builder.Services.TryAddSingleton(TimeProvider.System);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
 
@@ -20,7 +21,8 @@ public sealed class MetricsAuthenticationTests(KubernetesEnvironment env)
         var attacker = await env.CreateNamespaceAsync("metrics-attacker", ct);
         await using var op = await OperatorInstance.StartAsync(env, [victim, attacker]);
         var scenario = new OperatorScenario(env, victim);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("payments", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("payments", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" })
+            .WithSpec(s => s with { Jwks = new KeyRotator.Model.Resources.JwksSpec { Issuer = "https://payments.example.com" } }).Build(), ct);
         await scenario.WaitForActiveKeyAsync("payments");
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
 
@@ -44,6 +46,9 @@ public sealed class MetricsAuthenticationTests(KubernetesEnvironment env)
             Assert.DoesNotContain(victim, refused.Body, StringComparison.Ordinal);
             Assert.DoesNotContain("keyrotator_", refused.Body, StringComparison.Ordinal);
         }
+
+        // Refused scrapes write nothing to the log: anyone could otherwise fill it at the rate they send them.
+        Assert.DoesNotContain(op.Logs.Lines, l => l.Contains(nameof(MetricsAuthenticationHandler), StringComparison.Ordinal));
 
         // Prometheus, as a service account bound to the metrics-reader ClusterRole, reads every set's series.
         var reader = await MetricsScrape.ReaderTokenAsync(env, ct);
