@@ -67,6 +67,36 @@ public static class ServiceAccounts
         return token.Status.Token;
     }
 
+    /// <summary>
+    /// A token for <paramref name="name"/> bound to a Pod <paramref name="pod"/> that runs as it (both created if
+    /// needed), as the kubelet projects one into the pod: the API server's TokenReview names the pod.
+    /// </summary>
+    public static async Task<string> PodTokenAsync(KubernetesEnvironment env, string ns, string name, string pod, string audience, bool grantReporter = false)
+    {
+        await TokenAsync(env, ns, name, audience, grantReporter);
+        await IgnoreConflict(() => env.Admin.CoreV1.CreateNamespacedPodAsync(new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = pod },
+            Spec = new V1PodSpec
+            {
+                ServiceAccountName = name,
+                AutomountServiceAccountToken = false,
+                Containers = [new V1Container { Name = "verifier", Image = "verifier:test" }],
+            },
+        }, ns));
+        var created = await env.Admin.CoreV1.ReadNamespacedPodAsync(pod, ns);
+        var token = await env.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(new Authenticationv1TokenRequest
+        {
+            Spec = new V1TokenRequestSpec
+            {
+                Audiences = [audience],
+                ExpirationSeconds = 3600,
+                BoundObjectRef = new V1BoundObjectReference { ApiVersion = "v1", Kind = "Pod", Name = pod, Uid = created.Metadata.Uid },
+            },
+        }, name, ns);
+        return token.Status.Token;
+    }
+
     private static async Task IgnoreConflict<T>(Func<Task<T>> create)
     {
         try
