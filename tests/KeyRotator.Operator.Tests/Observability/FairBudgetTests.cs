@@ -130,6 +130,35 @@ public sealed class FairBudgetTests(KubernetesEnvironment env)
         Assert.InRange(set.Status.Propagation.Verifiers, 2, PropagationTracker.MaxCallersPerIdentity + 1);
     }
 
+    [Fact]
+    public async Task Reports_naming_made_up_sets_of_another_team_cost_no_SubjectAccessReview()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var victim = await env.CreateNamespaceAsync("fair-sar-victim", ct);
+        var prober = await env.CreateNamespaceAsync("fair-sar-prober", ct);
+        var reviews = new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/subjectaccessreviews", StringComparison.Ordinal) == true);
+        await using var op = await OperatorInstance.StartAsync(env, [victim, prober], handlers: [reviews]);
+        var scenario = new OperatorScenario(env, victim);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+
+        // Each made-up set name would be a decision of its own, cached per set: a SubjectAccessReview each.
+        var token = await ServiceAccounts.TokenAsync(env, prober, "prober", "keyrotator");
+        for (var i = 0; i < 8; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, FailureReports.Path(victim, $"made-up-{i}")) { Content = System.Net.Http.Json.JsonContent.Create(new { failures = Array.Empty<object>() }) };
+            request.Headers.Authorization = new("Bearer", token);
+            using var response = await http.SendAsync(request, ct);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        }
+
+        Assert.Equal(0, reviews.Count);
+        // The set that exists is still guarded: the prober may not report for it.
+        Assert.Equal(HttpStatusCode.Forbidden, await FailureReports.PostAsync(http, victim, token, new { failures = Array.Empty<object>() }, ct));
+        Assert.Equal(1, reviews.Count);
+    }
+
     private static async Task<string[]> MintAsync(int count, Func<int, Task<string>> mint, CancellationToken ct)
     {
         using var gate = new SemaphoreSlim(8);
