@@ -121,8 +121,8 @@ public sealed class OperatorInstance : IAsyncDisposable
     }
 
     /// <summary>
-    /// What this operator serves to anyone, for the end-of-run leak scan: /metrics and, for every set it
-    /// watches, the JWKS and discovery document over HTTP.
+    /// What this operator serves, for the end-of-run leak scan: /metrics (as a metrics reader) and, for
+    /// every set it watches, the JWKS and discovery document over HTTP.
     /// </summary>
     private async Task TrackServedAsync()
     {
@@ -139,7 +139,14 @@ public sealed class OperatorInstance : IAsyncDisposable
             }
         }
 
-        await TrackAsync("/metrics");
+        try
+        {
+            _env.TrackOutput($"{Identity} GET /metrics", await http.GetMetricsAsync(_env));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or k8s.Autorest.HttpOperationException)
+        {
+        }
+
         foreach (var set in Controller.CachedSets.ToList())
         {
             var prefix = $"/v1/namespaces/{set.Metadata.NamespaceProperty}/signingkeysets/{set.Metadata.Name}";

@@ -26,9 +26,12 @@ public sealed class PrometheusServer : IAsyncDisposable
     public static string Binary(string name) =>
         Environment.GetEnvironmentVariable("PROMETHEUS_BIN") is { Length: > 0 } bin ? Path.Combine(bin, name) : name;
 
-    /// <summary>Starts Prometheus scraping <paramref name="targets"/> (host:port) with the rule files given as name → content.</summary>
-    public static Task<PrometheusServer> StartAsync(IEnumerable<string> targets, IReadOnlyDictionary<string, string> ruleFiles) =>
-        StartAsync(targets, ruleFiles, new ScrapeConfiguration("keyrotator", new Dictionary<string, string>(), HonorLabels: false));
+    /// <summary>
+    /// Starts Prometheus scraping <paramref name="targets"/> (host:port) with the rule files given as name → content,
+    /// sending <paramref name="bearerToken"/> (a metrics reader's service-account token) on every scrape.
+    /// </summary>
+    public static Task<PrometheusServer> StartAsync(IEnumerable<string> targets, IReadOnlyDictionary<string, string> ruleFiles, string? bearerToken) =>
+        StartAsync(targets, ruleFiles, new ScrapeConfiguration("keyrotator", new Dictionary<string, string>(), HonorLabels: false, bearerToken));
 
     /// <summary>
     /// Starts Prometheus scraping <paramref name="targets"/> with the job name, target labels and
@@ -50,6 +53,13 @@ public sealed class PrometheusServer : IAsyncDisposable
         config.AppendLine("scrape_configs:");
         config.AppendLine(CultureInfo.InvariantCulture, $"  - job_name: '{scrape.JobName}'");
         config.AppendLine(CultureInfo.InvariantCulture, $"    honor_labels: {(scrape.HonorLabels ? "true" : "false")}");
+        if (scrape.BearerToken is { } token)
+        {
+            // As a ServiceMonitor's bearerTokenFile: read from the file on every scrape.
+            await File.WriteAllTextAsync(Path.Combine(work, "token"), token);
+            config.AppendLine("    authorization:");
+            config.AppendLine(CultureInfo.InvariantCulture, $"      credentials_file: '{Path.Combine(work, "token")}'");
+        }
         config.AppendLine("    static_configs:");
         config.AppendLine(CultureInfo.InvariantCulture, $"      - targets: [{string.Join(", ", targets.Select(t => $"'{t}'"))}]");
         if (scrape.TargetLabels.Count > 0)
@@ -142,5 +152,8 @@ public sealed record PrometheusAlert(IReadOnlyDictionary<string, string> Labels,
     public string? Label(string name) => Labels.GetValueOrDefault(name);
 }
 
-/// <summary>A scrape job: its name, the labels attached to its targets, and whether the series' own labels win over them.</summary>
-public sealed record ScrapeConfiguration(string JobName, IReadOnlyDictionary<string, string> TargetLabels, bool HonorLabels);
+/// <summary>
+/// A scrape job: its name, the labels attached to its targets, whether the series' own labels win over
+/// them, and the bearer token it scrapes with (none: anonymous).
+/// </summary>
+public sealed record ScrapeConfiguration(string JobName, IReadOnlyDictionary<string, string> TargetLabels, bool HonorLabels, string? BearerToken = null);

@@ -45,6 +45,8 @@ public sealed class OperatorOptions
 
     public ReportOptions Reports { get; init; } = new();
 
+    public MetricsOptions Metrics { get; init; } = new();
+
     public AzureKeyVaultOptions AzureKeyVault { get; init; } = new();
 
     public Pkcs11Options Pkcs11 { get; init; } = new();

@@ -44,6 +44,32 @@ public sealed class ReportOptions
     /// <summary>TokenReviews that may go at once above TokenReviewsPerSecond after a quiet spell: a fleet of verifiers starting together.</summary>
     public int TokenReviewBurst { get; set; } = 200;
 
+    /// <summary>
+    /// TokenReviews per second for the tokens of one namespace (the service account's, read from the
+    /// token's <c>kubernetes.io</c> claim once its signature has verified; tokens whose signature could not
+    /// be checked share one namespace of their own), within <see cref="TokenReviewsPerSecond"/>: one team
+    /// minting tokens as fast as it can takes at most this share, and the rest stays with the others.
+    /// </summary>
+    public int TokenReviewsPerSecondPerNamespace { get; set; } = 5;
+
+    /// <summary>TokenReviews one namespace may send at once after a quiet spell (its fleet starting together), within <see cref="TokenReviewBurst"/>.</summary>
+    public int TokenReviewBurstPerNamespace { get; set; } = 200;
+
+    /// <summary>
+    /// SubjectAccessReviews per second, over all callers, for decisions not cached yet (allowed ones are
+    /// reused for <see cref="AllowedCacheTtl"/>, denials for <see cref="DeniedCacheTtl"/>).
+    /// </summary>
+    public int SubjectAccessReviewsPerSecond { get; set; } = 20;
+
+    /// <summary>SubjectAccessReviews that may go at once above SubjectAccessReviewsPerSecond after a quiet spell.</summary>
+    public int SubjectAccessReviewBurst { get; set; } = 200;
+
+    /// <summary>SubjectAccessReviews per second for the callers of one namespace (their service account's), within <see cref="SubjectAccessReviewsPerSecond"/>.</summary>
+    public int SubjectAccessReviewsPerSecondPerNamespace { get; set; } = 5;
+
+    /// <summary>SubjectAccessReviews one namespace's callers may send at once after a quiet spell, within <see cref="SubjectAccessReviewBurst"/>.</summary>
+    public int SubjectAccessReviewBurstPerNamespace { get; set; } = 200;
+
     /// <summary>How long a SubjectAccessReview that allowed a report is reused (kube-apiserver's webhook authorizer default).</summary>
     public TimeSpan AllowedCacheTtl { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -20,7 +20,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Prometheus;
 using Quartz;
 
 namespace KeyRotator.Operator.Hosting;
@@ -48,6 +47,11 @@ public static class OperatorApp
             .Validate(o => o.Reports.PeerTokenPath is not { Length: > 0 } || o.Reports.PeerIdentity is { Length: > 0 }, "KeyRotator:Reports:PeerIdentity (the operator's service account, system:serviceaccount:<namespace>:<name>) is required with PeerTokenPath")
             .Validate(o => o.Reports.TokenReviewsPerSecond >= 1, "KeyRotator:Reports:TokenReviewsPerSecond must be at least 1")
             .Validate(o => o.Reports.TokenReviewBurst >= 1, "KeyRotator:Reports:TokenReviewBurst must be at least 1")
+            .Validate(o => o.Reports.TokenReviewsPerSecondPerNamespace >= 1, "KeyRotator:Reports:TokenReviewsPerSecondPerNamespace must be at least 1")
+            .Validate(o => o.Reports.TokenReviewBurstPerNamespace >= 1, "KeyRotator:Reports:TokenReviewBurstPerNamespace must be at least 1")
+            .Validate(o => o.Reports.SubjectAccessReviewsPerSecond >= 1 && o.Reports.SubjectAccessReviewBurst >= 1, "KeyRotator:Reports:SubjectAccessReviewsPerSecond and SubjectAccessReviewBurst must be at least 1")
+            .Validate(o => o.Reports.SubjectAccessReviewsPerSecondPerNamespace >= 1, "KeyRotator:Reports:SubjectAccessReviewsPerSecondPerNamespace must be at least 1")
+            .Validate(o => o.Reports.SubjectAccessReviewBurstPerNamespace >= 1, "KeyRotator:Reports:SubjectAccessReviewBurstPerNamespace must be at least 1")
             .Validate(o => o.Reports.ReviewTimeout > TimeSpan.Zero, "KeyRotator:Reports:ReviewTimeout must be positive")
             .Validate(o => o.AzureKeyVault.NetworkTimeout > TimeSpan.Zero, "KeyRotator:AzureKeyVault:NetworkTimeout must be positive")
             .Validate(o => o.MemoryTrimQuietPeriod >= TimeSpan.Zero, "KeyRotator:MemoryTrimQuietPeriod must be zero (off) or positive")
@@ -60,6 +64,7 @@ public static class OperatorApp
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
             // The report scheme's handler logs under its own name: a line for every refused caller otherwise.
             builder.Logging.AddFilter(typeof(ReportAuthenticationHandler).FullName, LogLevel.Warning);
+            builder.Logging.AddFilter(typeof(MetricsAuthenticationHandler).FullName, LogLevel.Warning);
         }
 
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -125,6 +130,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton<SignatureFailureEndpoint>();
         builder.Services.AddReportEdge();
+        builder.Services.AddMetricsEdge();
         builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddHostedService(s => s.GetRequiredService<JwksEndpoint>());
         builder.Services.AddTransient<WakeSigningKeySetJob>();
@@ -150,10 +156,11 @@ public static class OperatorApp
             metrics.Leader.Set(health.IsLeader ? 1 : 0);
             metrics.WatchHealthy.Set(controller.InformersHealthy ? 1 : 0);
         };
-        app.MapMetrics("/metrics", metrics.Registry);
         app.MapReports();
+        app.MapOperatorMetrics(metrics.Registry, app.Services.GetRequiredService<IOptions<OperatorOptions>>().Value.Metrics.Authentication);
         app.MapGet(JwksEndpoint.JwksPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Jwks(context, ns, name));
         app.MapGet(JwksEndpoint.DiscoveryPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Discovery(context, ns, name));
+        // Anonymous, and never naming a set: liveness and readiness say only what the operator itself is doing.
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
         app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));
         return app;

@@ -16,7 +16,7 @@ namespace KeyRotator.Operator.Hosting;
 /// <see cref="ReportAuth.Scheme"/> authentication scheme (run for this endpoint only: the JWKS and
 /// health endpoints stay anonymous and cost nothing per token), the per-caller rate limiter (before
 /// authorization, so that a flooding caller costs no SubjectAccessReview), then the
-/// <see cref="ReportAuth.Policy"/> policy. Nothing else in the operator requires authentication.
+/// <see cref="ReportAuth.Policy"/> policy. Elsewhere only /metrics authenticates (<see cref="MetricsEdge"/>).
 /// </summary>
 internal static class ReportEdge
 {

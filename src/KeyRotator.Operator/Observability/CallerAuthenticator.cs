@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using System.Threading.RateLimiting;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
@@ -14,11 +13,15 @@ namespace KeyRotator.Operator.Observability;
 
 /// <summary>
 /// Who is calling, for every request that may change what the operator holds (failure reports,
-/// heartbeats, JWKS fetches counted as observations): an audience-bound service-account token, checked
+/// heartbeats, JWKS fetches counted as observations) or read what it knows about the sets (/metrics):
+/// a service-account token, checked
 /// locally first (<see cref="ServiceAccountTokenCheck"/>), then by a TokenReview that is cached until the
-/// token expires, and authorized per set by a cached SubjectAccessReview. TokenReviews for tokens not
-/// seen before share a global budget (KeyRotator:Reports:TokenReviewsPerSecond), so that no flood of
-/// tokens, however well-formed, costs the API server more than that.
+/// token expires, and authorized per set by a cached SubjectAccessReview. Reviews not cached share
+/// budgets divided per namespace under a global ceiling (<see cref="ReviewBudget"/>; KeyRotator:Reports:
+/// TokenReviewsPerSecond and …PerNamespace, SubjectAccessReviewsPerSecond and …PerNamespace), so that no
+/// flood of tokens, however well-formed, costs the API server more than that, and no namespace's flood
+/// spends another namespace's share. A token's namespace is read from its claims only once its signature
+/// has verified against the issuer keys; tokens that could not be verified share one namespace of their own.
 /// </summary>
 public sealed partial class CallerAuthenticator : IDisposable
 {
@@ -27,7 +30,14 @@ public sealed partial class CallerAuthenticator : IDisposable
     private readonly TimeProvider _time;
     private readonly ReportOptions _options;
     private readonly ILogger<CallerAuthenticator> _logger;
-    private readonly TokenBucketRateLimiter _budget;
+    private readonly ReviewBudget _budget;
+    private readonly ReviewBudget _accessBudget;
+
+    /// <summary>The budget namespace of tokens whose signature could not be verified locally (the issuer keys unreadable).</summary>
+    private const string Unverified = "(unverified)";
+
+    /// <summary>The budget namespace of callers that are not service accounts.</summary>
+    private const string NotAServiceAccount = "(users)";
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
@@ -41,25 +51,24 @@ public sealed partial class CallerAuthenticator : IDisposable
         _options = options.Value.Reports;
         _logger = logger;
         _reviews = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentReviews));
-        var perSecond = Math.Max(1, _options.TokenReviewsPerSecond);
-        _budget = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = Math.Max(perSecond, _options.TokenReviewBurst),
-            TokensPerPeriod = perSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        });
+        _budget = new ReviewBudget(_options.TokenReviewsPerSecond, _options.TokenReviewBurst, _options.TokenReviewsPerSecondPerNamespace, _options.TokenReviewBurstPerNamespace);
+        _accessBudget = new ReviewBudget(_options.SubjectAccessReviewsPerSecond, _options.SubjectAccessReviewBurst,
+            _options.SubjectAccessReviewsPerSecondPerNamespace, _options.SubjectAccessReviewBurstPerNamespace);
     }
 
     /// <summary>The caller a bearer token for the report audience stands for; never throws for the token's sake.</summary>
     public Task<CallerResult> AuthenticateAsync(string token, CancellationToken cancellationToken) =>
         AuthenticateAsync(token, _options.Audience, cancellationToken);
 
-    /// <summary>The caller a bearer token bound to <paramref name="audience"/> stands for; never throws for the token's sake.</summary>
-    public async Task<CallerResult> AuthenticateAsync(string token, string audience, CancellationToken cancellationToken)
+    /// <summary>
+    /// The caller a bearer token bound to <paramref name="audience"/> stands for, or, with a null audience,
+    /// one the API server accepts for its own audiences (a pod's default token, as Prometheus scrapes with);
+    /// never throws for the token's sake.
+    /// </summary>
+    public async Task<CallerResult> AuthenticateAsync(string token, string? audience, CancellationToken cancellationToken)
     {
         var key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{audience}\n{token}")));
+        var bound = audience is null ? "the API server's audiences" : $"audience {audience}";
         var now = _time.GetUtcNow();
         if (_tokens.TryGetValue(key, out var cached) && cached.Until > now)
             return new CallerResult.Known(cached.User);
@@ -67,20 +76,21 @@ public sealed partial class CallerAuthenticator : IDisposable
         var (parsed, malformed) = ServiceAccountTokenCheck.Parse(token);
         var keys = parsed is null ? null : await _issuerKeys.ForAsync(parsed.Kid, cancellationToken);
         if ((malformed ?? ServiceAccountTokenCheck.Problem(parsed!, audience, now, keys)) is { } problem)
-            return new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}: {problem}");
+            return new CallerResult.Refused($"the token is not a valid service-account token for {bound}: {problem}");
 
-        // Concurrent requests with one token share one TokenReview, and one share of the budget.
-        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token, audience, parsed!.Expires)));
+        // Concurrent requests with one token share one TokenReview, and one share of the budget: its namespace's.
+        var ns = keys is null ? Unverified : parsed!.Namespace ?? NotAServiceAccount;
+        var review = _reviewing.GetOrAdd(key, _ => new Lazy<Task<V1UserInfo?>>(() => ReviewAsync(key, token, audience, parsed!.Expires, ns)));
         try
         {
             var user = await review.Value.WaitAsync(cancellationToken);
             return user is null
-                ? new CallerResult.Refused($"the token is not a valid service-account token for audience {audience}")
+                ? new CallerResult.Refused($"the token is not a valid service-account token for {bound}")
                 : new CallerResult.Known(user);
         }
         catch (BudgetSpentException)
         {
-            return new CallerResult.Unavailable($"the operator's TokenReview budget ({_options.TokenReviewsPerSecond} per second, after a burst of {_options.TokenReviewBurst}, for tokens it has not seen) is spent", 1);
+            return new CallerResult.Unavailable($"the operator's TokenReview budget for tokens it has not seen ({_budget.PerSecondPerNamespace} per second per namespace, after a burst of {_budget.BurstPerNamespace}, within {_budget.PerSecond} per second in all) is spent", 1);
         }
         catch (Exception e) when (IsReviewFailure(e, cancellationToken))
         {
@@ -94,16 +104,35 @@ public sealed partial class CallerAuthenticator : IDisposable
     }
 
     /// <summary>Whether <paramref name="user"/> may "create signingkeysets/signaturefailures" on the set; null with a reason when that cannot be checked now.</summary>
-    public async Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken)
+    public Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(V1UserInfo user, string ns, string name, CancellationToken cancellationToken) =>
+        AuthorizeAsync(user, $"{ns}\n{name}", new V1ResourceAttributes
+        {
+            NamespaceProperty = ns,
+            Verb = "create",
+            Group = V1Alpha1SigningKeySet.Group,
+            Resource = V1Alpha1SigningKeySet.Plural,
+            Subresource = "signaturefailures",
+            Name = name,
+        }, null, cancellationToken);
+
+    /// <summary>Whether <paramref name="user"/> may <c>get</c> the non-resource URL <paramref name="path"/> (/metrics); null with a reason when that cannot be checked now.</summary>
+    public Task<(bool? Allowed, string? Unavailable)> AuthorizeGetAsync(V1UserInfo user, string path, CancellationToken cancellationToken) =>
+        AuthorizeAsync(user, $"get {path}", null, new V1NonResourceAttributes { Path = path, Verb = "get" }, cancellationToken);
+
+    private async Task<(bool? Allowed, string? Unavailable)> AuthorizeAsync(
+        V1UserInfo user, string what, V1ResourceAttributes? resource, V1NonResourceAttributes? nonResource, CancellationToken cancellationToken)
     {
-        var key = $"{user.Username}\n{ns}\n{name}";
+        var key = $"{user.Username}\n{what}";
         var now = _time.GetUtcNow();
         if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
             return (cached.Allowed, null);
 
+        if (!_accessBudget.TrySpend(NamespaceOf(user.Username)))
+            return (null, $"the operator's SubjectAccessReview budget ({_accessBudget.PerSecondPerNamespace} per second per namespace, within {_accessBudget.PerSecond} per second in all) is spent");
         try
         {
-            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(Access(user, ns, name), cancellationToken: ct), cancellationToken);
+            var access = Access(user, resource, nonResource);
+            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(access, cancellationToken: ct), cancellationToken);
             var allowed = review.Status?.Allowed == true;
             Prune(_decisions, now);
             _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
@@ -115,20 +144,17 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
     }
 
-    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string audience, DateTimeOffset? expires)
+    private async Task<V1UserInfo?> ReviewAsync(string key, string token, string? audience, DateTimeOffset? expires, string ns)
     {
-        using (var lease = _budget.AttemptAcquire())
-        {
-            if (!lease.IsAcquired)
-                throw new BudgetSpentException();
-        }
+        if (!_budget.TrySpend(ns))
+            throw new BudgetSpentException();
 
         // Shared by every request that carries this token, so bound by time rather than by one caller.
         var review = await InTurnAsync(ct => _kubernetes.AuthenticationV1.CreateTokenReviewAsync(new V1TokenReview
         {
-            Spec = new V1TokenReviewSpec { Token = token, Audiences = [audience] },
+            Spec = new V1TokenReviewSpec { Token = token, Audiences = audience is null ? null : [audience] },
         }, cancellationToken: ct), CancellationToken.None);
-        if (review.Status?.Authenticated != true || review.Status.Audiences?.Contains(audience) != true)
+        if (review.Status?.Authenticated != true || (audience is not null && review.Status.Audiences?.Contains(audience) != true))
         {
             LogUnauthenticated(_logger, review.Status?.Error ?? "not authenticated");
             return null;
@@ -163,7 +189,7 @@ public sealed partial class CallerAuthenticator : IDisposable
         }
     }
 
-    private static V1SubjectAccessReview Access(V1UserInfo user, string ns, string name) => new()
+    private static V1SubjectAccessReview Access(V1UserInfo user, V1ResourceAttributes? resource, V1NonResourceAttributes? nonResource) => new()
     {
         Spec = new V1SubjectAccessReviewSpec
         {
@@ -171,17 +197,14 @@ public sealed partial class CallerAuthenticator : IDisposable
             Uid = user.Uid,
             Groups = user.Groups,
             Extra = user.Extra,
-            ResourceAttributes = new V1ResourceAttributes
-            {
-                NamespaceProperty = ns,
-                Verb = "create",
-                Group = V1Alpha1SigningKeySet.Group,
-                Resource = V1Alpha1SigningKeySet.Plural,
-                Subresource = "signaturefailures",
-                Name = name,
-            },
+            ResourceAttributes = resource,
+            NonResourceAttributes = nonResource,
         },
     };
+
+    /// <summary>The namespace of a service account's username (system:serviceaccount:NS:NAME), as the API server vouched for it.</summary>
+    private static string NamespaceOf(string? username) =>
+        username?.Split(':') is ["system", "serviceaccount", var ns, _] ? ns : NotAServiceAccount;
 
     private static void Prune<T>(ConcurrentDictionary<string, (DateTimeOffset Until, T Value)> cache, DateTimeOffset now)
     {
@@ -219,6 +242,7 @@ public sealed partial class CallerAuthenticator : IDisposable
     public void Dispose()
     {
         _budget.Dispose();
+        _accessBudget.Dispose();
         _reviews.Dispose();
     }
 

@@ -20,6 +20,9 @@ public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, Tim
     /// <summary>On a forwarded report: the caller the forwarding replica authenticated.</summary>
     public const string CallerHeader = "X-KeyRotator-Caller";
 
+    /// <summary>On a forwarded report: the caller's instance as the forwarding replica settled it (its token's pod, else the report's).</summary>
+    public const string InstanceHeader = "X-KeyRotator-Caller-Instance";
+
     private readonly ReportOptions _options = options.Value.Reports;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
     private (DateTimeOffset At, IReadOnlyList<Uri> Peers) _resolved = (DateTimeOffset.MinValue, []);
@@ -49,7 +52,7 @@ public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, Tim
     }
 
     /// <summary>Sends the report to every other replica, in the background; a peer that does not answer misses it.</summary>
-    public void Forward(string path, string caller, byte[] body)
+    public void Forward(string path, string caller, string? instance, byte[] body)
     {
         if (!Enabled)
             return;
@@ -65,6 +68,8 @@ public sealed partial class PeerForwarder(IOptions<OperatorOptions> options, Tim
                     request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
                     request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
                     request.Headers.Add(CallerHeader, caller);
+                    if (instance is { Length: > 0 })
+                        request.Headers.Add(InstanceHeader, instance);
                     using var response = await _http.SendAsync(request);
                     if (!response.IsSuccessStatusCode)
                         LogRefused(logger, peer.ToString(), (int)response.StatusCode);

@@ -40,6 +40,13 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
     /// <summary>The longest value held: a JWKS content hash (64 hex digits) or a kid (at most 128 characters).</summary>
     public const int MaxValueLength = 128;
 
+    /// <summary>
+    /// The most of a set's callers one caller identity (the service account before the "/" of
+    /// "account/instance") holds at once, however many instance names it uses: one identity allowed to
+    /// report cannot fill the set's cap and crowd out the verifiers that are really there.
+    /// </summary>
+    public const int MaxCallersPerIdentity = MaxCallersPerSet / 10;
+
     private readonly ConcurrentDictionary<(string Ns, string Name), ConcurrentDictionary<(string Role, string Identity), Seen>> _sets = new();
     private readonly ConcurrentDictionary<(string Ns, string Name), Documents> _documents = new();
 
@@ -135,6 +142,22 @@ public sealed class PropagationTracker(TimeProvider time, IOptions<OperatorOptio
 
             if (seen.Count >= MaxCallersPerSet)
                 return false;
+        }
+
+        if (!seen.ContainsKey((role, identity)))
+        {
+            // A newcomer is admitted under the set's lock, so that concurrent ones cannot pass the identity's cap together.
+            var account = identity.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? identity[..(slash + 1)] : identity + "/";
+            lock (seen)
+            {
+                if (!seen.ContainsKey((role, identity)))
+                {
+                    if (seen.Count(s => s.Key.Identity.StartsWith(account, StringComparison.Ordinal) && s.Value.At >= now - Window) >= MaxCallersPerIdentity)
+                        return false;
+                    if (seen.TryAdd((role, identity), new Seen(value, now)))
+                        return true;
+                }
+            }
         }
 
         var news = true;

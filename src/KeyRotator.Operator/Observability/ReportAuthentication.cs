@@ -23,7 +23,17 @@ public static class ReportAuth
     private const string GroupClaim = "keyrotator.io/group";
     private const string ExtraClaim = "keyrotator.io/extra/";
 
+    /// <summary>The user extra a TokenReview answers for a token bound to a pod: the pod's name.</summary>
+    public const string PodNameExtra = "authentication.kubernetes.io/pod-name";
+
     public static bool IsForwarded(ClaimsPrincipal user) => user.HasClaim(ForwardedClaim, "true");
+
+    /// <summary>
+    /// The pod a caller's token is bound to, as the API server vouched for it (TokenReview's user extra);
+    /// null for a token bound to no pod. A caller's instance is this, never a name it chooses, when there is one.
+    /// </summary>
+    public static string? PodOf(V1UserInfo user) =>
+        user.Extra?.TryGetValue(PodNameExtra, out var pods) == true && pods is [{ Length: > 0 and <= 253 } pod] ? pod : null;
 
     /// <summary>The caller as the API server vouched for it (for SubjectAccessReview).</summary>
     public static V1UserInfo UserOf(ClaimsPrincipal user) => new()

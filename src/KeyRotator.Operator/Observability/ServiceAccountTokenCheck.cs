@@ -15,8 +15,12 @@ public static class ServiceAccountTokenCheck
     /// <summary>Tokens longer than this are not service-account tokens (those are about 1 KB).</summary>
     public const int MaxTokenLength = 16 * 1024;
 
-    /// <summary>The parts of a bearer token the checks read, parsed once: header, claims, and what the signature covers.</summary>
-    public sealed record Token(string? Alg, string? Kid, long? Exp, long? Nbf, IReadOnlyList<string> Audiences, string SigningInput, byte[] Signature)
+    /// <summary>
+    /// The parts of a bearer token the checks read, parsed once: header, claims, and what the signature
+    /// covers. <paramref name="Namespace"/> is the service account's namespace (the <c>kubernetes.io</c>
+    /// claim): to be trusted only once the signature has verified.
+    /// </summary>
+    public sealed record Token(string? Alg, string? Kid, long? Exp, long? Nbf, IReadOnlyList<string> Audiences, string SigningInput, byte[] Signature, string? Namespace = null)
     {
         /// <summary>The token's own expiry (exp), when it has one.</summary>
         public DateTimeOffset? Expires => Exp is { } exp ? DateTimeOffset.FromUnixTimeSeconds(Math.Clamp(exp, 0, MaxUnixSeconds)) : null;
@@ -45,8 +49,9 @@ public static class ServiceAccountTokenCheck
                     _ => [],
                 }
                 : (IReadOnlyList<string>)[];
+            var kubernetes = claims.ValueKind == JsonValueKind.Object && claims.TryGetProperty("kubernetes.io", out var k) ? k : default;
             return (new Token(String(header.RootElement, "alg"), String(header.RootElement, "kid"), Number(claims, "exp"), Number(claims, "nbf"), audiences,
-                $"{parts[0]}.{parts[1]}", Base64Url.Decode(parts[2])), null);
+                $"{parts[0]}.{parts[1]}", Base64Url.Decode(parts[2]), String(kubernetes, "namespace")), null);
         }
         catch (Exception e) when (e is FormatException or JsonException or ArgumentException or InvalidOperationException)
         {
@@ -54,13 +59,13 @@ public static class ServiceAccountTokenCheck
         }
     }
 
-    /// <summary>Why the token cannot be a valid service-account token for <paramref name="audience"/>; null when it may be.</summary>
+    /// <summary>Why the token cannot be a valid service-account token for <paramref name="audience"/> (null: any, left to TokenReview); null when it may be.</summary>
     /// <param name="issuerKeys">The cluster issuer's keys by kid, or null when they cannot be read (the signature is then left to TokenReview).</param>
-    public static string? Problem(Token token, string audience, DateTimeOffset now, IReadOnlyDictionary<string, Jwk>? issuerKeys)
+    public static string? Problem(Token token, string? audience, DateTimeOffset now, IReadOnlyDictionary<string, Jwk>? issuerKeys)
     {
         if (token.Alg is null || !JwsAlgorithm.TryParse(token.Alg, out var algorithm))
             return "the token's alg is not an asymmetric signature algorithm";
-        if (!token.Audiences.Contains(audience))
+        if (audience is not null && !token.Audiences.Contains(audience))
             return $"the token is not bound to the audience {audience}";
         if (token.Expires is not { } expires || expires <= now)
             return "the token has expired (or has no exp)";

@@ -57,8 +57,13 @@ public sealed class SignatureFailureEndpoint(
                 metrics.SignatureFailures.WithLabels(ns, name, reason!).Inc(failure.Count);
         }
 
-        // The caller, as the API server vouched for it, plus the instance it names (pods of one service share a service account).
-        var identity = $"{caller}/{report.Instance ?? "-"}";
+        // The caller, as the API server vouched for it, plus its instance (pods of one service share a service
+        // account): the pod its token is bound to; only a token bound to no pod may name one itself
+        // (PropagationTracker bounds how many one caller may hold). A replica passes on the instance it settled.
+        var instance = forwarded
+            ? context.Request.Headers[PeerForwarder.InstanceHeader].ToString() is { Length: > 0 and <= 253 } passed ? passed : report.Instance
+            : ReportAuth.PodOf(ReportAuth.UserOf(context.User)) ?? report.Instance;
+        var identity = $"{caller}/{instance ?? "-"}";
         var news = report.JwksHash is { } held && propagation.ObserveVerifier(ns, name, identity, held);
         news |= report.SigningKid is { } signing && propagation.ObserveSigner(ns, name, identity, signing);
 
@@ -66,7 +71,7 @@ public sealed class SignatureFailureEndpoint(
         if (news || report.Failures!.Any(f => f.Count > 0))
             controller.Enqueue(new SetKey(ns, name));
         if (!forwarded)
-            peers.Forward(context.Request.Path, caller, body);
+            peers.Forward(context.Request.Path, caller, instance, body);
         return Results.Json(new { accepted = report.Failures!.Sum(f => f.Count) }, statusCode: StatusCodes.Status202Accepted);
     }
 

@@ -36,7 +36,10 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
     /// <summary>No JWKS is cached longer than this, whatever prePublish allows: it bounds how long a revoked key stays trusted.</summary>
     public static readonly TimeSpan MaxAgeCeiling = CachePolicy.MaxAgeCeiling;
 
-    /// <summary>The header an authenticated JWKS client may send to be counted as one verifier per pod (its pod name).</summary>
+    /// <summary>
+    /// The header an authenticated JWKS client may send to be counted as one verifier per pod (its pod name)
+    /// when its token is bound to no pod; a pod-bound token's pod wins over it.
+    /// </summary>
     public const string InstanceHeader = "X-KeyRotator-Instance";
 
     public const string JwksPath = "/v1/namespaces/{ns}/signingkeysets/{name}/jwks.json";
@@ -113,7 +116,8 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
                     return;
                 if ((await callers.AuthorizeAsync(user, ns, name, _stopping.Token)).Allowed != true)
                     return;
-                var identity = $"{user.Username}/{(instance is { Length: > 0 and <= 253 } ? instance : "-")}";
+                // The pod the token is bound to; the header only for a token bound to no pod (bounded per caller by PropagationTracker).
+                var identity = $"{user.Username}/{ReportAuth.PodOf(user) ?? (instance is { Length: > 0 and <= 253 } ? instance : "-")}";
                 if (propagation.ObserveVerifier(ns, name, identity, hash))
                     controller.Enqueue(new SetKey(ns, name));
             }

@@ -107,7 +107,7 @@ public sealed class AlertRuleTests(KubernetesEnvironment env)
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         await scenario.WaitForActiveKeyAsync("auth");
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
-        var scrape = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        var scrape = await http.GetMetricsAsync(env, ct);
 
         var (code, output) = await RunAsync(Path.GetTempPath(), scrape, "check", "metrics");
 

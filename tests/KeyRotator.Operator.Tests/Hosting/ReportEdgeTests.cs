@@ -6,9 +6,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace KeyRotator.Operator.Tests.Hosting;
 
 /// <summary>
-/// The report endpoint's authentication is the report endpoint's alone: no request elsewhere (a JWKS
-/// fetch, /metrics) is authenticated by default, so a token on those costs no TokenReview and no wait.
-/// ReportEndpointTests show the scheme, the policy and the limits at work on the built operator.
+/// The report endpoint's and /metrics' authentication are theirs alone: no request elsewhere (a JWKS
+/// fetch, health) is authenticated by default, so a token on those costs no TokenReview and no wait.
+/// ReportEndpointTests and MetricsAuthenticationTests show the schemes and policies at work.
 /// </summary>
 public sealed class ReportEdgeTests
 {
@@ -26,5 +26,11 @@ public sealed class ReportEdgeTests
         Assert.NotNull(policy);
         Assert.Equal([ReportAuth.Scheme], policy.AuthenticationSchemes);
         Assert.Contains(policy.Requirements, r => r is MayReportRequirement);
+
+        Assert.NotNull(await schemes.GetSchemeAsync(MetricsAuth.Scheme));
+        var metrics = await app.Services.GetRequiredService<IAuthorizationPolicyProvider>().GetPolicyAsync(MetricsAuth.Policy);
+        Assert.NotNull(metrics);
+        Assert.Equal([MetricsAuth.Scheme], metrics.AuthenticationSchemes);
+        Assert.Contains(metrics.Requirements, r => r is MayReadMetricsRequirement);
     }
 }

@@ -69,7 +69,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             Assert.Equal(2, waiting.Status.Propagation!.VerifiersWithNextKey);
             Assert.Equal(3, waiting.Status.Propagation.Verifiers);
             Assert.Contains($"system:serviceaccount:{ns}:verifier-3/v3", ConditionSet.Find(waiting.Status.Conditions, ConditionSet.Rotating)!.Message, StringComparison.Ordinal);
-            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            var metrics = await http.GetMetricsAsync(env, ct);
             Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 2", metrics, StringComparison.Ordinal);
 
             var activated = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == pending.Status.NextKeyId, TimeSpan.FromSeconds(30), "activation at the bound", ct);
@@ -80,7 +80,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
             Assert.Equal("VerifiersStale", incomplete.Reason);
             Assert.Contains("verifier-3/v3", incomplete.Message, StringComparison.Ordinal);
             Assert.Single(await scenario.WaitForEventAsync("auth", "PropagationIncomplete", ct), e => e.Reason == "PropagationIncomplete");
-            metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            metrics = await http.GetMetricsAsync(env, ct);
             Assert.Contains($"keyrotator_propagation_incomplete{{namespace=\"{ns}\",name=\"auth\"}} 1", metrics, StringComparison.Ordinal);
 
             // The stale verifier reloads; the next rotation activates within a few seconds of its due time.
@@ -156,7 +156,7 @@ public sealed class ConfirmedActivationTests(KubernetesEnvironment env)
                 s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Rotating) is { Reason: "WaitingForVerifiers" }, TimeSpan.FromSeconds(15), "waiting for verifiers", ct);
             Assert.Equal(2, waiting.Status!.Propagation!.VerifiersWithNextKey);
             using var http = new HttpClient { BaseAddress = op.BaseAddress };
-            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            var metrics = await http.GetMetricsAsync(env, ct);
             Assert.Contains($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}} 3", metrics, StringComparison.Ordinal);
             Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 2", metrics, StringComparison.Ordinal);
             var incomplete = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),

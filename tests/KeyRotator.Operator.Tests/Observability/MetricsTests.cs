@@ -26,7 +26,7 @@ public sealed partial class MetricsTests(KubernetesEnvironment env)
         await scenario.EditAsync(rotated.Metadata.Name, s => s.Metadata.Annotations = new Dictionary<string, string> { [Labels.RotateNowAnnotation] = "1" }, ct);
         var after = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId != first.Status!.ActiveKeyId && s.Status?.ActiveKeyId is not null, TimeSpan.FromSeconds(15), "a manual rotation");
 
-        var text = await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct),
+        var text = await Eventually.HoldsAsync(() => http.GetMetricsAsync(env, ct),
             t => Value(t, "keyrotator_keys", ns, "auth", "state=\"Retiring\"") == 1, TimeSpan.FromSeconds(10), "metrics after the rotation");
         var set = $"namespace=\"{ns}\",name=\"auth\"";
         Assert.Equal(1, Value(text, "keyrotator_signingkeyset_ready", ns, "auth"));
@@ -47,7 +47,7 @@ public sealed partial class MetricsTests(KubernetesEnvironment env)
         Assert.InRange(clock, DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 60);
 
         await scenario.Sets.DeleteAsync(ns, "auth", ct);
-        var gone = await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct),
+        var gone = await Eventually.HoldsAsync(() => http.GetMetricsAsync(env, ct),
             t => !t.Contains(set, StringComparison.Ordinal), TimeSpan.FromSeconds(15), "the deleted set's series gone");
         Assert.Equal(1, Value(gone, "keyrotator_signingkeyset_ready", ns, "other"));
     }

@@ -76,7 +76,9 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
 
         var rules = await AlertRuleTests.RenderRulesAsync(ShortRules);
         var op = await OperatorInstance.StartAsync(env, [ns], settings: settings, configure: UseFake);
-        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], new Dictionary<string, string> { ["rules.yaml"] = rules, ["broken.yaml"] = Broken(rules) });
+        // Prometheus scrapes as the chart's ServiceMonitor does: with a token of a service account bound to the metrics-reader role.
+        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], new Dictionary<string, string> { ["rules.yaml"] = rules, ["broken.yaml"] = Broken(rules) },
+            await MetricsScrape.ReaderTokenAsync(env, ct));
         await using var alerts = new AlertRecorder(prometheus, ns);
         using var stopBeating = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var heartbeats = Task.CompletedTask;
@@ -209,7 +211,8 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
         await Eventually.HoldsAsync(() => env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", ns, cancellationToken: ct),
             l => l.Spec.HolderIdentity == "replica-a", TimeSpan.FromSeconds(60), "replica-a leading", ct);
         b.Start();
-        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{portA}", $"127.0.0.1:{portB}"], new Dictionary<string, string> { ["rules.yaml"] = rules });
+        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{portA}", $"127.0.0.1:{portB}"], new Dictionary<string, string> { ["rules.yaml"] = rules },
+            await MetricsScrape.ReaderTokenAsync(env, ct));
         await using var alerts = new AlertRecorder(prometheus, ns);
 
         // A set whose JWKS ConfigMap name belongs to someone else never gets a key: JwksMissingActiveKey.
@@ -286,7 +289,9 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
 
         // The scrape job the Prometheus Operator generates for the chart's ServiceMonitor: its target labels
         // (job, namespace, service, pod, container, endpoint: the operator's, not a set's) and honor_labels as rendered.
-        var (service, honorLabels) = await RenderServiceMonitorAsync();
+        // The pod's own service-account token (bearerTokenFile), here a service account bound to the chart's metrics-reader role.
+        var (service, honorLabels, bearerTokenFile) = await RenderServiceMonitorAsync();
+        Assert.Equal("/var/run/secrets/kubernetes.io/serviceaccount/token", bearerTokenFile);
         var scrape = new ScrapeConfiguration($"serviceMonitor/keyrotator-system/{service}/0", new Dictionary<string, string>
         {
             ["job"] = service,
@@ -295,7 +300,7 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
             ["pod"] = $"{service}-6c9f7d5b8-x2k4q",
             ["container"] = "operator",
             ["endpoint"] = "http",
-        }, honorLabels);
+        }, honorLabels, await MetricsScrape.ReaderTokenAsync(env, ct));
         await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], new Dictionary<string, string> { ["rules.yaml"] = await AlertRuleTests.RenderRulesAsync(ShortRules) }, scrape);
 
         // "auth" in one namespace works; "auth" in the other cannot (its spec is refused).
@@ -316,8 +321,8 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
         Assert.DoesNotContain(missing, a => a.Label("namespace") == healthy || a.Label("namespace") == "keyrotator-system");
     }
 
-    /// <summary>The ServiceMonitor the chart renders: the Service it scrapes and whether it keeps the series' own labels.</summary>
-    private static async Task<(string Service, bool HonorLabels)> RenderServiceMonitorAsync()
+    /// <summary>The ServiceMonitor the chart renders: the Service it scrapes, whether it keeps the series' own labels, the token it scrapes with.</summary>
+    private static async Task<(string Service, bool HonorLabels, string? BearerTokenFile)> RenderServiceMonitorAsync()
     {
         var (code, output) = await Repository.RunAsync(Repository.Helm,
             ["template", "kr", Path.Combine(Repository.Root, "charts", "keyrotator"), "--namespace", "keyrotator-system", "--set", "serviceMonitor.enabled=true", "--show-only", "templates/servicemonitor.yaml"]);
@@ -325,8 +330,12 @@ public sealed partial class PrometheusAlertTests(KubernetesEnvironment env) : IA
         var name = ServiceMonitorName().Match(output);
         Assert.True(name.Success, output);
         var honor = HonorLabelsSetting().Match(output);
-        return (name.Groups[1].Value, honor.Success && honor.Groups[1].Value == "true");
+        var tokenFile = BearerTokenFileSetting().Match(output);
+        return (name.Groups[1].Value, honor.Success && honor.Groups[1].Value == "true", tokenFile.Success ? tokenFile.Groups[1].Value : null);
     }
+
+    [GeneratedRegex(@"(?m)^\s+bearerTokenFile: (\S+)\s*$")]
+    private static partial Regex BearerTokenFileSetting();
 
     [GeneratedRegex(@"(?m)^  name: (\S+)$")]
     private static partial Regex ServiceMonitorName();

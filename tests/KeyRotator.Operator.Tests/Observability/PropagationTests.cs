@@ -62,7 +62,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
         Assert.Equal(1, propagation.Signers);
         Assert.Equal(1, propagation.SignersOnActiveKey);
         Assert.Equal(pending.Status!.NextKeyId, counted.Status.NextKeyId);
-        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        var metrics = await http.GetMetricsAsync(env, ct);
         Assert.Contains($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}} 4", metrics, StringComparison.Ordinal);
         Assert.Contains($"keyrotator_verifiers_with_next_key{{namespace=\"{ns}\",name=\"auth\"}} 3", metrics, StringComparison.Ordinal);
         Assert.Contains($"keyrotator_signers_on_active_key{{namespace=\"{ns}\",name=\"auth\"}} 1", metrics, StringComparison.Ordinal);
@@ -81,7 +81,7 @@ public sealed class PropagationTests(KubernetesEnvironment env)
 
         // Callers that fall silent drop out after the window (8 s here), and so does the status.
         await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation is null, TimeSpan.FromSeconds(20), "silent callers dropping out", ct);
-        metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        metrics = await http.GetMetricsAsync(env, ct);
         Assert.DoesNotContain($"keyrotator_verifiers{{namespace=\"{ns}\",name=\"auth\"}}", metrics, StringComparison.Ordinal);
     }
 

@@ -79,8 +79,8 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
 
         // Counted once over both replicas' metrics.
         var counter = $"keyrotator_signature_failures_total{{namespace=\"{ns}\",name=\"auth\",reason=\"bad_signature\"}}";
-        var total = Sum(await standby.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), counter)
-            + Sum(await leader.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), counter);
+        var total = Sum(await standby.GetMetricsAsync(env, ct), counter)
+            + Sum(await leader.GetMetricsAsync(env, ct), counter);
         Assert.Equal(10, total);
 
         // Nobody else can pose as a replica: not without a token, not with a reporter's token, not with a
@@ -105,7 +105,7 @@ public sealed class ReplicaSignalTests(KubernetesEnvironment env)
         await Eventually.HoldsAsync(async () =>
         {
             observed.Add(ConditionSet.IsTrue((await scenario.GetAsync("auth")).Status?.Conditions, ConditionSet.SignatureFailureSpike));
-            return await standby.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            return await standby.GetMetricsAsync(env, ct);
         }, m => m.Contains("keyrotator_leader 1", StringComparison.Ordinal) && m.Contains(spikeGauge, StringComparison.Ordinal),
             TimeSpan.FromSeconds(30), "replica-b leading and reporting the spike from its own evaluation", ct);
         Assert.All(observed, s => Assert.True(s, "the spike condition cleared during the failover"));

@@ -51,7 +51,7 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         Assert.Contains(HttpStatusCode.TooManyRequests, flood);
         Assert.Equal(HttpStatusCode.Accepted, await FailureReports.PostAsync(http, a, other, report));
 
-        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        var metrics = await http.GetMetricsAsync(env, ct);
         Assert.Contains($"keyrotator_signature_failures_total{{namespace=\"{a}\",name=\"auth\",reason=\"bad_signature\"}}", metrics, StringComparison.Ordinal);
 
         // Refused callers fill no log: neither the authentication scheme nor the rate limiter writes a line per request.
@@ -87,13 +87,13 @@ public sealed class ReportEndpointTests(KubernetesEnvironment env)
         Assert.Contains(kid, condition.Message, StringComparison.Ordinal);
         // Metrics and Events follow the status write within the same reconcile.
         var gauge = $"keyrotator_signature_failure_spike{{namespace=\"{ns}\",name=\"auth\",reason=\"bad_signature\",kid=\"{kid}\"}} 1";
-        await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct), m => m.Contains(gauge, StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the spike gauge", ct);
+        await Eventually.HoldsAsync(() => http.GetMetricsAsync(env, ct), m => m.Contains(gauge, StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the spike gauge", ct);
         await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "SignatureFailureSpike" && x.Type == "Warning"), TimeSpan.FromSeconds(5), "a SignatureFailureSpike Event", ct);
 
         var cleared = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
             s => !ConditionSet.IsTrue(s.Status?.Conditions, ConditionSet.SignatureFailureSpike), TimeSpan.FromSeconds(20), "the spike clearing");
         Assert.Equal("NoSpike", ConditionSet.Find(cleared.Status!.Conditions, ConditionSet.SignatureFailureSpike)!.Reason);
-        await Eventually.HoldsAsync(() => http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct),
+        await Eventually.HoldsAsync(() => http.GetMetricsAsync(env, ct),
             m => !m.Contains("keyrotator_signature_failure_spike{", StringComparison.Ordinal), TimeSpan.FromSeconds(5), "the spike gauge removed", ct);
         await Eventually.HoldsAsync(() => scenario.EventsAsync("auth"), e => e.Any(x => x.Reason == "SignatureFailuresSubsided"), TimeSpan.FromSeconds(5), "a SignatureFailuresSubsided Event", ct);
     }

@@ -122,7 +122,7 @@ public sealed class RollbackTests(KubernetesEnvironment env)
             await Task.Delay(TimeSpan.FromSeconds(2), ct);
             Assert.Equal(failuresAfterReload, staleFailures);
             Assert.True(healthyFailures.Count == 0, string.Join('\n', healthyFailures.Take(10)));
-            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+            var metrics = await http.GetMetricsAsync(env, ct);
             Assert.True(metrics.Contains($"keyrotator_rotations_total{{namespace=\"{ns}\",name=\"auth\",trigger=\"rollback\"}} 1", StringComparison.Ordinal),
                 string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("keyrotator_rotations_total", StringComparison.Ordinal)))
                 + "\n" + string.Join('\n', (await scenario.EventsAsync("auth")).OrderBy(e => e.LastTimestamp).Take(12).Select(e => $"{e.LastTimestamp:HH:mm:ss.fff} {e.Reason}: {e.Message}")));

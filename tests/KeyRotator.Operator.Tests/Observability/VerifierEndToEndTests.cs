@@ -102,7 +102,7 @@ public sealed class VerifierEndToEndTests(KubernetesEnvironment env)
 
         using var operatorHttp = new HttpClient { BaseAddress = op.BaseAddress };
         var expected = new Dictionary<string, int> { ["bad_signature"] = 5, ["alg_rejected"] = 10, ["unknown_kid"] = 5, ["expired"] = 5, ["audience"] = 5 };
-        var metrics = await Eventually.HoldsAsync(() => operatorHttp.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct),
+        var metrics = await Eventually.HoldsAsync(() => operatorHttp.GetMetricsAsync(env, ct),
             t => expected.All(e => Count(t, ns, e.Key) >= e.Value), TimeSpan.FromSeconds(10), "every forgery counted by reason", ct);
         foreach (var (reason, count) in expected)
             Assert.Equal(count, Count(metrics, ns, reason));

@@ -45,8 +45,9 @@ public sealed partial class ApiPacingTests(KubernetesEnvironment env)
         using (var plain = new k8s.Kubernetes(small.AdminConfig, new Impersonate(ControlPlane.OperatorUser, group)))
             await Eventually.HoldsAsync(() => BurstMeets429Async(plain, ns, ct), hit => hit, TimeSpan.FromSeconds(60), "a 429 from priority and fairness", ct);
 
+        // /metrics served without reviews: this test's API server refuses the operator's requests on purpose.
         await using var op = await OperatorInstance.StartAsync(small, [ns], clientConfig: small.AdminConfig, handlers: [impersonation],
-            settings: [new("KeyRotator:Workers", "8")]);
+            settings: [new("KeyRotator:Workers", "8"), new("KeyRotator:Metrics:Authentication", "None")]);
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
         for (var i = 0; i < Sets; i++)
             await scenario.WaitForActiveKeyAsync($"set-{i:00}", TimeSpan.FromMinutes(3));
@@ -92,7 +93,7 @@ public sealed partial class ApiPacingTests(KubernetesEnvironment env)
             }
         }
 
-        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        var metrics = await http.GetMetricsAsync(env, ct);
         Assert.True(Throttled(metrics, "client") > 0, "no request waited for the client-side limit");
     }
 

@@ -80,7 +80,7 @@ public sealed class AnonymousCallerTests(KubernetesEnvironment env)
         Assert.Equal(before, after);
         var set = await scenario.GetAsync("auth");
         Assert.Null(set.Status!.Propagation);
-        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        var metrics = await http.GetMetricsAsync(env, ct);
         Assert.DoesNotContain($"keyrotator_verifiers{{namespace=\"{ns}\"", metrics, StringComparison.Ordinal);
         var growth = ResidentBytes(op.ProcessId.Value) - residentBefore;
         Assert.True(growth < ResidentGrowthBound, $"resident memory grew by {growth / 1024 / 1024} MB over 5,000 anonymous fetches");
