@@ -38,7 +38,7 @@ internal sealed class ManagedProcess : IAsyncDisposable
 
     public Task WaitForExitAsync(CancellationToken cancellationToken) => _process.WaitForExitAsync(cancellationToken);
 
-    public static ManagedProcess Start(string name, string fileName, IEnumerable<string> arguments, string logPath, string? workingDirectory = null)
+    public static ManagedProcess Start(string name, string fileName, IEnumerable<string> arguments, string logPath, string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -49,6 +49,8 @@ internal sealed class ManagedProcess : IAsyncDisposable
         };
         foreach (var argument in arguments)
             info.ArgumentList.Add(argument);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+            info.Environment[key] = value;
 
         var log = new StreamWriter(logPath, append: false, Encoding.UTF8) { AutoFlush = true };
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };

@@ -14,11 +14,12 @@ public sealed class OperatorProcess : IAsyncDisposable
     private readonly string _kubeconfig;
     private readonly IReadOnlyList<string> _namespaces;
     private readonly IEnumerable<KeyValuePair<string, string?>>? _settings;
+    private readonly IReadOnlyDictionary<string, string>? _environment;
     private readonly string _logDirectory;
     private readonly List<string> _logFiles = [];
     private ManagedProcess? _process;
 
-    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null, int? port = null)
+    public OperatorProcess(KubernetesEnvironment env, string identity, string kubeconfig, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null, int? port = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         _env = env;
         BaseAddress = port is { } p ? new Uri($"http://127.0.0.1:{p.ToString(CultureInfo.InvariantCulture)}") : null;
@@ -26,8 +27,12 @@ public sealed class OperatorProcess : IAsyncDisposable
         _kubeconfig = kubeconfig;
         _namespaces = namespaces;
         _settings = settings;
+        _environment = environment;
         _logDirectory = Directory.CreateTempSubdirectory($"keyrotator-{identity}-").FullName;
     }
+
+    /// <summary>What the image (Dockerfile) sets for the runtime: a 4 MB gen0 budget and no diagnostics port (a process's memory depends on both).</summary>
+    public static IReadOnlyDictionary<string, string> ImageEnvironment { get; } = new Dictionary<string, string> { ["DOTNET_GCgen0size"] = "0x400000", ["DOTNET_EnableDiagnostics"] = "0" };
 
     public string Identity { get; }
 
@@ -36,10 +41,11 @@ public sealed class OperatorProcess : IAsyncDisposable
 
     /// <summary>Starts the process on a free loopback port and waits until it answers /healthz.</summary>
     /// <param name="kubeconfig">The operator's kubeconfig; the control plane's operator kubeconfig when null (pass one that goes through a proxy to watch or cut its traffic).</param>
-    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null, string? kubeconfig = null)
+    /// <param name="environment">Variables the process gets beside the test's own (e.g. <see cref="ImageEnvironment"/>).</param>
+    public static async Task<OperatorProcess> StartServingAsync(KubernetesEnvironment env, string identity, IReadOnlyList<string> namespaces, IEnumerable<KeyValuePair<string, string?>>? settings = null, string? kubeconfig = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var plane = env.ControlPlane ?? throw new InvalidOperationException("operator processes need the envtest control plane (its operator kubeconfig)");
-        var process = new OperatorProcess(env, identity, kubeconfig ?? plane.OperatorKubeconfigPath, namespaces, settings, FreePort.Next());
+        var process = new OperatorProcess(env, identity, kubeconfig ?? plane.OperatorKubeconfigPath, namespaces, settings, FreePort.Next(), environment);
         process.Start();
         using var http = new HttpClient { BaseAddress = process.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -97,7 +103,7 @@ public sealed class OperatorProcess : IAsyncDisposable
         var args = new List<string> { Assembly, "--kubeconfig", _kubeconfig, "--urls", BaseAddress?.ToString() ?? "http://127.0.0.1:0" };
         args.AddRange(OperatorInstance.Arguments(_namespaces, Identity, _settings));
         _process?.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _process = ManagedProcess.Start(Identity, "dotnet", args, log, Path.GetDirectoryName(Assembly));
+        _process = ManagedProcess.Start(Identity, "dotnet", args, log, Path.GetDirectoryName(Assembly), _environment);
     }
 
     /// <summary>SIGKILL: no shutdown code runs, nothing is flushed, the lease is not released.</summary>

@@ -60,7 +60,7 @@ public sealed partial class CrossTeamPropagationTests(KubernetesEnvironment env)
 
             // Team B, in its own namespace: ConfigMaps labelled for team A's set, saying A's old hash holds A's
             // current keys; one of them even carries A's set UID (as if B had learnt it).
-            using var asTeamB = await TeamClientAsync(teamB, ct);
+            using var asTeamB = await TeamClientAsync(env, teamB, ct);
             var uid = pending.Metadata.Uid;
             foreach (var (name, withUid) in new[] { ("auth-jwks", false), ("auth-jwks-uid", true) })
                 await asTeamB.CoreV1.CreateNamespacedConfigMapAsync(Poisoned(teamA, name, oldHash, current, withUid ? uid : null), teamB, cancellationToken: ct);
@@ -113,7 +113,7 @@ public sealed partial class CrossTeamPropagationTests(KubernetesEnvironment env)
 
         // Team B creates and then edits, twenty times, ConfigMaps and Secrets labelled for team A's set: with
         // only the labels, and with team A's set UID in the annotation the operator writes.
-        using var asTeamB = await TeamClientAsync(teamB, ct);
+        using var asTeamB = await TeamClientAsync(env, teamB, ct);
         var lastVersions = new Dictionary<string, string>();
         for (var round = 0; round < 20; round++)
         {
@@ -160,7 +160,7 @@ public sealed partial class CrossTeamPropagationTests(KubernetesEnvironment env)
     }
 
     /// <summary>A ConfigMap as team B writes it: the operator's labels for team A's set, a content hash of its choosing, a JWKS.</summary>
-    private static V1ConfigMap Poisoned(string teamA, string name, string hash, string jwks, string? uid)
+    internal static V1ConfigMap Poisoned(string teamA, string name, string hash, string jwks, string? uid)
     {
         var annotations = new Dictionary<string, string> { [Labels.ContentHashAnnotation] = hash };
         if (uid is not null)
@@ -182,23 +182,23 @@ public sealed partial class CrossTeamPropagationTests(KubernetesEnvironment env)
     /// Team B's identity: a service account that may edit ConfigMaps and Secrets in its own namespace and
     /// nothing elsewhere. On a cluster the tests did not start, the admin stands in.
     /// </summary>
-    private async Task<IKubernetes> TeamClientAsync(string ns, CancellationToken ct)
+    internal static async Task<IKubernetes> TeamClientAsync(KubernetesEnvironment environment, string ns, CancellationToken ct)
     {
-        if (env.ControlPlane is null)
-            return new k8s.Kubernetes(env.AdminConfig);
-        await env.Admin.RbacAuthorizationV1.CreateNamespacedRoleAsync(new V1Role
+        if (environment.ControlPlane is null)
+            return new k8s.Kubernetes(environment.AdminConfig);
+        await environment.Admin.RbacAuthorizationV1.CreateNamespacedRoleAsync(new V1Role
         {
             Metadata = new V1ObjectMeta { Name = "team-edit" },
             Rules = [new V1PolicyRule { ApiGroups = [""], Resources = ["configmaps", "secrets"], Verbs = ["get", "list", "watch", "create", "update", "patch", "delete"] }],
         }, ns, cancellationToken: ct);
-        await env.Admin.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
+        await environment.Admin.RbacAuthorizationV1.CreateNamespacedRoleBindingAsync(new V1RoleBinding
         {
             Metadata = new V1ObjectMeta { Name = "team-edit" },
             RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = "team-edit" },
             Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = "team", NamespaceProperty = ns }],
         }, ns, cancellationToken: ct);
-        var token = await ServiceAccounts.TokenAsync(env, ns, "team", "https://kubernetes.default.svc");
-        var client = new k8s.Kubernetes(env.ControlPlane.ConfigFor(token));
+        var token = await ServiceAccounts.TokenAsync(environment, ns, "team", "https://kubernetes.default.svc");
+        var client = new k8s.Kubernetes(environment.ControlPlane.ConfigFor(token));
         await Eventually.HoldsAsync(async () =>
         {
             try

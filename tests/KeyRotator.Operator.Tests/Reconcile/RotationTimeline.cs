@@ -37,6 +37,9 @@ internal sealed class RotationTimeline : IAsyncDisposable
             }));
     }
 
+    /// <summary>The timeline's clock now, to place an edit the test makes among what the watchers and readers saw.</summary>
+    public TimeSpan Now => _clock.Elapsed;
+
     public ConcurrentQueue<(TimeSpan At, List<string> Kids)> Published { get; } = new();
 
     public ConcurrentQueue<(TimeSpan At, string Kid)> Signing { get; } = new();
