@@ -226,14 +226,14 @@ public sealed partial class CrossTeamPropagationTests(KubernetesEnvironment env)
     }
 
     /// <summary>Reconciles the operator has finished, as its /metrics says (keyrotator_reconcile_duration_seconds, every result).</summary>
-    private static async Task<long> ReconcilesAsync(HttpClient http, CancellationToken ct)
+    private async Task<long> ReconcilesAsync(HttpClient http, CancellationToken ct)
     {
-        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct);
+        var metrics = await http.GetMetricsAsync(env, ct); // as Prometheus scrapes: /metrics needs a reader's token
         return ReconcileCount().Matches(metrics).Sum(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
     }
 
     /// <summary>The reconcile count once it has not moved for three seconds (the operator's own writes have come back).</summary>
-    private static async Task<long> SettledReconcilesAsync(HttpClient http, CancellationToken ct)
+    private async Task<long> SettledReconcilesAsync(HttpClient http, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         var count = await ReconcilesAsync(http, ct);
