@@ -50,7 +50,7 @@ public static class BlobWriter
 
             if (existing is not null)
             {
-                if (!existing.Metadata.TryGetValue(SetUidMetadata, out var owner) || owner != setUid)
+                if (!IsOwnedBy(existing.Metadata, setUid))
                     return (ApplyResult.NotOwned, "", null, null);
                 if (existing.Metadata.TryGetValue(ContentHashMetadata, out var held) && held == hash
                     && existing.ContentType == "application/json" && existing.CacheControl == cacheControl
@@ -95,7 +95,7 @@ public static class BlobWriter
         try
         {
             var existing = (await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            return existing.Metadata.TryGetValue(SetUidMetadata, out var owner) && owner == setUid;
+            return IsOwnedBy(existing.Metadata, setUid);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
@@ -117,7 +117,7 @@ public static class BlobWriter
             return true;
         }
 
-        if (!existing.Metadata.TryGetValue(SetUidMetadata, out var owner) || owner != setUid)
+        if (!IsOwnedBy(existing.Metadata, setUid))
             return false;
         try
         {
@@ -130,6 +130,10 @@ public static class BlobWriter
 
         return true;
     }
+
+    /// <summary>Whether a blob's metadata names the set with UID <paramref name="setUid"/> as its writer (the only ownership a blob has).</summary>
+    public static bool IsOwnedBy(IDictionary<string, string> metadata, string setUid) =>
+        metadata.TryGetValue(SetUidMetadata, out var owner) && owner == setUid;
 
     /// <summary>The content as a blob's SHA-256 metadata holds it (lower-case hex).</summary>
     public static string Hash(string content) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(content)));

@@ -107,7 +107,7 @@ public sealed class ExternalPublisher(PublishTargets targets, TimeProvider time)
                     return null;
                 }
 
-                if (!current.Details.Metadata.TryGetValue(BlobWriter.SetUidMetadata, out var owner) || owner != set.Metadata.Uid)
+                if (!BlobWriter.IsOwnedBy(current.Details.Metadata, set.Metadata.Uid))
                     return null;
                 JwksDocument published;
                 try
