@@ -124,11 +124,7 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
 
         await storage.StopAsync();
         var outage = System.Diagnostics.Stopwatch.StartNew();
-        await scenario.EditAsync("auth", set =>
-        {
-            set.Metadata.Annotations ??= new Dictionary<string, string>();
-            set.Metadata.Annotations[KeyRotator.Model.Kubernetes.Labels.RotateNowAnnotation] = "during-the-outage";
-        }, ct);
+        await RotateNowAsync(scenario, "during-the-outage", ct);
         var degraded = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"),
             s => ConditionSet.Find(s.Status?.Conditions, ConditionSet.Degraded) is { Status: "True", Reason: Reasons.PublishFailed },
             TimeSpan.FromSeconds(60), "Degraded PublishFailed while the storage service is down", ct);
