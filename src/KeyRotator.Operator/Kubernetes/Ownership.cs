@@ -6,7 +6,8 @@ namespace KeyRotator.Operator.Kubernetes;
 
 /// <summary>
 /// Whether an object is the operator's to change for one set (invariant 9): labelled as managed by
-/// KeyRotator and recorded as belonging to that set's UID, by owner reference or by annotation.
+/// KeyRotator and recorded as belonging to that set's UID, by owner reference or by annotation (labels alone
+/// prove nothing: anyone who may create a ConfigMap may write them).
 /// A name held by anything else is a conflict to report, never an object to take over.
 /// </summary>
 public static class Ownership
@@ -17,15 +18,9 @@ public static class Ownership
             return false;
         if (metadata.OwnerReferences?.Any(o => o.Uid == set.Uid) == true)
             return true;
-        if (metadata.Annotations?.TryGetValue(Labels.SetUidAnnotation, out var uid) == true)
-            return uid == set.Uid;
-
-        // Copies in other namespaces written before set-UID annotations existed: labelled for this set
-        // by name and owned by nobody. The next write records the UID.
-        return metadata.OwnerReferences is not { Count: > 0 }
-            && metadata.NamespaceProperty != set.Namespace
-            && metadata.Labels.TryGetValue(Labels.SetName, out var name) && name == set.Name
-            && metadata.Labels.TryGetValue(Labels.SetNamespace, out var ns) && ns == set.Namespace;
+        // Copies in other namespaces cannot carry an owner reference; the operator records the set's UID on them.
+        // An object with neither is someone else's, whatever its labels say: never adopted, changed or deleted.
+        return metadata.Annotations?.TryGetValue(Labels.SetUidAnnotation, out var uid) == true && uid == set.Uid;
     }
 
     /// <summary>

@@ -82,7 +82,7 @@ internal sealed class TwoTeamAttacks
                     }
                     catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
                     {
-                        // Team A's set deletes it as a copy it no longer wants (by A's UID, or by the labels alone as a pre-UID copy): team B writes it again.
+                        // Team A's set deletes it as a copy it no longer wants (the one naming A's UID): team B writes it again.
                         attacks.Count($"poison-gone-{name}");
                         await asTeamB.CoreV1.CreateNamespacedConfigMapAsync(CrossTeamPropagationTests.Poisoned(victim, name, victimOldHash, keys, withUid ? victimUid : null), attacker, cancellationToken: token);
                         continue;

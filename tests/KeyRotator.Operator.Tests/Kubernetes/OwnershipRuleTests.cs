@@ -19,7 +19,7 @@ public sealed class OwnershipRuleTests
         // namespace, description, owner reference UID, set-uid annotation, written for team A's set
         { TeamA, "the set's own ConfigMap, owned by its UID", Uid, Uid, true },
         { Listed, "a copy in a namespace the set lists", null, Uid, true },
-        { Listed, "a copy from before set-UID annotations, in a listed namespace", null, null, true },
+        { Listed, "an object in a listed namespace with only the labels", null, null, false },
         { TeamA, "an object in the set's namespace owned by another UID", "another-uid", null, false },
         { TeamA, "an object in the set's namespace with only the labels", null, null, false },
         { TeamB, "team B's object with only the labels", null, null, false },
