@@ -20,7 +20,7 @@ namespace KeyRotator.Operator.Controllers;
 
 /// <summary>
 /// Informers for SigningKeySets and the ConfigMaps and Secrets made for them feed one work queue;
-/// workers (on the leader only) reconcile each set, and Quartz wakes sets when a transition is due.
+/// workers (on the leader only) reconcile each set, and the rotation scheduler wakes sets when a transition is due.
 /// An edit to a ConfigMap or Secret the operator wrote for a set wakes that set, which restores it; a
 /// labelled object it did not write for the set (another namespace's, another UID's) wakes nothing.
 /// </summary>
@@ -190,7 +190,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
         while (!Informers.All(i => i.HasSynced))
             await Task.Delay(100, cancellationToken);
 
-        await _scheduler.StartAsync(cancellationToken);
+        _scheduler.Start(Enqueue);
         try
         {
             foreach (var set in CachedSets)
@@ -204,7 +204,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
         finally
         {
             WorkersRunning = false;
-            await _scheduler.StopAsync();
+            _scheduler.Stop();
         }
     }
 
@@ -237,9 +237,9 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
                 {
                     Queue.Forget(key);
                     if (result.WakeAt is { } wakeAt)
-                        await _scheduler.ScheduleWakeAsync(key, wakeAt, cancellationToken);
+                        _scheduler.ScheduleWake(key, wakeAt);
                     else
-                        await _scheduler.UnscheduleAsync(key, cancellationToken);
+                        _scheduler.Unschedule(key);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

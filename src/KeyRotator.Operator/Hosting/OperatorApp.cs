@@ -20,7 +20,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Quartz;
 
 namespace KeyRotator.Operator.Hosting;
 
@@ -124,6 +123,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<PropagationTracker>());
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<OperatorMetrics>());
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<ExternalPublisher>());
+        builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<RotationScheduler>());
         builder.Services.AddSingleton<SetMemory>();
         builder.Services.AddSingleton<PeerForwarder>();
         builder.Services.AddSingleton<ClusterIssuerKeys>();
@@ -133,14 +133,6 @@ public static class OperatorApp
         builder.Services.AddMetricsEdge();
         builder.Services.AddSingleton<JwksEndpoint>();
         builder.Services.AddHostedService(s => s.GetRequiredService<JwksEndpoint>());
-        builder.Services.AddTransient<WakeSigningKeySetJob>();
-        // Unique name: Quartz keeps schedulers in a process-wide registry, and tests run several operators.
-        var quartz = new System.Collections.Specialized.NameValueCollection { ["quartz.scheduler.instanceName"] = $"keyrotator-{Guid.NewGuid():N}" };
-        builder.Services.AddQuartz(quartz, q =>
-        {
-            q.UseInMemoryStore();
-            q.UseDefaultThreadPool(pool => pool.MaxConcurrency = 2);
-        });
         builder.Services.AddHostedService<LeaderElectionService>();
         builder.Services.AddSingleton<MemoryTrimmer>();
         builder.Services.AddHostedService(s => s.GetRequiredService<MemoryTrimmer>());

@@ -1,63 +1,142 @@
 using KeyRotator.Operator.Runtime;
-using Quartz;
 
 namespace KeyRotator.Operator.Scheduling;
 
 /// <summary>
-/// One Quartz trigger per set, at the planner's next wake time (pre-publish, activation or retirement),
-/// misfire = fire now. State lives in the set's status, so a restarted operator reschedules everything
-/// from its first reconcile and never rotates early or twice.
+/// One timer per set, at the planner's next wake time (pre-publish, activation or retirement), that puts
+/// the set on the work queue; a wake time already past wakes the set at once. Each set wakes at most once
+/// per due time: asking again for a time that has fired is a no-op, so a reconcile that returns the same
+/// past time cannot spin. State lives in the set's status, so a restarted operator (or a new leader)
+/// reschedules everything from its first reconcile and never rotates early or twice.
 /// </summary>
-public sealed class RotationScheduler(ISchedulerFactory factory)
+/// <remarks>
+/// Timers come from the injected <see cref="TimeProvider"/> (tests drive it with a fake clock) rather
+/// than a scheduler library, which keeps the operator free of reflection over job types (Native AOT,
+/// issue #34). A timer cannot count down more than about 49.7 days, so a longer wait is walked in steps,
+/// each step checking the clock again and waking only when the due time has come.
+/// </remarks>
+public sealed class RotationScheduler(TimeProvider time) : IRemembersSets
 {
-    private const string Group = "signingkeysets";
-    private IScheduler? _scheduler;
+    /// <summary>The longest a <see cref="System.Threading.Timer"/> counts down (0xFFFFFFFE ms).</summary>
+    internal static readonly TimeSpan MaxTimerDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private readonly Lock _gate = new();
+    private readonly Dictionary<SetKey, ScheduledWake> _wakes = [];
+    private Action<SetKey>? _wake;
+
+    /// <summary>Starts waking sets through <paramref name="wake"/> (the controller's enqueue), while leading.</summary>
+    public void Start(Action<SetKey> wake)
     {
-        _scheduler = await factory.GetScheduler(cancellationToken);
-        await _scheduler.Start(cancellationToken);
+        ArgumentNullException.ThrowIfNull(wake);
+        lock (_gate)
+            _wake = wake;
     }
 
-    public async Task StopAsync()
+    /// <summary>Drops every wake: the next leader schedules them again from its first reconciles.</summary>
+    public void Stop()
     {
-        if (_scheduler is { } scheduler)
+        lock (_gate)
         {
-            _scheduler = null;
-            await scheduler.Clear(CancellationToken.None);
-            await scheduler.Standby(CancellationToken.None);
+            _wake = null;
+            foreach (var wake in _wakes.Values)
+                wake.Timer?.Dispose();
+            _wakes.Clear();
         }
     }
 
-    public async Task ScheduleWakeAsync(SetKey key, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <summary>Wakes the set at <paramref name="at"/>, replacing its earlier wake; ignored when not started.</summary>
+    public void ScheduleWake(SetKey key, DateTimeOffset at)
     {
-        if (_scheduler is not { } scheduler)
-            return;
-        var identity = key.ToString();
-        var existing = await scheduler.GetTrigger(new TriggerKey(identity, Group), cancellationToken);
-        if (existing?.StartTimeUtc == at)
-            return;
+        Action<SetKey>? wakeNow;
+        lock (_gate)
+        {
+            if (_wake is null)
+                return;
+            if (_wakes.TryGetValue(key, out var existing))
+            {
+                if (existing.At == at)
+                    return;
+                existing.Timer?.Dispose();
+            }
 
-        var job = JobBuilder.Create<WakeSigningKeySetJob>()
-            .WithIdentity(identity, Group)
-            .UsingJobData(WakeSigningKeySetJob.NamespaceKey, key.Namespace)
-            .UsingJobData(WakeSigningKeySetJob.NameKey, key.Name)
-            .Build();
-        var trigger = TriggerBuilder.Create()
-            .WithIdentity(identity, Group)
-            .StartAt(at)
-            .WithSimpleSchedule(s => s.WithMisfireInstruction(SimpleTriggerMisfireInstruction.FireNow))
-            .Build();
-        await scheduler.ScheduleJob(job, [trigger], new ScheduleJobOptions { Replace = true }, cancellationToken);
+            var wake = new ScheduledWake(key, at);
+            _wakes[key] = wake;
+            var delay = at - time.GetUtcNow();
+            if (delay > TimeSpan.Zero)
+            {
+                wake.Timer = CreateTimer(wake, delay);
+                return;
+            }
+
+            wakeNow = _wake;
+        }
+
+        wakeNow(key);
     }
 
-    public async Task UnscheduleAsync(SetKey key, CancellationToken cancellationToken)
+    /// <summary>The set needs no wake (nothing is due, or it is gone).</summary>
+    public void Unschedule(SetKey key)
     {
-        if (_scheduler is { } scheduler)
-            await scheduler.UnscheduleJob(new TriggerKey(key.ToString(), Group), cancellationToken);
+        lock (_gate)
+        {
+            if (_wakes.Remove(key, out var wake))
+                wake.Timer?.Dispose();
+        }
     }
 
-    /// <summary>When the set's trigger fires next, for tests and diagnostics.</summary>
-    public async Task<DateTimeOffset?> NextWakeAsync(SetKey key, CancellationToken cancellationToken) =>
-        _scheduler is { } scheduler ? (await scheduler.GetTrigger(new TriggerKey(key.ToString(), Group), cancellationToken))?.NextFireTimeUtc : null;
+    /// <summary>When the set is woken next, if it is still to come: for tests and diagnostics.</summary>
+    public DateTimeOffset? NextWake(SetKey key)
+    {
+        lock (_gate)
+            return _wakes.TryGetValue(key, out var wake) && wake.Timer is not null ? wake.At : null;
+    }
+
+    /// <summary>How many sets wait for a wake.</summary>
+    public int Pending
+    {
+        get
+        {
+            lock (_gate)
+                return _wakes.Values.Count(w => w.Timer is not null);
+        }
+    }
+
+    void IRemembersSets.Forget(SetKey set, string? uid) => Unschedule(set);
+
+    private ITimer CreateTimer(ScheduledWake wake, TimeSpan delay)
+    {
+        // A timer keeps the execution context it was created in alive until it fires; this one is created
+        // inside a reconcile and may wait for months, so it carries none.
+        if (ExecutionContext.IsFlowSuppressed())
+            return time.CreateTimer(Fire, wake, Clamp(delay), Timeout.InfiniteTimeSpan);
+        using (ExecutionContext.SuppressFlow())
+            return time.CreateTimer(Fire, wake, Clamp(delay), Timeout.InfiniteTimeSpan);
+    }
+
+    private void Fire(object? state)
+    {
+        var fired = (ScheduledWake)state!;
+        Action<SetKey>? wake;
+        lock (_gate)
+        {
+            // A timer that was replaced or dropped while its callback was already on its way.
+            if (_wake is null || !_wakes.TryGetValue(fired.Key, out var current) || !ReferenceEquals(current, fired) || fired.Timer is null)
+                return;
+            var remaining = fired.At - time.GetUtcNow();
+            if (remaining > TimeSpan.Zero)
+            {
+                // A long wait walked in steps (or a clock set back): not due yet, count down the rest.
+                fired.Timer.Change(Clamp(remaining), Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            fired.Timer.Dispose();
+            fired.Timer = null;
+            wake = _wake;
+        }
+
+        wake(fired.Key);
+    }
+
+    private static TimeSpan Clamp(TimeSpan delay) => delay < MaxTimerDelay ? delay : MaxTimerDelay;
 }
