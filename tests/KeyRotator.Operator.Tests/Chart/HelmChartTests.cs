@@ -66,7 +66,7 @@ public sealed class HelmChartTests(KubernetesEnvironment env)
         Assert.Contains("publicUrl: \"https://issuers.example.com\"", issuers, StringComparison.Ordinal);
         Assert.Contains("cacheAllowance: \"5m\"", issuers, StringComparison.Ordinal);
         var partners = Assert.Single(documents, d => d.Contains("kind: ClusterPublishTarget", StringComparison.Ordinal) && d.Contains("name: partners\n", StringComparison.Ordinal));
-        Assert.Contains("pathPrefix: \"\"", partners, StringComparison.Ordinal);
+        Assert.Contains("pathPrefix: \"shared/\"", partners, StringComparison.Ordinal);
         Assert.DoesNotContain("connectionStringSecretRef", partners, StringComparison.Ordinal);
 
         var role = Assert.Single(documents, d => d.Contains("kind: Role\n", StringComparison.Ordinal) && d.Contains("name: kr-keyrotator-target-issuers", StringComparison.Ordinal));
