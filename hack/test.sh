@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# etcd + kube-apiserver for the integration tests (built once and cached; see README).
+# etcd + kube-apiserver for the integration tests (built once and cached; see CONTRIBUTING.md).
 # KEYROTATOR_TEST_KUBECONFIG set instead means: test against that cluster.
 if [ -z "${KEYROTATOR_TEST_KUBECONFIG:-}" ]; then
   eval "$(hack/envtest-assets.sh)"

@@ -1,4 +1,4 @@
-// The verifier configuration both jose scripts use, as the README gives it: one pinned algorithm,
+// The verifier configuration both jose scripts use, as docs/consumers.md gives it: one pinned algorithm,
 // iss and aud checked, exp, nbf and iat required, tokens at most 15 minutes old.
 export const hardened = (alg, issuer, audience) => ({
   algorithms: [alg],

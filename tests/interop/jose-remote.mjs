@@ -1,5 +1,5 @@
 // A long-running Node.js verifier that reads the JWKS over HTTP with panva/jose's createRemoteJWKSet,
-// configured as the README advises (cacheMaxAge no longer than the endpoint's max-age). Used by
+// configured as docs/consumers.md advises (cacheMaxAge no longer than the endpoint's max-age). Used by
 // ForeignLibraryTests:
 //   node tests/interop/jose-remote.mjs JWKS_URI ALG ISSUER AUDIENCE CACHE_MAX_AGE_MS
 // Reads one compact JWS per line on stdin; writes one JSON line per token: { valid, kid?, error? }.

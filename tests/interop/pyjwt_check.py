@@ -13,7 +13,7 @@ import jwt
 
 
 def decode(token, key, alg, issuer, audience):
-    """The verifier configuration both PyJWT scripts use, as the README gives it: one pinned algorithm, iss/aud/exp/nbf/iat required."""
+    """The verifier configuration both PyJWT scripts use, as docs/consumers.md gives it: one pinned algorithm, iss/aud/exp/nbf/iat required."""
     return jwt.decode(token, key, algorithms=[alg], audience=audience, issuer=issuer,
                       options={"require": ["exp", "nbf", "iat", "iss", "aud"]})
 

@@ -1,5 +1,5 @@
 """A long-running Python verifier that reads the JWKS over HTTP with PyJWT's PyJWKClient, configured
-as the README advises (lifespan no longer than the endpoint's max-age). Used by ForeignLibraryTests:
+as docs/consumers.md advises (lifespan no longer than the endpoint's max-age). Used by ForeignLibraryTests:
   /usr/bin/python3 tests/interop/pyjwt_remote.py JWKS_URI ALG ISSUER AUDIENCE LIFESPAN_SECONDS
 Reads one compact JWS per line on stdin; writes one JSON line per token: {valid, kid?, error?}.
 """

@@ -7,7 +7,7 @@ namespace KeyRotator.Core.Lifecycle;
 /// The maximum of every list, string and window a SigningKeySet's spec carries. The CRD schema says the
 /// same (maxItems, maxLength; the window through a CEL rule); this check is for API servers that do not
 /// enforce the schema (or its CEL rules), so that no spec makes the operator do unbounded work or write
-/// an unbounded status. README's "Bounds" lists them; a test compares them with config/crds.
+/// an unbounded status. docs/operations.md, "Bounds", lists them; a test compares them with config/crds.
 /// </summary>
 public static class SpecBounds
 {

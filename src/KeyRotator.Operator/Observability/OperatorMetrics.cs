@@ -6,7 +6,7 @@ using Prometheus;
 namespace KeyRotator.Operator.Observability;
 
 /// <summary>
-/// The Prometheus metrics (README, Observability; prefix keyrotator_), in a registry of this operator's own.
+/// The Prometheus metrics (docs/operations.md, "Metrics"; prefix keyrotator_), in a registry of this operator's own.
 /// Per-set series carry namespace and name labels and disappear when the set does.
 /// </summary>
 public sealed class OperatorMetrics : IRemembersSets

@@ -11,7 +11,7 @@ public sealed class HelmChartTests(KubernetesEnvironment env)
 {
     private static string Chart => Path.Combine(Repository.Root, "charts", "keyrotator");
 
-    public static TheoryData<string> ValueSets => ["default", "ci/namespaced-values.yaml", "ci/monitoring-values.yaml", "ci/vaults-values.yaml"];
+    public static TheoryData<string> ValueSets => ["default", "ci/namespaced-values.yaml", "ci/monitoring-values.yaml", "ci/vaults-values.yaml", "ci/publish-targets-values.yaml"];
 
     [Fact]
     public void Chart_CRDs_are_byte_identical_to_config_crds()
@@ -51,6 +51,32 @@ public sealed class HelmChartTests(KubernetesEnvironment env)
         var (refused, message) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "--set", "operator.azureKeyVault.softwareCreatesPer10Seconds=50");
         Assert.NotEqual(0, refused);
         Assert.Contains("softwareCreatesPer10Seconds", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Publish_target_values_render_ClusterPublishTargets_and_in_namespaced_mode_a_Role_for_exactly_their_Secret()
+    {
+        var (code, output) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "--namespace", "platform", "-f", Path.Combine(Chart, "ci", "publish-targets-values.yaml"));
+        Assert.True(code == 0, output);
+        var documents = output.Split("\n---\n");
+        var issuers = Assert.Single(documents, d => d.Contains("kind: ClusterPublishTarget", StringComparison.Ordinal) && d.Contains("name: issuers\n", StringComparison.Ordinal));
+        Assert.Contains("endpoint: \"https://issuersprod.blob.core.windows.net\"", issuers, StringComparison.Ordinal);
+        Assert.Contains("connectionStringSecretRef:\n      namespace: \"platform\"\n      name: \"issuers-storage\"\n      key: \"connection-string\"", issuers, StringComparison.Ordinal);
+        Assert.Contains("namespaces: [\"identity\",\"payments\"]", issuers, StringComparison.Ordinal);
+        Assert.Contains("publicUrl: \"https://issuers.example.com\"", issuers, StringComparison.Ordinal);
+        Assert.Contains("cacheAllowance: \"5m\"", issuers, StringComparison.Ordinal);
+        var partners = Assert.Single(documents, d => d.Contains("kind: ClusterPublishTarget", StringComparison.Ordinal) && d.Contains("name: partners\n", StringComparison.Ordinal));
+        Assert.Contains("pathPrefix: \"shared/\"", partners, StringComparison.Ordinal);
+        Assert.DoesNotContain("connectionStringSecretRef", partners, StringComparison.Ordinal);
+
+        var role = Assert.Single(documents, d => d.Contains("kind: Role\n", StringComparison.Ordinal) && d.Contains("name: kr-keyrotator-target-issuers", StringComparison.Ordinal));
+        Assert.Contains("namespace: platform", role, StringComparison.Ordinal);
+        Assert.Contains("resourceNames: [\"issuers-storage\"]\n    verbs: [get]", role, StringComparison.Ordinal);
+        Assert.DoesNotContain(documents, d => d.Contains("-target-partners", StringComparison.Ordinal));
+
+        var (refused, message) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "--set", "publishTargets[0].name=x", "--set", "publishTargets[0].azureBlob.endpoint=https://a.example", "--set", "publishTargets[0].azureBlob.container=Not_A_Container", "--set", "publishTargets[0].namespaces[0]=payments");
+        Assert.NotEqual(0, refused);
+        Assert.Contains("container", message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -111,7 +111,7 @@ public sealed class CliTests(KubernetesEnvironment env)
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
         var active = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
 
-        // What README's install step does: an executable named kubectl-keyrotator on PATH.
+        // What docs/cli.md's install step does: an executable named kubectl-keyrotator on PATH.
         var cli = Repository.BuildOutput("KeyRotator.Cli", "keyrotator.dll");
         Assert.True(File.Exists(cli), $"the CLI is not built at {cli}");
         var bin = Directory.CreateTempSubdirectory("kubectl-plugins-").FullName;

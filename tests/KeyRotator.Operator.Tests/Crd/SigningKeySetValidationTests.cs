@@ -26,7 +26,7 @@ public sealed class SigningKeySetValidationTests(KubernetesEnvironment env)
         { "unknown deletion policy", "deletionPolicy=\"Purge\"", "spec.deletionPolicy: Unsupported value: \"Purge\"" },
         { "alert threshold beyond the model", "signatureFailureAlert={\"threshold\":99999999999}", "spec.signatureFailureAlert.threshold" },
         { "pkcs11 without pin", "vault={\"provider\":\"Pkcs11\",\"pkcs11\":{\"library\":\"/x.so\",\"tokenLabel\":\"t\"}}", "spec.vault.pkcs11.pinSecretRef: Required value" },
-        // Issue #32: every list and string a team writes has a maximum (README, "Bounds").
+        // Issue #32: every list and string a team writes has a maximum (docs/operations.md, "Bounds").
         { "101 revoked kids", $"revokedKeyIds=[{string.Join(',', Enumerable.Range(0, 101).Select(i => $"\"{i:D43}\""))}]", "spec.revokedKeyIds in body should have at most 100 items" },
         { "a cron of 300 characters", $"rotation={{\"cron\":\"{new string('0', 300)}\"}}", "spec.rotation.cron in body should be at most 256 chars long" },
         { "nine publish entries", $"publish=[{string.Join(',', Enumerable.Range(0, 9).Select(i => $"{{\"target\":\"t\",\"path\":\"p{i}\"}}"))}]", "spec.publish in body should have at most 8 items" },

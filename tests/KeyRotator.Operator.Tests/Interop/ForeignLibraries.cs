@@ -82,7 +82,7 @@ internal static class ForeignLibraries
 
     /// <summary>
     /// A long-running verifier of another library that fetches the JWKS over HTTP itself and caches it
-    /// for <c>cacheAge</c>, as the README configures it: jose's createRemoteJWKSet or PyJWT's PyJWKClient.
+    /// for <c>cacheAge</c>, as docs/consumers.md configures it: jose's createRemoteJWKSet or PyJWT's PyJWKClient.
     /// </summary>
     public sealed class RemoteVerifier : IAsyncDisposable
     {

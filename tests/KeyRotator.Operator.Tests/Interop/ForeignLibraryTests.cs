@@ -144,7 +144,7 @@ public sealed class ForeignLibraryTests(KubernetesEnvironment env)
             .Build(), ct);
         var kid = (await scenario.WaitForActiveKeyAsync("auth")).Status!.ActiveKeyId!;
 
-        // Each caches the key set no longer than the endpoint's max-age, as the README tells them to.
+        // Each caches the key set no longer than the endpoint's max-age, as docs/consumers.md tells them to.
         var jwksUri = new Uri(op.BaseAddress!, $"/v1/namespaces/{ns}/signingkeysets/auth/jwks.json");
         var cacheAge = JwksEndpoint.MaxAge(TimeSpan.FromSeconds(8));
         await using var jose = ForeignLibraries.RemoteVerifier.Jose(jwksUri, "ES256", cacheAge);

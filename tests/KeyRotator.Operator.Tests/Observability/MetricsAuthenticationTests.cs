@@ -27,7 +27,7 @@ public sealed class MetricsAuthenticationTests(KubernetesEnvironment env)
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
 
         // The attacking team has what every team has: service accounts of its own (one allowed to report
-        // in its namespace, as the README tells every team to grant), and tokens for them of any audience.
+        // in its namespace, as docs/consumers.md tells every team to grant), and tokens for them of any audience.
         var ownPod = await ServiceAccounts.ApiTokenAsync(env, attacker, "snoop");
         var reporter = await ServiceAccounts.TokenAsync(env, attacker, "verifier", "keyrotator", grantReporter: true);
 
