@@ -16,7 +16,7 @@ public sealed partial class DocumentedNamesTests
     [
         "ConfigMap", "ClusterRole", "ClusterRoleBinding", "RoleBinding", "ServiceAccount", "CustomResourceDefinition",
         "TokenReview", "SubjectAccessReview", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule",
-        "RequestAuthentication", "ClusterIssuer", "RetryOnConflict",
+        "RequestAuthentication", "ClusterIssuer", "RetryOnConflict", "SigningKeySetList",
     ];
 
     /// <summary>Names from other projects the pages cite: each says where it comes from.</summary>
@@ -30,6 +30,11 @@ public sealed partial class DocumentedNamesTests
         "Http2Stream.WaitForData", // System.Net.Http internals, in a profile
         "ValidateWithLeeway", // go-jose
         "WithAuthenticationAndAuthorization", // controller-runtime's metrics filter
+        "AddQuartz", "CronExpression", "GetNextValidTimeAfter", // Quartz.NET
+        "KubernetesJson", "KubernetesYaml", "GenericClient", "WatcherExt", "WatchEventType", "V1PatchJsonConverter", "LeaderElector", "LeaseLock", // KubernetesClient
+        "PublishAot", "JsonSerializerContext", "JsonSerializerOptions", "DefaultJsonTypeInfoResolver", "JsonStringEnumConverter", "MakeGenericType", // .NET, System.Text.Json
+        "FindObjects", "GenerateKeyPair", "DestroyObject", "OpenSession", // PKCS#11 (Pkcs11Interop)
+        "PrometheusHandler", // the .NET runtime's Prometheus-style handler name in a trace
     ];
 
     private static readonly string[] RepositoryRoots = ["src/", "tests/", "docs/", "hack/", "samples/", "config/", "charts/", "bench/", ".ci/"];
