@@ -1,3 +1,4 @@
+// Longer than 300 lines: starting, sharing and tearing down the control plane are one lifetime.
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;

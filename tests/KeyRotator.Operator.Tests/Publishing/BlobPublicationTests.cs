@@ -1,3 +1,4 @@
+// Longer than 300 lines: the blob target's scenarios (grant, publication, storage outage) share one Azurite fixture and its helpers.
 using System.Text;
 using Azure.Storage.Blobs;
 using k8s;
