@@ -1,51 +1,71 @@
 #!/usr/bin/env bash
 # Runs every test project against a real control plane and prints one closing line:
 #   N passed, N failed, N skipped
-# Exit status is non-zero when any test failed, when no test ran, or when an etcd or
+# Exit status is non-zero when a set-up step failed (named; no test runs), when any test failed, when
+# no test ran, when any test environment's leak scan did not run or was not clean, or when an etcd or
 # kube-apiserver started by the tests outlived them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each set-up step below stops the run when it fails, naming the step: a helper's failure must not
+# turn into an empty variable and tests that fail later for a reason nobody reads.
+setup_failed() { echo "error: set-up step failed: $1; no test ran" >&2; exit 1; }
+
 # etcd + kube-apiserver for the integration tests (built once and cached; see CONTRIBUTING.md).
 # KEYROTATOR_TEST_KUBECONFIG set instead means: test against that cluster.
 if [ -z "${KEYROTATOR_TEST_KUBECONFIG:-}" ]; then
-  eval "$(hack/envtest-assets.sh)"
+  assets="$(hack/envtest-assets.sh)" || setup_failed "control plane (hack/envtest-assets.sh)"
+  eval "$assets"
+  [ -n "${KUBEBUILDER_ASSETS:-}" ] || setup_failed "control plane (hack/envtest-assets.sh printed no KUBEBUILDER_ASSETS)"
   export KUBEBUILDER_ASSETS
 fi
 
-results="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-test-results.XXXXXX")"
+results="$(mktemp -d "${TMPDIR:-/tmp}/keyrotator-test-results.XXXXXX")" || setup_failed "results directory (mktemp)"
 trap 'rm -rf "$results"' EXIT
 
-# The test fixture scans, at the end of the run, every operator log line, Event, status and
-# ConfigMap for the private keys the run produced (invariant 4) and writes its verdict here.
+# Every test environment (KubernetesEnvironment: an assembly's shared one, and any a test starts for
+# itself) writes "started <id>" here when it starts and, at its end, one verdict on the scan of every
+# operator log line, Event, status and ConfigMap for the private keys the run produced (invariant 4):
+# "clean <id>: …", "LEAKED <id>: …", "incomplete <id>: …" or "ERROR <id>: …".
 export KEYROTATOR_LEAK_REPORT="$results/leak-scan.txt"
 # This run's control-plane processes carry its id in their directory names (EnvtestDirectory), so the
 # search for leftovers below never finds, or kills, another run's on the same machine.
 export KEYROTATOR_TEST_RUN="run${results##*.}"
 
 # A real Helm binary for the chart checks (cached; see hack/helm.sh).
-export HELM="${HELM:-$(hack/helm.sh)}"
+if [ -z "${HELM:-}" ]; then
+  HELM="$(hack/helm.sh)" && [ -n "$HELM" ] || setup_failed "Helm (hack/helm.sh)"
+fi
+export HELM
 
 # Debian's promtool (and Prometheus) for the alert-rule and metrics checks (cached; see hack/prometheus.sh).
-export PROMETHEUS_BIN="${PROMETHEUS_BIN:-$(hack/prometheus.sh)}"
+if [ -z "${PROMETHEUS_BIN:-}" ]; then
+  PROMETHEUS_BIN="$(hack/prometheus.sh)" && [ -n "$PROMETHEUS_BIN" ] || setup_failed "Prometheus (hack/prometheus.sh)"
+fi
+export PROMETHEUS_BIN
 
 # Azurite, the Azure Storage emulator (npm, pinned and cached; see hack/azurite.sh), for the blob-publication tests.
-export AZURITE_BLOB="${AZURITE_BLOB:-$(hack/azurite.sh)}"
+if [ -z "${AZURITE_BLOB:-}" ]; then
+  AZURITE_BLOB="$(hack/azurite.sh)" && [ -n "$AZURITE_BLOB" ] || setup_failed "Azurite (hack/azurite.sh)"
+fi
+export AZURITE_BLOB
 
 # Kubernetes 1.36's CRD server, for the CRD's CEL rules, which the 1.20 control plane ignores
 # (built once from Debian sid's sources and cached; see hack/crd-server.sh).
-eval "$(hack/crd-server.sh)"
+crd_server="$(hack/crd-server.sh)" || setup_failed "CRD server (hack/crd-server.sh)"
+eval "$crd_server"
+[ -n "${KEYROTATOR_CRD_SERVER:-}" ] || setup_failed "CRD server (hack/crd-server.sh printed no KEYROTATOR_CRD_SERVER)"
 export KEYROTATOR_CRD_SERVER
 
 # JWT libraries that share no code with KeyRotator, for the interop tests: panva/jose (npm), PyJWT
 # (Debian's python3-jwt, with Debian's /usr/bin/python3) and go-jose v2 (Debian's sources, built with
 # Debian's Go 1.19); .ci/run installs the Debian packages.
 if [ ! -d tests/interop/node_modules/jose ]; then
-  command -v npm >/dev/null || { echo "error: the interop tests need Node.js 20 and npm" >&2; exit 1; }
-  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >&2
+  command -v npm >/dev/null || setup_failed "interop libraries: the interop tests need Node.js 20 and npm"
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >&2 || setup_failed "interop libraries (npm ci --prefix tests/interop)"
 fi
-/usr/bin/python3 -c 'import jwt' 2>/dev/null || { echo "error: the interop tests need PyJWT: apt-get install python3-jwt" >&2; exit 1; }
-[ -d /usr/share/gocode/src/gopkg.in/square/go-jose.v2 ] || { echo "error: the interop tests need go-jose v2: apt-get install golang-1.19-go golang-gopkg-square-go-jose.v2-dev" >&2; exit 1; }
+/usr/bin/python3 -c 'import jwt' 2>/dev/null || setup_failed "interop libraries: the interop tests need PyJWT: apt-get install python3-jwt"
+[ -d /usr/share/gocode/src/gopkg.in/square/go-jose.v2 ] || setup_failed "interop libraries: the interop tests need go-jose v2: apt-get install golang-1.19-go golang-gopkg-square-go-jose.v2-dev"
 
 status=0
 dotnet test KeyRotator.sln \
@@ -83,12 +103,33 @@ for trx in "$results"/*.trx; do
   skipped=$((skipped + (results_skipped > counted_skipped ? results_skipped : counted_skipped)))
 done
 
-# The leak scan counts as one more check.
-if [ -f "$KEYROTATOR_LEAK_REPORT" ] && ! grep -qE '^(LEAKED|incomplete)' "$KEYROTATOR_LEAK_REPORT" && grep -q '^clean' "$KEYROTATOR_LEAK_REPORT"; then
-  echo "leak scan: $(cat "$KEYROTATOR_LEAK_REPORT")"
-  passed=$((passed + 1))
+# The leak scan counts as one more check per environment. Every environment that started must have
+# scanned and found nothing (one "clean" line under its own id: another environment's clean scan
+# never stands in for it), nothing may report a leak, a gap or an error, and every test project
+# with a shared environment (AssemblyFixture(typeof(KubernetesEnvironment))) must have started it.
+leak_failed=0
+leak_error() { echo "error: private key material leak scan: $1" >&2; leak_failed=1; }
+if [ ! -f "$KEYROTATOR_LEAK_REPORT" ]; then
+  leak_error "no test environment wrote a report, so no scan ran"
 else
-  echo "error: private key material leak scan failed or did not run: $(cat "$KEYROTATOR_LEAK_REPORT" 2>/dev/null)" >&2
+  if grep -vqE '^(started|clean) ' "$KEYROTATOR_LEAK_REPORT"; then
+    leak_error "$(grep -vE '^(started|clean) ' "$KEYROTATOR_LEAK_REPORT" | head -5)"
+  fi
+  for fixture in $(grep -l 'AssemblyFixture(typeof(KubernetesEnvironment))' tests/*/*.cs 2>/dev/null | xargs -r -n1 dirname | xargs -r -n1 basename | sort -u); do
+    grep -q "^started $fixture " "$KEYROTATOR_LEAK_REPORT" || leak_error "$fixture's test environment never started, so its scan did not run"
+  done
+  environments=0
+  while IFS= read -r id; do
+    environments=$((environments + 1))
+    verdicts="$(awk -v want="clean $id: " 'index($0, want) == 1 { n++ } END { print n + 0 }' "$KEYROTATOR_LEAK_REPORT")"
+    [ "$verdicts" -eq 1 ] || leak_error "the environment '$id' started but wrote $verdicts clean verdicts (its scan did not run, or ran twice)"
+  done < <(sed -n 's/^started //p' "$KEYROTATOR_LEAK_REPORT")
+  [ "$environments" -gt 0 ] || leak_error "no test environment started"
+fi
+if [ "$leak_failed" -eq 0 ]; then
+  sed -n 's/^clean /leak scan clean: /p' "$KEYROTATOR_LEAK_REPORT"
+  passed=$((passed + environments))
+else
   failed=$((failed + 1))
 fi
 

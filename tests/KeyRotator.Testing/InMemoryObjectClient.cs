@@ -1,3 +1,4 @@
+// Longer than 300 lines: it answers every IObjectClient call as the API server does, over one store; split by verb, the rules each call shares would be scattered.
 using System.Globalization;
 using System.Net;
 using k8s;

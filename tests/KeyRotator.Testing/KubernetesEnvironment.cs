@@ -1,3 +1,4 @@
+// Longer than 300 lines: starting, sharing and tearing down the control plane are one lifetime.
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
@@ -27,6 +28,15 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
 
     public const string ExternalKubeconfigVariable = "KEYROTATOR_TEST_KUBECONFIG";
 
+    private static int _environments;
+
+    /// <summary>
+    /// Who this environment is in the leak report: hack/test.sh passes a run only when every environment
+    /// that wrote "started &lt;id&gt;" also wrote "clean &lt;id&gt;: …", so one environment's clean scan never
+    /// stands in for another's that did not run.
+    /// </summary>
+    private readonly string _id = $"{System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name ?? "tests"} environment {Interlocked.Increment(ref _environments)} (pid {Environment.ProcessId})";
+
     private readonly List<string> _namespaces = [];
     private readonly List<CapturedLogs> _operatorLogs = [];
     private readonly SecretLeakScanner _scanner = new();
@@ -47,6 +57,9 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        // First of all, so that an environment that fails to start is still owed a verdict.
+        if (Environment.GetEnvironmentVariable("KEYROTATOR_LEAK_REPORT") is { Length: > 0 } leakReport)
+            await File.AppendAllTextAsync(leakReport, $"started {_id}\n");
         using var startup = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         // A test that asks for kube-apiserver flags of its own always gets a control plane of its own.
         if (_apiServerArgs.Length == 0 && Environment.GetEnvironmentVariable(ExternalKubeconfigVariable) is { Length: > 0 } kubeconfig)
@@ -154,10 +167,10 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
             lock (_watchErrors)
                 gaps = [.. _watchErrors];
             await File.AppendAllTextAsync(report, leaks.Count > 0
-                ? $"LEAKED: {string.Join("; ", leaks.Take(20))}\n"
+                ? $"LEAKED {_id}: {string.Join("; ", leaks.Take(20))}\n"
                 : gaps.Length > 0
-                ? $"incomplete: the watch that learns private keys failed {gaps.Length} time(s), so keys made meanwhile may be unknown to the scan: {string.Join("; ", gaps.Take(5))}\n"
-                : $"clean: {_scanner.KnownKeys} private keys searched for in {lines.Count} log lines, {outputs.Count} HTTP answers and CLI outputs, and {namespaces.Length} namespaces\n");
+                ? $"incomplete {_id}: the watch that learns private keys failed {gaps.Length} time(s), so keys made meanwhile may be unknown to the scan: {string.Join("; ", gaps.Take(5))}\n"
+                : $"clean {_id}: {_scanner.KnownKeys} private keys searched for in {lines.Count} log lines, {outputs.Count} HTTP answers and CLI outputs, and {namespaces.Length} namespaces\n");
         }
 
         if (leaks.Count > 0)
@@ -270,7 +283,7 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("KEYROTATOR_LEAK_REPORT") is { Length: > 0 } report && e is not InvalidOperationException)
         {
-            await File.AppendAllTextAsync(report, $"ERROR: the leak scan could not run: {e}\n");
+            await File.AppendAllTextAsync(report, $"ERROR {_id}: the leak scan could not run: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}\n");
             throw;
         }
         finally

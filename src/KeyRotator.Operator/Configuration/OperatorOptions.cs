@@ -66,6 +66,12 @@ public sealed class Pkcs11Options
 /// <summary>How the operator talks to Azure Key Vault (section KeyRotator:AzureKeyVault).</summary>
 public sealed class AzureKeyVaultOptions
 {
+    /// <summary>Key Vault's service limit: software-key creates per vault in any 10 s.</summary>
+    public const int SoftwareCreatesServiceLimit = 20;
+
+    /// <summary>Key Vault's service limit: HSM-key creates per vault in any 10 s.</summary>
+    public const int HsmCreatesServiceLimit = 10;
+
     /// <summary>Retries (with exponential backoff, honouring Retry-After) for 408, 429, 5xx and timeouts.</summary>
     public int MaxRetries { get; set; } = 4;
 
@@ -73,10 +79,10 @@ public sealed class AzureKeyVaultOptions
     public TimeSpan NetworkTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Software-key creates per vault per 10 s; never above the service limit of 20.</summary>
-    public int SoftwareCreatesPer10Seconds { get; set; } = KeyRotator.Operator.Vault.Azure.KeyVaultCreateLimiter.SoftwareCreates;
+    public int SoftwareCreatesPer10Seconds { get; set; } = SoftwareCreatesServiceLimit;
 
     /// <summary>HSM-key creates per vault per 10 s; never above the service limit of 10.</summary>
-    public int HsmCreatesPer10Seconds { get; set; } = KeyRotator.Operator.Vault.Azure.KeyVaultCreateLimiter.HsmCreates;
+    public int HsmCreatesPer10Seconds { get; set; } = HsmCreatesServiceLimit;
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+// Longer than 300 lines: a table of the planner's rules, one short test each.
 using KeyRotator.Core.Lifecycle;
 
 namespace KeyRotator.Core.Tests.Lifecycle;

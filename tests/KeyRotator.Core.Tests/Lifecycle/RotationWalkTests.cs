@@ -1,3 +1,4 @@
+// Longer than 300 lines: the walk's steps and the invariants checked after each are read together.
 using KeyRotator.Core.Keys;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;

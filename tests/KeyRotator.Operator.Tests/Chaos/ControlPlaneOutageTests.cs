@@ -27,6 +27,7 @@ public sealed class ControlPlaneOutageTests(KubernetesEnvironment env)
     private static readonly TimeSpan DownFor = TimeSpan.FromSeconds(20);
 
     [Fact]
+    [Trait("Category", "Timing")] // a timing guarantee of the product, measured: see CONTRIBUTING.md, "Timing tests"
     public async Task A_30_second_hang_then_20_seconds_down_ends_no_process_breaks_no_invariant_and_a_revocation_after_it_lands_within_10_seconds()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -1,3 +1,4 @@
+// Longer than 300 lines: one short test per command, sharing the runner and its cluster set-up.
 using System.Text;
 using System.Text.Json;
 using KeyRotator.Cli;

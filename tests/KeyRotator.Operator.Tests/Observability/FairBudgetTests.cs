@@ -63,8 +63,10 @@ public sealed class FairBudgetTests(KubernetesEnvironment env)
             }
         }, CancellationToken.None)).ToList();
 
-        // Past the burst: the global budget is spent, so the flood now meets only what refills each second.
-        await Task.Delay(TimeSpan.FromSeconds(4), ct);
+        // Past the burst: wait until the global budget is spent (the flood is turned away for want of it),
+        // so that the reporters below meet only what refills each second.
+        await Eventually.HoldsAsync(() => Task.FromResult(floodAnswers.GetValueOrDefault(HttpStatusCode.ServiceUnavailable)), n => n > 0,
+            TimeSpan.FromSeconds(60), "the flood turned away for want of review budget", ct);
         var accepted = 0;
         var answers = new List<HttpStatusCode>();
         foreach (var token in reporterTokens)

@@ -1,3 +1,4 @@
+// Longer than 300 lines: every alert rule is driven through one real Prometheus and one scrape set-up; each test is short.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;

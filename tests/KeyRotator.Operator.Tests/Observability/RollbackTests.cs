@@ -83,6 +83,13 @@ public sealed class RollbackTests(KubernetesEnvironment env)
                 await Task.Delay(250, stop.Token);
             }
         }, CancellationToken.None);
+        // Waits until the verifiers have checked count more tokens.
+        async Task VerificationsAsync(int count)
+        {
+            var seen = signingKids.Count;
+            await Eventually.HoldsAsync(() => Task.FromResult(signingKids.Count), n => n >= seen + count, TimeSpan.FromSeconds(60), $"{count} more verifications", ct);
+        }
+
         try
         {
             await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.Propagation?.Verifiers == 3, TimeSpan.FromSeconds(15), "three verifiers heard", ct);
@@ -109,9 +116,10 @@ public sealed class RollbackTests(KubernetesEnvironment env)
             await Eventually.HoldsAsync(() => scenario.SigningAsync("auth-signing"), s => s.Kid == first.Status.ActiveKeyId, TimeSpan.FromSeconds(5), "signing back on the previous key", ct);
             Assert.Contains(fresh, (await JwksAsync(ns, ct)).Json, StringComparison.Ordinal);
 
-            // The stale verifier's failures stop.
+            // The stale verifier's failures stop: over a dozen more verifications (counted, not timed), at most
+            // the one or two already under way when signing went back fail.
             var failuresAfterRollback = staleFailures;
-            await Task.Delay(TimeSpan.FromSeconds(3), ct);
+            await VerificationsAsync(12);
             Assert.InRange(staleFailures - failuresAfterRollback, 0, 2);
 
             // It reloads; the new key signs again, and nobody rejects anything.
@@ -119,7 +127,7 @@ public sealed class RollbackTests(KubernetesEnvironment env)
             var again = await Eventually.HoldsAsync(() => scenario.GetAsync("auth"), s => s.Status?.ActiveKeyId == fresh, TimeSpan.FromSeconds(20), "the new key activated again", ct);
             Assert.Equal("False", ConditionSet.Find(again.Status!.Conditions, ConditionSet.RolledBack)!.Status);
             var failuresAfterReload = staleFailures;
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            await VerificationsAsync(8);
             Assert.Equal(failuresAfterReload, staleFailures);
             Assert.True(healthyFailures.Count == 0, string.Join('\n', healthyFailures.Take(10)));
             var metrics = await http.GetMetricsAsync(env, ct);

@@ -1,3 +1,4 @@
+// Longer than 300 lines: the blob target's scenarios (grant, publication, storage outage) share one Azurite fixture and its helpers.
 using System.Text;
 using Azure.Storage.Blobs;
 using k8s;
@@ -106,6 +107,7 @@ public sealed class BlobPublicationTests(KubernetesEnvironment env, AzuriteFixtu
     }
 
     [Fact]
+    [Trait("Category", "Timing")] // a timing guarantee of the product, measured: see CONTRIBUTING.md, "Timing tests"
     public async Task Storage_down_for_a_minute_during_a_rotation_holds_the_next_key_and_no_reader_of_the_blob_sees_an_invariant_broken()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -108,6 +108,7 @@ public sealed class BlobWriterTests(AzuriteFixture azurite) : IClassFixture<Azur
     }
 
     [Fact]
+    [Trait("Category", "Timing")] // a timing guarantee of the product, measured: see CONTRIBUTING.md, "Timing tests"
     public async Task A_throttling_account_is_waited_out_for_longer_than_a_fault_and_every_request_to_it_honours_retry_after()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -58,6 +58,7 @@ public sealed partial class ApiPacingTests(KubernetesEnvironment env)
     }
 
     [Fact]
+    [Trait("Category", "Timing")] // a timing guarantee of the product, measured: see CONTRIBUTING.md, "Timing tests"
     public async Task A_client_side_limit_holds_the_request_rate_and_sets_still_converge()
     {
         var ct = TestContext.Current.CancellationToken;

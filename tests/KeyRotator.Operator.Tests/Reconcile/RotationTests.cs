@@ -20,6 +20,7 @@ public sealed class RotationTests(KubernetesEnvironment env)
     private static readonly TimeSpan WatchJitter = TimeSpan.FromMilliseconds(250);
 
     [Fact]
+    [Trait("Category", "Timing")] // a timing guarantee of the product, measured: see CONTRIBUTING.md, "Timing tests"
     public async Task Three_rotations_keep_every_key_published_before_it_signs_and_after_it_stops_with_zero_verification_failures()
     {
         var ct = TestContext.Current.CancellationToken;

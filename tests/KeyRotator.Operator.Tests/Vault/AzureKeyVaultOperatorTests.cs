@@ -1,3 +1,4 @@
+// Longer than 300 lines: the operator-level Key Vault scenarios share one loopback fake vault and its set-up.
 using System.Security.Claims;
 using System.Text;
 using Azure.Core;

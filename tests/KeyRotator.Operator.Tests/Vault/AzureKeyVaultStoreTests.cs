@@ -1,3 +1,4 @@
+// Longer than 300 lines: the replayed real exchanges and the stateful fake's faults share one fake and its helpers.
 using System.Text;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;

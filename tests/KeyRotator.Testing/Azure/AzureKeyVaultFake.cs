@@ -1,3 +1,4 @@
+// Longer than 300 lines: one stateful stand-in for Key Vault's REST API and Entra ID's token endpoint; its routes share one store and one fault list, read best together.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;

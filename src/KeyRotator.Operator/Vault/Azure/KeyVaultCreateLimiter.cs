@@ -1,5 +1,6 @@
 using Azure.Core;
 using Azure.Core.Pipeline;
+using KeyRotator.Operator.Configuration;
 
 namespace KeyRotator.Operator.Vault.Azure;
 
@@ -9,10 +10,8 @@ namespace KeyRotator.Operator.Vault.Azure;
 /// turning into a storm of 429s. Each create attempt on the wire (retries included) takes a slot; a
 /// slot counts from when its answer arrived, which is never before the vault counted it.
 /// </summary>
-public sealed class KeyVaultCreateLimiter(TimeProvider time, int softwareLimit = KeyVaultCreateLimiter.SoftwareCreates, int hsmLimit = KeyVaultCreateLimiter.HsmCreates)
+public sealed class KeyVaultCreateLimiter(TimeProvider time, int softwareLimit = AzureKeyVaultOptions.SoftwareCreatesServiceLimit, int hsmLimit = AzureKeyVaultOptions.HsmCreatesServiceLimit)
 {
-    public const int SoftwareCreates = 20;
-    public const int HsmCreates = 10;
     public static readonly TimeSpan Window = TimeSpan.FromSeconds(10);
 
     /// <summary>The message property that marks a create request, with whether the key is HSM-protected.</summary>

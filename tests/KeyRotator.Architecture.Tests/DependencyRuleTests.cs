@@ -5,7 +5,7 @@ using ArchUnitNET.xUnitV3;
 using static ArchUnitNET.Fluent.ArchRuleDefinition;
 using Assembly = System.Reflection.Assembly;
 
-namespace KeyRotator.Operator.Tests.Architecture;
+namespace KeyRotator.Architecture.Tests;
 
 /// <summary>
 /// The dependency rule, read from the compiled assemblies (type-level references, not using lines):
