@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
-using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
 

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>The caller may "create signingkeysets/signaturefailures" on the set named in the route.</summary>
 public sealed class MayReportRequirement : IAuthorizationRequirement;

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>The names that tie /metrics to its authentication scheme and authorization policy.</summary>
 public static class MetricsAuth

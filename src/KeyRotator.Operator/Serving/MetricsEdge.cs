@@ -1,12 +1,11 @@
 using KeyRotator.Operator.Configuration;
-using KeyRotator.Operator.Observability;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Prometheus;
 
-namespace KeyRotator.Operator.Hosting;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// /metrics names every set the operator manages, in every namespace, so by default only a caller

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>The names that tie the report endpoint to its authentication scheme, authorization policy and rate limit.</summary>
 public static class ReportAuth

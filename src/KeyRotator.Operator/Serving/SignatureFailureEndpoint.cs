@@ -1,10 +1,11 @@
 using System.Text.Json;
 using KeyRotator.Operator.Configuration;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Runtime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// POST /v1/namespaces/{ns}/signingkeysets/{name}/signaturefailures: verifiers report rejected tokens and

@@ -1,9 +1,10 @@
-using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Serving;
+using KeyRotator.Operator.Tests.Hosting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace KeyRotator.Operator.Tests.Hosting;
+namespace KeyRotator.Operator.Tests.Serving;
 
 /// <summary>
 /// The report endpoint's and /metrics' authentication are theirs alone: no request elsewhere (a JWKS

@@ -1,6 +1,5 @@
 using System.Threading.RateLimiting;
 using KeyRotator.Operator.Configuration;
-using KeyRotator.Operator.Observability;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
@@ -9,7 +8,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Hosting;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// The failure-report endpoint's guards, built from ASP.NET Core's own pieces, in this order: the

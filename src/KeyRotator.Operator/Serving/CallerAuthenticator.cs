@@ -9,7 +9,7 @@ using KeyRotator.Operator.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// Who is calling, for every request that may change what the operator holds (failure reports,
