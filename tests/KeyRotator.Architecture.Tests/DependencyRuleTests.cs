@@ -77,6 +77,12 @@ public sealed class DependencyRuleTests
         // Runtime's ISigningKeySets (cached reads, "reconcile this set").
         { "KeyRotator.Operator.Serving", "KeyRotator.Operator.Controllers" },
         { "KeyRotator.Operator.Observability", "KeyRotator.Operator.Controllers" },
+        // Observability holds the metrics and the signal trackers: it neither writes objects, serves HTTP nor
+        // touches keys. The HTTP room (Serving) reads what the trackers hold and never reaches into a vault.
+        { "KeyRotator.Operator.Observability", "KeyRotator.Operator.Publishing" },
+        { "KeyRotator.Operator.Observability", "KeyRotator.Operator.Serving" },
+        { "KeyRotator.Operator.Observability", "KeyRotator.Operator.Vault" },
+        { "KeyRotator.Operator.Serving", "KeyRotator.Operator.Vault" },
         { "KeyRotator.Operator.Scheduling", "KeyRotator.Operator.Controllers" },
         // The Kubernetes room (the API client's handlers, Events, ownership) sits under every room that
         // talks to the API server and reaches none of them: the host turns its waits into metrics.

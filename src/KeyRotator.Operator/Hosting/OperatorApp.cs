@@ -61,9 +61,8 @@ public static class OperatorApp
         if (!builder.Configuration.GetValue<bool>($"{OperatorOptions.Section}:{nameof(OperatorOptions.RequestLogging)}"))
         {
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-            // The report scheme's handler logs under its own name: a line for every refused caller otherwise.
-            builder.Logging.AddFilter(typeof(ReportAuthenticationHandler).FullName, LogLevel.Warning);
-            builder.Logging.AddFilter(typeof(MetricsAuthenticationHandler).FullName, LogLevel.Warning);
+            // The HTTP room's authentication handler logs under its own name: a line for every refused caller otherwise.
+            builder.Logging.AddFilter(typeof(ServiceAccountAuthenticationHandler).FullName, LogLevel.Warning);
         }
 
         builder.Services.TryAddSingleton(TimeProvider.System);
@@ -125,14 +124,7 @@ public static class OperatorApp
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<ExternalPublisher>());
         builder.Services.AddSingleton<IRemembersSets>(s => s.GetRequiredService<RotationScheduler>());
         builder.Services.AddSingleton<SetMemory>();
-        builder.Services.AddSingleton<PeerForwarder>();
-        builder.Services.AddSingleton<ClusterIssuerKeys>();
-        builder.Services.AddSingleton<CallerAuthenticator>();
-        builder.Services.AddSingleton<SignatureFailureEndpoint>();
-        builder.Services.AddReportEdge();
-        builder.Services.AddMetricsEdge();
-        builder.Services.AddSingleton<JwksEndpoint>();
-        builder.Services.AddHostedService(s => s.GetRequiredService<JwksEndpoint>());
+        builder.Services.AddHttpEdge();
         builder.Services.AddHostedService<LeaderElectionService>();
         builder.Services.AddSingleton<MemoryTrimmer>();
         builder.Services.AddHostedService(s => s.GetRequiredService<MemoryTrimmer>());
@@ -148,10 +140,7 @@ public static class OperatorApp
             metrics.Leader.Set(health.IsLeader ? 1 : 0);
             metrics.WatchHealthy.Set(controller.InformersHealthy ? 1 : 0);
         };
-        app.MapReports();
-        app.MapOperatorMetrics(metrics.Registry, app.Services.GetRequiredService<IOptions<OperatorOptions>>().Value.Metrics.Authentication);
-        app.MapGet(JwksEndpoint.JwksPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Jwks(context, ns, name));
-        app.MapGet(JwksEndpoint.DiscoveryPath, (HttpContext context, string ns, string name, JwksEndpoint endpoint) => endpoint.Discovery(context, ns, name));
+        app.MapHttpEdge(metrics.Registry, app.Services.GetRequiredService<IOptions<OperatorOptions>>().Value.Metrics.Authentication);
         // Anonymous, and never naming a set: liveness and readiness say only what the operator itself is doing.
         app.MapGet("/healthz", (OperatorHealth health) => Respond(health.Live()));
         app.MapGet("/readyz", (OperatorHealth health) => Respond(health.Ready()));

@@ -22,17 +22,11 @@ namespace KeyRotator.Operator.Serving;
 /// cacheable for <see cref="MaxAge"/>: at most a quarter of prePublish and at most 5 minutes, jittered
 /// down by up to a fifth per response so that consumers do not refetch in step.
 /// </summary>
-public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker propagation, CallerAuthenticator callers, OperatorMetrics metrics, TimeProvider time)
-    : Microsoft.Extensions.Hosting.BackgroundService
+public sealed class JwksEndpoint(ISigningKeySets controller, JwksObservations observations, OperatorMetrics metrics, TimeProvider time)
 {
-    /// <summary>Observations checked at once in the background; a fetch beyond that is served and not counted.</summary>
-    private const int ObservationsInFlight = 64;
-
-    private readonly SemaphoreSlim _observations = new(ObservationsInFlight);
-
     /// <summary>Content hashes of the documents the informer holds, by the document's string: freed with it.</summary>
     private readonly ConditionalWeakTable<string, string> _hashes = new();
-    private readonly CancellationTokenSource _stopping = new();
+
     /// <summary>No JWKS is cached longer than this, whatever prePublish allows: it bounds how long a revoked key stays trusted.</summary>
     public static readonly TimeSpan MaxAgeCeiling = CachePolicy.MaxAgeCeiling;
 
@@ -86,64 +80,10 @@ public sealed class JwksEndpoint(ISigningKeySets controller, PropagationTracker 
         headers.ETag = etag;
         headers.CacheControl = new CacheControlHeaderValue { Public = true, MaxAge = Jittered(CachePolicy.MaxAge(set.Spec.Rotation, set.Status?.Keys, time.GetUtcNow())) };
         if (document == "jwks")
-            Observe(context, set, hash);
+            observations.Observe(context, ns, name, hash);
         if (context.Request.GetTypedHeaders().IfNoneMatch is { Count: > 0 } match && match.Any(m => m.Tag == etag.Tag || m.Tag == "*"))
             return Count(document, Results.StatusCode(StatusCodes.Status304NotModified));
         return Count(document, Results.Text(content, "application/json", Encoding.UTF8));
-    }
-
-    /// <summary>
-    /// A fetch that carries a service-account token allowed to report for the set is an observation:
-    /// after it that caller (and the instance it names) holds this JWKS. It is checked in the background,
-    /// like a report, and never delays or fails the fetch. An anonymous fetch, or one whose token does
-    /// not pass, is served from the cache and changes nothing: no state per caller, no reconcile, no log line.
-    /// </summary>
-    private void Observe(HttpContext context, V1Alpha1SigningKeySet set, string hash)
-    {
-        var authorization = context.Request.Headers.Authorization.ToString();
-        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal) || authorization.Length <= 7)
-            return;
-        if (!_observations.Wait(0))
-            return;
-        var token = authorization[7..].Trim();
-        var instance = context.Request.Headers[InstanceHeader].ToString();
-        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                if (await callers.AuthenticateAsync(token, _stopping.Token) is not CallerResult.Known { User: var user })
-                    return;
-                if ((await callers.AuthorizeAsync(user, ns, name, _stopping.Token)).Allowed != true)
-                    return;
-                // The pod the token is bound to; the header only for a token bound to no pod (bounded per caller by PropagationTracker).
-                var identity = $"{user.Username}/{ReportAuth.PodOf(user) ?? (instance is { Length: > 0 and <= 253 } ? instance : "-")}";
-                if (propagation.ObserveVerifier(ns, name, identity, hash))
-                    controller.Enqueue(new SetKey(ns, name));
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            finally
-            {
-                _observations.Release();
-            }
-        });
-    }
-
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.CompletedTask;
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        await base.StopAsync(cancellationToken);
-    }
-
-    public override void Dispose()
-    {
-        _stopping.Dispose();
-        _observations.Dispose();
-        base.Dispose();
     }
 
     private IResult Count(string document, IResult result)

@@ -161,6 +161,28 @@ public sealed class FairBudgetTests(KubernetesEnvironment env)
         Assert.Equal(1, reviews.Count);
     }
 
+    [Fact]
+    public async Task A_burst_of_reports_from_another_team_costs_one_SubjectAccessReview_and_each_is_refused()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var victim = await env.CreateNamespaceAsync("fair-burst-victim", ct);
+        var prober = await env.CreateNamespaceAsync("fair-burst-prober", ct);
+        var reviews = new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/subjectaccessreviews", StringComparison.Ordinal) == true);
+        await using var op = await OperatorInstance.StartAsync(env, [victim, prober], handlers: [reviews]);
+        var scenario = new OperatorScenario(env, victim);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        using var http = new HttpClient { BaseAddress = op.BaseAddress };
+
+        // Team B's service account, with a valid report token of its own, sends 40 reports at once for team A's set.
+        var token = await ServiceAccounts.TokenAsync(env, prober, "prober", "keyrotator");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => FailureReports.PostAsync(http, victim, token, new { failures = Array.Empty<object>() }, ct)));
+
+        // One review decides for the whole burst, and every report hears why it was refused.
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Forbidden, a));
+        Assert.Equal(1, reviews.Count);
+    }
+
     private static async Task<string[]> MintAsync(int count, Func<int, Task<string>> mint, CancellationToken ct)
     {
         using var gate = new SemaphoreSlim(8);

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
-using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
 
@@ -48,7 +48,7 @@ public sealed class MetricsAuthenticationTests(KubernetesEnvironment env)
         }
 
         // Refused scrapes write nothing to the log: anyone could otherwise fill it at the rate they send them.
-        Assert.DoesNotContain(op.Logs.Lines, l => l.Contains(nameof(MetricsAuthenticationHandler), StringComparison.Ordinal));
+        Assert.DoesNotContain(op.Logs.Lines, l => l.Contains(nameof(ServiceAccountAuthenticationHandler), StringComparison.Ordinal));
 
         // Prometheus, as a service account bound to the metrics-reader ClusterRole, reads every set's series.
         var reader = await MetricsScrape.ReaderTokenAsync(env, ct);

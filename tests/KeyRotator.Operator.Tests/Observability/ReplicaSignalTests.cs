@@ -6,7 +6,7 @@ using k8s;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Kubernetes;
-using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
 

@@ -4,7 +4,7 @@ using k8s.Autorest;
 using KeyRotator.Model.Jose;
 using Microsoft.Extensions.Logging;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// The public keys of the cluster's service-account issuer (GET /openid/v1/jwks, which the chart's RBAC

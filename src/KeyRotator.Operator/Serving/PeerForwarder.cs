@@ -4,7 +4,7 @@ using KeyRotator.Operator.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// Passes every report this replica accepted on to the other replicas, so that reports and heartbeats

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using KeyRotator.Model.Jose;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// The checks a bearer token must pass before it may cost the API server a TokenReview: a compact JWS

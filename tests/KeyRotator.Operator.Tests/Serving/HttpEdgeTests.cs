@@ -1,16 +1,18 @@
-using KeyRotator.Operator.Observability;
+using KeyRotator.Operator.Serving;
+using KeyRotator.Operator.Tests.Hosting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace KeyRotator.Operator.Tests.Hosting;
+namespace KeyRotator.Operator.Tests.Serving;
 
 /// <summary>
-/// The report endpoint's and /metrics' authentication are theirs alone: no request elsewhere (a JWKS
-/// fetch, health) is authenticated by default, so a token on those costs no TokenReview and no wait.
+/// The report endpoint's and /metrics' authentication are theirs alone: no scheme is the default, so no
+/// request elsewhere (a JWKS fetch, health) is authenticated on its way in, and a token on those costs no
+/// TokenReview and no wait (a JWKS fetch's token is checked in the background, JwksObservations).
 /// ReportEndpointTests and MetricsAuthenticationTests show the schemes and policies at work.
 /// </summary>
-public sealed class ReportEdgeTests
+public sealed class HttpEdgeTests
 {
     [Fact]
     public async Task The_report_scheme_is_not_the_default_and_the_policy_names_it()

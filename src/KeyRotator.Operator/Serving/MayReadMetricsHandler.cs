@@ -1,9 +1,7 @@
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
 
-namespace KeyRotator.Operator.Observability;
-
-/// <summary>The caller may <c>get</c> the non-resource URL /metrics (what the ClusterRole keyrotator-metrics-reader grants).</summary>
-public sealed class MayReadMetricsRequirement : IAuthorizationRequirement;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// Checks <see cref="MayReadMetricsRequirement"/> with a SubjectAccessReview (cached by <see cref="CallerAuthenticator"/>),
@@ -16,8 +14,8 @@ public sealed class MayReadMetricsHandler(CallerAuthenticator callers) : Authori
     {
         if (context.User.Identity?.IsAuthenticated != true)
             return;
-        var user = ReportAuth.UserOf(context.User);
-        var cancellation = (context.Resource as Microsoft.AspNetCore.Http.HttpContext)?.RequestAborted ?? CancellationToken.None;
+        var user = CallerPrincipal.UserOf(context.User);
+        var cancellation = (context.Resource as HttpContext)?.RequestAborted ?? CancellationToken.None;
         var (allowed, unavailable) = await callers.AuthorizeGetAsync(user, MetricsAuth.Path, cancellation);
         if (allowed == true)
             context.Succeed(requirement);

@@ -1,6 +1,6 @@
 using System.Threading.RateLimiting;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// Reviews (TokenReview or SubjectAccessReview) the operator may send the API server: a token bucket per

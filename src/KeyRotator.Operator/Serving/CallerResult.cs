@@ -1,6 +1,6 @@
 using k8s.Models;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>What <see cref="CallerAuthenticator"/> found out about a bearer token.</summary>
 public abstract record CallerResult

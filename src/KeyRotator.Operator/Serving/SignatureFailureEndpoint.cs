@@ -1,17 +1,18 @@
 using System.Text.Json;
 using KeyRotator.Operator.Configuration;
+using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Runtime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// POST /v1/namespaces/{ns}/signingkeysets/{name}/signaturefailures: verifiers report rejected tokens and
-/// send heartbeats. The framework's pieces guard it before it runs (see <c>OperatorApp</c>): the caller is
-/// authenticated by <see cref="ReportAuthenticationHandler"/> (401, or 503 when the token cannot be checked
-/// now), limited per caller by the rate limiter (429), authorized by the <see cref="ReportAuth.Policy"/>
-/// policy (403). This endpoint bounds the body (413), validates the report (400) and records it.
+/// send heartbeats. The framework's pieces guard it before it runs (see <see cref="HttpEdge"/>): the
+/// <see cref="ReportAuth.Policy"/> policy authenticates the caller with the <see cref="ReportAuth.Scheme"/>
+/// scheme (401, or 503 when the token cannot be checked now) and checks its permission on the set (403,
+/// 404 for a set the operator does not hold), then the rate limiter limits it per caller (429). This endpoint bounds the body (413), validates the report (400) and records it.
 /// </summary>
 public sealed class SignatureFailureEndpoint(
     SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, ISigningKeySets controller, IOptions<OperatorOptions> options)
@@ -23,7 +24,7 @@ public sealed class SignatureFailureEndpoint(
     public async Task<IResult> HandleAsync(HttpContext context, string ns, string name)
     {
         var cancellationToken = context.RequestAborted;
-        var forwarded = ReportAuth.IsForwarded(context.User);
+        var forwarded = CallerPrincipal.IsForwarded(context.User);
         var caller = context.User.Identity!.Name!;
         if (forwarded && caller.Length > 512)
             return Error(StatusCodes.Status400BadRequest, $"the {PeerForwarder.CallerHeader} header is too long");
@@ -62,7 +63,7 @@ public sealed class SignatureFailureEndpoint(
         // (PropagationTracker bounds how many one caller may hold). A replica passes on the instance it settled.
         var instance = forwarded
             ? context.Request.Headers[PeerForwarder.InstanceHeader].ToString() is { Length: > 0 and <= 253 } passed ? passed : report.Instance
-            : ReportAuth.PodOf(ReportAuth.UserOf(context.User)) ?? report.Instance;
+            : CallerPrincipal.PodOf(CallerPrincipal.UserOf(context.User)) ?? report.Instance;
         var identity = $"{caller}/{instance ?? "-"}";
         var news = report.JwksHash is { } held && propagation.ObserveVerifier(ns, name, identity, held);
         news |= report.SigningKid is { } signing && propagation.ObserveSigner(ns, name, identity, signing);
@@ -123,7 +124,7 @@ public sealed class SignatureFailureEndpoint(
         return buffer.ToArray();
     }
 
-    private static IResult Error(int status, string message) => ReportErrors.Result(status, message);
+    private static IResult Error(int status, string message) => ErrorAnswer.Result(status, message);
 
     /// <summary>
     /// A report: failure counts since the last one (may be empty), and, as a heartbeat, who the caller

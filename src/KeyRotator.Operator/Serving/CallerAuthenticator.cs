@@ -9,7 +9,7 @@ using KeyRotator.Operator.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace KeyRotator.Operator.Observability;
+namespace KeyRotator.Operator.Serving;
 
 /// <summary>
 /// Who is calling, for every request that may change what the operator holds (failure reports,
@@ -41,6 +41,7 @@ public sealed partial class CallerAuthenticator : IDisposable
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, V1UserInfo User)> _tokens = new();
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, bool Allowed)> _decisions = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<V1UserInfo?>>> _reviewing = new();
+    private readonly ConcurrentDictionary<string, Lazy<Task<(bool?, string?)>>> _authorizing = new();
     private readonly SemaphoreSlim _reviews;
 
     public CallerAuthenticator(IKubernetes kubernetes, ClusterIssuerKeys issuerKeys, TimeProvider time, IOptions<OperatorOptions> options, ILogger<CallerAuthenticator> logger)
@@ -127,18 +128,36 @@ public sealed partial class CallerAuthenticator : IDisposable
         if (_decisions.TryGetValue(key, out var cached) && cached.Until > now)
             return (cached.Allowed, null);
 
+        // Concurrent requests of one caller for one permission share one SubjectAccessReview: a burst costs
+        // one review, and the requests after it none (the decision is cached), whatever their number.
+        var review = _authorizing.GetOrAdd(key, _ => new Lazy<Task<(bool?, string?)>>(() => ReviewAccessAsync(key, user, resource, nonResource)));
+        try
+        {
+            return await review.Value.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            if (review.Value.IsCompleted)
+                _authorizing.TryRemove(new KeyValuePair<string, Lazy<Task<(bool?, string?)>>>(key, review));
+        }
+    }
+
+    private async Task<(bool? Allowed, string? Unavailable)> ReviewAccessAsync(string key, V1UserInfo user, V1ResourceAttributes? resource, V1NonResourceAttributes? nonResource)
+    {
         if (!_accessBudget.TrySpend(NamespaceOf(user.Username)))
             return (null, $"the operator's SubjectAccessReview budget ({_accessBudget.PerSecondPerNamespace} per second per namespace, within {_accessBudget.PerSecond} per second in all) is spent");
         try
         {
+            // Shared by every request that asks this, so bound by time rather than by one caller.
             var access = Access(user, resource, nonResource);
-            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(access, cancellationToken: ct), cancellationToken);
+            var review = await InTurnAsync(ct => _kubernetes.AuthorizationV1.CreateSubjectAccessReviewAsync(access, cancellationToken: ct), CancellationToken.None);
             var allowed = review.Status?.Allowed == true;
+            var now = _time.GetUtcNow();
             Prune(_decisions, now);
             _decisions[key] = (now + (allowed ? _options.AllowedCacheTtl : _options.DeniedCacheTtl), allowed);
             return (allowed, null);
         }
-        catch (Exception e) when (IsReviewFailure(e, cancellationToken))
+        catch (Exception e) when (IsReviewFailure(e, CancellationToken.None))
         {
             return (null, Unavailable("SubjectAccessReview", e));
         }
