@@ -55,6 +55,17 @@ public sealed class SetReporter(SetClient sets, EventRecorder events, OperatorMe
     public Task WarnAsync(V1Alpha1SigningKeySet set, string reason, string message, CancellationToken cancellationToken) =>
         events.RecordAsync(set, PlanEvent.Warning(reason, message), cancellationToken);
 
+    /// <summary>
+    /// A set's status as the watch delivered it, mirrored into its gauges on every replica: a standby's series
+    /// stay current, so a failover neither hides a per-set alert nor raises it twice.
+    /// </summary>
+    public void Mirror(V1Alpha1SigningKeySet set, SigningKeySetStatus status) =>
+        metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
+
+    /// <summary>A reconcile threw: counted under stage reconcile (status says so through <see cref="FailedAsync"/>).</summary>
+    public void CountReconcileFailure(string ns, string name) =>
+        metrics.RotationErrors.WithLabels(ns, name, "reconcile").Inc();
+
     private async Task WriteAsync(V1Alpha1SigningKeySet set, StatusReport report, CancellationToken cancellationToken)
     {
         await sets.WriteStatusAsync(set, report.Status, cancellationToken);
