@@ -14,6 +14,13 @@ public sealed record VaultCleanup(IReadOnlyList<string> Disable, IReadOnlyList<s
 
     public bool IsEmpty => Disable.Count == 0 && Delete.Count == 0;
 
+    /// <summary>
+    /// Whether keys pruned from the history are deleted (else disabled): under the Delete policy, and always
+    /// in the Kubernetes store, because one Secret cannot hold an unbounded history.
+    /// </summary>
+    public static bool DeletesPruned(bool deleteKeysOnRemoval, string? provider) =>
+        deleteKeysOnRemoval || (provider ?? "Kubernetes") == "Kubernetes";
+
     public static VaultCleanup Decide(IReadOnlyList<StoredKey> stored, SigningKeySetStatus status, bool deletePruned)
     {
         var known = (status.Keys ?? []).ToDictionary(k => k.Kid, StringComparer.Ordinal);

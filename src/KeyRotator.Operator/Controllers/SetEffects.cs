@@ -1,4 +1,3 @@
-using System.Net;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
@@ -17,8 +16,8 @@ namespace KeyRotator.Operator.Controllers;
 /// <summary>
 /// The acts of a reconcile on Kubernetes and the set's vault, as <see cref="RotationStep"/> asks for them:
 /// JWKS copies first, then the signing Secret; withdrawals from what is published; vault clean-up.
-/// Vault and API failures become step failures: a name someone else holds holds the set
-/// (Ready=False NameConflict); anything else degrades it.
+/// They only write and say what happened: every refusal comes back as a value, and <see cref="Failures"/>
+/// (Core) decides whether it holds or degrades the set; nothing an API server or a vault answers is thrown.
 /// </summary>
 public sealed class SetEffects(
     KeyStoreSelector stores,
@@ -97,9 +96,7 @@ public sealed class SetEffects(
         }
     }
 
-    /// <summary>A vault failure as the step sees it: a name someone else holds holds the set; anything else degrades it.</summary>
-    private static StepFailure Failure(KeyStoreException e) =>
-        new(e.Reason == Reasons.NameConflict ? StepFailureKind.Held : StepFailureKind.Degraded, e.Reason, e.Message);
+    private static StepFailure Failure(KeyStoreException e) => Failures.Vault(e.Reason, e.Message);
 
     private IKeyStore StoreFor(V1Alpha1SigningKeySet set) => stores.For(set.Spec.Vault?.Provider);
 
@@ -110,14 +107,9 @@ public sealed class SetEffects(
     private async Task<PublishResult> PublishAsync(
         V1Alpha1SigningKeySet set, KeySetContext context, IKeyStore store, IReadOnlyList<StoredKey> stored, RotationPlan plan, CancellationToken cancellationToken)
     {
+        if (Failures.MissingKeys(plan.PublishedKeyIds, stored) is { } missing)
+            return PublishResult.Failed(missing);
         var keys = stored.ToDictionary(k => k.Kid, k => k.PublicJwk, StringComparer.Ordinal);
-        var missing = plan.PublishedKeyIds.Where(kid => !keys.ContainsKey(kid)).ToList();
-        if (missing.Count > 0)
-        {
-            // Never publish a JWKS without a key that may still have signed a live token.
-            return PublishResult.Failed(new StepFailure(StepFailureKind.Degraded, Reasons.KeyMissing,
-                $"the vault no longer holds key(s) {string.Join(", ", missing)} that should be published; the JWKS was left as it is"));
-        }
 
         var jwks = new JwksDocument(plan.PublishedKeyIds.Select(kid => keys[kid]).ToList());
         var problems = new List<SkippedTarget>();
@@ -133,10 +125,10 @@ public sealed class SetEffects(
                 else if (ns == set.Metadata.NamespaceProperty)
                 {
                     var name = JwksPublisher.ConfigMapName(set);
-                    return Conflict(JwksNameConflict(ns, name, await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken))));
+                    return Conflict(new NameHeld("ConfigMap", ns, name, JwksField, await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken))));
                 }
                 else
-                    problems.Add(JwksPublisher.Skipped(ns, Reasons.NameConflict, JwksNameConflict(ns, JwksPublisher.ConfigMapName(set), AnotherOwner)));
+                    problems.Add(JwksPublisher.Skipped(ns, Reasons.NameConflict, Holds.NameConflict(new NameHeld("ConfigMap", ns, JwksPublisher.ConfigMapName(set), JwksField, AnotherOwner))));
             }
 
             // What a verifier of this set reports holding is read against the documents written for this set.
@@ -159,7 +151,7 @@ public sealed class SetEffects(
                 if (await signingPublisher.PublishAsync(set, active, next, cancellationToken) == ApplyResult.NotOwned)
                 {
                     var (ns, name) = (set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set));
-                    return Conflict(SigningNameConflict(ns, name, await HolderAsync(client.ReadAsync<V1Secret>(ns, name, cancellationToken))));
+                    return Conflict(new NameHeld("Secret", ns, name, "spec.signingSecretName", await HolderAsync(client.ReadAsync<V1Secret>(ns, name, cancellationToken))));
                 }
             }
 
@@ -170,28 +162,24 @@ public sealed class SetEffects(
         {
             return PublishResult.Failed(Failure(e), problems);
         }
-        catch (HttpOperationException e) when (e.Response.StatusCode is not (HttpStatusCode.Conflict or HttpStatusCode.NotFound))
+        catch (HttpOperationException e)
         {
-            // A write the API server refuses (a copy, the signing Secret) holds the rotation back (no key
-            // activates while a copy lacks it), but not safety: the step still withdraws revoked and
-            // retired keys from everything it can write. Named by request and answer, never by content.
-            return PublishResult.Failed(new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed,
-                $"could not publish: {ApiAnswer.Describe(e)}; the rotation waits (no key is activated) until this write succeeds"), problems);
+            // A write the API server refuses (a copy, the signing Secret; a 409 when the cache was behind twice,
+            // a 404 when a namespace went away) holds the rotation back (no key activates while a copy lacks it),
+            // but not safety: the step still withdraws revoked and retired keys from everything it can write.
+            // Named by request and answer, never by content.
+            return PublishResult.Failed(Failures.PublishRefused(ApiAnswer.Describe(e)), problems);
         }
     }
 
-    private static PublishResult Conflict(string message) => PublishResult.Failed(new StepFailure(StepFailureKind.Held, Reasons.NameConflict, message));
+    private const string JwksField = "spec.jwks.configMapName";
+
+    private static PublishResult Conflict(NameHeld held) => PublishResult.Failed(Failures.NameConflict(held));
 
     /// <summary>Who holds a name that publishing found taken (read when it happens, for the NameConflict message).</summary>
     private static async Task<string> HolderAsync<T>(Task<T?> read)
         where T : class, IMetadata<V1ObjectMeta> =>
         await read is { } holder ? Ownership.DescribeHolder(holder.Metadata) : AnotherOwner;
-
-    private static string JwksNameConflict(string ns, string name, string holder) =>
-        $"ConfigMap {ns}/{name} (spec.jwks.configMapName) belongs to {holder} and was left unchanged; choose another spec.jwks.configMapName, or delete or rename that ConfigMap";
-
-    private static string SigningNameConflict(string ns, string name, string holder) =>
-        $"Secret {ns}/{name} (spec.signingSecretName) belongs to {holder} and was left unchanged; choose another spec.signingSecretName, or delete or rename that Secret";
 
     private const string AnotherOwner = "another owner";
 }

@@ -1,3 +1,4 @@
+using k8s.Autorest;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
@@ -39,11 +40,21 @@ public sealed partial class SetFinalizer(
         var none = CancellationToken.None;
         var ns = set.Metadata.NamespaceProperty;
         var owner = SetIdentity.Of(set);
-        foreach (var copy in JwksPublisher.Namespaces(set))
-            await writer.DeleteOwnedConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), owner, none);
-        await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, none);
-        await writer.DeleteOwnedSecretAsync(ns, SigningSecretPublisher.SecretName(set), owner, none);
-        await signingPublisher.RemoveStaleAsync(set, none);
+        try
+        {
+            foreach (var copy in JwksPublisher.Namespaces(set))
+                await writer.DeleteOwnedConfigMapAsync(copy, JwksPublisher.ConfigMapName(set), owner, none);
+            await jwksPublisher.RemoveCopiesAsync(set, [], options.Value.WatchNamespaces, none);
+            await writer.DeleteOwnedSecretAsync(ns, SigningSecretPublisher.SecretName(set), owner, none);
+            await signingPublisher.RemoveStaleAsync(set, none);
+        }
+        catch (HttpOperationException e)
+        {
+            // A refusal is a value, not an exception: status says which delete failed, and the finalizer stays.
+            await reporter.FailedAsync(set, Reasons.PublishFailed, $"The set is being deleted but its JWKS ConfigMaps or signing Secret could not be deleted: {ApiAnswer.Describe(e)}; the finalizer stays until this succeeds", none);
+            return true;
+        }
+
         if (await external.RemoveAsync(set, none) is { } notRemoved)
         {
             if (notRemoved.Kind == StepFailureKind.Held)

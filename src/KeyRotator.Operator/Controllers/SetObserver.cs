@@ -1,3 +1,4 @@
+using k8s;
 using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
@@ -14,9 +15,10 @@ namespace KeyRotator.Operator.Controllers;
 
 /// <summary>What verifiers and signers say about the set, each evaluated once per reconcile.</summary>
 /// <param name="Propagation">Which keys verifiers and signers hold, counted against the keys status names as active and pending.</param>
-/// <param name="UnknownKidSpikeOnActiveKey">The spike rule on failures reported since the active key started signing, when it names that key (rollback).</param>
+/// <param name="UnknownKidSpikeOnActiveKey">The rollback signal (<see cref="RollbackRule"/>), when there is one.</param>
 /// <param name="Spike">The spike rule on the whole window (the SignatureFailureSpike condition).</param>
-public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownKidSpikeOnActiveKey, FailureSpike Spike);
+/// <param name="NextReporterExpiry">When the next verifier or signer that reported drops out of the window.</param>
+public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownKidSpikeOnActiveKey, SpikeSignal Spike, DateTimeOffset? NextReporterExpiry);
 
 /// <summary>
 /// One reconcile's view of a set: the step's input (status, revocations, what the planner needs, or why
@@ -24,7 +26,10 @@ public sealed record SetSignals(PropagationStatus? Propagation, string? UnknownK
 /// </summary>
 public sealed record SetSnapshot(StepInput Input, KeySetContext? Context, SetSignals? Signals);
 
-/// <summary>The observe step: validates the spec, checks the vault grant, and reads the signals.</summary>
+/// <summary>
+/// The observe step: reads everything that can hold the set (spec, grants, names others hold) into
+/// <see cref="HoldFacts"/>, lets <see cref="Holds"/> decide, and reads the signals. It decides nothing itself.
+/// </summary>
 public sealed class SetObserver(
     VaultGrants grants, PublishTargets publishTargets, SignatureFailureTracker failures, PropagationTracker propagation, IObjectClient client, IOptions<OperatorOptions> options)
 {
@@ -42,18 +47,15 @@ public sealed class SetObserver(
         var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
         var revoked = new HashSet<string>(set.Spec.RevokedKeyIds ?? [], StringComparer.Ordinal);
 
-        // What may stop the set before anything is read: an invalid spec, or a vault the platform team has
-        // not granted to this namespace (never contacted).
+        // Every fact that can hold the set, all gathered (the vault is never contacted for them).
         var validation = SpecValidator.Validate(set.Spec, PolicyOptions);
-        var problems = validation.Problems.Concat(KeySetSpecRules.Problems(set)).Concat(KeySetSpecRules.ParameterChanges(set)).ToList();
-        var hold = problems.Count > 0
-            ? new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, StatusMessage.Join("", "; ", problems))
-            : await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal
-                ? new StepFailure(StepFailureKind.Held, refusal.Reason, refusal.Message)
-                : await publishTargets.RefusalAsync(ns, set.Spec.Publish, set.Spec.Jwks, validation.Policy!.PrePublish, cancellationToken) is { } notGranted
-                    ? new StepFailure(StepFailureKind.Held, notGranted.Reason, notGranted.Message)
-                    : null;
-        if (hold is not null)
+        var facts = new HoldFacts(
+            [.. validation.Problems, .. KeySetSpecRules.Problems(set)],
+            [.. KeySetSpecRules.ParameterChanges(set)],
+            await grants.RefusalAsync(ns, set.Spec.Vault, cancellationToken) is { } refusal ? new HoldProblem(refusal.Reason, refusal.Message) : null,
+            await publishTargets.RefusalsAsync(ns, set.Spec.Publish, set.Spec.Jwks, validation.Policy?.PrePublish, cancellationToken),
+            NamesHeld(set));
+        if (Holds.Decide(facts) is { } hold)
             return new SetSnapshot(new StepInput(set.Status, revoked, null, hold), null, null);
 
         var policy = validation.Policy!;
@@ -72,23 +74,49 @@ public sealed class SetObserver(
             Now = DateTimeOffset.MinValue, // the step fills in the time and the stored keys
         };
 
-        // The Kubernetes store drops pruned keys under every policy: one Secret cannot hold an unbounded history.
-        var deletePruned = policy.DeleteKeysOnRemoval || (set.Spec.Vault?.Provider ?? "Kubernetes") == "Kubernetes";
-        var input = new StepInput(set.Status, revoked, planning, null, deletePruned);
+        var input = new StepInput(set.Status, revoked, planning, null, VaultCleanup.DeletesPruned(policy.DeleteKeysOnRemoval, set.Spec.Vault?.Provider));
         return new SetSnapshot(input, new KeySetContext(ns, name, set.Metadata.Uid, policy, set.Spec), signals);
+    }
+
+    /// <summary>Which keys verifiers and signers hold for <paramref name="status"/>'s keys, read after the plan was published.</summary>
+    public PropagationStatus? PropagationOf(V1Alpha1SigningKeySet set, SigningKeySetStatus status) =>
+        propagation.Evaluate(set.Metadata.NamespaceProperty, set.Metadata.Name, status.ActiveKeyId, status.NextKeyId);
+
+    /// <summary>
+    /// The set's own JWKS ConfigMap and signing Secret as the cache knows them: a labelled object another set
+    /// owns holds the name (an unlabelled one is found when the write answers 409).
+    /// </summary>
+    private List<NameHeld> NamesHeld(V1Alpha1SigningKeySet set)
+    {
+        var ns = set.Metadata.NamespaceProperty;
+        var owner = SetIdentity.Of(set);
+        var held = new List<NameHeld>();
+        Check<V1ConfigMap>("ConfigMap", JwksPublisher.ConfigMapName(set), "spec.jwks.configMapName");
+        Check<V1Secret>("Secret", SigningSecretPublisher.SecretName(set), "spec.signingSecretName");
+        return held;
+
+        void Check<T>(string kind, string name, string field)
+            where T : class, IKubernetesObject<V1ObjectMeta>
+        {
+            if (client.Peek<T>(ns, name) is (true, { } existing) && !Ownership.IsOwnedBy(existing.Metadata, owner))
+                held.Add(new NameHeld(kind, ns, name, field, Ownership.DescribeHolder(existing.Metadata)));
+        }
     }
 
     private SetSignals SignalsFor(V1Alpha1SigningKeySet set)
     {
         var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
-        var sinceActivation = set.Status?.Keys?.FirstOrDefault(k => k.Kid == set.Status.ActiveKeyId)?.ActivatedAt is { } activatedAt
-            && failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert, activatedAt) is { Spiking: true, Reason: "unknown_kid" } spike
-            && spike.Kid == set.Status.ActiveKeyId ? spike.Describe() : null;
+        var active = set.Status?.ActiveKeyId;
+        var rollback = set.Status?.Keys?.FirstOrDefault(k => k.Kid == active)?.ActivatedAt is { } activatedAt
+            && failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert, activatedAt) is { } since
+                ? RollbackRule.SpikeOnActiveKey(since.Spiking, since.Reason, since.Kid, active, since.Describe()) : null;
         LearnPublished(set);
+        var spike = failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert);
         return new SetSignals(
-            propagation.Evaluate(ns, name, set.Status?.ActiveKeyId, set.Status?.NextKeyId),
-            sinceActivation,
-            failures.Evaluate(ns, name, set.Spec.SignatureFailureAlert));
+            propagation.Evaluate(ns, name, active, set.Status?.NextKeyId),
+            rollback,
+            new SpikeSignal(spike.Spiking, spike.Describe(), spike.WindowCount, spike.Window, spike.Reason, spike.Kid),
+            propagation.NextExpiry(ns, name));
     }
 
     /// <summary>

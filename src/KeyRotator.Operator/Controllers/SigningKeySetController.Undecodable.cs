@@ -1,5 +1,4 @@
 using k8s.Models;
-using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using Microsoft.Extensions.Logging;
@@ -33,7 +32,7 @@ public sealed partial class SigningKeySetController
             Metadata = new V1ObjectMeta { Name = item.Name, NamespaceProperty = item.Namespace, Uid = item.Uid, ResourceVersion = item.ResourceVersion },
         };
         var message = $"The operator cannot read this SigningKeySet ({item.Error}); it is skipped, and its keys are neither rotated nor revoked, until the object matches the CRD again (kubectl get signingkeyset {item.Name} -n {item.Namespace} -o yaml)";
-        _ = _events.RecordAsync(set, PlanEvent.Warning("Undecodable", message), CancellationToken.None);
+        _ = _reporter.WarnAsync(set, "Undecodable", message, CancellationToken.None);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "SigningKeySet {Set} cannot be decoded and is skipped until it is fixed: {Error}")]

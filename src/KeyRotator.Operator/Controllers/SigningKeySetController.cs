@@ -35,7 +35,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
     private readonly List<ResourceInformer<V1ConfigMap>> _configMapInformers = [];
     private readonly List<ResourceInformer<V1Secret>> _secretInformers = [];
     private long _reconciles;
-    private readonly EventRecorder _events;
+    private readonly SetReporter _reporter;
     private readonly SetMemory _memory;
 
     // SigningKeySets that do not decode, by namespace/name, and the resourceVersion whose Event was recorded (null: not yet).
@@ -47,7 +47,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
         SigningKeySetReconciler reconciler,
         RotationScheduler scheduler,
         OperatorMetrics metrics,
-        EventRecorder events,
+        SetReporter reporter,
         PropagationTracker propagation,
         ObjectCache cache,
         KeyGenerator keys,
@@ -58,7 +58,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
     {
         _reconciler = reconciler;
         _memory = memory;
-        _events = events;
+        _reporter = reporter;
         _scheduler = scheduler;
         _metrics = metrics;
         _options = options.Value;
@@ -152,7 +152,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
         if (type == WatchEventType.Deleted)
             _memory.Forget(new SetKey(set.Metadata.NamespaceProperty, set.Metadata.Name), set.Metadata.Uid);
         else if (type != WatchEventType.Deleted && set.Status is { } status)
-            _metrics.ObserveSet(set.Metadata.NamespaceProperty, set.Metadata.Name, status);
+            _reporter.Mirror(set, status);
     }
 
     /// <summary>
@@ -250,7 +250,7 @@ public sealed partial class SigningKeySetController : ISigningKeySets, IDisposab
             {
                 // A reconcile failure never stops the worker: count it, say what failed, retry with backoff.
                 Interlocked.Increment(ref _failures);
-                _metrics.RotationErrors.WithLabels(key.Namespace, key.Name, "reconcile").Inc();
+                _reporter.CountReconcileFailure(key.Namespace, key.Name);
                 var delay = Queue.AddRateLimited(key);
                 LogReconcileFailed(_logger, key.ToString(), Describe(e), delay.TotalSeconds);
                 await _reconciler.ReportFailureAsync(key.Namespace, key.Name, e, cancellationToken);

@@ -1,7 +1,6 @@
 using k8s.Autorest;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Operator.Kubernetes;
-using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
@@ -22,7 +21,6 @@ public sealed partial class SigningKeySetReconciler(
     SetReporter reporter,
     SetFinalizer finalizer,
     SetMemory memory,
-    PropagationTracker propagation,
     TimeProvider time,
     ILogger<SigningKeySetReconciler> logger)
 {
@@ -46,7 +44,7 @@ public sealed partial class SigningKeySetReconciler(
         {
             case StepOutcome.Held { Failure.Kind: StepFailureKind.Held } held:
                 await reporter.HeldAsync(set, held.Withdrawal, held.Failure, cancellationToken);
-                return ReconcileResult.Terminal(held.Failure, ReconcileResult.Earliest(MayClearBy(held.Failure), held.Withdrawal.NextRetirement));
+                return ReconcileResult.Terminal(held.Failure, WakePolicy.Held(held.Failure, held.Withdrawal.NextRetirement, time.GetUtcNow()));
             case StepOutcome.Held degraded:
                 await reporter.DegradedAsync(set, degraded.Withdrawal, degraded.Failure, cancellationToken);
                 return ReconcileResult.Retryable(degraded.Failure);
@@ -60,38 +58,16 @@ public sealed partial class SigningKeySetReconciler(
         }
 
         var moved = (StepOutcome.Moved)outcome;
-        if (!await reporter.MovedAsync(set, moved, snapshot.Signals!, cancellationToken))
+        var signals = snapshot.Signals!;
+        var report = new MovedReport(moved, KeySetSpecRules.ParametersOf(set.Spec), observer.PropagationOf(set, moved.Plan.Status), signals.Spike);
+        if (!await reporter.MovedAsync(set, report, cancellationToken))
             return ReconcileResult.At(time.GetUtcNow());
         if (moved.VaultError is { } vaultError)
             return ReconcileResult.Retryable(vaultError);
         if (await acts.CleanUpVaultAsync(moved.Cleanup, cancellationToken) is { } cleanupError)
             LogVaultCleanupFailed(logger, ns, name, cleanupError);
-        return ReconcileResult.At(NextWake(set, moved, snapshot.Signals!));
-    }
-
-    /// <summary>A conflict or a missing grant can clear without the set changing (the other object deleted, a ClusterKeyVault created).</summary>
-    private DateTimeOffset? MayClearBy(StepFailure failure) =>
-        failure.Reason is Reasons.NameConflict or Reasons.VaultNotGranted ? time.GetUtcNow() + TimeSpan.FromSeconds(30) : null;
-
-    /// <summary>The plan's next transition, or sooner when a signal or a skipped copy needs another look.</summary>
-    private DateTimeOffset? NextWake(KeyRotator.Model.Resources.V1Alpha1SigningKeySet set, StepOutcome.Moved moved, SetSignals signals)
-    {
-        var (ns, name) = (set.Metadata.NamespaceProperty, set.Metadata.Name);
-        var now = time.GetUtcNow();
-        return ReconcileResult.Earliest(
-            // A key still being generated wakes the set itself: until then only the timed transitions count.
-            moved.KeyPending ? moved.Plan.NextTimedWakeTime : moved.Plan.NextWakeTime,
-            // While failures spike, look again soon so that the condition clears once the window is quiet.
-            signals.Spike is { Spiking: true } or { WindowCount: > 0 }
-                ? now + TimeSpan.FromTicks(Math.Min(signals.Spike.Window.Ticks / 10, TimeSpan.FromSeconds(30).Ticks)) : null,
-            // A verifier or signer that stops reporting drops out of the window: look again then.
-            propagation.NextExpiry(ns, name) + TimeSpan.FromSeconds(1),
-            // A skipped copy may become possible (namespace created, opt-in added) without any watched object changing.
-            moved.Skipped.Count > 0 ? now + TimeSpan.FromSeconds(30) : null,
-            // External documents get their own max-age back once a revocation is no longer recent.
-            set.Spec.Publish is { Count: > 0 } ? CachePolicy.RecentRevocationEnds(moved.Plan.Status.Keys, now) : null,
-            // And they are checked again every max-age: a restore or a hand edit is repaired before caches fetch it again.
-            set.Spec.Publish is { Count: > 0 } ? now + CachePolicy.DriftCheck(CachePolicy.MaxAge(set.Spec.Rotation, moved.Plan.Status.Keys, now)) : null);
+        var wake = new WakeFacts(signals.Spike, signals.NextReporterExpiry, set.Spec.Rotation, set.Spec.Publish is { Count: > 0 });
+        return ReconcileResult.At(WakePolicy.Moved(moved, wake, time.GetUtcNow()));
     }
 
     /// <summary>

@@ -85,15 +85,8 @@ public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, Jwk
 
         // Relying parties outside the cluster: each target is tried whatever the others answer.
         var externalFailure = await external.WithdrawAsync(set, kids, cancellationToken);
-        return failed is not null
-            ? new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed,
-                $"could not withdraw {Kids(kids)}: {ApiAnswer.Describe(failed)}; retried with backoff (status calls no key Revoked or Retired while something still publishes it)")
-            : externalFailure;
+        return failed is not null ? Failures.WithdrawalRefused(kids, ApiAnswer.Describe(failed)) : externalFailure;
     }
-
-    /// <summary>The kids for a message: at most three named, so that a long history cannot make a status write too large.</summary>
-    private static string Kids(IReadOnlySet<string> kids) =>
-        kids.Count <= 3 ? $"key(s) {string.Join(", ", kids.Order(StringComparer.Ordinal))}" : $"key(s) {string.Join(", ", kids.Order(StringComparer.Ordinal).Take(3))} and {kids.Count - 3} more";
 
     private async Task WithdrawFromCopyAsync(V1Alpha1SigningKeySet set, string ns, string name, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)
     {
@@ -130,7 +123,7 @@ public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, Jwk
         signing.Data = data;
         if (Labels.Annotation(signing.Metadata, Labels.ActiveKidAnnotation) is { } annotated && kids.Contains(annotated))
             signing.Metadata.Annotations!.Remove(Labels.ActiveKidAnnotation);
-        await client.ReplaceAsync(signing, cancellationToken);
+        await writer.ReplaceOwnedSecretAsync(signing, owner, cancellationToken);
     }
 
     private static bool Remove(Dictionary<string, byte[]> data, string kidField, string[] fields, IReadOnlySet<string> kids)

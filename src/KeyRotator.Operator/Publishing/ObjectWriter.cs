@@ -96,6 +96,19 @@ public sealed class ObjectWriter(IObjectClient client)
         return await apply(await read());
     }
 
+    /// <summary>
+    /// Writes back a Secret read from the API server and changed in place (the signing Secret with kids taken
+    /// out: its data must be read, not rebuilt, because the private keys are not in the cache), if it is the
+    /// set's; the resourceVersion it was read at is the precondition, so a newer version answers 409.
+    /// </summary>
+    public async Task<ApplyResult> ReplaceOwnedSecretAsync(V1Secret changed, SetIdentity owner, CancellationToken cancellationToken)
+    {
+        if (!Ownership.IsOwnedBy(changed.Metadata, owner))
+            return ApplyResult.NotOwned;
+        await client.ReplaceAsync(changed, cancellationToken);
+        return ApplyResult.Written;
+    }
+
     /// <summary>Deletes the ConfigMap if it is the set's; returns false when a foreign object holds the name.</summary>
     public Task<bool> DeleteOwnedConfigMapAsync(string ns, string name, SetIdentity owner, CancellationToken cancellationToken) =>
         DeleteOwnedAsync<V1ConfigMap>(ns, name, owner, cancellationToken);

@@ -40,13 +40,14 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
 
     /// <summary>
     /// Why the set in <paramref name="ns"/> may not publish where <paramref name="publish"/> says (reason and
-    /// message), or null when it may: a target that does not exist or is not granted, or one whose cache
-    /// allowance means a key pre-published for <paramref name="prePublish"/> could sign before relying parties have it.
+    /// message), one per entry that may not (every entry is checked): a target that does not exist or is not
+    /// granted, or one whose cache allowance means a key pre-published for <paramref name="prePublish"/> (when
+    /// the spec says how long) could sign before relying parties have it. Empty when it may.
     /// </summary>
-    public async Task<(string Reason, string Message)?> RefusalAsync(string ns, IList<PublishSpec>? publish, JwksSpec? jwks, TimeSpan prePublish, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<HoldProblem>> RefusalsAsync(string ns, IList<PublishSpec>? publish, JwksSpec? jwks, TimeSpan? prePublish, CancellationToken cancellationToken)
     {
         if (publish is not { Count: > 0 })
-            return null;
+            return [];
         IReadOnlyList<V1Alpha1ClusterPublishTarget> targets;
         try
         {
@@ -54,21 +55,22 @@ public sealed class PublishTargets(IObjectClient client, TimeProvider time, Toke
         }
         catch (HttpOperationException e)
         {
-            return (Reasons.PublishTargetNotGranted, $"the operator could not read ClusterPublishTargets ({ApiAnswer.Describe(e)})");
+            return [new(Reasons.PublishTargetNotGranted, $"the operator could not read ClusterPublishTargets ({ApiAnswer.Describe(e)})")];
         }
 
+        var refusals = new List<HoldProblem>();
         foreach (var entry in publish)
         {
             var target = targets.FirstOrDefault(t => t.Metadata.Name == entry.Target);
             if (target?.Spec.AzureBlob is null)
-                return (Reasons.PublishTargetNotGranted, $"spec.publish names ClusterPublishTarget {entry.Target}, which does not exist; ask the platform team for one with spec.azureBlob whose spec.namespaces include {ns}");
-            if (Refusal(target, ns, entry, jwks) is { } refused)
-                return (Reasons.PublishTargetNotGranted, refused);
-            if (ShortOfCacheAllowance(target, prePublish) is { } shortfall)
-                return (Reasons.InvalidSpec, shortfall);
+                refusals.Add(new(Reasons.PublishTargetNotGranted, $"spec.publish names ClusterPublishTarget {entry.Target}, which does not exist; ask the platform team for one with spec.azureBlob whose spec.namespaces include {ns}"));
+            else if (Refusal(target, ns, entry, jwks) is { } refused)
+                refusals.Add(new(Reasons.PublishTargetNotGranted, refused));
+            else if (prePublish is { } wait && ShortOfCacheAllowance(target, wait) is { } shortfall)
+                refusals.Add(new(Reasons.InvalidSpec, shortfall));
         }
 
-        return null;
+        return refusals;
     }
 
     /// <summary>Why <paramref name="target"/> does not let a set in <paramref name="ns"/> publish <paramref name="entry"/> (checked on every use), or null.</summary>
