@@ -7,6 +7,7 @@ using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Observability;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Runtime;
+using KeyRotator.Operator.Serving;
 using KeyRotator.Operator.Vault;
 using Xunit;
 
