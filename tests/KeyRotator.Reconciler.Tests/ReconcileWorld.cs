@@ -33,6 +33,8 @@ internal sealed class ReconcileWorld : IAsyncDisposable
     public ReconcileWorld(params string[] settings)
     {
         Api.Time = Time;
+        // The set's namespace exists (the API server refuses objects in a missing one).
+        Api.Seed(new V1Namespace { Metadata = new V1ObjectMeta { Name = Ns } });
         _app = OperatorApp.Build(["--urls", "http://127.0.0.1:0", .. settings], services =>
         {
             // Nothing may reach a real API server: every object goes through the in-memory client.
