@@ -31,7 +31,14 @@ internal sealed class ReconcileWorld : IAsyncDisposable
     private readonly WebApplication _app;
 
     public ReconcileWorld(params string[] settings)
+        : this(new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero)), settings)
     {
+    }
+
+    /// <summary>A world on a clock of the test's own (the walk's, which can step back).</summary>
+    public ReconcileWorld(FakeTimeProvider time, params string[] settings)
+    {
+        Time = time;
         Api.Time = Time;
         // The set's namespace exists (the API server refuses objects in a missing one).
         Api.Seed(new V1Namespace { Metadata = new V1ObjectMeta { Name = Ns } });
@@ -46,7 +53,7 @@ internal sealed class ReconcileWorld : IAsyncDisposable
 
     public InMemoryObjectClient Api { get; } = new();
 
-    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero));
+    public FakeTimeProvider Time { get; }
 
     public SigningKeySetReconciler Reconciler => _app.Services.GetRequiredService<SigningKeySetReconciler>();
 

@@ -74,14 +74,17 @@ public sealed partial class InMemoryObjectClient : IObjectClient
             return _objects.TryGetValue(Key<T>(ns, name), out var json) ? KubernetesJson.Deserialize<T>(json) : null;
     }
 
-    /// <summary>Changes a stored object as someone else would (not one of the operator's writes): the resourceVersion moves.</summary>
+    /// <summary>Changes a stored object as someone else would (not one of the operator's writes): the resourceVersion moves, and a set's generation with its spec.</summary>
     public T Change<T>(string? ns, string name, Action<T> change)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
         lock (_lock)
         {
             var obj = Stored<T>(ns, name) ?? throw new KeyNotFoundException($"{KindOf<T>()} {ns}/{name}");
+            var spec = obj is V1Alpha1SigningKeySet before ? KubernetesJson.Serialize(before.Spec) : null;
             change(obj);
+            if (obj is V1Alpha1SigningKeySet after && KubernetesJson.Serialize(after.Spec) != spec)
+                after.Metadata.Generation = (after.Metadata.Generation ?? 1) + 1;
             Store(obj);
             return Copy(obj);
         }
