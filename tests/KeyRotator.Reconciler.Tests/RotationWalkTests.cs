@@ -14,7 +14,7 @@ namespace KeyRotator.Reconciler.Tests;
 /// </summary>
 public sealed class RotationWalkTests(RotationWalkTests.Walks walks) : IClassFixture<RotationWalkTests.Walks>
 {
-    private const int Seeds = 24;
+    private const int Seeds = 20;
     private const int Steps = 60;
 
     /// <summary>
