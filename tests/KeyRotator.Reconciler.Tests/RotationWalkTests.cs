@@ -14,7 +14,7 @@ namespace KeyRotator.Reconciler.Tests;
 /// </summary>
 public sealed class RotationWalkTests(RotationWalkTests.Walks walks) : IClassFixture<RotationWalkTests.Walks>
 {
-    private const int Seeds = 20;
+    private const int Seeds = 12;
     private const int Steps = 60;
 
     /// <summary>
@@ -61,8 +61,8 @@ public sealed class RotationWalkTests(RotationWalkTests.Walks walks) : IClassFix
             $"{walked.Sum(w => w.RevokedWhilePublished)} revocations of published keys, {walked.Sum(w => w.Failed)} failed reconciles, " +
             $"{walked.Sum(w => w.TokensVerified)} tokens verified in {Seeds} walks of {Steps} steps";
         TestContext.Current.TestOutputHelper?.WriteLine(counts);
-        Assert.True(walked.Sum(w => w.Activations) >= 100 && walked.Sum(w => w.Forced) >= 5 && walked.Sum(w => w.RolledBack) >= 2
-            && walked.Sum(w => w.RevokedWhilePublished) >= 10 && walked.Sum(w => w.Failed) >= 100, counts);
+        Assert.True(walked.Sum(w => w.Activations) >= 60 && walked.Sum(w => w.Forced) >= 5 && walked.Sum(w => w.RolledBack) >= 2
+            && walked.Sum(w => w.RevokedWhilePublished) >= 10 && walked.Sum(w => w.Failed) >= 60, counts);
     }
 
     /// <summary>Every walk, run once for the class, with what it observed and the invariant it broke (if any).</summary>
