@@ -20,7 +20,7 @@ namespace KeyRotator.Testing;
 /// same calls get the same answers from the API server (controller-runtime's fake against envtest).
 /// An answer is compared by HTTP status and the Status reason, the parts the operator decides on.
 /// </summary>
-public abstract class ObjectClientContract
+public abstract partial class ObjectClientContract
 {
     protected const string Labelled = "contract";
 
@@ -269,39 +269,4 @@ public abstract class ObjectClientContract
         Assert.Equal(ApplyResult.Written, await new ObjectWriter(Client).ApplyConfigMapAsync(desired, owner, None));
         Assert.Equal(desired.Data[JwksPublisher.JwksKey], (await Client.ReadAsync<V1ConfigMap>(ns, before.Metadata.Name, None))!.Data[JwksPublisher.JwksKey]);
     }
-
-    private static async Task<(HttpStatusCode Status, string? Reason)> Refused(Func<Task> call)
-    {
-        var e = await Assert.ThrowsAsync<HttpOperationException>(call);
-        string? reason = null;
-        try
-        {
-            using var body = JsonDocument.Parse(e.Response.Content);
-            reason = body.RootElement.TryGetProperty("reason", out var r) ? r.GetString() : null;
-        }
-        catch (JsonException)
-        {
-        }
-
-        return (e.Response.StatusCode, reason);
-    }
-
-    private static string[] Names<T>(IEnumerable<T> items)
-        where T : k8s.IKubernetesObject<V1ObjectMeta> => [.. items.Select(i => i.Metadata.Name).Order(StringComparer.Ordinal)];
-
-    private static Jwk JwkFor() => PrivateSigningKey.Generate(JwsAlgorithm.ES256, 2048).PublicJwk;
-
-    protected static V1ConfigMap ConfigMap(string ns, string name, string value = "v", Dictionary<string, string>? labels = null) => new()
-    {
-        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = labels },
-        Data = new Dictionary<string, string> { ["k"] = value },
-    };
-
-    protected static V1Secret Secret(string ns, string name, Dictionary<string, string>? labels = null) => new()
-    {
-        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = labels },
-        Data = new Dictionary<string, byte[]> { ["k"] = "v"u8.ToArray() },
-    };
-
-    private static T Copy<T>(T obj) => k8s.KubernetesJson.Deserialize<T>(k8s.KubernetesJson.Serialize(obj));
 }
