@@ -31,8 +31,17 @@ internal sealed class ReconcileWorld : IAsyncDisposable
     private readonly WebApplication _app;
 
     public ReconcileWorld(params string[] settings)
+        : this(new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero)), settings)
     {
+    }
+
+    /// <summary>A world on a clock of the test's own (the walk's, which can step back).</summary>
+    public ReconcileWorld(FakeTimeProvider time, params string[] settings)
+    {
+        Time = time;
         Api.Time = Time;
+        // The set's namespace exists (the API server refuses objects in a missing one).
+        Api.Seed(new V1Namespace { Metadata = new V1ObjectMeta { Name = Ns } });
         _app = OperatorApp.Build(["--urls", "http://127.0.0.1:0", .. settings], services =>
         {
             // Nothing may reach a real API server: every object goes through the in-memory client.
@@ -44,7 +53,7 @@ internal sealed class ReconcileWorld : IAsyncDisposable
 
     public InMemoryObjectClient Api { get; } = new();
 
-    public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero));
+    public FakeTimeProvider Time { get; }
 
     public SigningKeySetReconciler Reconciler => _app.Services.GetRequiredService<SigningKeySetReconciler>();
 

@@ -22,12 +22,17 @@ public sealed record ObjectWrite(string Verb, string Kind, string? Namespace, st
 /// the API server does where the operator depends on it: resourceVersions and UIDs, 404 for a missing
 /// object, 409 for a taken name, a stale resourceVersion or a UID precondition that does not match, the
 /// status subresource (a replace keeps status, a status replace keeps the rest), a set's generation
-/// moving with its spec, and a set with a deletionTimestamp gone once its last finalizer is removed.
-/// The cache view (<see cref="Peek{T}"/>) is the informers': ConfigMaps and Secrets only when labelled
-/// as the operator's, Secrets without data (SecretData's digest instead). Objects are copied in and out,
-/// as over the wire. <see cref="Refuse"/> makes chosen requests fail with the status a test picks.
+/// moving with its spec, finalizers (a delete marks the object, the last finalizer's removal deletes it),
+/// namespaces that are missing (404) or terminating (403), an unconditional replace (no resourceVersion)
+/// of ConfigMaps and Secrets only, the 1 MiB limit on their data, and the calls the real
+/// <c>ObjectClient</c> does not make (NotSupportedException). The cache view (<see cref="Peek{T}"/>, and
+/// lists that select the operator's label) is the informers': ConfigMaps and Secrets only when labelled
+/// as the operator's, Secrets without data (SecretData's digest instead); other lists are the API
+/// server's. <see cref="FallBehind"/> makes that cache lag as informers do. Objects are copied in and
+/// out, as over the wire. <see cref="Refuse"/> makes chosen requests fail with the status a test picks.
+/// ObjectClientContract (run here and against a real kube-apiserver) checks that it answers as the API server does.
 /// </summary>
-public sealed class InMemoryObjectClient : IObjectClient
+public sealed partial class InMemoryObjectClient : IObjectClient
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Kind, string? Namespace, string Name), string> _objects = [];
@@ -70,14 +75,17 @@ public sealed class InMemoryObjectClient : IObjectClient
             return _objects.TryGetValue(Key<T>(ns, name), out var json) ? KubernetesJson.Deserialize<T>(json) : null;
     }
 
-    /// <summary>Changes a stored object as someone else would (not one of the operator's writes): the resourceVersion moves.</summary>
+    /// <summary>Changes a stored object as someone else would (not one of the operator's writes): the resourceVersion moves, and a set's generation with its spec.</summary>
     public T Change<T>(string? ns, string name, Action<T> change)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
         lock (_lock)
         {
             var obj = Stored<T>(ns, name) ?? throw new KeyNotFoundException($"{KindOf<T>()} {ns}/{name}");
+            var spec = obj is V1Alpha1SigningKeySet before ? KubernetesJson.Serialize(before.Spec) : null;
             change(obj);
+            if (obj is V1Alpha1SigningKeySet after && KubernetesJson.Serialize(after.Spec) != spec)
+                after.Metadata.Generation = (after.Metadata.Generation ?? 1) + 1;
             Store(obj);
             return Copy(obj);
         }
@@ -89,23 +97,6 @@ public sealed class InMemoryObjectClient : IObjectClient
     {
         lock (_lock)
             _objects.Remove(Key<T>(ns, name));
-    }
-
-    /// <summary>
-    /// Makes requests <paramref name="when"/> answers for fail with that status (verbs: get, list, create,
-    /// replace, replace-status, delete), the answer's message being <paramref name="message"/> when given.
-    /// </summary>
-    public void Refuse(Func<ObjectWrite, HttpStatusCode?> when, string? message = null)
-    {
-        lock (_lock)
-            _refusals.Add((when, message));
-    }
-
-    /// <summary>Lets every request through again.</summary>
-    public void StopRefusing()
-    {
-        lock (_lock)
-            _refusals.Clear();
     }
 
     public void ClearWrites()
@@ -127,6 +118,7 @@ public sealed class InMemoryObjectClient : IObjectClient
     public Task<T?> ReadAsync<T>(string? ns, string name, CancellationToken cancellationToken)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
+        Supports<T>("read", Readable);
         lock (_lock)
         {
             Check(new ObjectWrite("get", KindOf<T>(), ns, name), HttpMethod.Get);
@@ -137,23 +129,34 @@ public sealed class InMemoryObjectClient : IObjectClient
     public (bool Known, T? Item) Peek<T>(string? ns, string name)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
-        if (typeof(T) != typeof(V1Alpha1SigningKeySet) && typeof(T) != typeof(V1ConfigMap) && typeof(T) != typeof(V1Secret))
+        if (ns is null || (typeof(T) != typeof(V1Alpha1SigningKeySet) && typeof(T) != typeof(V1ConfigMap) && typeof(T) != typeof(V1Secret)))
             return (false, null);
-        var stored = Stored<T>(ns, name);
-        return (true, stored is null ? null : Cached(stored));
+        lock (_lock)
+        {
+            if (_behind is not null && typeof(T) != typeof(V1Alpha1SigningKeySet))
+                return (true, _behind.TryGetValue(Key<T>(ns, name), out var old) ? KubernetesJson.Deserialize<T>(old) : null);
+            var stored = Stored<T>(ns, name);
+            return (true, stored is null ? null : Cached(stored));
+        }
     }
 
     public Task<IReadOnlyList<T>> ListAsync<T>(IReadOnlyCollection<string> namespaces, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
+        Supports<T>("list", Listable);
         lock (_lock)
         {
             Check(new ObjectWrite("list", KindOf<T>(), null, string.Join(',', labels.Select(l => $"{l.Key}={l.Value}"))), HttpMethod.Get);
-            IReadOnlyList<T> found = [.. _objects
+            // As ObjectClient: a selector on the operator's label is answered by the informers (labelled objects,
+            // Secrets without data, possibly behind); any other is a LIST on the API server.
+            var fromCache = (typeof(T) == typeof(V1ConfigMap) || typeof(T) == typeof(V1Secret))
+                && labels.TryGetValue(Labels.ManagedBy, out var by) && by == Labels.ManagedByValue;
+            var source = fromCache && _behind is not null ? _behind : _objects;
+            IReadOnlyList<T> found = [.. source
                 .Where(o => o.Key.Kind == KindOf<T>() && (namespaces.Count == 0 || namespaces.Contains(o.Key.Namespace!)))
                 .Select(o => KubernetesJson.Deserialize<T>(o.Value))
                 .Where(o => labels.All(l => o.Metadata.Labels?.TryGetValue(l.Key, out var v) == true && v == l.Value))
-                .Select(Cached).OfType<T>()];
+                .Select(o => fromCache ? Cached(o) : o).OfType<T>()];
             return Task.FromResult(found);
         }
     }
@@ -161,6 +164,7 @@ public sealed class InMemoryObjectClient : IObjectClient
     public Task<T> CreateAsync<T>(T desired, CancellationToken cancellationToken)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
+        Supports<T>("create", Creatable);
         lock (_lock)
         {
             var obj = Copy(desired);
@@ -175,33 +179,46 @@ public sealed class InMemoryObjectClient : IObjectClient
                 Write(new ObjectWrite("create", KindOf<T>(), obj.Metadata.NamespaceProperty, obj.Metadata.Name), HttpMethod.Post);
             }
 
+            CheckNamespace<T>(obj.Metadata.NamespaceProperty, obj.Metadata.Name);
+            CheckSize(obj, HttpMethod.Post);
             if (_objects.ContainsKey(Key<T>(obj.Metadata.NamespaceProperty, obj.Metadata.Name)))
-                throw Answer(HttpStatusCode.Conflict, HttpMethod.Post, KindOf<T>(), obj.Metadata.NamespaceProperty, obj.Metadata.Name, "AlreadyExists", $"{KindOf<T>()} \"{obj.Metadata.Name}\" already exists");
+                throw Answer(HttpStatusCode.Conflict, HttpMethod.Post, KindOf<T>(), obj.Metadata.NamespaceProperty, obj.Metadata.Name, "AlreadyExists", $"{Resource<T>()} \"{obj.Metadata.Name}\" already exists");
             obj.Metadata.Uid = Guid.NewGuid().ToString();
             obj.Metadata.CreationTimestamp = Time.GetUtcNow().UtcDateTime;
             if (obj is V1Alpha1SigningKeySet set)
                 set.Metadata.Generation = 1;
+            obj.Metadata.DeletionTimestamp = null;
             Store(obj);
+            ReadYourWrite(obj);
             return Task.FromResult(Copy(obj));
         }
     }
 
     public Task<T> ReplaceAsync<T>(T desired, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject<V1ObjectMeta> => Task.FromResult(Replace(desired, status: false));
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        Supports<T>("replace", Replaceable);
+        return Task.FromResult(Replace(desired, status: false));
+    }
 
     public Task<T> ReplaceStatusAsync<T>(T desired, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject<V1ObjectMeta> => Task.FromResult(Replace(desired, status: true));
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        Supports<T>("replace the status of", [typeof(V1Alpha1SigningKeySet)]);
+        return Task.FromResult(Replace(desired, status: true));
+    }
 
     public Task DeleteAsync<T>(string ns, string name, string uid, CancellationToken cancellationToken)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
+        Supports<T>("delete", [typeof(V1ConfigMap), typeof(V1Secret)]);
         lock (_lock)
         {
             Write(new ObjectWrite("delete", KindOf<T>(), ns, name), HttpMethod.Delete);
-            var current = Stored<T>(ns, name) ?? throw Answer(HttpStatusCode.NotFound, HttpMethod.Delete, KindOf<T>(), ns, name, "NotFound", $"{KindOf<T>()} \"{name}\" not found");
+            var current = Stored<T>(ns, name) ?? throw NotFound<T>(HttpMethod.Delete, ns, name);
             if (current.Metadata.Uid != uid)
                 throw Answer(HttpStatusCode.Conflict, HttpMethod.Delete, KindOf<T>(), ns, name, "Conflict", $"Precondition failed: UID in precondition: {uid}, UID in object meta: {current.Metadata.Uid}");
-            _objects.Remove(Key<T>(ns, name));
+            MarkDeleted(current);
             return Task.CompletedTask;
         }
     }
@@ -213,9 +230,9 @@ public sealed class InMemoryObjectClient : IObjectClient
         {
             var (ns, name) = (desired.Metadata.NamespaceProperty, desired.Metadata.Name);
             Write(new ObjectWrite(status ? "replace-status" : "replace", KindOf<T>(), ns, name), HttpMethod.Put);
-            var current = Stored<T>(ns, name) ?? throw Answer(HttpStatusCode.NotFound, HttpMethod.Put, KindOf<T>(), ns, name, "NotFound", $"{KindOf<T>()} \"{name}\" not found");
-            if (current.Metadata.ResourceVersion != desired.Metadata.ResourceVersion)
-                throw Answer(HttpStatusCode.Conflict, HttpMethod.Put, KindOf<T>(), ns, name, "Conflict", $"Operation cannot be fulfilled on {KindOf<T>()} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
+            var current = Stored<T>(ns, name) ?? throw NotFound<T>(HttpMethod.Put, ns, name);
+            CheckResourceVersion(current, desired);
+            CheckSize(desired, HttpMethod.Put);
             T written;
             if (status && desired is V1Alpha1SigningKeySet { Status.Conditions: { } conditions } && conditions.Select((c, i) => (c, i)).FirstOrDefault(c => c.c.Message?.Length > MaxConditionMessage) is { c: not null } tooLong)
             {
@@ -239,47 +256,28 @@ public sealed class InMemoryObjectClient : IObjectClient
                 }
 
                 written = (T)(object)set;
-                if (set.Metadata.DeletionTimestamp is not null && set.Metadata.Finalizers is not { Count: > 0 })
-                {
-                    // The last finalizer is gone: the API server deletes the set and answers with it.
-                    _objects.Remove(Key<T>(ns, name));
-                    set.Metadata.ResourceVersion = Next();
-                    return Copy(written);
-                }
             }
             else
             {
                 written = Copy(desired);
                 written.Metadata.Uid = current.Metadata.Uid;
                 written.Metadata.CreationTimestamp = current.Metadata.CreationTimestamp;
+                written.Metadata.DeletionTimestamp = current.Metadata.DeletionTimestamp;
+            }
+
+            if (written.Metadata.DeletionTimestamp is not null && written.Metadata.Finalizers is not { Count: > 0 })
+            {
+                // The last finalizer is gone: the API server deletes the object and answers with it.
+                _objects.Remove(Key<T>(ns, name));
+                _behind?.Remove(Key<T>(ns, name));
+                written.Metadata.ResourceVersion = Next();
+                return Copy(written);
             }
 
             Store(written);
+            ReadYourWrite(written);
             return Copy(written);
         }
-    }
-
-    /// <summary>The informer's view of an object: labelled ConfigMaps and Secrets only, Secrets without data.</summary>
-    private static T? Cached<T>(T stored)
-        where T : class, IKubernetesObject<V1ObjectMeta>
-    {
-        if (stored is not (V1ConfigMap or V1Secret))
-            return stored;
-        if (stored.Metadata.Labels?.TryGetValue(Labels.ManagedBy, out var by) != true || by != Labels.ManagedByValue)
-            return null;
-        return stored is V1Secret secret ? (T)(object)SecretData.Strip(secret) : stored;
-    }
-
-    private void Write(ObjectWrite write, HttpMethod method)
-    {
-        Check(write, method);
-        Writes.Add(write);
-    }
-
-    private void Check(ObjectWrite request, HttpMethod method)
-    {
-        if (_refusals.Select(r => (Status: r.When(request), r.Message)).FirstOrDefault(r => r.Status is not null) is { Status: { } refused } refusal)
-            throw Answer(refused, method, request.Kind, request.Namespace, request.Name, refused.ToString(), refusal.Message ?? $"refused by the test ({request})");
     }
 
     private void Store<T>(T obj)
@@ -290,41 +288,6 @@ public sealed class InMemoryObjectClient : IObjectClient
     }
 
     private string Next() => Interlocked.Increment(ref _resourceVersion).ToString(CultureInfo.InvariantCulture);
-
-    private static (string, string?, string) Key<T>(string? ns, string name) => (KindOf<T>(), typeof(T) == typeof(V1Namespace) || typeof(T) == typeof(V1Alpha1ClusterKeyVault) || typeof(T) == typeof(V1Alpha1ClusterPublishTarget) ? null : ns, name);
-
-    /// <summary>The kind as kubectl names it (ConfigMap, Secret, SigningKeySet, …).</summary>
-    public static string KindOf<T>() => typeof(T).Name switch
-    {
-        "Corev1Event" => "Event",
-        var name when name.StartsWith("V1Alpha1", StringComparison.Ordinal) => name["V1Alpha1".Length..],
-        var name when name.StartsWith("V1", StringComparison.Ordinal) => name["V1".Length..],
-        var name => name,
-    };
-
-    /// <summary>The exception the Kubernetes client raises for the API server's answer, with a Status body.</summary>
-    public static HttpOperationException Answer(HttpStatusCode status, HttpMethod method, string kind, string? ns, string name, string reason, string message)
-    {
-        var group = kind is "SigningKeySet" or "ClusterKeyVault" or "ClusterPublishTarget" ? $"/apis/{V1Alpha1SigningKeySet.GroupVersion}" : "/api/v1";
-        var path = ns is null ? $"{group}/{kind.ToLowerInvariant()}s/{name}" : $"{group}/namespaces/{ns}/{kind.ToLowerInvariant()}s/{name}";
-        var body = System.Text.Json.JsonSerializer.Serialize(new { kind = "Status", apiVersion = "v1", status = "Failure", message, reason, code = (int)status });
-        return new HttpOperationException($"Operation returned an invalid status code '{status}'")
-        {
-            Request = new HttpRequestMessageWrapper(new HttpRequestMessage(method, "https://in-memory" + path), ""),
-            Response = new HttpResponseMessageWrapper(new HttpResponseMessage(status) { ReasonPhrase = ReasonPhrase(status) }, body),
-        };
-    }
-
-    private static string ReasonPhrase(HttpStatusCode status) => status switch
-    {
-        HttpStatusCode.Conflict => "Conflict",
-        HttpStatusCode.NotFound => "Not Found",
-        HttpStatusCode.Forbidden => "Forbidden",
-        HttpStatusCode.ServiceUnavailable => "Service Unavailable",
-        HttpStatusCode.UnprocessableEntity => "Unprocessable Entity",
-        HttpStatusCode.InternalServerError => "Internal Server Error",
-        _ => status.ToString(),
-    };
 
     private static T Copy<T>(T obj) => KubernetesJson.Deserialize<T>(KubernetesJson.Serialize(obj));
 }

@@ -43,8 +43,8 @@ public sealed record PublishResult(StepFailure? Failure, IReadOnlyList<SkippedTa
 
 /// <summary>
 /// The writes and reads one reconcile of one set needs, in the order <see cref="RotationStep"/> uses them.
-/// The operator implements them on Kubernetes and the vaults; the planner walk implements them in memory
-/// with failures of its choosing.
+/// The operator implements them on Kubernetes and the vaults (the reconciler tests' random walk drives
+/// that implementation, on the in-memory object client).
 /// </summary>
 public interface IRotationEffects
 {
