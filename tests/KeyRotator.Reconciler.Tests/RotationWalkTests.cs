@@ -23,10 +23,6 @@ public sealed class RotationWalkTests(RotationWalkTests.Walks walks) : IClassFix
     /// </summary>
     private static readonly Dictionary<int, string> KnownBroken = new()
     {
-        // A rollback rewrites the signing Secret, its status write is refused, and once the spike window
-        // is over the next reconcile plans from the old status: the key that signed during the rollback is
-        // still "Retiring" since its first stop, so it leaves the JWKS at once while its tokens are live.
-        [9] = "left the JWKS copy in team while it still signs",
     };
 
     public static TheoryData<int> Seed()

@@ -39,6 +39,12 @@ public sealed record RotationInput
     /// <summary>keyrotator.io/no-rollback: the kid whose activation is never rolled back.</summary>
     public string? NoRollbackKid { get; init; }
 
+    /// <summary>
+    /// The kid the set's signing Secret names: what signers were last handed. The Secret is written before
+    /// status, so after a refused status write it can be ahead of status (a rollback status never recorded).
+    /// </summary>
+    public string? SigningKid { get; init; }
+
     /// <summary>keyrotator.io/force-activation: the pending kid that activates when due without waiting for verifiers.</summary>
     public string? ForceActivationKid { get; init; }
 }

@@ -41,6 +41,7 @@ public static class RotationPlanner
         var work = new Work(input);
 
         work.RevokeKeysListedInSpec();
+        work.KeepPublishedWhatTheSigningSecretHolds();
         work.KeepRetiringKeysForSignersNotYetSwitched();
         work.RetireKeysWhoseOverlapEnded();
         work.RollBackWhenVerifiersRejectTheNewKey();
@@ -108,6 +109,26 @@ public static class RotationPlanner
             _rolledBack = $"Signing went back from key {active.Kid} to {previous.Kid} at {Format(_now)}: {spike}{stale}. Key {active.Kid} stays published and signs again once every verifier heard holds it (at the latest {Format(_now + _policy.MaxActivationDelay)})";
             _trigger = RotationTriggers.Rollback;
             _events.Add(PlanEvent.Warning("RolledBack", _rolledBack));
+        }
+
+        /// <summary>
+        /// The signing Secret is written before status; when the status write after it was refused (a
+        /// rollback to a Retiring key that status never recorded), status can call the key that signs until
+        /// now Retiring since long ago. Tokens it signed stay valid for their lifetime, so it stays published
+        /// a whole overlap from now, as if it stopped signing now (it does, once the Secret is rewritten).
+        /// A revoked key is never kept.
+        /// </summary>
+        public void KeepPublishedWhatTheSigningSecretHolds()
+        {
+            if (input.SigningKid is not { } kid || _policy.RevokedKeyIds.Contains(kid)
+                || _keys.FirstOrDefault(k => k.Kid == kid && k.State == KeyState.Retiring) is not { } signing)
+                return;
+            var until = _now + _policy.Overlap;
+            if (signing.RetiresAt >= until)
+                return;
+            ReplaceKey(signing, signing with { RetiresAt = until });
+            _events.Add(PlanEvent.Warning("SigningSecretAhead",
+                $"Key {kid} still signs in the signing Secret although status recorded it as stopped; it stays in the JWKS until {Format(until)} (overlap {GoDuration.Format(_policy.Overlap)}) so that the tokens it signed keep verifying"));
         }
 
         /// <summary>

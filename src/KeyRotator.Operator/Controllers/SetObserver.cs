@@ -66,6 +66,7 @@ public sealed class SetObserver(
             UnknownKidSpikeOnActiveKey = signals.UnknownKidSpikeOnActiveKey,
             NoRollbackKid = Annotation(set, Labels.NoRollbackAnnotation),
             ForceActivationKid = Annotation(set, Labels.ForceActivationAnnotation),
+            SigningKid = SigningKid(set),
             Policy = policy,
             Status = set.Status,
             RotateNowRequest = Annotation(set, Labels.RotateNowAnnotation),
@@ -102,6 +103,12 @@ public sealed class SetObserver(
                 held.Add(new NameHeld(kind, ns, name, field, Ownership.DescribeHolder(existing.Metadata)));
         }
     }
+
+    /// <summary>The kid the set's own signing Secret names, as the cache knows it.</summary>
+    private string? SigningKid(V1Alpha1SigningKeySet set) =>
+        client.Peek<V1Secret>(set.Metadata.NamespaceProperty, SigningSecretPublisher.SecretName(set)) is (true, { } secret)
+        && Ownership.IsOwnedBy(secret.Metadata, SetIdentity.Of(set))
+        && secret.Metadata.Annotations?.TryGetValue(Labels.ActiveKidAnnotation, out var kid) == true ? kid : null;
 
     private SetSignals SignalsFor(V1Alpha1SigningKeySet set)
     {

@@ -62,6 +62,33 @@ public sealed class RollbackTests
     }
 
     [Fact]
+    public void A_rollback_whose_status_was_never_written_keeps_the_key_that_signed_it_published_a_whole_overlap()
+    {
+        var (harness, fresh, previous) = Rotated();
+        var recorded = harness.Status;
+        harness.Spike = SpikeText;
+        harness.Reconcile();
+        // The signing Secret went back to the previous key; the status write after it was refused.
+        harness.Status = recorded;
+        harness.SigningKid = previous;
+        harness.Spike = null;
+        harness.Clock.Advance(harness.Policy.Overlap + TimeSpan.FromMinutes(1));
+
+        var plan = harness.Reconcile();
+
+        // Status still says the previous key stopped signing an overlap ago; the Secret says it signed until now.
+        Assert.Equal(fresh, plan.ActiveKeyId);
+        Assert.Contains(previous, plan.PublishedKeyIds);
+        Assert.Equal(harness.Now + harness.Policy.Overlap, harness.Key(previous).RetiresAt);
+        Assert.Contains(harness.Events, e => e.Reason == "SigningSecretAhead" && e.Message.Contains(previous, StringComparison.Ordinal));
+
+        // Once the Secret names the active key again, the previous key retires when that overlap ends.
+        harness.SigningKid = fresh;
+        harness.Clock.Advance(harness.Policy.Overlap);
+        Assert.DoesNotContain(previous, harness.Reconcile().PublishedKeyIds);
+    }
+
+    [Fact]
     public void With_nobody_reporting_a_rolled_back_key_waits_for_maxActivationDelay()
     {
         var (harness, fresh, previous) = Rotated();

@@ -39,6 +39,9 @@ internal sealed class RotationHarness
 
     public string? NoRollbackKid { get; set; }
 
+    /// <summary>The kid the signing Secret names (null: as status says).</summary>
+    public string? SigningKid { get; set; }
+
     public RotationPlan? LastPlan { get; private set; }
 
     /// <summary>The vault clean-up the last step decided (the harness carries it out on <see cref="Vault"/>).</summary>
@@ -72,6 +75,7 @@ internal sealed class RotationHarness
         Propagation = Propagation,
         UnknownKidSpikeOnActiveKey = Spike,
         NoRollbackKid = NoRollbackKid,
+        SigningKid = SigningKid,
     };
 
     public RotationPlan Plan() => RotationPlanner.Plan(Input());
