@@ -1,3 +1,5 @@
+using KeyRotator.Model.Resources;
+
 namespace KeyRotator.Core.Lifecycle;
 
 /// <summary>
@@ -13,6 +15,20 @@ public static class Failures
 
     /// <summary>A name the set writes turned out to be held by someone else when it was written.</summary>
     public static StepFailure NameConflict(NameHeld held) => new(StepFailureKind.Held, Reasons.NameConflict, Holds.NameConflict(held));
+
+    /// <summary>
+    /// A JWKS copy whose name someone else holds: in the set's own namespace, where its consumers read, it holds
+    /// the set like any name the set writes (NameConflict, Held); in a target namespace only that copy is skipped
+    /// (a skipped target, reason NameConflict, the holder not named: it belongs to another tenant) and the set goes on.
+    /// </summary>
+    public static CopyConflict JwksCopyConflict(string setNamespace, NameHeld held) => held.Namespace == setNamespace
+        ? new CopyConflict(NameConflict(held), null)
+        : new CopyConflict(null, new SkippedTarget
+        {
+            Namespace = held.Namespace,
+            Reason = Reasons.NameConflict,
+            Message = Holds.NameConflict(held with { Holder = AnotherOwner }),
+        });
 
     /// <summary>
     /// The API server refused a JWKS copy or the signing Secret (any answer, a 404 or a 409 included: the
@@ -45,6 +61,9 @@ public static class Failures
         Reasons.PublishFailed => "publish",
         _ => "vault",
     };
+
+    /// <summary>Who holds a name, when that is not the set's to know.</summary>
+    public const string AnotherOwner = "another owner";
 
     /// <summary>The kids for a message: at most three named, so that a long history cannot make a status write too large.</summary>
     private static string Kids(IReadOnlySet<string> kids) =>

@@ -121,14 +121,18 @@ public sealed class SetEffects(
             foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
             {
                 if (result != ApplyResult.NotOwned)
-                    written.Add(ns);
-                else if (ns == set.Metadata.NamespaceProperty)
                 {
-                    var name = JwksPublisher.ConfigMapName(set);
-                    return Conflict(new NameHeld("ConfigMap", ns, name, JwksField, await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken))));
+                    written.Add(ns);
+                    continue;
                 }
-                else
-                    problems.Add(JwksPublisher.Skipped(ns, Reasons.NameConflict, Holds.NameConflict(new NameHeld("ConfigMap", ns, JwksPublisher.ConfigMapName(set), JwksField, AnotherOwner))));
+
+                // Whether a taken name holds the set or skips the copy is Core's to say.
+                var name = JwksPublisher.ConfigMapName(set);
+                var held = new NameHeld("ConfigMap", ns, name, JwksField, await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken)));
+                var conflict = Failures.JwksCopyConflict(set.Metadata.NamespaceProperty, held);
+                if (conflict.Hold is { } hold)
+                    return PublishResult.Failed(hold);
+                problems.Add(conflict.Skipped!);
             }
 
             // What a verifier of this set reports holding is read against the documents written for this set.
@@ -179,7 +183,5 @@ public sealed class SetEffects(
     /// <summary>Who holds a name that publishing found taken (read when it happens, for the NameConflict message).</summary>
     private static async Task<string> HolderAsync<T>(Task<T?> read)
         where T : class, IMetadata<V1ObjectMeta> =>
-        await read is { } holder ? Ownership.DescribeHolder(holder.Metadata) : AnotherOwner;
-
-    private const string AnotherOwner = "another owner";
+        await read is { } holder ? Ownership.DescribeHolder(holder.Metadata) : Failures.AnotherOwner;
 }

@@ -39,6 +39,27 @@ public sealed class FailuresTests
     }
 
     [Fact]
+    public void A_jwks_copy_whose_name_is_taken_in_the_sets_own_namespace_holds_the_set()
+    {
+        var conflict = Failures.JwksCopyConflict("team", new NameHeld("ConfigMap", "team", "auth-jwks", "spec.jwks.configMapName", "another SigningKeySet (team/other, or an earlier set of that name)"));
+
+        Assert.Null(conflict.Skipped);
+        Assert.Equal((StepFailureKind.Held, Reasons.NameConflict), (conflict.Hold!.Kind, conflict.Hold.Reason));
+        Assert.Contains("ConfigMap team/auth-jwks (spec.jwks.configMapName) belongs to another SigningKeySet (team/other", conflict.Hold.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_jwks_copy_whose_name_is_taken_in_a_target_namespace_is_skipped_without_naming_the_other_tenants_holder()
+    {
+        var conflict = Failures.JwksCopyConflict("team", new NameHeld("ConfigMap", "web", "auth-jwks", "spec.jwks.configMapName", "another SigningKeySet (web/secret-project, or an earlier set of that name)"));
+
+        Assert.Null(conflict.Hold);
+        Assert.Equal(("web", Reasons.NameConflict), (conflict.Skipped!.Namespace, conflict.Skipped.Reason));
+        Assert.Contains("ConfigMap web/auth-jwks (spec.jwks.configMapName) belongs to another owner", conflict.Skipped.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-project", conflict.Skipped.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Spec_and_grant_holds_count_as_validation()
     {
         Assert.Equal("validation", Failures.Stage(new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, "")));
