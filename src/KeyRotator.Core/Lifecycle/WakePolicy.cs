@@ -39,6 +39,28 @@ public static class WakePolicy
             facts.PublishesExternally ? now + CachePolicy.DriftCheck(CachePolicy.MaxAge(facts.Rotation, keys, now)) : null);
     }
 
+    /// <summary>
+    /// The retry a step's <paramref name="outcome"/> asks for, once its report was written: a hold waits for a change
+    /// (woken at <see cref="Held"/>), a degraded hold, a withdrawal refused and a key the vault could not make are
+    /// retried with backoff, the first key still being made wakes the set itself, an unsettled plan is looked at
+    /// again at once, and a moved plan wakes at <see cref="Moved"/> (<paramref name="facts"/> are needed only there).
+    /// </summary>
+    public static RetryDecision After(StepOutcome outcome, WakeFacts? facts, DateTimeOffset now) => outcome switch
+    {
+        StepOutcome.Held { Failure.Kind: StepFailureKind.Held } held =>
+            new(RetryKind.Terminal, Held(held.Failure, held.Withdrawal.NextRetirement, now), held.Failure),
+        StepOutcome.Held degraded => new(RetryKind.Retryable, Error: degraded.Failure),
+        StepOutcome.NotWithdrawn notWithdrawn => new(RetryKind.Retryable, Error: notWithdrawn.Failure),
+        StepOutcome.WaitingForFirstKey => new(RetryKind.Done),
+        StepOutcome.Unsettled => new(RetryKind.At, now),
+        StepOutcome.Moved { VaultError: { } vaultError } => new(RetryKind.Retryable, Error: vaultError),
+        StepOutcome.Moved moved => new(RetryKind.At, Moved(moved, facts ?? throw new ArgumentNullException(nameof(facts)), now)),
+        _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome.GetType().Name, "an outcome the wake policy does not know"),
+    };
+
+    /// <summary>A moved plan whose status write did not land (someone else wrote first): look again at once.</summary>
+    public static RetryDecision StatusNotWritten(DateTimeOffset now) => new(RetryKind.At, now);
+
     /// <summary>The earliest of the times given (null ones ignored).</summary>
     public static DateTimeOffset? Earliest(params DateTimeOffset?[] times) =>
         times.Where(t => t is not null).DefaultIfEmpty(null).Min();

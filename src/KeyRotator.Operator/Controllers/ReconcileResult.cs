@@ -23,6 +23,16 @@ public sealed record ReconcileResult(DateTimeOffset? WakeAt = null, bool Retry =
     /// <summary>The set is held (an invalid spec, a name conflict): no retry; look again at <paramref name="lookAgain"/> if set.</summary>
     public static ReconcileResult Terminal(StepFailure error, DateTimeOffset? lookAgain) => new(lookAgain, Error: error);
 
+    /// <summary>The contract for what <see cref="WakePolicy"/> decided, one to one.</summary>
+    public static ReconcileResult From(RetryDecision decision) => decision.Kind switch
+    {
+        RetryKind.Done => Done,
+        RetryKind.At => At(decision.At),
+        RetryKind.Retryable => Retryable(decision.Error!),
+        RetryKind.Terminal => Terminal(decision.Error!, decision.At),
+        _ => throw new ArgumentOutOfRangeException(nameof(decision), decision.Kind, "an unknown retry kind"),
+    };
+
     /// <summary>The earliest of the wake times given (null ones ignored).</summary>
     public static DateTimeOffset? Earliest(params DateTimeOffset?[] times) =>
         times.Where(t => t is not null).DefaultIfEmpty(null).Min();

@@ -40,34 +40,31 @@ public sealed partial class SigningKeySetReconciler(
         var snapshot = await observer.ObserveAsync(set, cancellationToken);
         var acts = effects.For(set, snapshot.Context);
         var outcome = await RotationStep.RunAsync(snapshot.Input, acts, time, cancellationToken);
+        WakeFacts? wake = null;
         switch (outcome)
         {
             case StepOutcome.Held { Failure.Kind: StepFailureKind.Held } held:
                 await reporter.HeldAsync(set, held.Withdrawal, held.Failure, cancellationToken);
-                return ReconcileResult.Terminal(held.Failure, WakePolicy.Held(held.Failure, held.Withdrawal.NextRetirement, time.GetUtcNow()));
+                break;
             case StepOutcome.Held degraded:
                 await reporter.DegradedAsync(set, degraded.Withdrawal, degraded.Failure, cancellationToken);
-                return ReconcileResult.Retryable(degraded.Failure);
+                break;
             case StepOutcome.NotWithdrawn notWithdrawn:
                 await reporter.NotWithdrawnAsync(set, notWithdrawn.Hold, notWithdrawn.Failure, cancellationToken);
-                return ReconcileResult.Retryable(notWithdrawn.Failure);
-            case StepOutcome.WaitingForFirstKey:
-                return ReconcileResult.Done;
-            case StepOutcome.Unsettled:
-                return ReconcileResult.At(time.GetUtcNow());
+                break;
+            case StepOutcome.Moved moved:
+                var signals = snapshot.Signals!;
+                var report = new MovedReport(moved, KeySetSpecRules.ParametersOf(set.Spec), observer.PropagationOf(set, moved.Plan.Status), signals.Spike);
+                if (!await reporter.MovedAsync(set, report, cancellationToken))
+                    return ReconcileResult.From(WakePolicy.StatusNotWritten(time.GetUtcNow()));
+                if (moved.VaultError is null && await acts.CleanUpVaultAsync(moved.Cleanup, cancellationToken) is { } cleanupError)
+                    LogVaultCleanupFailed(logger, ns, name, cleanupError);
+                wake = new WakeFacts(signals.Spike, signals.NextReporterExpiry, set.Spec.Rotation, set.Spec.Publish is { Count: > 0 });
+                break;
         }
 
-        var moved = (StepOutcome.Moved)outcome;
-        var signals = snapshot.Signals!;
-        var report = new MovedReport(moved, KeySetSpecRules.ParametersOf(set.Spec), observer.PropagationOf(set, moved.Plan.Status), signals.Spike);
-        if (!await reporter.MovedAsync(set, report, cancellationToken))
-            return ReconcileResult.At(time.GetUtcNow());
-        if (moved.VaultError is { } vaultError)
-            return ReconcileResult.Retryable(vaultError);
-        if (await acts.CleanUpVaultAsync(moved.Cleanup, cancellationToken) is { } cleanupError)
-            LogVaultCleanupFailed(logger, ns, name, cleanupError);
-        var wake = new WakeFacts(signals.Spike, signals.NextReporterExpiry, set.Spec.Rotation, set.Spec.Publish is { Count: > 0 });
-        return ReconcileResult.At(WakePolicy.Moved(moved, wake, time.GetUtcNow()));
+        // Which retry, and when, is Core's (WakePolicy.After); the queue's contract only carries it.
+        return ReconcileResult.From(WakePolicy.After(outcome, wake, time.GetUtcNow()));
     }
 
     /// <summary>

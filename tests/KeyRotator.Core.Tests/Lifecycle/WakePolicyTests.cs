@@ -69,6 +69,43 @@ public sealed class WakePolicyTests
         Assert.True(wake <= Now + CachePolicy.MaxAgeCeiling, $"{wake}");
     }
 
+    [Fact]
+    public void A_held_set_waits_for_a_change_and_is_looked_at_again_when_its_hold_can_clear()
+    {
+        var hold = new StepFailure(StepFailureKind.Held, Reasons.NameConflict, "taken");
+
+        var decision = WakePolicy.After(new StepOutcome.Held(NoWithdrawal, hold), null, Now);
+
+        Assert.Equal(new RetryDecision(RetryKind.Terminal, Now + WakePolicy.ClearCheck, hold), decision);
+    }
+
+    [Fact]
+    public void A_degraded_hold_a_refused_withdrawal_and_a_key_the_vault_could_not_make_are_retried_with_backoff()
+    {
+        var failure = new StepFailure(StepFailureKind.Degraded, Reasons.PublishFailed, "refused");
+        var hold = new StepFailure(StepFailureKind.Held, Reasons.InvalidSpec, "invalid");
+
+        Assert.Equal(new RetryDecision(RetryKind.Retryable, Error: failure), WakePolicy.After(new StepOutcome.Held(NoWithdrawal, failure), null, Now));
+        Assert.Equal(new RetryDecision(RetryKind.Retryable, Error: failure), WakePolicy.After(new StepOutcome.NotWithdrawn(hold, failure), null, Now));
+        Assert.Equal(new RetryDecision(RetryKind.Retryable, Error: failure), WakePolicy.After(Moved(Now + TimeSpan.FromHours(1)) with { VaultError = failure }, Nothing, Now));
+    }
+
+    [Fact]
+    public void The_first_key_still_being_made_wakes_the_set_itself_and_an_unsettled_plan_is_looked_at_again_at_once()
+    {
+        Assert.Equal(new RetryDecision(RetryKind.Done), WakePolicy.After(new StepOutcome.WaitingForFirstKey(), null, Now));
+        Assert.Equal(new RetryDecision(RetryKind.At, Now), WakePolicy.After(new StepOutcome.Unsettled(), null, Now));
+        Assert.Equal(new RetryDecision(RetryKind.At, Now), WakePolicy.StatusNotWritten(Now));
+    }
+
+    [Fact]
+    public void A_moved_plan_wakes_at_its_next_transition()
+    {
+        Assert.Equal(new RetryDecision(RetryKind.At, Now + TimeSpan.FromHours(1)), WakePolicy.After(Moved(Now + TimeSpan.FromHours(1)), Nothing, Now));
+    }
+
+    private static readonly Withdrawal NoWithdrawal = new(new SigningKeySetStatus(), new HashSet<string>(StringComparer.Ordinal), [], null);
+
     private static StepOutcome.Moved Moved(DateTimeOffset next, DateTimeOffset? timed = null) =>
         new(new RotationPlan { Status = new SigningKeySetStatus(), PublishedKeyIds = [], NextWakeTime = next, NextTimedWakeTime = timed ?? next }, [], null, false, [], VaultCleanup.None);
 }
