@@ -1,6 +1,6 @@
-using System.Net;
 using k8s.Autorest;
 using k8s.Models;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Controllers;
@@ -19,7 +19,7 @@ namespace KeyRotator.Reconciler.Tests;
 /// only changes the world (time, the spec, refusals by the API server, what verifiers report) and
 /// watches what verifiers and signers would see (<see cref="WalkObserver"/>).
 /// </summary>
-internal sealed class RotationWalk : IAsyncDisposable
+internal sealed partial class RotationWalk : IAsyncDisposable
 {
     private static readonly DateTimeOffset Start = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
     private static readonly string[] PrePublishes = ["10m", "15m", "30m"];
@@ -68,6 +68,9 @@ internal sealed class RotationWalk : IAsyncDisposable
             })
             .WithSpec(s => s with { MaxTokenLifetime = "10m", ClockSkew = "1m", SignatureFailureAlert = new SignatureFailureAlertSpec { Window = "5m", Threshold = 10 } }));
         _observer.Log($"{(rsa ? "RS256" : "ES256")}{(confirmed ? ", Confirmed activation" : "")}, rotation {KubernetesJsonOf(_world.Set().Spec.Rotation)}");
+        // Every third walk (from the second) starts with the key store's name taken by someone else's Secret.
+        if (seed % 3 == 2)
+            TakeKeyStoreName(3 + (seed % 7));
     }
 
     /// <summary>A walk of <paramref name="steps"/> steps from the set's first reconcile, stopped at the first broken invariant (returned).</summary>
@@ -154,7 +157,7 @@ internal sealed class RotationWalk : IAsyncDisposable
                 EditSet(set => set.Spec = set.Spec with { Jwks = (set.Spec.Jwks ?? new JwksSpec()) with { TargetNamespaces = [.. (set.Spec.Jwks?.TargetNamespaces ?? []).Where(t => t != removed)] } }, $"target {removed} removed");
                 break;
             case 18:
-                Refuse("keys", "the key store (vault down)");
+                RefuseKeyStore();
                 break;
             case 19:
                 Refuse("signing", "the signing Secret");
@@ -202,6 +205,8 @@ internal sealed class RotationWalk : IAsyncDisposable
             if (--_refusing[what] <= 0)
                 _refusing.Remove(what);
         }
+
+        FreeKeyStoreNameInTime();
     }
 
     /// <summary>
@@ -237,11 +242,13 @@ internal sealed class RotationWalk : IAsyncDisposable
         _observer.BeforeReconcile();
         _world.Api.ClearWrites();
         bool failed;
+        string? held = null;
         try
         {
             var result = await _world.ReconcileAsync();
             _wake = result.WakeAt;
             failed = result.Error is not null || result.Retry;
+            held = result.Error is { Kind: StepFailureKind.Held } hold ? hold.Reason : null;
             _observer.Log($"  {(result.Error is { } error ? $"{error.Kind} {error.Reason}" : result.Retry ? "retry" : "ok")}, wake {result.WakeAt:dd HH:mm:ss}");
         }
         catch (HttpOperationException e)
@@ -253,7 +260,7 @@ internal sealed class RotationWalk : IAsyncDisposable
         }
 
         _observer.Log($"  writes: {string.Join(", ", _world.Api.Writes.Where(w => w.Kind != "Event"))}");
-        _observer.AfterReconcile(refused: [.. _refusing.Keys], failed);
+        _observer.AfterReconcile(refused: [.. _refusing.Keys], failed, held);
     }
 
     private void Refuse(string what, string description)
@@ -262,17 +269,6 @@ internal sealed class RotationWalk : IAsyncDisposable
         _refusing[what] = steps;
         _observer.Log($"{description} refused for {steps} steps");
     }
-
-    /// <summary>The API server refuses (503) the requests a refusal names.</summary>
-    private static Func<ObjectWrite, HttpStatusCode?> When(string what) => request => what switch
-    {
-        "status" when request is { Verb: "replace-status", Kind: "SigningKeySet" } => HttpStatusCode.ServiceUnavailable,
-        "keys" when request.Kind == "Secret" && request.Name == KubernetesKeyStore.SecretName(Name) => HttpStatusCode.ServiceUnavailable,
-        "signing" when request is { Kind: "Secret", Verb: not "get" } && request.Name == $"{Name}-signing" => HttpStatusCode.ServiceUnavailable,
-        _ when what.StartsWith("copy:", StringComparison.Ordinal) && request is { Kind: "ConfigMap", Verb: not ("get" or "list") }
-            && request.Namespace == what["copy:".Length..] => HttpStatusCode.ServiceUnavailable,
-        _ => null,
-    };
 
     private void EditSet(Action<V1Alpha1SigningKeySet> edit, string description)
     {

@@ -7,7 +7,8 @@ namespace KeyRotator.Reconciler.Tests;
 /// Seeded random walks of one set through the operator's real reconcile (see <see cref="RotationWalk"/>):
 /// time passing, the wall clock stepped back and forward, rotate-now, revocations, policy edits (each a
 /// new generation), specs turning invalid, refused status writes, JWKS copies, signing Secret and key
-/// store writes, target namespaces added and removed, verifiers reporting (Confirmed activation),
+/// store writes (the vault down, or refusing to create keys with 403 or 500), the key store's name taken
+/// by someone else's Secret before the first key (and freed later), target namespaces added and removed, verifiers reporting (Confirmed activation),
 /// unknown_kid spikes (rollback) and force-activation, on ES256 and RSA. After every reconcile the
 /// invariants are checked on what verifiers and signers would see (<see cref="WalkObserver"/>).
 /// A failure names the seed and the steps that led to it. Each walk runs once (<see cref="Walks"/>).
@@ -55,10 +56,10 @@ public sealed class RotationWalkTests(RotationWalkTests.Walks walks) : IClassFix
         var walked = (await walks.All).Values.Select(o => o.Observer).ToList();
         var counts = $"{walked.Sum(w => w.Activations)} activations ({walked.Sum(w => w.Forced)} forced, {walked.Sum(w => w.RolledBack)} back to an earlier key), " +
             $"{walked.Sum(w => w.RevokedWhilePublished)} revocations of published keys, {walked.Sum(w => w.Failed)} failed reconciles, " +
-            $"{walked.Sum(w => w.TokensVerified)} tokens verified in {Seeds} walks of {Steps} steps";
+            $"{walked.Sum(w => w.TokensVerified)} tokens verified, {walked.Sum(w => w.HeldOnNameConflict)} reconciles held at NameConflict (the key store's name taken) in {Seeds} walks of {Steps} steps";
         TestContext.Current.TestOutputHelper?.WriteLine(counts);
         Assert.True(walked.Sum(w => w.Activations) >= 60 && walked.Sum(w => w.Forced) >= 5 && walked.Sum(w => w.RolledBack) >= 2
-            && walked.Sum(w => w.RevokedWhilePublished) >= 10 && walked.Sum(w => w.Failed) >= 60, counts);
+            && walked.Sum(w => w.RevokedWhilePublished) >= 10 && walked.Sum(w => w.Failed) >= 60 && walked.Sum(w => w.HeldOnNameConflict) >= 8, counts);
     }
 
     /// <summary>Every walk, run once for the class, with what it observed and the invariant it broke (if any).</summary>

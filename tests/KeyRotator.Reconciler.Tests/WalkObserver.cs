@@ -1,9 +1,12 @@
 using System.Text;
+using k8s;
 using k8s.Models;
+using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Resources;
 using KeyRotator.Model.Time;
 using KeyRotator.Operator.Publishing;
+using KeyRotator.Operator.Vault;
 using KeyRotator.Testing;
 using Xunit;
 using static KeyRotator.Reconciler.Tests.ReconcileWorld;
@@ -48,6 +51,12 @@ internal sealed class WalkObserver(ReconcileWorld world, WalkClock clock)
 
     public int TokensVerified { get; private set; }
 
+    /// <summary>Reconciles that held the set at NameConflict while someone else's Secret took the key store's name.</summary>
+    public int HeldOnNameConflict { get; private set; }
+
+    /// <summary>The Secret (as JSON) that someone else keeps at the key store's name, while it is there.</summary>
+    private string? _foreign;
+
     private TimeSpan Real => clock.Measured;
 
     public void Log(string line) => _log.Add(line);
@@ -55,6 +64,10 @@ internal sealed class WalkObserver(ReconcileWorld world, WalkClock clock)
     public void Revoking(string kid) => RevokedWhilePublished += _copies.Values.Any(c => c.Kids.Contains(kid)) ? 1 : 0;
 
     public void Forcing(string kid) => _forced.Add(kid);
+
+    public void NameTaken(V1Secret foreign) => _foreign = KubernetesJson.Serialize(foreign);
+
+    public void NameFreed() => _foreign = null;
 
     public void PolicyChanged(SigningKeySetSpec spec)
     {
@@ -74,9 +87,10 @@ internal sealed class WalkObserver(ReconcileWorld world, WalkClock clock)
         }
     }
 
-    public void AfterReconcile(IReadOnlyList<string> refused, bool failed)
+    public void AfterReconcile(IReadOnlyList<string> refused, bool failed, string? held)
     {
         Failed += failed ? 1 : 0;
+        ObserveKeyStoreName(refused, held);
         var set = world.Set();
         Log($"  status: {string.Join(" ", (set.Status?.Keys ?? []).Select(k => $"{Short(k.Kid)}:{k.State}"))}; copy in {Ns}: {string.Join(" ", (_copies.TryGetValue(Ns, out var own) ? own.Kids : []).Select(Short))}");
         var revoked = new HashSet<string>(set.Spec.RevokedKeyIds ?? [], StringComparer.Ordinal);
@@ -108,6 +122,24 @@ internal sealed class WalkObserver(ReconcileWorld world, WalkClock clock)
             Assert.True(!_copies.Values.Any(c => c.Exists && c.Kids.Contains(gone.Kid)), Explain($"invariant 11: {Short(gone.Kid)} is {gone.State} in status but still published"));
         if (!failed && refused.Count == 0)
             Assert.True(set.Status?.ActiveKeyId == _signing, Explain($"invariant 11: status names {Short(set.Status?.ActiveKeyId)} Active, the signing Secret holds {Short(_signing)}"));
+    }
+
+    /// <summary>
+    /// While someone else's Secret takes the key store's name, it is byte-for-byte what its owner wrote (never
+    /// read as the set's keys, never written), no key signs, and a reconcile that nothing else stopped holds
+    /// the set at NameConflict.
+    /// </summary>
+    private void ObserveKeyStoreName(IReadOnlyList<string> refused, string? held)
+    {
+        if (_foreign is null)
+            return;
+        var stored = world.Api.Stored<V1Secret>(Ns, KubernetesKeyStore.SecretName(Name));
+        Assert.True(stored is not null && KubernetesJson.Serialize(stored) == _foreign, Explain($"the Secret someone else keeps at {KubernetesKeyStore.SecretName(Name)} was changed or deleted by the operator"));
+        Assert.True(world.Signing().Kid is null, Explain("a key signs while the key store's name is taken (the set has no stored key)"));
+        if (held == Reasons.NameConflict)
+            HeldOnNameConflict++;
+        else if (refused.Count == 0 && InvalidOverlap is null)
+            Assert.Fail(Explain($"the key store's name is taken but the reconcile ended {held ?? "without a hold"}, not held at NameConflict"));
     }
 
     private void ObserveCopies(HashSet<string> revoked)
