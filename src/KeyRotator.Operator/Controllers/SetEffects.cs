@@ -126,12 +126,13 @@ public sealed class SetEffects(
                     continue;
                 }
 
-                // Whether a taken name holds the set or skips the copy is Core's to say.
+                // Whether a taken name holds the set or skips the copy is Core's to say; the holder is read
+                // only for a hold, whose message names it (a skipped copy never names another tenant's object).
                 var name = JwksPublisher.ConfigMapName(set);
-                var held = new NameHeld("ConfigMap", ns, name, JwksField, await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken)));
+                var held = new NameHeld("ConfigMap", ns, name, JwksField, Failures.AnotherOwner);
                 var conflict = Failures.JwksCopyConflict(set.Metadata.NamespaceProperty, held);
-                if (conflict.Hold is { } hold)
-                    return PublishResult.Failed(hold);
+                if (conflict.Hold is not null)
+                    return Conflict(held with { Holder = await HolderAsync(client.ReadAsync<V1ConfigMap>(ns, name, cancellationToken)) });
                 problems.Add(conflict.Skipped!);
             }
 
