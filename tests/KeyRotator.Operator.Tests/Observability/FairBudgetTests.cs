@@ -136,13 +136,9 @@ public sealed class FairBudgetTests(KubernetesEnvironment env)
     public async Task Reports_naming_made_up_sets_of_another_team_cost_no_SubjectAccessReview()
     {
         var ct = TestContext.Current.CancellationToken;
-        var victim = await env.CreateNamespaceAsync("fair-sar-victim", ct);
-        var prober = await env.CreateNamespaceAsync("fair-sar-prober", ct);
-        var reviews = new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/subjectaccessreviews", StringComparison.Ordinal) == true);
+        var (victim, prober, reviews) = await TwoTeamsAsync("fair-sar", ct);
         await using var op = await OperatorInstance.StartAsync(env, [victim, prober], handlers: [reviews]);
-        var scenario = new OperatorScenario(env, victim);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
-        await scenario.WaitForActiveKeyAsync("auth");
+        await ActiveSetAsync(victim);
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
 
         // Each made-up set name would be a decision of its own, cached per set: a SubjectAccessReview each.
@@ -165,13 +161,9 @@ public sealed class FairBudgetTests(KubernetesEnvironment env)
     public async Task A_burst_of_reports_from_another_team_costs_one_SubjectAccessReview_and_each_is_refused()
     {
         var ct = TestContext.Current.CancellationToken;
-        var victim = await env.CreateNamespaceAsync("fair-burst-victim", ct);
-        var prober = await env.CreateNamespaceAsync("fair-burst-prober", ct);
-        var reviews = new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/subjectaccessreviews", StringComparison.Ordinal) == true);
+        var (victim, prober, reviews) = await TwoTeamsAsync("fair-burst", ct);
         await using var op = await OperatorInstance.StartAsync(env, [victim, prober], handlers: [reviews]);
-        var scenario = new OperatorScenario(env, victim);
-        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
-        await scenario.WaitForActiveKeyAsync("auth");
+        await ActiveSetAsync(victim);
         using var http = new HttpClient { BaseAddress = op.BaseAddress };
 
         // Team B's service account, with a valid report token of its own, sends 40 reports at once for team A's set.
@@ -181,6 +173,19 @@ public sealed class FairBudgetTests(KubernetesEnvironment env)
         // One review decides for the whole burst, and every report hears why it was refused.
         Assert.All(answers, a => Assert.Equal(HttpStatusCode.Forbidden, a));
         Assert.Equal(1, reviews.Count);
+    }
+
+    /// <summary>Team A's namespace, team B's (the prober), and a count of the SubjectAccessReviews the operator sends.</summary>
+    private async Task<(string Victim, string Prober, RequestCounter Reviews)> TwoTeamsAsync(string prefix, CancellationToken ct) =>
+        (await env.CreateNamespaceAsync($"{prefix}-victim", ct), await env.CreateNamespaceAsync($"{prefix}-prober", ct),
+            new RequestCounter(r => r.Method == HttpMethod.Post && r.RequestUri?.AbsolutePath.EndsWith("/subjectaccessreviews", StringComparison.Ordinal) == true));
+
+    /// <summary>Team A's set "auth", signing.</summary>
+    private async Task ActiveSetAsync(string victim)
+    {
+        var scenario = new OperatorScenario(env, victim);
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", victim).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), TestContext.Current.CancellationToken);
+        await scenario.WaitForActiveKeyAsync("auth");
     }
 
     private static async Task<string[]> MintAsync(int count, Func<int, Task<string>> mint, CancellationToken ct)
