@@ -7,6 +7,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Informers;
 using Xunit;
 
 namespace KeyRotator.Testing;
@@ -120,8 +121,8 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
         {
             try
             {
-                await foreach (var (_, secret) in Admin.CoreV1.WatchListSecretForAllNamespacesAsync(
-                    labelSelector: KeyRotator.Model.Kubernetes.Labels.ManagedBySelector, cancellationToken: cancellationToken))
+                await foreach (var (_, secret) in Admin.WatchAsync<V1Secret>(
+                    WatchRequest.Core("secrets", null) with { LabelSelector = KeyRotator.Model.Kubernetes.Labels.ManagedBySelector }, cancellationToken: cancellationToken))
                 {
                     foreach (var value in secret.Data?.Values ?? [])
                         _scanner.LearnFromSecretValue(System.Text.Encoding.UTF8.GetString(value));

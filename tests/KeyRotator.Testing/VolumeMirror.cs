@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using k8s;
+using k8s.Models;
+using KeyRotator.Operator.Informers;
+using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Testing;
 
@@ -31,12 +34,12 @@ public sealed class VolumeMirror : IAsyncDisposable
 
     public static VolumeMirror ForConfigMap(IKubernetes admin, string ns, string name) =>
         new(System.IO.Directory.CreateTempSubdirectory("configmap-").FullName, ct => Select(
-            admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, fieldSelector: $"metadata.name={name}", cancellationToken: ct),
+            admin.WatchAsync<V1ConfigMap>(WatchRequest.Core("configmaps", ns) with { FieldSelector = $"metadata.name={name}" }, cancellationToken: ct),
             cm => cm.Data?.ToDictionary(d => d.Key, d => Encoding.UTF8.GetBytes(d.Value))));
 
     public static VolumeMirror ForSecret(IKubernetes admin, string ns, string name) =>
         new(System.IO.Directory.CreateTempSubdirectory("secret-").FullName, ct => Select(
-            admin.CoreV1.WatchListNamespacedSecretAsync(ns, fieldSelector: $"metadata.name={name}", cancellationToken: ct),
+            admin.WatchAsync<V1Secret>(WatchRequest.Core("secrets", ns) with { FieldSelector = $"metadata.name={name}" }, cancellationToken: ct),
             s => s.Data));
 
     private static async IAsyncEnumerable<IDictionary<string, byte[]>> Select<T>(IAsyncEnumerable<(WatchEventType, T)> events, Func<T, IDictionary<string, byte[]>?> data)

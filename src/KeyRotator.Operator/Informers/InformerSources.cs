@@ -38,27 +38,15 @@ public static class InformerSources
 
             return (items, response.GetProperty("metadata").GetProperty("resourceVersion").GetString()!);
         },
-        (resourceVersion, timeoutSeconds, onError, ct) => ns is null
-            ? Typed(kubernetes.CustomObjects.WatchListClusterCustomObjectAsync(Group, Version, Plural,
-                allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct), undecodable)
-            : Typed(kubernetes.CustomObjects.WatchListNamespacedCustomObjectAsync(Group, Version, ns, Plural,
-                allowWatchBookmarks: true, resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct), undecodable));
-
-    private static async IAsyncEnumerable<(WatchEventType, V1Alpha1SigningKeySet)> Typed(IAsyncEnumerable<(WatchEventType, object)> events, Action<UndecodableObject>? undecodable)
-    {
-        await foreach (var (type, item) in events)
-        {
-            var element = item is JsonElement e ? e : JsonSerializer.SerializeToElement(item);
-            if (Decode(element, undecodable) is { } set)
-                yield return (type, set);
-        }
-    }
+        (resourceVersion, timeoutSeconds, onError, ct) => kubernetes.WatchAsync(
+            Watch(WatchRequest.Group(Group, Version, Plural, ns), resourceVersion, timeoutSeconds, labelSelector: null),
+            item => Decode(item, undecodable), onError, ct));
 
     private static V1Alpha1SigningKeySet? Decode(JsonElement item, Action<UndecodableObject>? undecodable)
     {
         try
         {
-            return KubernetesJson.Deserialize<V1Alpha1SigningKeySet>(item.GetRawText());
+            return KubernetesJson.Deserialize<V1Alpha1SigningKeySet>(item);
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
@@ -80,11 +68,8 @@ public static class InformerSources
                 : await kubernetes.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: Labels.ManagedBySelector, cancellationToken: ct);
             return (list.Items, list.Metadata.ResourceVersion);
         },
-        (resourceVersion, timeoutSeconds, onError, ct) => ns is null
-            ? kubernetes.CoreV1.WatchListConfigMapForAllNamespacesAsync(allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
-                resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct)
-            : kubernetes.CoreV1.WatchListNamespacedConfigMapAsync(ns, allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
-                resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct));
+        (resourceVersion, timeoutSeconds, onError, ct) => kubernetes.WatchAsync<V1ConfigMap>(
+            Watch(WatchRequest.Core("configmaps", ns), resourceVersion, timeoutSeconds, Labels.ManagedBySelector), onError, ct));
 
     /// <summary>Managed Secrets, cached without their data (<see cref="SecretData"/>): private keys are not kept in memory.</summary>
     public static ListWatch<V1Secret> Secrets(IKubernetes kubernetes, string? ns) => new(
@@ -96,17 +81,12 @@ public static class InformerSources
                 : await kubernetes.CoreV1.ListNamespacedSecretAsync(ns, labelSelector: Labels.ManagedBySelector, cancellationToken: ct);
             return ([.. list.Items.Select(SecretData.Strip)], list.Metadata.ResourceVersion);
         },
-        (resourceVersion, timeoutSeconds, onError, ct) => Stripped(ns is null
-            ? kubernetes.CoreV1.WatchListSecretForAllNamespacesAsync(allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
-                resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct)
-            : kubernetes.CoreV1.WatchListNamespacedSecretAsync(ns, allowWatchBookmarks: true, labelSelector: Labels.ManagedBySelector,
-                resourceVersion: resourceVersion, timeoutSeconds: timeoutSeconds, onError: onError, cancellationToken: ct)));
+        (resourceVersion, timeoutSeconds, onError, ct) => kubernetes.WatchAsync(
+            Watch(WatchRequest.Core("secrets", ns), resourceVersion, timeoutSeconds, Labels.ManagedBySelector),
+            item => SecretData.Strip(KubernetesJson.Deserialize<V1Secret>(item)), onError, ct));
 
-    private static async IAsyncEnumerable<(WatchEventType, V1Secret)> Stripped(IAsyncEnumerable<(WatchEventType, V1Secret)> events)
-    {
-        await foreach (var (type, secret) in events)
-            yield return (type, secret is null ? secret! : SecretData.Strip(secret));
-    }
+    private static WatchRequest Watch(WatchRequest request, string resourceVersion, int timeoutSeconds, string? labelSelector) =>
+        request with { ResourceVersion = resourceVersion, TimeoutSeconds = timeoutSeconds, LabelSelector = labelSelector };
 }
 
 /// <summary>A listed or watched object that does not decode into the operator's model, and why.</summary>

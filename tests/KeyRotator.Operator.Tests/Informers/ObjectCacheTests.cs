@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
-using k8s;
 using k8s.Models;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
-using k8s;
 using k8s.Models;
 using KeyRotator.Operator.Informers;
 using Microsoft.Extensions.Logging.Abstractions;

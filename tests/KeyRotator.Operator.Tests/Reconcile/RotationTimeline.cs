@@ -3,8 +3,11 @@ using System.Diagnostics;
 using System.Text;
 using Azure.Storage.Blobs;
 using k8s;
+using k8s.Models;
 using KeyRotator.Model.Jose;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Publishing;
+using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 
@@ -25,12 +28,12 @@ internal sealed class RotationTimeline : IAsyncDisposable
     {
         _watchers = Task.WhenAll(
             blob is null ? Task.CompletedTask : PollAsync(blob),
-            WatchAsync(() => admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, fieldSelector: $"metadata.name={configMap}", cancellationToken: _stop.Token), cm =>
+            WatchAsync(() => admin.WatchAsync<V1ConfigMap>(WatchRequest.Core("configmaps", ns) with { FieldSelector = $"metadata.name={configMap}" }, cancellationToken: _stop.Token), cm =>
             {
                 if (cm.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true)
                     Published.Enqueue((_clock.Elapsed, JwksDocument.Parse(json).Keys.Select(k => k.Kid).ToList()));
             }),
-            WatchAsync(() => admin.CoreV1.WatchListNamespacedSecretAsync(ns, fieldSelector: $"metadata.name={secret}", cancellationToken: _stop.Token), s =>
+            WatchAsync(() => admin.WatchAsync<V1Secret>(WatchRequest.Core("secrets", ns) with { FieldSelector = $"metadata.name={secret}" }, cancellationToken: _stop.Token), s =>
             {
                 if (s.Data?.TryGetValue(SigningSecretPublisher.KidKey, out var kid) == true)
                     Signing.Enqueue((_clock.Elapsed, Encoding.UTF8.GetString(kid)));

@@ -1,7 +1,11 @@
 using System.Collections.Concurrent;
 using k8s;
+using k8s.Models;
 using KeyRotator.Core.Lifecycle;
+using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Testing;
+using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 
@@ -36,11 +40,11 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
         using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var watchers = new[]
         {
-            Count("ConfigMaps", env.Admin.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"ConfigMap {o.Metadata.Name}", writes, window.Token),
-            Count("Secrets", env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedSecretAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Secret {o.Metadata.Name}", writes, window.Token),
-            Count("Events", env.Admin.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: ct), rv => env.Admin.CoreV1.WatchListNamespacedEventAsync(ns, resourceVersion: rv, cancellationToken: window.Token), o => $"Event {o.Reason} {o.Message}", writes, window.Token),
+            Count("ConfigMaps", env.Admin.CoreV1.ListNamespacedConfigMapAsync(ns, cancellationToken: ct), rv => env.Admin.WatchAsync<V1ConfigMap>(WatchRequest.Core("configmaps", ns) with { ResourceVersion = rv }, cancellationToken: window.Token), o => $"ConfigMap {o.Metadata.Name}", writes, window.Token),
+            Count("Secrets", env.Admin.CoreV1.ListNamespacedSecretAsync(ns, cancellationToken: ct), rv => env.Admin.WatchAsync<V1Secret>(WatchRequest.Core("secrets", ns) with { ResourceVersion = rv }, cancellationToken: window.Token), o => $"Secret {o.Metadata.Name}", writes, window.Token),
+            Count("Events", env.Admin.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: ct), rv => env.Admin.WatchAsync<Corev1Event>(WatchRequest.Core("events", ns) with { ResourceVersion = rv }, cancellationToken: window.Token), o => $"Event {o.Reason} {o.Message}", writes, window.Token),
             CountSets(ns, writes, window.Token),
-            Count("Leases", env.Admin.CoordinationV1.ListNamespacedLeaseAsync(ns, cancellationToken: ct), rv => env.Admin.CoordinationV1.WatchListNamespacedLeaseAsync(ns, resourceVersion: rv, cancellationToken: window.Token), _ => "lease", null, window.Token, () => Interlocked.Increment(ref leaseRenewals)),
+            Count("Leases", env.Admin.CoordinationV1.ListNamespacedLeaseAsync(ns, cancellationToken: ct), rv => env.Admin.WatchAsync<V1Lease>(WatchRequest.Group("coordination.k8s.io", "v1", "leases", ns) with { ResourceVersion = rv }, cancellationToken: window.Token), _ => "lease", null, window.Token, () => Interlocked.Increment(ref leaseRenewals)),
         };
 
         await Task.Delay(Window, ct);
@@ -58,7 +62,7 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
     /// </summary>
     private static async Task Count<T, TList>(
         string what, Task<TList> list, Func<string, IAsyncEnumerable<(WatchEventType, T)>> watch, Func<T, string> describe, ConcurrentQueue<string>? writes, CancellationToken window, Action? onWrite = null)
-        where TList : IKubernetesObject<k8s.Models.V1ListMeta>
+        where TList : IKubernetesObject<V1ListMeta>
     {
         var resourceVersion = (await list).Metadata.ResourceVersion;
         try
@@ -90,7 +94,7 @@ public sealed class SteadyStateTests(KubernetesEnvironment env)
     {
         var list = await new KeyRotator.Model.Kubernetes.SigningKeySetClient(env.Admin).ListAsync(ns, window);
         await Count("SigningKeySets", Task.FromResult(list),
-            rv => env.Admin.CustomObjects.WatchListNamespacedCustomObjectAsync("keyrotator.io", "v1alpha1", ns, "signingkeysets", resourceVersion: rv, cancellationToken: window),
+            rv => env.Admin.WatchAsync<V1Alpha1SigningKeySet>(WatchRequest.Group(V1Alpha1SigningKeySet.Group, V1Alpha1SigningKeySet.Version, V1Alpha1SigningKeySet.Plural, ns) with { ResourceVersion = rv }, cancellationToken: window),
             item => $"SigningKeySet {KubernetesJson.Serialize(item)[..Math.Min(300, KubernetesJson.Serialize(item).Length)]}", writes, window);
     }
 }
