@@ -187,9 +187,9 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
 
     private async Task BindOperatorRoleAsync(CancellationToken cancellationToken)
     {
-        var reporter = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "reporter-role.yaml"), cancellationToken));
+        var reporter = TestYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "reporter-role.yaml"), cancellationToken));
         await Admin.RbacAuthorizationV1.CreateClusterRoleAsync(reporter, cancellationToken: cancellationToken);
-        var role = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "role.yaml"), cancellationToken));
+        var role = TestYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "role.yaml"), cancellationToken));
         await Admin.RbacAuthorizationV1.CreateClusterRoleAsync(role, cancellationToken: cancellationToken);
         await Admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(new V1ClusterRoleBinding
         {
@@ -248,7 +248,7 @@ public sealed class KubernetesEnvironment : IAsyncLifetime
             throw new InvalidOperationException($"no CRDs found in {CrdDirectory}");
         foreach (var file in files)
         {
-            var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(file, cancellationToken));
+            var crd = TestYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(file, cancellationToken));
             try
             {
                 await Admin.ApiextensionsV1.CreateCustomResourceDefinitionAsync(crd, cancellationToken: cancellationToken);

@@ -39,7 +39,7 @@ public static class ServiceAccounts
         await IgnoreConflict(() => env.Admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = name } }, ns));
         if (grantMetricsReader)
         {
-            var role = KubernetesYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "metrics-reader-role.yaml")));
+            var role = TestYaml.Deserialize<V1ClusterRole>(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "rbac", "metrics-reader-role.yaml")));
             await IgnoreConflict(() => env.Admin.RbacAuthorizationV1.CreateClusterRoleAsync(role));
             await IgnoreConflict(() => env.Admin.RbacAuthorizationV1.CreateClusterRoleBindingAsync(new V1ClusterRoleBinding
             {

@@ -68,7 +68,7 @@ public sealed class AlertRuleTests(KubernetesEnvironment env)
         var ct = TestContext.Current.CancellationToken;
         var (code, rendered) = await Repository.RunAsync(Repository.Helm, "template", "kr", Chart, "--set", "grafanaDashboard.enabled=true", "--show-only", "templates/dashboard.yaml");
         Assert.True(code == 0, rendered);
-        var configMap = k8s.KubernetesYaml.Deserialize<k8s.Models.V1ConfigMap>(rendered[rendered.IndexOf("apiVersion", StringComparison.Ordinal)..]);
+        var configMap = TestYaml.Deserialize<k8s.Models.V1ConfigMap>(rendered[rendered.IndexOf("apiVersion", StringComparison.Ordinal)..]);
         Assert.Equal("1", configMap.Metadata.Labels["grafana_dashboard"]);
         using var dashboard = System.Text.Json.JsonDocument.Parse(configMap.Data["keyrotator.json"]);
         var panels = dashboard.RootElement.GetProperty("panels").EnumerateArray().ToList();

@@ -15,7 +15,7 @@ public sealed class CrdModelAgreementTests
     private static JsonObject Schema()
     {
         var yaml = File.ReadAllText(Path.Combine(KubernetesEnvironment.CrdDirectory, "keyrotator.io_signingkeysets.yaml"));
-        var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(yaml);
+        var crd = TestYaml.Deserialize<V1CustomResourceDefinition>(yaml);
         var schema = crd.Spec.Versions.Single().Schema.OpenAPIV3Schema;
         return JsonNode.Parse(KubernetesJson.Serialize(schema))!.AsObject();
     }

@@ -204,7 +204,7 @@ public sealed class CrdValidationRuleTests(CrdValidationRuleTests.Server server)
             StampedWithVersion = bytes.AsSpan().IndexOf(stamp) >= 0;
             foreach (var file in Directory.GetFiles(Path.Combine(Repository.Root, "config", "crds"), "*.yaml"))
             {
-                var crd = KubernetesYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(file));
+                var crd = TestYaml.Deserialize<V1CustomResourceDefinition>(await File.ReadAllTextAsync(file));
                 await Client.ApiextensionsV1.CreateCustomResourceDefinitionAsync(crd);
                 await Eventually.HoldsAsync(() => Client.ApiextensionsV1.ReadCustomResourceDefinitionAsync(crd.Metadata.Name),
                     c => c.Status?.Conditions?.Any(x => x.Type == "Established" && x.Status == "True") == true,

@@ -79,7 +79,7 @@ public sealed class SampleTests(KubernetesEnvironment env)
             var kind = (string)document["kind"];
             if (kind == "Secret")
             {
-                var secret = KubernetesYaml.Deserialize<V1Secret>(KubernetesYaml.Serialize(document));
+                var secret = KubernetesJson.Deserialize<V1Secret>(JsonSerializer.Serialize(document));
                 secret.Metadata.NamespaceProperty = ns;
                 var created = await env.Admin.CoreV1.CreateNamespacedSecretAsync(secret, ns, dryRun: "All", cancellationToken: ct);
                 Assert.Equal(secret.StringData.Keys, created.Data.Keys);
@@ -135,5 +135,5 @@ public sealed class SampleTests(KubernetesEnvironment env)
     };
 
     private static V1Alpha1SigningKeySet Load(string file) =>
-        KubernetesYaml.Deserialize<V1Alpha1SigningKeySet>(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", file)));
+        TestYaml.Deserialize<V1Alpha1SigningKeySet>(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", file)));
 }
