@@ -144,7 +144,8 @@ public sealed partial class LeaderElectionService(
         health.IsLeader = true;
         LogStartedLeading(logger, elector.Identity, ns, election.LeaseName);
         var workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
-        var ended = $"the Lease was not renewed within {election.RenewDeadline.TotalSeconds:0.#} s";
+        var notRenewed = $"the Lease was not renewed within {election.RenewDeadline.TotalSeconds:0.#} s";
+        var ended = notRenewed;
         try
         {
             while (true)
@@ -152,11 +153,18 @@ public sealed partial class LeaderElectionService(
                 await Task.Delay(election.RetryPeriod, time, leading.Token);
                 var (held, problem) = await AttemptAsync(elector, election.RenewDeadline, leading.Token);
                 if (held)
+                {
                     leading.CancelAfter(elector.LeadershipLeft);
+                    ended = notRenewed;
+                }
                 else if (problem is not null)
-                    ended = $"the Lease was not renewed within {election.RenewDeadline.TotalSeconds:0.#} s, last: {problem}";
+                {
+                    ended = $"{notRenewed}, last: {problem}";
+                }
                 else if (!elector.IsLeader)
+                {
                     return $"the Lease is held by {elector.ObservedHolder}";
+                }
             }
         }
         catch (OperationCanceledException) when (leading.IsCancellationRequested)
