@@ -72,7 +72,7 @@ public sealed class SignatureFailureEndpoint(
             controller.Enqueue(new SetKey(ns, name));
         if (!forwarded)
             peers.Forward(context.Request.Path, caller, instance, body);
-        return Results.Json(new ReportAccepted(report.Failures!.Sum(f => f.Count)), ServingJson.Default.ReportAccepted, statusCode: StatusCodes.Status202Accepted);
+        return Results.Json(new ReportAccepted(report.Failures!.Sum(f => f.Count)), ServingJson.Answers.ReportAccepted, statusCode: StatusCodes.Status202Accepted);
     }
 
     private string? Validate(Report? report)
