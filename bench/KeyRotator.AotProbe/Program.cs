@@ -59,19 +59,22 @@ var recovered = await store.CreateAsync(Context("ES256", "tenant-a", "hsm-pin"),
 Check(recovered.Generation == 7, "the right PIN logs in again after it");
 var missing = await Refusal(() => store.ListAsync(Context("ES256", "tenant-a", "hsm-pin", token: "no-such-token"), ct));
 Check(missing?.Message.Contains("no token labelled", StringComparison.Ordinal) == true, $"a missing token: {missing?.Message}");
+var notAModule = Path.Combine(root, "softhsm2.conf");
+var notLoaded = await Refusal(() => store.ListAsync(Context("ES256", "tenant-a", "hsm-pin", library: notAModule), ct));
+Check(notLoaded?.Reason == "VaultUnavailable", $"a file that is not a module: {notLoaded?.Message}");
 
 Console.WriteLine($"{(failures == 0 ? "PASS" : $"{failures} FAILED")} in {started.Elapsed.TotalSeconds:0.00} s; peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1024 / 1024} MB");
 Directory.Delete(root, recursive: true);
 return failures == 0 ? 0 : 1;
 
-static KeySetContext Context(string algorithm, string ns, string pinSecret, string token = SoftHsmToken.Label)
+static KeySetContext Context(string algorithm, string ns, string pinSecret, string token = SoftHsmToken.Label, string library = SoftHsmToken.Library)
 {
     var spec = new SigningKeySetSpec
     {
         Algorithm = algorithm,
         RsaKeySize = algorithm.StartsWith("ES", StringComparison.Ordinal) ? null : 2048,
         Rotation = new RotationSpec { Interval = "720h" },
-        Vault = new VaultSpec { Provider = "Pkcs11", Pkcs11 = new Pkcs11Spec { Library = SoftHsmToken.Library, TokenLabel = token, PinSecretRef = new SecretKeySelector { Name = pinSecret, Key = "pin" } } },
+        Vault = new VaultSpec { Provider = "Pkcs11", Pkcs11 = new Pkcs11Spec { Library = library, TokenLabel = token, PinSecretRef = new SecretKeySelector { Name = pinSecret, Key = "pin" } } },
     };
     var policy = SpecValidator.Validate(spec, new RotationPolicyOptions()).Policy
         ?? throw new InvalidOperationException($"the probe's {algorithm} spec does not validate");
