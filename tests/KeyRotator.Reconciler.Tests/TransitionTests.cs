@@ -58,6 +58,21 @@ public sealed class TransitionTests
     }
 
     [Fact]
+    public async Task A_jwks_configmap_that_still_names_the_active_kid_loses_the_annotation_once()
+    {
+        // Written by an operator before issue #34: the annotation would go on naming a key after it stops signing.
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly());
+        var kid = await world.ConvergeAsync();
+        world.Api.Change<V1ConfigMap>(Ns, "auth-jwks", cm => cm.Metadata.Annotations[Labels.ActiveKidAnnotation] = kid);
+
+        Assert.Equal(["replace ConfigMap team/auth-jwks"], await world.WritesOfOneReconcileAsync());
+        Assert.False(world.Api.Stored<V1ConfigMap>(Ns, "auth-jwks")!.Metadata.Annotations.ContainsKey(Labels.ActiveKidAnnotation));
+        Assert.Equal([kid], world.JwksKids());
+        Assert.Empty(await world.WritesOfOneReconcileAsync());
+    }
+
+    [Fact]
     public async Task A_converged_set_makes_no_writes()
     {
         await using var world = new ReconcileWorld();
