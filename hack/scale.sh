@@ -7,7 +7,7 @@
 # operator's resident memory (idle with no sets, peak, steady); a rotation storm (every set annotated
 # keyrotator.io/rotate-now at once) and its completion time. UNRELATED_SECRETS=10000 first creates
 # that many unrelated Secrets and reports the operator's memory with them. Before the operator starts,
-# a bare client (hack/lib/bare-client.py) sends the same 10 writes per set, to other objects, over
+# a bare client (hack/lib/bare-client.py) sends the same 6 writes per set, to other objects, over
 # WORKERS (default 2, the operator's default too) keep-alive connections: the baseline the
 # convergence target is measured against.
 # PUBLISH=azurite also gives every set an issuer and an external publication target: one Azurite blob
@@ -183,7 +183,7 @@ for i in range(n):
 PY
 k create -f "$work/sets.yaml" >/dev/null
 
-echo "== bare-client baseline: $N x 10 writes over $WORKERS connections (namespace bare, no operator)"
+echo "== bare-client baseline: $N x 6 writes over $WORKERS connections (namespace bare, no operator)"
 k create namespace bare >/dev/null
 sed -e "s/namespace: $NS/namespace: bare/" -e 's/name: set-/name: bare-/' "$work/sets.yaml" | k create -f - >/dev/null
 cpub0_api=$(cpu_s "$apiserver_pid"); cpub0_etcd=$(cpu_s "$etcd_pid")
@@ -296,7 +296,7 @@ cat <<REPORT
 == KeyRotator scale run: $N $ALG sets${PUBLISH:+ publishing to Azurite}, prePublish $PREPUBLISH, $(nproc) cores, $(uname -r)
   operator start -> every JWKS published : $(since "$start" "$published_at") s
   operator start -> every set Ready      : $(since "$start" "$ready_at") s (target <= 1.5 x (prePublish + bare client) = $(python3 -c "import re; p='$PREPUBLISH'; v=float(re.sub('[a-z]+','',p)); v*= {'s':1,'m':60,'h':3600}[re.sub('[0-9.]+','',p) or 's']; print(round(1.5*(v+$bare_seconds),1))") s)
-  bare client, the same $(( N * 10 )) writes over $WORKERS connections : $bare_seconds s$( [ -n "$keygen_seconds" ] && echo "
+  bare client, the same $(( N * 6 )) writes over $WORKERS connections : $bare_seconds s$( [ -n "$keygen_seconds" ] && echo "
   $N RSA-2048 keys generated on $(nproc) threads  : $keygen_seconds s (RSA target: every set Ready <= 1.2 x that + prePublish)")
   operator start -> every set signing, queue empty : $(since "$start" "$signing_at") s
   rotation storm ($N rotate-now)         : $(since "$storm_start" "$storm_done") s until every new key signs

@@ -14,6 +14,7 @@ internal static class CliReads
     /// <summary>A client for the kubeconfig given (or KUBECONFIG, ~/.kube/config, in-cluster), and its context's namespace.</summary>
     public static (k8s.Kubernetes Client, string? ContextNamespace) Connect(string? kubeconfig, string? context)
     {
+        KeyRotatorJson.UseInKubernetesJson();
         var path = kubeconfig ?? Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(':')[0];
         if (path is null)
         {

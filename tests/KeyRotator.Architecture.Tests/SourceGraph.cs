@@ -70,7 +70,7 @@ public sealed class SourceGraph
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
 
         var unresolved = compilation.GetDiagnostics()
-            .Where(d => Unresolved.Contains(d.Id))
+            .Where(d => Unresolved.Contains(d.Id) && !IsGeneratedJsonMember(compilation, d))
             .Select(d => $"{d.Location.GetLineSpan().Path}:{d.Location.GetLineSpan().StartLinePosition.Line + 1}: {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}")
             .ToList();
 
@@ -93,6 +93,29 @@ public sealed class SourceGraph
         }
 
         return new SourceGraph(project, arrows, unresolved);
+    }
+
+    /// <summary>
+    /// A member that System.Text.Json's source generator adds to a <c>JsonSerializerContext</c> (<c>Default</c>,
+    /// a <c>JsonTypeInfo</c> per type), which this reader does not run: named on such a context or inside one.
+    /// It hides no arrow: the context's own name resolves, and the types it serves are named in its attributes.
+    /// </summary>
+    private static bool IsGeneratedJsonMember(Compilation compilation, Diagnostic diagnostic)
+    {
+        if (diagnostic.Location.SourceTree is not { } tree)
+            return false;
+        var model = compilation.GetSemanticModel(tree);
+        var node = tree.GetRoot().FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true);
+        var context = node.Parent is MemberAccessExpressionSyntax access && access.Name == node
+            ? model.GetSymbolInfo(access.Expression).Symbol as ITypeSymbol ?? model.GetTypeInfo(access.Expression).Type
+            : model.GetEnclosingSymbol(node.SpanStart)?.ContainingType;
+        for (var type = context; type is not null; type = type.BaseType)
+        {
+            if (type.ToDisplayString() == "System.Text.Json.Serialization.JsonSerializerContext")
+                return true;
+        }
+
+        return false;
     }
 
     /// <summary>Every assembly this test process can load, except the one being read from source.</summary>

@@ -46,6 +46,8 @@ public sealed class BoundsTests
         world.Api.Refuse(r => r.Kind == "Secret" && r.Name == "auth-signing" && r.Verb is "create" or "replace" ? HttpStatusCode.UnprocessableEntity : null, huge);
 
         await world.ReconcileAsync();
+        world.Time.Advance(TimeSpan.FromMinutes(10)); // the first key's signing Secret is written when it activates
+        await world.ReconcileAsync();
         await world.ReconcileAsync();
 
         // The status write was accepted (the in-memory API server refuses a condition message over the CRD's maxLength, as the real one does).

@@ -1,3 +1,4 @@
+using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Testing;
@@ -17,7 +18,7 @@ public sealed class TransitionTests
         .WithSpec(s => s with { MaxTokenLifetime = "15m", ClockSkew = "1m" });
 
     [Fact]
-    public async Task The_first_reconcile_stores_a_key_then_publishes_the_jwks_then_the_signing_secret_then_status()
+    public async Task The_first_key_is_stored_published_recorded_then_signs_in_six_writes_and_no_event()
     {
         await using var world = new ReconcileWorld();
         world.Apply(Hourly());
@@ -29,27 +30,46 @@ public sealed class TransitionTests
                 "replace SigningKeySet team/auth", // the finalizer, before anything is made
                 "create Secret team/auth-keyrotator-keys",
                 "create ConfigMap team/auth-jwks",
-                "create Secret team/auth-signing",
                 "replace-status SigningKeySet team/auth",
             ],
-            writes.Where(w => !w.Contains("Event", StringComparison.Ordinal)));
-        // Published, and named to signers as the next key: it does not sign before spec.rotation.prePublish has passed.
+            writes);
+        // Published, and not signing before spec.rotation.prePublish has passed: no signing Secret names it yet.
         var kid = Assert.Single(world.StoredKids());
         Assert.Equal([kid], world.JwksKids());
-        Assert.Equal((null, kid), world.Signing());
+        Assert.Equal((null, null), world.Signing());
+        Assert.Null(world.Api.Stored<V1Secret>(Ns, "auth-signing"));
         Assert.Equal(kid, world.Set().Status!.NextKeyId);
         Assert.Null(world.Set().Status!.ActiveKeyId);
+        Assert.Equal("PrePublishing", world.Condition(ConditionSet.Ready)!.Reason);
         Assert.Contains(Labels.Finalizer, world.Set().Metadata.Finalizers!);
-        world.AssertEvent("Normal KeyPublished");
 
-        // Once it has been published for prePublish, it signs: the signing Secret is written before status says so.
+        // Once it has been published for prePublish, it signs: the signing Secret is written before status says so,
+        // and the JWKS, which lists the same key, is not written again.
         world.Time.Advance(TimeSpan.FromMinutes(10));
         var activation = await world.WritesOfOneReconcileAsync();
+        Assert.Equal(["create Secret team/auth-signing", "replace-status SigningKeySet team/auth"], activation);
         Assert.Equal((kid, null), world.Signing());
         Assert.Equal(kid, world.Set().Status!.ActiveKeyId);
         Assert.Equal("True", world.Condition(ConditionSet.Ready)!.Status);
-        AssertInOrder(activation, "replace Secret team/auth-signing", "replace-status SigningKeySet team/auth");
-        world.AssertEvent("Normal KeyActivated");
+
+        // Status says all of it: the first key records no Event (a seventh write for every new set).
+        Assert.Empty(world.EventReasons);
+        Assert.Empty(await world.WritesOfOneReconcileAsync());
+    }
+
+    [Fact]
+    public async Task A_jwks_configmap_that_still_names_the_active_kid_loses_the_annotation_once()
+    {
+        // Written by an operator before issue #34: the annotation would go on naming a key after it stops signing.
+        await using var world = new ReconcileWorld();
+        world.Apply(Hourly());
+        var kid = await world.ConvergeAsync();
+        world.Api.Change<V1ConfigMap>(Ns, "auth-jwks", cm => cm.Metadata.Annotations[Labels.ActiveKidAnnotation] = kid);
+
+        Assert.Equal(["replace ConfigMap team/auth-jwks"], await world.WritesOfOneReconcileAsync());
+        Assert.False(world.Api.Stored<V1ConfigMap>(Ns, "auth-jwks")!.Metadata.Annotations.ContainsKey(Labels.ActiveKidAnnotation));
+        Assert.Equal([kid], world.JwksKids());
+        Assert.Empty(await world.WritesOfOneReconcileAsync());
     }
 
     [Fact]

@@ -251,7 +251,7 @@ public abstract partial class ObjectClientContract
         var ns = await NamespaceAsync();
         var set = await Client.CreateAsync(SigningKeySetBuilder.Named("auth", ns).Build(), None);
         var owner = SetIdentity.Of(set);
-        var before = JwksPublisher.Desired(set, ns, new JwksDocument([]), null);
+        var before = JwksPublisher.Desired(set, ns, new JwksDocument([]));
         await Client.CreateAsync(before, None);
         await CacheFallsBehindAsync(ns);
 
@@ -265,7 +265,7 @@ public abstract partial class ObjectClientContract
         Assert.Equal((HttpStatusCode.Conflict, "Conflict"), await Refused(() => Client.ReplaceAsync(cached, None)));
 
         // The product's path: apply against the cache, meet the conflict, read, decide again.
-        var desired = JwksPublisher.Desired(set, ns, new JwksDocument([JwkFor()]), null);
+        var desired = JwksPublisher.Desired(set, ns, new JwksDocument([JwkFor()]));
         Assert.Equal(ApplyResult.Written, await new ObjectWriter(Client).ApplyConfigMapAsync(desired, owner, None));
         Assert.Equal(desired.Data[JwksPublisher.JwksKey], (await Client.ReadAsync<V1ConfigMap>(ns, before.Metadata.Name, None))!.Data[JwksPublisher.JwksKey]);
     }

@@ -22,6 +22,13 @@ public sealed record RotationPlan
 
     public IReadOnlyList<PlanEvent> Events { get; init; } = [];
 
+    /// <summary>
+    /// Something in this plan happens as of its "now" (a key published, activated, retired or revoked, a time
+    /// moved): every Event is such a transition, and so are the first key's publication and activation, which
+    /// have none. Their times are settled after the writes (<see cref="RotationStep"/>).
+    /// </summary>
+    public bool Transitions { get; init; }
+
     /// <summary>Set when a key starts signing in this plan: why (see <see cref="RotationTriggers"/>).</summary>
     public string? RotationTrigger { get; init; }
 

@@ -67,6 +67,7 @@ public static class RotationPlanner
         private string? _propagationIncomplete;
         private string? _propagationReason;
         private string? _rolledBack;
+        private bool _quietTransition;
 
         private KeyStatus? Active => _keys.FirstOrDefault(k => k.State == KeyState.Active);
 
@@ -221,8 +222,13 @@ public static class RotationPlanner
             if (RotateNowRequested)
                 _rotateNowHandled = input.RotateNowRequest;
 
-            _events.Add(PlanEvent.Normal("KeyPublished",
-                $"Key {stored.Kid} (generation {stored.Generation}) is published in the JWKS and starts signing at {Format(activatesAt)}"));
+            // The first key of a set says so in status alone (Ready=False PrePublishing, then KeyActive): an Event
+            // would be a seventh write for every new set and tell nothing status does not (docs/benchmarks.md).
+            if (bootstrap)
+                _quietTransition = true;
+            else
+                _events.Add(PlanEvent.Normal("KeyPublished",
+                    $"Key {stored.Kid} (generation {stored.Generation}) is published in the JWKS and starts signing at {Format(activatesAt)}"));
             if (forced)
                 _events.Add(ForcedRotation(stored.Kid, _now));
         }
@@ -249,7 +255,10 @@ public static class RotationPlanner
 
             ReplaceKey(pending, pending with { State = KeyState.Active, ActivatedAt = _now });
             _lastRotation = _now;
-            _events.Add(PlanEvent.Normal("KeyActivated", $"Key {pending.Kid} (generation {pending.Generation}) now signs"));
+            if (_trigger == RotationTriggers.Initial)
+                _quietTransition = true; // the first key: status says it (see PublishNextKeyWhenDue)
+            else
+                _events.Add(PlanEvent.Normal("KeyActivated", $"Key {pending.Kid} (generation {pending.Generation}) now signs"));
         }
 
         /// <summary>
@@ -393,6 +402,7 @@ public static class RotationPlanner
                 Status = status,
                 PublishedKeyIds = published,
                 Events = _events,
+                Transitions = _events.Count > 0 || _quietTransition,
                 RotationTrigger = _trigger,
                 NextWakeTime = _createGeneration is null ? nextWake : _now,
                 NextTimedWakeTime = nextWake,

@@ -154,7 +154,7 @@ public static class RotationStep
             return await HoldAsync(input, failed, effects, time, cancellationToken);
         }
 
-        if (plan.Events.Count > 0)
+        if (plan.Transitions)
         {
             // Record transition times as of now, after the writes: a key is never said to have been
             // published, or to have stopped signing, before verifiers and signers could see it.

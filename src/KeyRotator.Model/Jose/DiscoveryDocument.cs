@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace KeyRotator.Model.Jose;
@@ -11,16 +12,28 @@ namespace KeyRotator.Model.Jose;
 /// </summary>
 public static class DiscoveryDocument
 {
-    private static readonly string[] ResponseTypes = ["id_token"];
-    private static readonly string[] SubjectTypes = ["public"];
-
-    public static string Serialize(string issuer, string algorithm, string jwksUri) =>
-        JsonSerializer.Serialize(new Dictionary<string, object>
+    /// <summary>Written member by member, as the JWKS is (no reflection); compact, with the serializer's default escaping.</summary>
+    public static string Serialize(string issuer, string algorithm, string jwksUri)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            ["issuer"] = issuer,
-            ["jwks_uri"] = jwksUri,
-            ["response_types_supported"] = ResponseTypes,
-            ["subject_types_supported"] = SubjectTypes,
-            ["id_token_signing_alg_values_supported"] = new[] { algorithm },
-        }) + "\n";
+            json.WriteStartObject();
+            json.WriteString("issuer", issuer);
+            json.WriteString("jwks_uri", jwksUri);
+            WriteArray(json, "response_types_supported", "id_token");
+            WriteArray(json, "subject_types_supported", "public");
+            WriteArray(json, "id_token_signing_alg_values_supported", algorithm);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    private static void WriteArray(Utf8JsonWriter json, string name, string value)
+    {
+        json.WriteStartArray(name);
+        json.WriteStringValue(value);
+        json.WriteEndArray();
+    }
 }

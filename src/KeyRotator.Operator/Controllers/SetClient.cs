@@ -14,8 +14,6 @@ namespace KeyRotator.Operator.Controllers;
 /// </summary>
 public sealed class SetClient(IObjectClient client)
 {
-    private static readonly JsonSerializerOptions KubernetesJsonOptions = new(JsonSerializerDefaults.Web);
-
     /// <summary>The set, or null when it is gone.</summary>
     public Task<V1Alpha1SigningKeySet?> GetAsync(string ns, string name, CancellationToken cancellationToken) =>
         client.GetAsync<V1Alpha1SigningKeySet>(ns, name, cancellationToken);
@@ -50,7 +48,7 @@ public sealed class SetClient(IObjectClient client)
     /// <summary>Writes status only when it changed; false on a conflict (the caller re-reads).</summary>
     public async Task<bool> WriteStatusAsync(V1Alpha1SigningKeySet set, SigningKeySetStatus status, CancellationToken cancellationToken)
     {
-        if (JsonSerializer.Serialize(set.Status, KubernetesJsonOptions) == JsonSerializer.Serialize(status, KubernetesJsonOptions))
+        if (JsonSerializer.Serialize(set.Status, KeyRotatorJson.Default.SigningKeySetStatus) == JsonSerializer.Serialize(status, KeyRotatorJson.Default.SigningKeySetStatus))
             return true;
         set.Status = status;
         try

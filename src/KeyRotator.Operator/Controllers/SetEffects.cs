@@ -118,7 +118,7 @@ public sealed class SetEffects(
             var (accepted, skipped) = await jwksPublisher.ResolveTargetsAsync(set, cancellationToken);
             problems.AddRange(skipped);
             var written = new List<string>();
-            foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, plan.ActiveKeyId, accepted, cancellationToken))
+            foreach (var (ns, result) in await jwksPublisher.PublishAsync(set, jwks, accepted, cancellationToken))
             {
                 if (result != ApplyResult.NotOwned)
                 {
@@ -141,13 +141,14 @@ public sealed class SetEffects(
             await jwksPublisher.RemoveCopiesAsync(set, written, options.Value.WatchNamespaces, cancellationToken);
 
             // Outside the cluster next: a key counts as published only when every target holds it.
-            var (externalFailure, externalTargets) = await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks, plan.ActiveKeyId), plan.Status.Keys, cancellationToken);
+            var (externalFailure, externalTargets) = await external.PublishAsync(set, JwksPublisher.Desired(set, set.Metadata.NamespaceProperty, jwks), plan.Status.Keys, cancellationToken);
             if (externalFailure is not null)
                 return PublishResult.Failed(externalFailure, problems);
 
             // The vault is asked for private keys only when the signing Secret needs them written: on a
-            // new active or next key, after a restart, or when someone changed the Secret.
-            if (!signingPublisher.IsCurrent(set, plan.ActiveKeyId, plan.Status.NextKeyId))
+            // new active or next key, after a restart, or when someone changed the Secret; a set's first
+            // Secret is made when its first key signs.
+            if (!signingPublisher.IsCurrent(set, plan.ActiveKeyId, plan.Status.NextKeyId) && !signingPublisher.NotNeededYet(set, plan.ActiveKeyId))
             {
                 var wanted = new[] { plan.ActiveKeyId, plan.Status.NextKeyId }.OfType<string>().Select(kid => stored.First(k => k.Kid == kid)).ToList();
                 var materials = wanted.Count == 0 ? [] : await store.GetSignerMaterialsAsync(context, wanted, cancellationToken);

@@ -1,7 +1,4 @@
 using k8s;
-using k8s.LeaderElection;
-using k8s.LeaderElection.ResourceLock;
-using k8s.Models;
 using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Controllers;
 using Microsoft.Extensions.Hosting;
@@ -42,7 +39,7 @@ public sealed partial class LeaderElectionService(
 
             var identity = election.Identity ?? Environment.GetEnvironmentVariable("POD_NAME") ?? $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
             var ns = election.Namespace ?? Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? "default";
-            var leaseLock = new LeaseLock(kubernetes, ns, election.LeaseName, identity);
+            var elector = new LeaseElector(kubernetes, ns, election.LeaseName, identity, election, time);
             LogCompeting(logger, identity, ns, election.LeaseName);
 
             // Compete until the host stops. A control plane that cannot be reached (or answers errors) is
@@ -53,40 +50,43 @@ public sealed partial class LeaderElectionService(
             var backoff = RetryFloor;
             while (true)
             {
-                var term = await RunTermAsync(leaseLock, identity, ns, stoppingToken);
-                if (stoppingToken.IsCancellationRequested)
+                var wait = election.RetryPeriod;
+                var (acquired, problem) = await AttemptAsync(elector, election.RenewDeadline, stoppingToken);
+                if (acquired)
                 {
-                    // A graceful stop (a rolling update, a drain): hand the Lease over now that no worker runs,
-                    // so that a standby leads within its retry period instead of waiting out the lease.
-                    if (term.Led)
-                        await ReleaseAsync(ns, election.LeaseName, identity);
-                    return;
-                }
+                    var ended = await LeadAsync(elector, ns, stoppingToken);
+                    if (stoppingToken.IsCancellationRequested)
+                    {
+                        // A graceful stop (a rolling update, a drain): hand the Lease over now that no worker runs,
+                        // so that a standby leads within its retry period instead of waiting out the lease.
+                        await ReleaseAsync(elector, ns, election.LeaseName);
+                        return;
+                    }
 
-                if (term.Led)
-                {
-                    LogLostLeadership(logger, identity, term.Problem ?? "the Lease was not renewed in time");
+                    LogLostLeadership(logger, identity, ended);
                     backoff = RetryFloor;
                 }
-
-                if (term.Problem is { } problem)
+                else if (problem is not null)
                 {
                     health.ElectionProblem = $"cannot reach the API server to compete for Lease {ns}/{election.LeaseName} ({problem}); retrying";
-                    if (!term.Led && (backoff == RetryFloor || backoff == RetryCeiling))
+                    if (backoff == RetryFloor || backoff == RetryCeiling)
                         LogElectionRetry(logger, identity, problem, backoff.TotalSeconds);
+                    wait = backoff;
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, RetryCeiling.Ticks));
+                }
+                else
+                {
+                    backoff = RetryFloor;
                 }
 
                 try
                 {
-                    await Task.Delay(term.Led ? election.RetryPeriod : backoff, time, stoppingToken);
+                    await Task.Delay(wait, time, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
-
-                if (!term.Led)
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, RetryCeiling.Ticks));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -107,62 +107,77 @@ public sealed partial class LeaderElectionService(
         }
     }
 
-    /// <summary>How one round of competing ended: whether this replica led in it, and what went wrong if anything.</summary>
-    private readonly record struct Term(bool Led, string? Problem);
-
     /// <summary>
-    /// Competes once: waits to acquire the Lease, leads (the workers run) until it is lost, and returns
-    /// only after every worker of the term has stopped, so nothing this replica does afterwards overlaps a
-    /// write of the term. Errors that mean "the API server cannot be reached or refused" end the term;
-    /// anything else is a fault and escapes.
+    /// One attempt to acquire or renew, bounded by <paramref name="timeout"/> (a hung API server must not
+    /// hold a standby's readiness or a leader's deadline). An answer clears the election problem; errors
+    /// that mean "the API server cannot be reached or refused" come back as the problem; anything else is
+    /// a fault and escapes.
     /// </summary>
-    private async Task<Term> RunTermAsync(LeaseLock leaseLock, string identity, string ns, CancellationToken stoppingToken)
+    private async Task<(bool Held, string? Problem)> AttemptAsync(LeaseElector elector, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var election = options.Value.LeaderElection;
-        using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        Task? workers = null;
-        using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
-        {
-            LeaseDuration = election.LeaseDuration,
-            RenewDeadline = election.RenewDeadline,
-            RetryPeriod = election.RetryPeriod,
-        });
-        elector.OnNewLeader += _ => health.ElectionProblem = null;
-        elector.OnStartedLeading += () =>
-        {
-            health.ElectionProblem = null;
-            health.IsLeader = true;
-            LogStartedLeading(logger, identity, ns, election.LeaseName);
-            workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
-        };
-        elector.OnStoppedLeading += () =>
-        {
-            health.IsLeader = false;
-            leading.Cancel();
-        };
-
-        string? problem = null;
+        using var attempt = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(attempt.Token, cancellationToken);
         try
         {
-            await elector.RunUntilLeadershipLostAsync(stoppingToken);
+            var held = await elector.TryAcquireOrRenewAsync(linked.Token);
+            health.ElectionProblem = null;
+            return (held, null);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsUnreachable(e))
         {
+            return (false, attempt.IsCancellationRequested ? $"no answer within {timeout.TotalSeconds:0.#} s" : Describe(e));
         }
-        catch (Exception e) when (IsUnreachable(e))
+    }
+
+    /// <summary>
+    /// One term: the workers run from the acquisition until the Lease is lost, is not renewed within the
+    /// renew deadline (a timer on the workers' token, so a hung renewal cannot stretch the term), or the
+    /// host stops. Returns only after every worker of the term has stopped, so nothing this replica does
+    /// afterwards overlaps a write of the term; the answer says why the term ended.
+    /// </summary>
+    private async Task<string> LeadAsync(LeaseElector elector, string ns, CancellationToken stoppingToken)
+    {
+        var election = options.Value.LeaderElection;
+        using var leading = new CancellationTokenSource(elector.LeadershipLeft, time);
+        await using var stopping = stoppingToken.Register(leading.Cancel);
+        health.ElectionProblem = null;
+        health.IsLeader = true;
+        LogStartedLeading(logger, elector.Identity, ns, election.LeaseName);
+        var workers = Task.Run(() => controller.RunWorkersAsync(leading.Token), CancellationToken.None);
+        var notRenewed = $"the Lease was not renewed within {election.RenewDeadline.TotalSeconds:0.#} s";
+        var ended = notRenewed;
+        try
         {
-            problem = Describe(e);
+            while (true)
+            {
+                await Task.Delay(election.RetryPeriod, time, leading.Token);
+                var (held, problem) = await AttemptAsync(elector, election.RenewDeadline, leading.Token);
+                if (held)
+                {
+                    leading.CancelAfter(elector.LeadershipLeft);
+                    ended = notRenewed;
+                }
+                else if (problem is not null)
+                {
+                    ended = $"{notRenewed}, last: {problem}";
+                }
+                else if (!elector.IsLeader)
+                {
+                    return $"the Lease is held by {elector.ObservedHolder}";
+                }
+            }
+        }
+        catch (OperationCanceledException) when (leading.IsCancellationRequested)
+        {
+            return ended;
         }
         finally
         {
             // Stop writing first, whatever ended the term.
             health.IsLeader = false;
             await leading.CancelAsync();
-            if (workers is not null)
-                await workers.ContinueWith(_ => { }, TaskScheduler.Default);
+            await workers.ContinueWith(_ => { }, TaskScheduler.Default);
         }
-
-        return new Term(workers is not null, problem);
     }
 
     /// <summary>The first wait after the API server could not be reached; it doubles up to <see cref="RetryCeiling"/>.</summary>
@@ -183,29 +198,18 @@ public sealed partial class LeaderElectionService(
         _ => $"{e.GetType().Name}: {e.Message}",
     };
 
-    /// <summary>
-    /// Deletes the Lease if this replica still holds it, with its resourceVersion as a precondition so
-    /// that a Lease someone else took meanwhile is never touched. (Deleting rather than emptying the
-    /// holder: the KubernetesClient elector treats a Lease without holder as one it must create, and
-    /// waits out a full LeaseDuration after any change it observes.) Best effort: on failure the Lease
-    /// simply expires.
-    /// </summary>
-    private async Task ReleaseAsync(string ns, string leaseName, string identity)
+    /// <summary>Hands the Lease over if this replica still holds it (the elector checks). Best effort: on failure the Lease simply expires.</summary>
+    private async Task ReleaseAsync(LeaseElector elector, string ns, string leaseName)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
         {
-            var lease = await kubernetes.CoordinationV1.ReadNamespacedLeaseAsync(leaseName, ns, cancellationToken: timeout.Token);
-            if (lease.Spec?.HolderIdentity != identity)
-                return;
-            await kubernetes.CoordinationV1.DeleteNamespacedLeaseAsync(leaseName, ns,
-                new V1DeleteOptions { Preconditions = new V1Preconditions { ResourceVersion = lease.Metadata.ResourceVersion, Uid = lease.Metadata.Uid } },
-                cancellationToken: timeout.Token);
-            LogReleased(logger, identity, ns, leaseName);
+            if (await elector.ReleaseAsync(timeout.Token))
+                LogReleased(logger, elector.Identity, ns, leaseName);
         }
         catch (Exception e) when (e is k8s.Autorest.HttpOperationException or HttpRequestException or OperationCanceledException)
         {
-            LogReleaseFailed(logger, identity, e.Message);
+            LogReleaseFailed(logger, elector.Identity, e.Message);
         }
     }
 

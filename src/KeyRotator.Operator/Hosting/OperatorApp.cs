@@ -28,6 +28,8 @@ public static class OperatorApp
 {
     public static WebApplication Build(string[] args, Action<IServiceCollection>? configure = null)
     {
+        // Before anything reads or writes a resource: KubernetesJson's options freeze on first use.
+        KeyRotatorJson.UseInKubernetesJson();
         var builder = WebApplication.CreateBuilder(args);
         builder.Services.AddOptions<OperatorOptions>()
             .Bind(builder.Configuration.GetSection(OperatorOptions.Section))

@@ -69,11 +69,11 @@ public sealed class JwksPublisher(IObjectClient client, ObjectWriter writer)
 
     /// <summary>Writes the JWKS into each namespace; what happened there, in order.</summary>
     public async Task<IReadOnlyList<(string Namespace, ApplyResult Result)>> PublishAsync(
-        V1Alpha1SigningKeySet set, JwksDocument jwks, string? activeKid, IEnumerable<string> namespaces, CancellationToken cancellationToken)
+        V1Alpha1SigningKeySet set, JwksDocument jwks, IEnumerable<string> namespaces, CancellationToken cancellationToken)
     {
         var results = new List<(string, ApplyResult)>();
         foreach (var ns in namespaces)
-            results.Add((ns, await writer.ApplyConfigMapAsync(Desired(set, ns, jwks, activeKid), SetIdentity.Of(set), cancellationToken)));
+            results.Add((ns, await writer.ApplyConfigMapAsync(Desired(set, ns, jwks), SetIdentity.Of(set), cancellationToken)));
         return results;
     }
 
@@ -108,7 +108,12 @@ public sealed class JwksPublisher(IObjectClient client, ObjectWriter writer)
         return found.Where(cm => Ownership.IsOwnedBy(cm.Metadata, owner)).ToList();
     }
 
-    public static V1ConfigMap Desired(V1Alpha1SigningKeySet set, string ns, JwksDocument jwks, string? activeKid)
+    /// <summary>
+    /// The JWKS ConfigMap for <paramref name="ns"/>. It depends on the published keys only, not on which of them
+    /// signs: a first key is written once, when it is published, and its activation changes nothing verifiers
+    /// read (which key signs is in status and on the signing Secret, keyrotator.io/active-kid).
+    /// </summary>
+    public static V1ConfigMap Desired(V1Alpha1SigningKeySet set, string ns, JwksDocument jwks)
     {
         var data = new Dictionary<string, string> { [JwksKey] = jwks.ToJson() };
         if (set.Spec.Jwks?.Issuer is { Length: > 0 } issuer)
@@ -119,8 +124,6 @@ public sealed class JwksPublisher(IObjectClient client, ObjectWriter writer)
             [Labels.ContentHashAnnotation] = jwks.ContentHash(),
             [Labels.SetUidAnnotation] = set.Metadata.Uid,
         };
-        if (activeKid is not null)
-            annotations[Labels.ActiveKidAnnotation] = activeKid;
 
         return new V1ConfigMap
         {

@@ -107,8 +107,7 @@ public sealed class KeyWithdrawer(IObjectClient client, ObjectWriter writer, Jwk
 
         if (published.Keys.Count > 0 && !published.Keys.Any(k => kids.Contains(k.Kid)))
             return;
-        var activeKid = Labels.Annotation(current.Metadata, Labels.ActiveKidAnnotation) is { } active && !kids.Contains(active) ? active : null;
-        await writer.ApplyConfigMapAsync(JwksPublisher.Desired(set, ns, new JwksDocument(published.Keys.Where(k => !kids.Contains(k.Kid)).ToList()), activeKid), owner, cancellationToken);
+        await writer.ApplyConfigMapAsync(JwksPublisher.Desired(set, ns, new JwksDocument(published.Keys.Where(k => !kids.Contains(k.Kid)).ToList())), owner, cancellationToken);
     }
 
     private async Task WithdrawFromSigningSecretAsync(V1Alpha1SigningKeySet set, SetIdentity owner, IReadOnlySet<string> kids, CancellationToken cancellationToken)

@@ -37,7 +37,11 @@ public sealed class ObjectWriter(IObjectClient client)
 
         if (!Ownership.IsOwnedBy(existing.Metadata, owner))
             return ApplyResult.NotOwned;
-        if (MetadataMatches(existing.Metadata, desired.Metadata) && DataEquals(existing.Data, desired.Data))
+
+        // A JWKS ConfigMap written before issue #34 named the active kid; it loses the annotation at once,
+        // so that it never names a key that no longer signs (one write per set, after the upgrade).
+        var retired = existing.Metadata.Annotations?.Remove(Labels.ActiveKidAnnotation) == true;
+        if (!retired && MetadataMatches(existing.Metadata, desired.Metadata) && DataEquals(existing.Data, desired.Data))
             return ApplyResult.Unchanged;
         Merge(existing.Metadata, desired.Metadata);
         existing.Data = desired.Data;

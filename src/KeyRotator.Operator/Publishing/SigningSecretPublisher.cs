@@ -61,6 +61,15 @@ public sealed class SigningSecretPublisher(IObjectClient client, ObjectWriter wr
             && SecretData.DigestOf(existing) == last.Digest;
     }
 
+    /// <summary>
+    /// True while no key signs and the set has no signing Secret yet (the cache says so): a Secret naming only
+    /// the next key gives signers nothing to sign with, so the first key's Secret is created when that key
+    /// activates, with it (one write, not two: docs/benchmarks.md). A Secret that exists is kept as publishing
+    /// wants it, next key included.
+    /// </summary>
+    public bool NotNeededYet(V1Alpha1SigningKeySet set, string? activeKid) =>
+        activeKid is null && client.Peek<V1Secret>(set.Metadata.NamespaceProperty, SecretName(set)) is (true, null);
+
     /// <summary>The set is gone: nothing to remember about its signing Secret.</summary>
     public void Forget(SetKey set, string? uid)
     {

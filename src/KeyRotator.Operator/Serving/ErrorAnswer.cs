@@ -10,7 +10,7 @@ namespace KeyRotator.Operator.Serving;
 /// </summary>
 public static class ErrorAnswer
 {
-    public static IResult Result(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    public static IResult Result(int status, string message) => Results.Json(new ErrorBody(message), ServingJson.Answers.ErrorBody, statusCode: status);
 
     public static Task WriteAsync(HttpContext context, int status, string message, int? retryAfterSeconds = null)
     {

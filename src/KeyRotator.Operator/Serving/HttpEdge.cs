@@ -33,6 +33,8 @@ internal static class HttpEdge
         services.AddSingleton<JwksEndpoint>();
         services.AddSingleton<JwksObservations>();
         services.AddHostedService(s => s.GetRequiredService<JwksObservations>());
+        // The bodies' JSON metadata is generated at compile time (Native AOT): the framework asks this context first.
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ServingJson.Default));
 
         services.AddAuthentication()
             .AddScheme<ServiceAccountSchemeOptions, ServiceAccountAuthenticationHandler>(ReportAuth.Scheme, null)

@@ -17,7 +17,6 @@ namespace KeyRotator.Operator.Serving;
 public sealed class SignatureFailureEndpoint(
     SignatureFailureTracker tracker, PropagationTracker propagation, PeerForwarder peers, OperatorMetrics metrics, ISigningKeySets controller, IOptions<OperatorOptions> options)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private static readonly HashSet<string> Reasons = ["unknown_kid", "bad_signature", "alg_rejected", "expired", "not_yet_valid", "audience", "issuer", "lifetime", "malformed"];
     private readonly ReportOptions _options = options.Value.Reports;
 
@@ -35,7 +34,7 @@ public sealed class SignatureFailureEndpoint(
         Report? report;
         try
         {
-            report = JsonSerializer.Deserialize<Report>(body, Json);
+            report = JsonSerializer.Deserialize(body, ServingJson.Default.Report);
         }
         catch (JsonException)
         {
@@ -73,7 +72,7 @@ public sealed class SignatureFailureEndpoint(
             controller.Enqueue(new SetKey(ns, name));
         if (!forwarded)
             peers.Forward(context.Request.Path, caller, instance, body);
-        return Results.Json(new { accepted = report.Failures!.Sum(f => f.Count) }, statusCode: StatusCodes.Status202Accepted);
+        return Results.Json(new ReportAccepted(report.Failures!.Sum(f => f.Count)), ServingJson.Answers.ReportAccepted, statusCode: StatusCodes.Status202Accepted);
     }
 
     private string? Validate(Report? report)
@@ -130,7 +129,7 @@ public sealed class SignatureFailureEndpoint(
     /// A report: failure counts since the last one (may be empty), and, as a heartbeat, who the caller
     /// is (instance, usually the pod name) and what it holds (a verifier's JWKS content hash, a signer's kid).
     /// </summary>
-    private sealed record Report(List<Entry>? Failures, string? Instance = null, string? JwksHash = null, string? SigningKid = null);
+    internal sealed record Report(List<Entry>? Failures, string? Instance = null, string? JwksHash = null, string? SigningKid = null);
 
-    private sealed record Entry(string? Reason, string? Kid, long Count);
+    internal sealed record Entry(string? Reason, string? Kid, long Count);
 }

@@ -12,9 +12,7 @@ using k8s.Models;
 using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Runtime;
-using Net.Pkcs11Interop.Common;
-using Net.Pkcs11Interop.HighLevelAPI;
-using ISession = Net.Pkcs11Interop.HighLevelAPI.ISession;
+using KeyRotator.Operator.Vault.Pkcs11;
 
 namespace KeyRotator.Operator.Vault;
 
@@ -42,36 +40,35 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
 
             var label = $"kr:{set.Uid}:{generation.ToString(CultureInfo.InvariantCulture)}:{time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}:{set.Policy.Algorithm.Name}";
             var id = SHA256.HashData(Encoding.UTF8.GetBytes($"{set.Uid}:{generation}"))[..20];
-            var attributes = session.Factories.ObjectAttributeFactory;
-            var common = new List<IObjectAttribute>
+            var common = new List<Pkcs11Attribute>
             {
-                attributes.Create(CKA.CKA_TOKEN, true),
-                attributes.Create(CKA.CKA_LABEL, label),
-                attributes.Create(CKA.CKA_ID, id),
+                Pkcs11Attribute.Bool(Cryptoki.Attribute.Token, true),
+                Pkcs11Attribute.Text(Cryptoki.Attribute.Label, label),
+                Pkcs11Attribute.Bytes(Cryptoki.Attribute.Id, id),
             };
-            var publicKey = new List<IObjectAttribute>(common) { attributes.Create(CKA.CKA_VERIFY, true), attributes.Create(CKA.CKA_PRIVATE, false) };
-            var privateKey = new List<IObjectAttribute>(common)
+            var publicKey = new List<Pkcs11Attribute>(common) { Pkcs11Attribute.Bool(Cryptoki.Attribute.Verify, true), Pkcs11Attribute.Bool(Cryptoki.Attribute.Private, false) };
+            var privateKey = new List<Pkcs11Attribute>(common)
             {
-                attributes.Create(CKA.CKA_SIGN, true),
-                attributes.Create(CKA.CKA_PRIVATE, true),
-                attributes.Create(CKA.CKA_SENSITIVE, true),
-                attributes.Create(CKA.CKA_EXTRACTABLE, false),
+                Pkcs11Attribute.Bool(Cryptoki.Attribute.Sign, true),
+                Pkcs11Attribute.Bool(Cryptoki.Attribute.Private, true),
+                Pkcs11Attribute.Bool(Cryptoki.Attribute.Sensitive, true),
+                Pkcs11Attribute.Bool(Cryptoki.Attribute.Extractable, false),
             };
-            IMechanism mechanism;
+            Pkcs11Mechanism mechanism;
             var algorithm = set.Policy.Algorithm;
             if (algorithm.IsRsa)
             {
-                mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_RSA_PKCS_KEY_PAIR_GEN);
-                publicKey.Add(attributes.Create(CKA.CKA_MODULUS_BITS, (ulong)set.Policy.RsaKeySize));
-                publicKey.Add(attributes.Create(CKA.CKA_PUBLIC_EXPONENT, new byte[] { 1, 0, 1 }));
+                mechanism = new Pkcs11Mechanism(Cryptoki.Mechanism.RsaPkcsKeyPairGen);
+                publicKey.Add(Pkcs11Attribute.Number(Cryptoki.Attribute.ModulusBits, (nuint)set.Policy.RsaKeySize));
+                publicKey.Add(Pkcs11Attribute.Bytes(Cryptoki.Attribute.PublicExponent, [1, 0, 1]));
             }
             else
             {
-                mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_EC_KEY_PAIR_GEN);
-                publicKey.Add(attributes.Create(CKA.CKA_EC_PARAMS, CurveOid(algorithm)));
+                mechanism = new Pkcs11Mechanism(Cryptoki.Mechanism.EcKeyPairGen);
+                publicKey.Add(Pkcs11Attribute.Bytes(Cryptoki.Attribute.EcParams, CurveOid(algorithm)));
             }
 
-            session.GenerateKeyPair(mechanism, publicKey, privateKey, out _, out _);
+            session.GenerateKeyPair(mechanism, publicKey, privateKey);
             return FindKeys(session, set).Single(k => k.Stored.Generation == generation).Stored;
         }, cancellationToken);
 
@@ -82,7 +79,7 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
         WithSessionAsync(set, session =>
         {
             foreach (var key in FindKeys(session, set).Where(k => k.Stored.Kid == kid && k.Stored.Enabled))
-                session.SetAttributeValue(key.Private!, [session.Factories.ObjectAttributeFactory.Create(CKA.CKA_SIGN, false)]);
+                session.SetAttributeValues(key.Private!.Value, [Pkcs11Attribute.Bool(Cryptoki.Attribute.Sign, false)]);
             return true;
         }, cancellationToken);
 
@@ -109,17 +106,17 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
             var key = FindKeys(session, set).FirstOrDefault(k => k.Stored.Kid == kid && k.Stored.Enabled)
                 ?? throw new KeyStoreException($"the token holds no enabled key {kid}") { Reason = Reasons.KeyMissing };
             var algorithm = JwsAlgorithm.Parse(key.Stored.PublicJwk.Alg);
-            var factory = session.Factories.MechanismFactory;
+            var privateKey = key.Private!.Value;
             return algorithm.Family switch
             {
-                KeyFamily.Ec => session.Sign(factory.Create(CKM.CKM_ECDSA), key.Private!, algorithm.Digest(signingInput)),
-                KeyFamily.RsaPkcs1 => session.Sign(factory.Create(RsaMechanism(algorithm, pss: false)), key.Private!, signingInput),
-                _ => session.Sign(factory.Create(RsaMechanism(algorithm, pss: true), session.Factories.MechanismParamsFactory.CreateCkRsaPkcsPssParams(
-                    (ulong)HashMechanism(algorithm), (ulong)Mgf(algorithm), (ulong)(algorithm.Hash.Name == "SHA256" ? 32 : algorithm.Hash.Name == "SHA384" ? 48 : 64))), key.Private!, signingInput),
+                KeyFamily.Ec => session.Sign(new Pkcs11Mechanism(Cryptoki.Mechanism.Ecdsa), privateKey, algorithm.Digest(signingInput)),
+                KeyFamily.RsaPkcs1 => session.Sign(new Pkcs11Mechanism(RsaMechanism(algorithm, pss: false)), privateKey, signingInput),
+                _ => session.Sign(Pkcs11Mechanism.RsaPss(RsaMechanism(algorithm, pss: true), HashMechanism(algorithm), Mgf(algorithm),
+                    (nuint)(algorithm.Hash.Name == "SHA256" ? 32 : algorithm.Hash.Name == "SHA384" ? 48 : 64)), privateKey, signingInput),
             };
         }, cancellationToken);
 
-    private async Task<T> WithSessionAsync<T>(KeySetContext set, Func<ISession, T> work, CancellationToken cancellationToken)
+    private async Task<T> WithSessionAsync<T>(KeySetContext set, Func<Pkcs11Session, T> work, CancellationToken cancellationToken)
     {
         var spec = set.Spec.Vault?.Pkcs11 ?? throw new KeyStoreException("spec.vault.pkcs11 is missing") { Reason = Reasons.InvalidSpec };
         var pin = await ReadPinAsync(set, cancellationToken);
@@ -140,16 +137,16 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
         }
         catch (Pkcs11Exception e)
         {
-            throw new KeyStoreException(e.RV switch
+            throw new KeyStoreException(e.ReturnValue switch
             {
-                CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LEN_RANGE =>
+                CryptokiResult.CKR_PIN_INCORRECT or CryptokiResult.CKR_PIN_INVALID or CryptokiResult.CKR_PIN_LEN_RANGE =>
                     $"token \"{spec.TokenLabel}\" refused the PIN from Secret {set.Namespace}/{spec.PinSecretRef.Name} (key {spec.PinSecretRef.Key}): fix the PIN (a refused PIN is not presented again, by any set, until the operator restarts, so retries cannot lock the token)",
-                CKR.CKR_PIN_LOCKED => $"token \"{spec.TokenLabel}\" has locked its user PIN: unlock it with the SO PIN",
-                CKR.CKR_MECHANISM_INVALID or CKR.CKR_MECHANISM_PARAM_INVALID or CKR.CKR_DOMAIN_PARAMS_INVALID or CKR.CKR_TEMPLATE_INCONSISTENT =>
-                    $"token \"{spec.TokenLabel}\" does not support {set.Policy.Algorithm} keys ({e.RV}); choose an algorithm it supports",
-                _ => $"PKCS#11 {e.Method} failed with {e.RV}",
+                CryptokiResult.CKR_PIN_LOCKED => $"token \"{spec.TokenLabel}\" has locked its user PIN: unlock it with the SO PIN",
+                CryptokiResult.CKR_MECHANISM_INVALID or CryptokiResult.CKR_MECHANISM_PARAM_INVALID or CryptokiResult.CKR_DOMAIN_PARAMS_INVALID or CryptokiResult.CKR_TEMPLATE_INCONSISTENT =>
+                    $"token \"{spec.TokenLabel}\" does not support {set.Policy.Algorithm} keys ({e.ReturnValue}); choose an algorithm it supports",
+                _ => $"PKCS#11 {e.Method} failed with {e.ReturnValue}",
             })
-            { Reason = e.RV is CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LOCKED ? "VaultAccessDenied" : "VaultError" };
+            { Reason = e.ReturnValue is CryptokiResult.CKR_PIN_INCORRECT or CryptokiResult.CKR_PIN_INVALID or CryptokiResult.CKR_PIN_LOCKED ? "VaultAccessDenied" : "VaultError" };
         }
     }
 
@@ -163,16 +160,15 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
             : throw new KeyStoreException($"Secret {set.Namespace}/{reference.Name} has no key \"{reference.Key}\" holding the PIN") { Reason = "VaultAccessDenied" };
     }
 
-    private static List<TokenKey> FindKeys(ISession session, KeySetContext set)
+    private static List<TokenKey> FindKeys(Pkcs11Session session, KeySetContext set)
     {
         var prefix = $"kr:{set.Uid}:";
-        var attributes = session.Factories.ObjectAttributeFactory;
-        var publics = session.FindAllObjects([attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY)]);
-        var privates = session.FindAllObjects([attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY)]);
-        var privateByLabel = new Dictionary<string, IObjectHandle>(StringComparer.Ordinal);
+        var publics = session.FindObjects([Pkcs11Attribute.Number(Cryptoki.Attribute.Class, Cryptoki.ObjectClass.PublicKey)]);
+        var privates = session.FindObjects([Pkcs11Attribute.Number(Cryptoki.Attribute.Class, Cryptoki.ObjectClass.PrivateKey)]);
+        var privateByLabel = new Dictionary<string, nuint>(StringComparer.Ordinal);
         foreach (var handle in privates)
         {
-            var label = session.GetAttributeValue(handle, [CKA.CKA_LABEL])[0].GetValueAsString();
+            var label = Text(session.GetAttributeValues(handle, Cryptoki.Attribute.Label)[0]);
             if (label?.StartsWith(prefix, StringComparison.Ordinal) == true)
                 privateByLabel[label] = handle;
         }
@@ -180,7 +176,7 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
         var keys = new List<TokenKey>();
         foreach (var handle in publics)
         {
-            var label = session.GetAttributeValue(handle, [CKA.CKA_LABEL])[0].GetValueAsString();
+            var label = Text(session.GetAttributeValues(handle, Cryptoki.Attribute.Label)[0]);
             if (label?.StartsWith(prefix, StringComparison.Ordinal) != true)
                 continue;
             var parts = label.Split(':');
@@ -188,8 +184,8 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
             var created = DateTimeOffset.FromUnixTimeSeconds(long.Parse(parts[3], CultureInfo.InvariantCulture));
             var algorithm = parts.Length > 4 && JwsAlgorithm.TryParse(parts[4], out var made) ? made : set.Policy.Algorithm;
             var jwk = PublicJwk(session, handle, algorithm);
-            privateByLabel.TryGetValue(label, out var privateKey);
-            var enabled = privateKey is not null && session.GetAttributeValue(privateKey, [CKA.CKA_SIGN])[0].GetValueAsBool();
+            nuint? privateKey = privateByLabel.TryGetValue(label, out var found) ? found : null;
+            var enabled = privateKey is { } signer && session.GetAttributeValues(signer, Cryptoki.Attribute.Sign)[0] is [not 0];
             var tokenLabel = set.Spec.Vault!.Pkcs11!.TokenLabel;
             var reference = $"pkcs11:token={Uri.EscapeDataString(tokenLabel)};object={Uri.EscapeDataString(label)};type=private";
             keys.Add(new TokenKey(new StoredKey(jwk, generation, created, reference, enabled), handle, privateKey));
@@ -198,16 +194,16 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
         return keys;
     }
 
-    private static Jwk PublicJwk(ISession session, IObjectHandle handle, JwsAlgorithm algorithm)
+    private static Jwk PublicJwk(Pkcs11Session session, nuint handle, JwsAlgorithm algorithm)
     {
         if (algorithm.IsRsa)
         {
-            var values = session.GetAttributeValue(handle, [CKA.CKA_MODULUS, CKA.CKA_PUBLIC_EXPONENT]);
-            return Jwk.FromRsa(new RSAParameters { Modulus = values[0].GetValueAsByteArray(), Exponent = values[1].GetValueAsByteArray() }, algorithm);
+            var values = session.GetAttributeValues(handle, Cryptoki.Attribute.Modulus, Cryptoki.Attribute.PublicExponent);
+            return Jwk.FromRsa(new RSAParameters { Modulus = Required(values[0], "CKA_MODULUS"), Exponent = Required(values[1], "CKA_PUBLIC_EXPONENT") }, algorithm);
         }
 
         // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point 04 || X || Y.
-        var point = AsnDecoder.ReadOctetString(session.GetAttributeValue(handle, [CKA.CKA_EC_POINT])[0].GetValueAsByteArray(), AsnEncodingRules.DER, out _);
+        var point = AsnDecoder.ReadOctetString(Required(session.GetAttributeValues(handle, Cryptoki.Attribute.EcPoint)[0], "CKA_EC_POINT"), AsnEncodingRules.DER, out _);
         var size = algorithm.CoordinateLength;
         return Jwk.FromEc(new ECParameters { Curve = algorithm.EcCurve, Q = new ECPoint { X = point[1..(1 + size)], Y = point[(1 + size)..] } }, algorithm);
     }
@@ -219,34 +215,39 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
         return writer.Encode();
     }
 
-    private static CKM RsaMechanism(JwsAlgorithm algorithm, bool pss) => (algorithm.Hash.Name, pss) switch
+    private static nuint RsaMechanism(JwsAlgorithm algorithm, bool pss) => (algorithm.Hash.Name, pss) switch
     {
-        ("SHA256", false) => CKM.CKM_SHA256_RSA_PKCS,
-        ("SHA384", false) => CKM.CKM_SHA384_RSA_PKCS,
-        ("SHA512", false) => CKM.CKM_SHA512_RSA_PKCS,
-        ("SHA256", true) => CKM.CKM_SHA256_RSA_PKCS_PSS,
-        ("SHA384", true) => CKM.CKM_SHA384_RSA_PKCS_PSS,
-        _ => CKM.CKM_SHA512_RSA_PKCS_PSS,
+        ("SHA256", false) => Cryptoki.Mechanism.Sha256RsaPkcs,
+        ("SHA384", false) => Cryptoki.Mechanism.Sha384RsaPkcs,
+        ("SHA512", false) => Cryptoki.Mechanism.Sha512RsaPkcs,
+        ("SHA256", true) => Cryptoki.Mechanism.Sha256RsaPkcsPss,
+        ("SHA384", true) => Cryptoki.Mechanism.Sha384RsaPkcsPss,
+        _ => Cryptoki.Mechanism.Sha512RsaPkcsPss,
     };
 
-    private static CKM HashMechanism(JwsAlgorithm algorithm) => algorithm.Hash.Name switch
+    private static nuint HashMechanism(JwsAlgorithm algorithm) => algorithm.Hash.Name switch
     {
-        "SHA256" => CKM.CKM_SHA256,
-        "SHA384" => CKM.CKM_SHA384,
-        _ => CKM.CKM_SHA512,
+        "SHA256" => Cryptoki.Mechanism.Sha256,
+        "SHA384" => Cryptoki.Mechanism.Sha384,
+        _ => Cryptoki.Mechanism.Sha512,
     };
 
-    private static CKG Mgf(JwsAlgorithm algorithm) => algorithm.Hash.Name switch
+    private static nuint Mgf(JwsAlgorithm algorithm) => algorithm.Hash.Name switch
     {
-        "SHA256" => CKG.CKG_MGF1_SHA256,
-        "SHA384" => CKG.CKG_MGF1_SHA384,
-        _ => CKG.CKG_MGF1_SHA512,
+        "SHA256" => Cryptoki.Mgf.Mgf1Sha256,
+        "SHA384" => Cryptoki.Mgf.Mgf1Sha384,
+        _ => Cryptoki.Mgf.Mgf1Sha512,
     };
 
-    private static void Destroy(ISession session, TokenKey key)
+    private static string? Text(byte[]? value) => value is null ? null : Encoding.UTF8.GetString(value);
+
+    private static byte[] Required(byte[]? value, string attribute) =>
+        value ?? throw new KeyStoreException($"the token does not reveal {attribute} of a public key") { Reason = "VaultError" };
+
+    private static void Destroy(Pkcs11Session session, TokenKey key)
     {
-        if (key.Private is not null)
-            session.DestroyObject(key.Private);
+        if (key.Private is { } privateKey)
+            session.DestroyObject(privateKey);
         session.DestroyObject(key.Public);
     }
 
@@ -255,5 +256,5 @@ public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IK
     {
     }
 
-    private sealed record TokenKey(StoredKey Stored, IObjectHandle Public, IObjectHandle? Private);
+    private sealed record TokenKey(StoredKey Stored, nuint Public, nuint? Private);
 }

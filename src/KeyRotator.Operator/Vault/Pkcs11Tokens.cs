@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
-using Net.Pkcs11Interop.Common;
-using Net.Pkcs11Interop.HighLevelAPI;
-using ISession = Net.Pkcs11Interop.HighLevelAPI.ISession;
+using KeyRotator.Operator.Vault.Pkcs11;
 
 namespace KeyRotator.Operator.Vault;
 
@@ -18,12 +15,10 @@ namespace KeyRotator.Operator.Vault;
 /// </summary>
 internal static class Pkcs11Tokens
 {
-    private static readonly Pkcs11InteropFactories Factories = new();
-    private static readonly ConcurrentDictionary<string, IPkcs11Library> Libraries = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, Pkcs11Module> Libraries = new(StringComparer.Ordinal);
     private static readonly ConcurrentDictionary<(string Library, string Token), TokenSessionPool> Pools = new();
     private static int _sessionsOpened;
     private static int _loginAttempts;
-    private static int _resolverInstalled;
 
     /// <summary>Sessions opened by this process so far (what the pool saves).</summary>
     public static int SessionsOpened => Volatile.Read(ref _sessionsOpened);
@@ -35,18 +30,18 @@ internal static class Pkcs11Tokens
     public static TokenSessionPool PoolFor(string library, string tokenLabel) => Pools.GetOrAdd((library, tokenLabel), _ => new TokenSessionPool());
 
     /// <summary>The PKCS#11 module at <paramref name="path"/>, loaded and initialized once per process.</summary>
-    public static IPkcs11Library Load(string path)
+    public static Pkcs11Module Load(string path)
     {
-        if (Interlocked.Exchange(ref _resolverInstalled, 1) == 0)
-        {
-            // Pkcs11Interop looks for "libdl"; Debian ships libdl.so.2.
-            NativeLibrary.SetDllImportResolver(typeof(Pkcs11InteropFactories).Assembly, (name, assembly, searchPath) =>
-                name == "libdl" && NativeLibrary.TryLoad("libdl.so.2", out var handle) ? handle : IntPtr.Zero);
-        }
-
         if (!File.Exists(path))
             throw new KeyStoreException($"the PKCS#11 library {path} does not exist in the operator's container (see the chart's pkcs11 values)") { Reason = "VaultUnavailable" };
-        return Libraries.GetOrAdd(path, p => Factories.Pkcs11LibraryFactory.LoadPkcs11Library(Factories, p, AppType.MultiThreaded));
+        try
+        {
+            return Libraries.GetOrAdd(path, Pkcs11Module.Load);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            throw new KeyStoreException($"{path} could not be loaded as a PKCS#11 module (no loadable C_GetFunctionList)") { Reason = "VaultUnavailable" };
+        }
     }
 
     /// <summary>
@@ -67,14 +62,14 @@ internal static class Pkcs11Tokens
         public const int RefusalsPerNamespace = 3;
         public static readonly TimeSpan RefusalWindow = TimeSpan.FromMinutes(10);
 
-        private static readonly HashSet<CKR> LostSession =
+        private static readonly HashSet<CryptokiResult> LostSession =
         [
-            CKR.CKR_SESSION_HANDLE_INVALID, CKR.CKR_SESSION_CLOSED, CKR.CKR_USER_NOT_LOGGED_IN,
-            CKR.CKR_DEVICE_REMOVED, CKR.CKR_TOKEN_NOT_PRESENT, CKR.CKR_DEVICE_ERROR, CKR.CKR_SESSION_COUNT,
+            CryptokiResult.CKR_SESSION_HANDLE_INVALID, CryptokiResult.CKR_SESSION_CLOSED, CryptokiResult.CKR_USER_NOT_LOGGED_IN,
+            CryptokiResult.CKR_DEVICE_REMOVED, CryptokiResult.CKR_TOKEN_NOT_PRESENT, CryptokiResult.CKR_DEVICE_ERROR, CryptokiResult.CKR_SESSION_COUNT,
         ];
 
         private readonly object _gate = new();
-        private readonly Stack<ISession> _idle = new();
+        private readonly Stack<Pkcs11Session> _idle = new();
         private byte[]? _loggedInWith;
         private readonly Dictionary<string, DateTimeOffset> _refused = new(StringComparer.Ordinal);
         private readonly Dictionary<string, List<DateTimeOffset>> _refusedByNamespace = new(StringComparer.Ordinal);
@@ -90,14 +85,14 @@ internal static class Pkcs11Tokens
         }
 
         /// <summary>A logged-in session for a set in <paramref name="ns"/>, or null when no token with that label is present.</summary>
-        public ISession? Acquire(IPkcs11Library library, string tokenLabel, string pin, string ns, DateTimeOffset now)
+        public Pkcs11Session? Acquire(Pkcs11Module library, string tokenLabel, string pin, string ns, DateTimeOffset now)
         {
             var hash = SHA256.HashData(Encoding.UTF8.GetBytes(pin));
             var key = Convert.ToHexString(hash);
             lock (_gate)
             {
                 if (_refused.ContainsKey(key))
-                    throw new Pkcs11Exception("C_Login", CKR.CKR_PIN_INCORRECT);
+                    throw new Pkcs11Exception("C_Login", CryptokiResult.CKR_PIN_INCORRECT);
                 if (_loggedInWith is null || !CryptographicOperations.FixedTimeEquals(_loggedInWith, hash))
                 {
                     if (RecentRefusals(ns, now) >= RefusalsPerNamespace)
@@ -117,19 +112,19 @@ internal static class Pkcs11Tokens
                         try
                         {
                             Interlocked.Increment(ref _loginAttempts);
-                            session.Login(CKU.CKU_USER, pin);
+                            session.Login(pin);
                         }
-                        catch (Pkcs11Exception e) when (e.RV == CKR.CKR_USER_ALREADY_LOGGED_IN)
+                        catch (Pkcs11Exception e) when (e.ReturnValue == CryptokiResult.CKR_USER_ALREADY_LOGGED_IN)
                         {
                             // A session that left the pool still holds a login made with an unknown PIN: this PIN must prove itself.
                             session.Logout();
-                            session.Login(CKU.CKU_USER, pin);
+                            session.Login(pin);
                         }
                     }
                     catch (Pkcs11Exception e)
                     {
                         session.Dispose();
-                        if (e.RV is CKR.CKR_PIN_INCORRECT or CKR.CKR_PIN_INVALID or CKR.CKR_PIN_LEN_RANGE)
+                        if (e.ReturnValue is CryptokiResult.CKR_PIN_INCORRECT or CryptokiResult.CKR_PIN_INVALID or CryptokiResult.CKR_PIN_LEN_RANGE)
                             Refused(key, ns, now);
                         throw;
                     }
@@ -142,14 +137,14 @@ internal static class Pkcs11Tokens
             }
         }
 
-        public T Use<T>(ISession session, Func<ISession, T> work)
+        public T Use<T>(Pkcs11Session session, Func<Pkcs11Session, T> work)
         {
             var keep = true;
             try
             {
                 return work(session);
             }
-            catch (Pkcs11Exception e) when (LostSession.Contains(e.RV))
+            catch (Pkcs11Exception e) when (LostSession.Contains(e.ReturnValue))
             {
                 keep = false;
                 throw;
@@ -195,13 +190,17 @@ internal static class Pkcs11Tokens
             times.Add(now);
         }
 
-        private static ISession? Open(IPkcs11Library library, string tokenLabel)
+        private static Pkcs11Session? Open(Pkcs11Module library, string tokenLabel)
         {
-            var slot = library.GetSlotList(SlotsType.WithTokenPresent).FirstOrDefault(s => s.GetTokenInfo().Label.Trim() == tokenLabel);
-            if (slot is null)
-                return null;
-            Interlocked.Increment(ref _sessionsOpened);
-            return slot.OpenSession(SessionType.ReadWrite);
+            foreach (var slot in library.SlotsWithToken())
+            {
+                if (library.TokenLabel(slot).Trim(' ', '\0') != tokenLabel)
+                    continue;
+                Interlocked.Increment(ref _sessionsOpened);
+                return library.OpenSession(slot);
+            }
+
+            return null;
         }
 
         private void CloseAllLocked()

@@ -33,6 +33,7 @@ public sealed partial class DocumentedNamesTests
         "AddQuartz", "CronExpression", "GetNextValidTimeAfter", // Quartz.NET
         "KubernetesJson", "KubernetesYaml", "GenericClient", "WatcherExt", "WatchEventType", "V1PatchJsonConverter", "LeaderElector", "LeaseLock", // KubernetesClient
         "PublishAot", "JsonSerializerContext", "JsonSerializerOptions", "DefaultJsonTypeInfoResolver", "JsonStringEnumConverter", "MakeGenericType", // .NET, System.Text.Json
+        "IsAotCompatible", "Utf8JsonWriter", "JsonSerializer.SerializeToElement", "ConfigureHttpJsonOptions", // .NET, System.Text.Json, ASP.NET Core
         "FindObjects", "GenerateKeyPair", "DestroyObject", "OpenSession", // PKCS#11 (Pkcs11Interop)
         "PrometheusHandler", // the .NET runtime's Prometheus-style handler name in a trace
     ];

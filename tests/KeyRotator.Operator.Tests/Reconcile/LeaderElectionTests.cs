@@ -61,4 +61,34 @@ public sealed class LeaderElectionTests(KubernetesEnvironment env)
             await b.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_leader_stopped_gracefully_hands_the_Lease_to_the_standby_without_waiting_for_it_to_expire()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ns = await env.CreateNamespaceAsync("handover", ct);
+        var scenario = new OperatorScenario(env, ns);
+        // The shipped timings (15 s lease, 2 s retry): an expiry would show as a wait of 13 s or more.
+        var shippedLease = TimeSpan.FromSeconds(15);
+        await using var a = await OperatorInstance.StartAsync(env, [ns], identity: "operator-a");
+        await using var b = await OperatorInstance.StartAsync(env, [ns], identity: "operator-b");
+        var held = await Eventually.HoldsAsync(() => env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", ns, cancellationToken: ct),
+            l => l.Spec.HolderIdentity is "operator-a" or "operator-b", TimeSpan.FromSeconds(30), "a leader", ct);
+        var (leader, standby) = held.Spec.HolderIdentity == "operator-a" ? (a, b) : (b, a);
+        await Eventually.HoldsAsync(() => Task.FromResult(standby.Health.Ready().Ok), r => r, TimeSpan.FromSeconds(30), "the standby ready", ct);
+        var lastRenewed = (await env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", ns, cancellationToken: ct)).Spec.RenewTime!.Value;
+
+        await leader.StopAsync();
+        Assert.Contains(leader.Logs.Lines, l => l.Contains("released Lease", StringComparison.Ordinal));
+        var taken = await Eventually.HoldsAsync(() => env.Admin.CoordinationV1.ReadNamespacedLeaseAsync("keyrotator-leader", ns, cancellationToken: ct),
+            l => l.Spec.HolderIdentity == standby.Identity, TimeSpan.FromSeconds(30), "the standby taking the Lease", ct);
+        Assert.True(taken.Spec.AcquireTime < lastRenewed + shippedLease,
+            $"acquired at {taken.Spec.AcquireTime:O}, the old leader last renewed at {lastRenewed:O}: the standby waited for the lease to expire");
+        Assert.Equal(held.Spec.LeaseTransitions + 1, taken.Spec.LeaseTransitions);
+
+        // The new leader reconciles.
+        await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "1s" }).Build(), ct);
+        await scenario.WaitForActiveKeyAsync("auth");
+        Assert.True(standby.Controller.Reconciles > 0);
+    }
 }

@@ -46,14 +46,16 @@ public sealed class PublicationTests(KubernetesEnvironment env)
             .WithSpec(s => s with { Jwks = new() { ConfigMapName = "auth-keys", TargetNamespaces = [payments], Issuer = "https://auth.example.com" } })
             .Build(), ct);
         var set = await scenario.WaitForActiveKeyAsync("auth");
+        Assert.NotNull(set.Status);
 
         var original = await env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-keys", ns, cancellationToken: ct);
         var copy = await Eventually.HoldsAsync(() => env.Admin.CoreV1.ReadNamespacedConfigMapAsync("auth-keys", payments, cancellationToken: ct),
-            c => c.Metadata.Annotations?[Labels.ActiveKidAnnotation] == set.Status!.ActiveKeyId, TimeSpan.FromSeconds(10), "the copy in payments");
+            c => c.Data?.TryGetValue(JwksPublisher.JwksKey, out var json) == true && json!.Contains(set.Status!.ActiveKeyId!, StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the copy in payments");
         Assert.Equal(original.Data[JwksPublisher.JwksKey], copy.Data[JwksPublisher.JwksKey]);
         Assert.Equal(Labels.ManagedByValue, original.Metadata.Labels[Labels.ManagedBy]);
         Assert.Equal(set.Metadata.Uid, Assert.Single(original.Metadata.OwnerReferences).Uid);
-        Assert.Equal(set.Status!.ActiveKeyId, original.Metadata.Annotations[Labels.ActiveKidAnnotation]);
+        // Which key signs is on the signing Secret and in status: the JWKS depends on the published keys only (issue #34).
+        Assert.False(original.Metadata.Annotations!.ContainsKey(Labels.ActiveKidAnnotation));
         Assert.NotEmpty(original.Metadata.Annotations[Labels.ContentHashAnnotation]);
         using var openid = JsonDocument.Parse(original.Data[JwksPublisher.OpenIdConfigurationKey]);
         Assert.Equal("https://auth.example.com", openid.RootElement.GetProperty("issuer").GetString());

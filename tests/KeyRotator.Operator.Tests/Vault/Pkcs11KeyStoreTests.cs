@@ -90,7 +90,7 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
     }
 
     [Fact]
-    public async Task A_wrong_PIN_a_missing_token_and_a_missing_library_each_get_a_clear_error_without_the_PIN()
+    public async Task A_wrong_PIN_a_missing_token_a_missing_library_and_a_file_that_is_no_module_each_get_a_clear_error_without_the_PIN()
     {
         var ct = TestContext.Current.CancellationToken;
         var (wrongPin, set) = await ArrangeAsync("ES256", pin: "9999");
@@ -106,6 +106,12 @@ public sealed class Pkcs11KeyStoreTests(KubernetesEnvironment env)
         var (noLibrary, set3) = await ArrangeAsync("ES256", library: "/opt/vendor/libmissing.so");
         error = await Assert.ThrowsAsync<KeyStoreException>(() => noLibrary.ListAsync(set3, ct));
         Assert.Contains("/opt/vendor/libmissing.so does not exist", error.Message, StringComparison.Ordinal);
+
+        var notAModule = Path.Combine(SoftHsm.EnsureToken(), "softhsm2.conf"); // a file, but no PKCS#11 module
+        var (wrongFile, set4) = await ArrangeAsync("ES256", library: notAModule);
+        error = await Assert.ThrowsAsync<KeyStoreException>(() => wrongFile.ListAsync(set4, ct));
+        Assert.Equal($"{notAModule} could not be loaded as a PKCS#11 module (no loadable C_GetFunctionList)", error.Message);
+        Assert.Equal("VaultUnavailable", error.Reason);
     }
 
     [Fact]
