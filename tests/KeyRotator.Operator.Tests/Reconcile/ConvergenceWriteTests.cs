@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using k8s;
 using k8s.Models;
+using KeyRotator.Operator.Informers;
 using KeyRotator.Testing;
+using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 
@@ -30,9 +32,9 @@ public sealed class ConvergenceWriteTests(KubernetesEnvironment env)
             (await env.Admin.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: ct)).Metadata.ResourceVersion);
         var watches = new[]
         {
-            WatchAsync(env.Admin.CoreV1.WatchListNamespacedConfigMapAsync(ns, resourceVersion: configMaps, cancellationToken: watching.Token), "ConfigMap", seen, watching.Token),
-            WatchAsync(env.Admin.CoreV1.WatchListNamespacedSecretAsync(ns, resourceVersion: secrets, cancellationToken: watching.Token), "Secret", seen, watching.Token),
-            WatchAsync(env.Admin.CoreV1.WatchListNamespacedEventAsync(ns, resourceVersion: events, cancellationToken: watching.Token), "Event", seen, watching.Token),
+            WatchAsync(env.Admin.WatchAsync<V1ConfigMap>(WatchRequest.Core("configmaps", ns) with { ResourceVersion = configMaps }, cancellationToken: watching.Token), "ConfigMap", seen, watching.Token),
+            WatchAsync(env.Admin.WatchAsync<V1Secret>(WatchRequest.Core("secrets", ns) with { ResourceVersion = secrets }, cancellationToken: watching.Token), "Secret", seen, watching.Token),
+            WatchAsync(env.Admin.WatchAsync<Corev1Event>(WatchRequest.Core("events", ns) with { ResourceVersion = events }, cancellationToken: watching.Token), "Event", seen, watching.Token),
         };
 
         await scenario.Sets.CreateAsync(SigningKeySetBuilder.Named("auth", ns).WithRotation(r => r with { Interval = "1h", PrePublish = "2s" }).Build(), ct);
