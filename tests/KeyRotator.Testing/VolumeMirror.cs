@@ -4,7 +4,6 @@ using System.Text;
 using k8s;
 using k8s.Models;
 using KeyRotator.Operator.Informers;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Testing;
 

@@ -15,6 +15,9 @@ namespace KeyRotator.Model.Kubernetes;
 /// compares two statuses with them, as it did with <see cref="JsonSerializerDefaults.Web"/> before.
 /// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+// KubernetesClient.Aot's own context has no JsonElement: without it an untyped (object) member that holds one,
+// as a CRD's schema does (V1JSONSchemaProps.Items, Default, ...), cannot be written.
+[JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(V1Alpha1SigningKeySet))]
 [JsonSerializable(typeof(V1Alpha1SigningKeySetList))]
 [JsonSerializable(typeof(SigningKeySetStatus))]

@@ -15,8 +15,6 @@ using KeyRotator.Operator.Scheduling;
 using KeyRotator.Operator.Vault;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-// KubernetesClient (not its Aot flavour) has a WatchEventType too; the watches here are the operator's own.
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Controllers;
 

@@ -7,7 +7,6 @@ using KeyRotator.Model.Kubernetes;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Informers;
 

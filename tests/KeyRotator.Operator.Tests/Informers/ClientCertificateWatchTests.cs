@@ -6,7 +6,6 @@ using k8s.Models;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Tests.Reconcile;
 using KeyRotator.Testing;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Informers;
 

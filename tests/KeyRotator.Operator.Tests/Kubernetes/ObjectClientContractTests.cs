@@ -6,7 +6,6 @@ using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Runtime;
 using KeyRotator.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Kubernetes;
 

@@ -3,7 +3,6 @@ using k8s;
 using k8s.Models;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Testing;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 

@@ -7,7 +7,6 @@ using k8s.Models;
 using KeyRotator.Model.Jose;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Operator.Publishing;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 

@@ -5,7 +5,6 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Resources;
 using KeyRotator.Operator.Informers;
 using KeyRotator.Testing;
-using WatchEventType = KeyRotator.Operator.Informers.WatchEventType;
 
 namespace KeyRotator.Operator.Tests.Reconcile;
 
