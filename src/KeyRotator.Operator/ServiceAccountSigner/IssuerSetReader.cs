@@ -6,38 +6,62 @@ using KeyRotator.Core.Lifecycle;
 using KeyRotator.Model.Jose;
 using KeyRotator.Model.Kubernetes;
 using KeyRotator.Model.Resources;
+using KeyRotator.Operator.Configuration;
 using KeyRotator.Operator.Kubernetes;
 using KeyRotator.Operator.Publishing;
 using KeyRotator.Operator.Runtime;
 using KeyRotator.Operator.Vault;
+using Microsoft.Extensions.Options;
 
 namespace KeyRotator.Operator.ServiceAccountSigner;
 
 /// <summary>
-/// Reads the issuer set as every signer of a set does: the JWKS ConfigMap the operator published for it
+/// Reads the issuer set (<see cref="ReadAsync"/>) as every signer of a set does: the JWKS ConfigMap the operator published for it
 /// (what FetchKeys serves) and its signing Secret (which key signs: the private key for the Kubernetes
 /// provider, the kid and a vault reference otherwise). Objects someone else wrote under those names
 /// (not owned by the set's UID) are ignored: they could otherwise slip a key into the cluster's trust.
+/// <see cref="Build"/> turns a reading (from the API server or the state file) into what the signer serves.
 /// </summary>
-public sealed class IssuerSetReader(IObjectClient client, IEnumerable<IKeyStore> stores, RotationPolicyOptions policyOptions, TimeProvider time)
+public sealed class IssuerSetReader(IObjectClient client, IEnumerable<IKeyStore> stores, RotationPolicyOptions policyOptions, IOptions<OperatorOptions> options, TimeProvider time)
 {
-    public async Task<IssuerSnapshot> ReadAsync(string ns, string name, IssuerSnapshot? previous, CancellationToken cancellationToken)
+    /// <summary>The set as the API server has it now; null when it does not exist.</summary>
+    public async Task<IssuerState?> ReadAsync(string ns, string name, CancellationToken cancellationToken)
     {
         var set = await client.ReadAsync<V1Alpha1SigningKeySet>(ns, name, cancellationToken);
-        var readAt = time.GetUtcNow();
         if (set is null)
-            return new IssuerSnapshot { Serving = new IssuerServing { Refusal = $"SigningKeySet {ns}/{name} does not exist" }, ReadAt = readAt };
+            return null;
 
         var identity = SetIdentity.Of(set);
         var configMap = await client.ReadAsync<V1ConfigMap>(ns, JwksNames.ConfigMapName(set), cancellationToken);
-        var published = configMap is not null && Ownership.IsOwnedBy(configMap.Metadata, identity) && configMap.Data?.TryGetValue(JwksNames.JwksKey, out var json) == true
-            ? JwksDocument.Parse(json)
-            : null;
+        var jwks = configMap is not null && Ownership.IsOwnedBy(configMap.Metadata, identity) && configMap.Data?.TryGetValue(JwksNames.JwksKey, out var json) == true ? json : null;
         var secret = await client.ReadAsync<V1Secret>(ns, SigningSecretPublisher.SecretName(set), cancellationToken);
         var data = secret is not null && Ownership.IsOwnedBy(secret.Metadata, identity) ? secret.Data : null;
-        var signingKid = Text(data, SigningSecretPublisher.KidKey);
+        var kubernetes = (set.Spec.Vault?.Provider ?? "Kubernetes") == "Kubernetes";
+        return new IssuerState
+        {
+            Namespace = ns,
+            Name = name,
+            Uid = set.Metadata.Uid,
+            Spec = set.Spec,
+            Jwks = jwks,
+            SigningKid = Text(data, SigningSecretPublisher.KidKey),
+            SigningAlg = Text(data, SigningSecretPublisher.AlgKey),
+            KeyReference = kubernetes ? null : Text(data, SigningSecretPublisher.KeyReferenceKey),
+            // A vault's key never leaves it: nothing but its reference is kept, whatever the Secret holds.
+            PrivateKeyPem = kubernetes ? Text(data, SigningSecretPublisher.PrivateKeyKey) : null,
+            ReadAt = time.GetUtcNow(),
+        };
+    }
 
-        var serving = IssuerServing.Decide($"{ns}/{name}", set.Spec, published, signingKid);
+    /// <summary>What to serve from <paramref name="state"/> (null: the set does not exist), reusing what <paramref name="previous"/> already prepared.</summary>
+    public IssuerSnapshot Build(string ns, string name, IssuerState? state, IssuerSnapshot? previous)
+    {
+        if (state is null)
+            return new IssuerSnapshot { Serving = new IssuerServing { Refusal = $"SigningKeySet {ns}/{name} does not exist" }, ReadAt = time.GetUtcNow() };
+        var published = state.Jwks is null ? null : JwksDocument.Parse(state.Jwks);
+        var signingKid = state.SigningKid;
+        var readAt = state.ReadAt;
+        var serving = IssuerServing.Decide($"{ns}/{name}", state.Spec, published, signingKid);
         var snapshot = new IssuerSnapshot
         {
             Serving = serving,
@@ -46,25 +70,28 @@ public sealed class IssuerSetReader(IObjectClient client, IEnumerable<IKeyStore>
         };
         if (serving.Refusal is not null || serving.SigningKey is not { } key)
             return snapshot;
-        if (Text(data, SigningSecretPublisher.AlgKey) != key.Alg)
-            return WithProblem(snapshot, $"the signing Secret of {ns}/{name} names algorithm {Text(data, SigningSecretPublisher.AlgKey)} for {key.Kid}, whose published key is {key.Alg}");
+        if (state.SigningAlg != key.Alg)
+            return WithProblem(snapshot, $"the signing Secret of {ns}/{name} names algorithm {state.SigningAlg} for {key.Kid}, whose published key is {key.Alg}");
 
         // The same key as last time: keep its signing operation (no private key parsed on every poll).
         if (previous?.Serving.SigningKey?.Kid == key.Kid && previous.Signature is { } same)
             return WithSignature(snapshot, key, same);
 
-        var provider = set.Spec.Vault?.Provider ?? "Kubernetes";
+        var provider = state.Provider;
         if (provider == "Kubernetes")
         {
-            var pem = Text(data, SigningSecretPublisher.PrivateKeyKey);
+            var pem = state.PrivateKeyPem;
             return pem is null
                 ? WithProblem(snapshot, $"the signing Secret of {ns}/{name} holds no private key for {key.Kid}")
                 : LocalSignature(snapshot, key, pem);
         }
 
+        // As in the operator (VaultGrants): a module off the allow-list is never loaded into this process.
+        if (provider == "Pkcs11" && !options.Value.Pkcs11.Libraries.Contains(state.Spec.Vault?.Pkcs11?.Library ?? "", StringComparer.Ordinal))
+            return WithProblem(snapshot, $"spec.vault.pkcs11.library {state.Spec.Vault?.Pkcs11?.Library} is not on the signer's allow-list of PKCS#11 modules (KeyRotator:Pkcs11:Libraries)");
         if (stores.FirstOrDefault(s => s.Provider == provider) is not ISignsInVault vault)
             return WithProblem(snapshot, $"the {provider} vault cannot sign in this build of the signer");
-        var context = new KeySetContext(ns, name, set.Metadata.Uid, PolicyFor(set.Spec, key), set.Spec);
+        var context = new KeySetContext(ns, name, state.Uid, PolicyFor(state.Spec, key), state.Spec);
         return WithSignature(snapshot, key, (input, ct) => vault.SignAsync(context, key.Kid, input, ct));
     }
 

@@ -15,7 +15,7 @@ public sealed record SignerOptions
 
     public required string Name { get; init; }
 
-    /// <summary>Where the last state seen is kept, to serve from at boot without the API server (not yet read; issue #35 item 2).</summary>
+    /// <summary>Where the last reading is kept (<see cref="StateFile"/>), to serve from at boot without the API server.</summary>
     public string? StateFile { get; init; }
 
     /// <summary>How often the set, its JWKS and its signing Secret are read again.</summary>

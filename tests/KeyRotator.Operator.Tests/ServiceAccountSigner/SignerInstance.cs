@@ -24,13 +24,13 @@ internal sealed class SignerInstance : IAsyncDisposable
 
     public CapturedLogs Logs { get; }
 
-    public static async Task<SignerInstance> StartAsync(KubernetesEnvironment env, string set, KubernetesClientConfiguration? config = null, string poll = "200ms")
+    public static async Task<SignerInstance> StartAsync(KubernetesEnvironment env, string set, KubernetesClientConfiguration? config = null, string poll = "200ms", IEnumerable<string>? settings = null)
     {
         var socket = Path.Combine(Path.GetTempPath(), $"kr-signer-{Guid.NewGuid():N}"[..24] + ".sock");
         var logs = new CapturedLogs();
         env.TrackLogs(logs);
         var app = SignerApp.Build(
-            ["--socket", socket, "--set", set, "--poll", poll, "--KeyRotator:MinimumPrePublish", "00:00:01", "--KeyRotator:MinimumInterval", "00:00:05", "--KeyRotator:SignerPropagationAllowance", "00:00:01"],
+            ["--socket", socket, "--set", set, "--poll", poll, "--KeyRotator:MinimumPrePublish", "00:00:01", "--KeyRotator:MinimumInterval", "00:00:05", "--KeyRotator:SignerPropagationAllowance", "00:00:01", .. settings ?? []],
             services =>
             {
                 services.AddSingleton<IKubernetes>(new k8s.Kubernetes(config ?? env.OperatorConfig));
