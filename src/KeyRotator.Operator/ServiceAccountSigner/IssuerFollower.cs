@@ -46,7 +46,9 @@ public sealed partial class IssuerFollower(IssuerSetReader reader, SignerOptions
             Keep(state);
             return true;
         }
-        catch (Exception e) when (e is HttpOperationException or HttpRequestException or TaskCanceledException or KeyStoreException && !cancellationToken.IsCancellationRequested)
+        // A JWKS or key the signer cannot parse is treated as an unreadable API server: the last good reading stays.
+        catch (Exception e) when (e is HttpOperationException or HttpRequestException or TaskCanceledException or KeyStoreException
+            or System.Text.Json.JsonException or FormatException or System.Security.Cryptography.CryptographicException && !cancellationToken.IsCancellationRequested)
         {
             LogUnreadable(logger, options.Namespace, options.Name, e.GetType().Name, _current?.ReadAt);
             return false;
