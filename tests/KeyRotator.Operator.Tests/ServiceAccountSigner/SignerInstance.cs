@@ -24,7 +24,7 @@ internal sealed class SignerInstance : IAsyncDisposable
 
     public CapturedLogs Logs { get; }
 
-    public static async Task<SignerInstance> StartAsync(KubernetesEnvironment env, string set, KubernetesClientConfiguration? config = null, string poll = "200ms", IEnumerable<string>? settings = null)
+    public static async Task<SignerInstance> StartAsync(KubernetesEnvironment env, string set, KubernetesClientConfiguration? config = null, string poll = "200ms", IEnumerable<string>? settings = null, Action<IServiceCollection>? configure = null)
     {
         var socket = Path.Combine(Path.GetTempPath(), $"kr-signer-{Guid.NewGuid():N}"[..24] + ".sock");
         var logs = new CapturedLogs();
@@ -36,6 +36,7 @@ internal sealed class SignerInstance : IAsyncDisposable
                 services.AddSingleton<IKubernetes>(new k8s.Kubernetes(config ?? env.OperatorConfig));
                 services.AddLogging(b => b.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+                configure?.Invoke(services);
             });
         await app.StartAsync();
         return new SignerInstance(app, socket, logs);
