@@ -7,10 +7,12 @@ WORKDIR /src
 COPY Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/KeyRotator.Model/KeyRotator.Model.csproj src/KeyRotator.Model/
 COPY src/KeyRotator.Core/KeyRotator.Core.csproj src/KeyRotator.Core/
+COPY src/KeyRotator.ExternalJwt/KeyRotator.ExternalJwt.csproj src/KeyRotator.ExternalJwt/
 COPY src/KeyRotator.Operator/KeyRotator.Operator.csproj src/KeyRotator.Operator/
 RUN dotnet restore src/KeyRotator.Operator/KeyRotator.Operator.csproj
 COPY src/KeyRotator.Model/ src/KeyRotator.Model/
 COPY src/KeyRotator.Core/ src/KeyRotator.Core/
+COPY src/KeyRotator.ExternalJwt/ src/KeyRotator.ExternalJwt/
 COPY src/KeyRotator.Operator/ src/KeyRotator.Operator/
 RUN dotnet publish src/KeyRotator.Operator/KeyRotator.Operator.csproj -c Release --no-restore -o /app /p:UseAppHost=false
 

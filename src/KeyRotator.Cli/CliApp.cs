@@ -3,6 +3,7 @@ using System.CommandLine.Invocation;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using k8s;
 using k8s.Autorest;
 using k8s.Exceptions;
@@ -15,7 +16,6 @@ namespace KeyRotator.Cli;
 /// <summary>The keyrotator command: status, rotate, revoke, jwks, inspect.</summary>
 public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? time = null)
 {
-    private static readonly JsonSerializerOptions Indented = new(JsonSerializerDefaults.Web) { WriteIndented = true };
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     private readonly Commands _commands = new();
@@ -113,22 +113,11 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         using var client = Connect(line);
         var sets = new SigningKeySetClient(client);
         var list = line.GetValue(_commands.AllNamespaces) ? await sets.ListAsync() : await sets.ListAsync(Namespace(line, client));
-        var rows = list.Items.OrderBy(s => s.Metadata.NamespaceProperty, StringComparer.Ordinal).ThenBy(s => s.Metadata.Name, StringComparer.Ordinal).Select(s => new
-        {
-            @namespace = s.Metadata.NamespaceProperty,
-            name = s.Metadata.Name,
-            algorithm = s.Spec.Algorithm,
-            activeKid = s.Status?.ActiveKeyId,
-            keys = (s.Status?.Keys ?? []).Select(k => new { kid = k.Kid, state = k.State, generation = k.Generation }).ToList(),
-            nextRotation = s.Status?.NextRotationTime,
-            ready = s.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Status ?? "Unknown",
-            reason = s.Status?.Conditions?.FirstOrDefault(c => c.Type == "Ready")?.Reason,
-            propagation = s.Status?.Propagation,
-        }).ToList();
+        var rows = list.Items.OrderBy(s => s.Metadata.NamespaceProperty, StringComparer.Ordinal).ThenBy(s => s.Metadata.Name, StringComparer.Ordinal).Select(StatusRow.From).ToList();
 
         if (Json(line))
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(rows, Indented));
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(rows, CliJson.Default.ListStatusRow));
             return ExitCodes.Ok;
         }
 
@@ -140,11 +129,11 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
 
         var table = rows.Select(r => new[]
         {
-            r.@namespace ?? "", r.name ?? "", r.algorithm, Short(r.activeKid),
-            string.Join(" ", r.keys.Select(k => $"{Short(k.kid)}={k.state}")),
-            r.nextRotation?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-",
-            r.reason is null ? r.ready : $"{r.ready} ({r.reason})",
-            Propagation(r.propagation),
+            r.Namespace ?? "", r.Name ?? "", r.Algorithm, Short(r.ActiveKid),
+            string.Join(" ", r.Keys.Select(k => $"{Short(k.Kid)}={k.State}")),
+            r.NextRotation?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-",
+            r.Reason is null ? r.Ready : $"{r.Ready} ({r.Reason})",
+            Propagation(r.Propagation),
         }).ToList();
         await WriteTableAsync(["NAMESPACE", "NAME", "ALG", "ACTIVE KID", "KEYS", "NEXT ROTATION", "READY", "VERIFIERS / SIGNERS"], table);
         return ExitCodes.Ok;
@@ -172,7 +161,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
             set.Metadata.Annotations[Labels.RotateNowAnnotation] = request;
             return true;
         });
-        await Write(line, new { @namespace = ns, name, rotateNow = request },
+        await Write(line, new RotateAnswer(ns, name, request), CliJson.Default.RotateAnswer,
             $"Rotation of {ns}/{name} requested ({Labels.RotateNowAnnotation}={request}): a new key is published now and signs after prePublish.");
         return ExitCodes.Ok;
     }
@@ -199,7 +188,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         });
 
         var forced = key?.State == "Active" ? " It was the active key: a replacement is activated at once (a forced rotation)." : "";
-        await Write(line, new { @namespace = ns, name, revoked = kid, wasActive = key?.State == "Active" },
+        await Write(line, new RevokeAnswer(ns, name, kid, key?.State == "Active"), CliJson.Default.RevokeAnswer,
             $"Key {kid} of {ns}/{name} is revoked: it leaves every JWKS within one reconcile and never signs again.{forced}");
         return ExitCodes.Ok;
     }
@@ -238,7 +227,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
         var failed = report.Findings.Count > 0 || (report.Verification is not null && report.Verification != "valid signature");
         if (Json(line))
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(new { header = report.Header, payload = report.Payload, findings = report.Findings, verification = report.Verification }, Indented));
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(report, CliJson.Default.Report));
         }
         else
         {
@@ -271,8 +260,8 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, TimeProvider? t
 
     private bool Json(ParseResult line) => line.GetValue(_commands.Output) == "json";
 
-    private async Task Write(ParseResult line, object json, string text) =>
-        await stdout.WriteLineAsync(Json(line) ? JsonSerializer.Serialize(json, Indented) : text);
+    private async Task Write<T>(ParseResult line, T json, JsonTypeInfo<T> info, string text) =>
+        await stdout.WriteLineAsync(Json(line) ? JsonSerializer.Serialize(json, info) : text);
 
     private async Task WriteTableAsync(string[] headers, List<string[]> rows)
     {

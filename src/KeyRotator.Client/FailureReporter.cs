@@ -80,7 +80,7 @@ public sealed partial class FailureReporter : BackgroundService, IFailureSink
             SigningKid = SigningKid?.Invoke(),
         };
         var uri = new Uri(_options.ReportEndpoint, $"/v1/namespaces/{_options.SetNamespace}/signingkeysets/{_options.SetName}/signaturefailures");
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = JsonContent.Create(report) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = JsonContent.Create(report, ClientJson.Default.FailureReport) };
         if (File.Exists(_options.ReportTokenPath))
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(_options.ReportTokenPath, cancellationToken)).Trim());
         try

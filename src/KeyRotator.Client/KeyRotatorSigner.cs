@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Security.Cryptography;
+using System.Text.Json;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -92,7 +93,7 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
         var keyRef = File.ReadAllText(keyRefPath).Trim();
 
         var payload = Encode(issuer, audience, lifetime, claims, credentials: null).Split('.')[1];
-        var header = Base64UrlEncoder.Encode(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["alg"] = alg, ["kid"] = kid, ["typ"] = "JWT" }));
+        var header = Base64UrlEncoder.Encode(Header(alg, kid));
         var input = $"{header}.{payload}";
         var signature = await sign(keyRef, alg, System.Text.Encoding.ASCII.GetBytes(input), cancellationToken);
         return $"{input}.{Base64UrlEncoder.Encode(signature)}";
@@ -138,5 +139,21 @@ public sealed class KeyRotatorSigner(string directory, TimeProvider? time = null
             _current = (kid, credentials);
             return credentials;
         }
+    }
+
+    /// <summary>The JOSE header of a vault-signed token, {"alg":…,"kid":…,"typ":"JWT"}, with the serializer's default escaping.</summary>
+    private static byte[] Header(string alg, string kid)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("alg", alg);
+            writer.WriteString("kid", kid);
+            writer.WriteString("typ", "JWT");
+            writer.WriteEndObject();
+        }
+
+        return buffer.ToArray();
     }
 }

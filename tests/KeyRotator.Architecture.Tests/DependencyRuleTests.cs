@@ -93,10 +93,19 @@ public sealed class DependencyRuleTests
         { "KeyRotator.Operator.Kubernetes", "KeyRotator.Operator.Informers" },
         { "KeyRotator.Operator.Kubernetes", "KeyRotator.Operator.Serving" },
         { "KeyRotator.Operator.Kubernetes", "KeyRotator.Operator.Scheduling" },
+        { "KeyRotator.Operator.Kubernetes", "KeyRotator.Operator.ServiceAccountSigner" },
+        // The service-account signer reads a set and signs: it never reconciles, watches through the
+        // operator's informers, serves the operator's HTTP room or schedules (issue #35).
+        { "KeyRotator.Operator.ServiceAccountSigner", "KeyRotator.Operator.Controllers" },
+        { "KeyRotator.Operator.ServiceAccountSigner", "KeyRotator.Operator.Informers" },
+        { "KeyRotator.Operator.ServiceAccountSigner", "KeyRotator.Operator.Serving" },
+        { "KeyRotator.Operator.ServiceAccountSigner", "KeyRotator.Operator.Scheduling" },
+        { "KeyRotator.Operator.Vault", "KeyRotator.Operator.ServiceAccountSigner" },
+        { "KeyRotator.Operator.Publishing", "KeyRotator.Operator.ServiceAccountSigner" },
     };
 
     /// <summary>The rooms of the operator below Hosting, which composes them.</summary>
-    private static readonly string[] Rooms = ["Controllers", "Informers", "Kubernetes", "Observability", "Publishing", "Scheduling", "Serving", "Vault", "Configuration", "Runtime"];
+    private static readonly string[] Rooms = ["Controllers", "Informers", "Kubernetes", "Observability", "Publishing", "Scheduling", "Serving", "Vault", "ServiceAccountSigner", "Configuration", "Runtime"];
 
     public static TheoryData<string, string> HostingArrows()
     {

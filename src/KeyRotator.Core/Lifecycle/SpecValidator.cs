@@ -84,6 +84,8 @@ public static class SpecValidator
             problems.Add($"spec.clockSkew {GoDuration.Format(clockSkew)} is larger than {GoDuration.Format(options.MaximumClockSkew)}; fix the clocks rather than widening the window in which expired tokens are accepted");
         if (maxTokenLifetime <= TimeSpan.Zero)
             problems.Add("spec.maxTokenLifetime must be greater than zero");
+        if (spec.ServiceAccountIssuer == true)
+            problems.AddRange(ServiceAccountIssuerRules.Problems(algorithm, maxTokenLifetime));
 
         var provider = spec.Vault?.Provider ?? "Kubernetes";
         if (!KnownProviders.Contains(provider))

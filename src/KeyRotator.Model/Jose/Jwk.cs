@@ -106,6 +106,20 @@ public sealed record Jwk
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
+    /// <summary>The public key as PKIX SubjectPublicKeyInfo DER (what Kubernetes' external signer API serves).</summary>
+    public byte[] ToSubjectPublicKeyInfo()
+    {
+        var algorithm = JwsAlgorithm.Parse(Alg);
+        if (algorithm.IsRsa)
+        {
+            using var rsa = RSA.Create(new RSAParameters { Modulus = Base64Url.Decode(N!), Exponent = Base64Url.Decode(E!) });
+            return rsa.ExportSubjectPublicKeyInfo();
+        }
+
+        using var ec = ECDsa.Create(new ECParameters { Curve = algorithm.EcCurve, Q = new ECPoint { X = Base64Url.Decode(X!), Y = Base64Url.Decode(Y!) } });
+        return ec.ExportSubjectPublicKeyInfo();
+    }
+
     public static Jwk Parse(JsonElement element)
     {
         string? Get(string name) => element.TryGetProperty(name, out var value) ? value.GetString() : null;

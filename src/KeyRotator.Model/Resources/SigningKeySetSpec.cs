@@ -34,4 +34,10 @@ public sealed record SigningKeySetSpec
     public string? DeletionPolicy { get; init; }
 
     public SignatureFailureAlertSpec? SignatureFailureAlert { get; init; }
+
+    /// <summary>
+    /// The set's keys sign the cluster's service-account tokens (the signer mode, Kubernetes' ExternalJWTSigner):
+    /// only the algorithms the API server accepts, and a token lifetime the API server can be told.
+    /// </summary>
+    public bool? ServiceAccountIssuer { get; init; }
 }

@@ -173,7 +173,7 @@ public static class OperatorApp
     }
 
     /// <summary>In a pod: the service account. Elsewhere: --kubeconfig, $KUBECONFIG or ~/.kube/config.</summary>
-    private static KubernetesClientConfiguration ClientConfiguration(ConfigurationManager configuration)
+    internal static KubernetesClientConfiguration ClientConfiguration(ConfigurationManager configuration)
     {
         if (configuration["kubeconfig"] is { Length: > 0 } path)
             return KubernetesClientConfiguration.BuildConfigFromConfigFile(path, configuration["context"]);

@@ -24,7 +24,7 @@ namespace KeyRotator.Operator.Vault;
 /// says now (keys made before the label held the algorithm fall back to the spec's).
 /// Signers get a PKCS#11 URI, never the key.
 /// </summary>
-public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IKeyStore, IDisposable
+public sealed class Pkcs11KeyStore(IObjectClient client, TimeProvider time) : IKeyStore, ISignsInVault, IDisposable
 {
     public string Provider => "Pkcs11";
 

@@ -36,6 +36,8 @@ public sealed partial class DocumentedNamesTests
         "IsAotCompatible", "Utf8JsonWriter", "JsonSerializer.SerializeToElement", "ConfigureHttpJsonOptions", // .NET, System.Text.Json, ASP.NET Core
         "FindObjects", "GenerateKeyPair", "DestroyObject", "OpenSession", // PKCS#11 (Pkcs11Interop)
         "PrometheusHandler", // the .NET runtime's Prometheus-style handler name in a trace
+        "ExternalJWTSigner", "KeyRotator.ExternalJwt", // Kubernetes' external signer service, generated at build time from src/KeyRotator.ExternalJwt/externaljwt.proto
+        "FailedPrecondition", "Utf8JsonWriter", // gRPC status codes, System.Text.Json
     ];
 
     private static readonly string[] RepositoryRoots = ["src/", "tests/", "docs/", "hack/", "samples/", "config/", "charts/", "bench/", ".ci/"];

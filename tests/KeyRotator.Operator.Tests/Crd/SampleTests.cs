@@ -42,6 +42,7 @@ public sealed class SampleTests(KubernetesEnvironment env)
         var created = await new SigningKeySetClient(env.Admin).CreateAsync(sample, ct);
 
         Assert.Equal(sample.Spec.Algorithm, created.Spec.Algorithm);
+        Assert.Equal(sample.Spec.ServiceAccountIssuer, created.Spec.ServiceAccountIssuer);
         Assert.NotNull(created.Metadata.Uid);
     }
 

@@ -40,6 +40,27 @@ public sealed class DockerfileTests
     }
 
     [Fact]
+    public void Every_project_the_operator_is_built_from_is_copied_before_the_restore_and_after_it()
+    {
+        var restore = Array.FindIndex(Lines, l => l.StartsWith("RUN dotnet restore", StringComparison.Ordinal));
+        var projects = new SortedSet<string>(StringComparer.Ordinal);
+        void Add(string name)
+        {
+            if (!projects.Add(name))
+                return;
+            var csproj = File.ReadAllText(Path.Combine(Repository.Root, "src", name, name + ".csproj"));
+            foreach (System.Text.RegularExpressions.Match reference in System.Text.RegularExpressions.Regex.Matches(csproj, @"ProjectReference Include=""\.\.\\([^\\]+)\\"))
+                Add(reference.Groups[1].Value);
+        }
+
+        Add("KeyRotator.Operator");
+
+        Assert.Contains("KeyRotator.ExternalJwt", projects);
+        Assert.All(projects, p => Assert.Contains($"COPY src/{p}/{p}.csproj src/{p}/", Lines[..restore]));
+        Assert.All(projects, p => Assert.Contains($"COPY src/{p}/ src/{p}/", Lines[restore..]));
+    }
+
+    [Fact]
     public async Task The_entry_point_exists_in_the_publish_output()
     {
         var output = Directory.CreateTempSubdirectory("keyrotator-publish-").FullName;

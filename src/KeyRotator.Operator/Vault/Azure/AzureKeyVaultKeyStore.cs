@@ -13,7 +13,7 @@ namespace KeyRotator.Operator.Vault.Azure;
 /// the set is disabled and tagged removed; the key itself is deleted and purged only when the set goes
 /// under deletionPolicy Delete. Signers get the version's key id URL.
 /// </summary>
-public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimeProvider time, ILogger<AzureKeyVaultKeyStore> logger) : IKeyStore
+public sealed partial class AzureKeyVaultKeyStore(KeyVaultClient client, TimeProvider time, ILogger<AzureKeyVaultKeyStore> logger) : IKeyStore, ISignsInVault
 {
     public const string UidTag = "keyrotator-set-uid";
     public const string GenerationTag = "keyrotator-generation";
