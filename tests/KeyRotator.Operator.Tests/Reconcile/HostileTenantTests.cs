@@ -69,7 +69,11 @@ public sealed class HostileTenantTests(KubernetesEnvironment env) : IAsyncLifeti
         {
             var set = await scenario.WaitForReadyReasonAsync(name, reason, ct);
             Assert.Null(set.Status!.ActiveKeyId);
-            Assert.Empty(set.Status.Keys ?? []);
+            // No key ever signs. A signing Secret name held by an object without the set's labels is found
+            // when the first key is due to sign (the Secret is created then), so that set's key stays Pending.
+            Assert.DoesNotContain(set.Status.Keys ?? [], k => k.State != KeyState.Pending);
+            if (name != "signing-name")
+                Assert.Empty(set.Status.Keys ?? []);
             await scenario.WaitForEventAsync(name, reason, ct);
             return ConditionSet.Find(set.Status.Conditions, ConditionSet.Ready)!.Message;
         }
